@@ -1,0 +1,1 @@
+//! Reader for Aastra-style configuration files (`name: value` lines).

@@ -1,0 +1,21 @@
+//! Persistent TLS for SIP endpoints.
+//!
+//! `sip_ptls` gives a phone, softphone, gateway or load generator one long-lived,
+//! verified TLS connection to its SIP proxy, shared by every line, every registration
+//! refresh, every outgoing call and every incoming request; it keeps that connection
+//! alive with RFC 5626 CRLF pings, notices quickly when it dies, reconnects, fails over to
+//! a backup proxy and back, and re-registers every account on each new connection.
+//!
+//! The crate is split the way quinn-proto and str0m are: the [`core`] is a deterministic
+//! state machine with no IO (time is passed in, randomness comes from a seed in the
+//! configuration); the runtime shell, behind the default `runtime` feature, owns the
+//! sockets, TLS, timers and files and only performs what the core asks. See
+//! `docs/architecture.md` for the run loop and the time contract.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod ids;
+pub mod rng;
+pub mod sip;
+pub mod time;

@@ -1,0 +1,2 @@
+//! The `sip-ptls` command.
+fn main() {}

@@ -1,0 +1,1 @@
+//! A small SIP codec: stream framing, message parsing and building, digest authentication.
