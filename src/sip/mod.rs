@@ -1,1 +1,13 @@
-//! A small SIP codec: stream framing, message parsing and building, digest authentication.
+//! A small SIP codec for the pure core: stream framing of the TLS plaintext (messages and
+//! RFC 5626 CRLF keep-alives), message parsing and building, typed views of the headers
+//! the connection manager reads, and digest authentication.
+//!
+//! No IO, clock or randomness: everything is a function of its inputs, and every type is
+//! `Clone + Eq + Hash` so it can live inside model-checked state.
+
+pub mod framer;
+pub mod headers;
+pub mod message;
+
+pub use framer::{Frame, Framer, FramingError, Limits};
+pub use message::{Header, Message, StartLine};

@@ -1,0 +1,712 @@
+//! Stream framing of the TLS plaintext: splits the byte stream into SIP messages
+//! (RFC 3261 §7.5, §18.3: header block, then exactly Content-Length body bytes) and the
+//! CRLF keep-alives sent between messages (RFC 5626 §4.4.1).
+//!
+//! Every CRLF (or lone LF) between messages is reported on its own as soon as it arrives,
+//! because a pong is a single CRLF and must not wait for bytes that may never come; the
+//! caller decides whether two in a row were a ping.
+//!
+//! The framer is bounded and chunking-independent. Each limit violation has a *proof
+//! position*: the first byte of the stream at which it becomes certain (for example the
+//! `max_line + 1`-th byte of a line). The framer reports the violation with the smallest
+//! proof position, ties broken in the fixed order header count, line length, message size,
+//! then syntax. Since this only depends on the bytes, not on when they arrived, the frames
+//! and the error are the same for every way of cutting the stream into chunks, and an
+//! oversized message is rejected before more than `max_message` of it is held.
+
+use super::message::{Header, Message, StartLine, parse_start_line, push_header_line};
+
+/// Size bounds that keep a misbehaving peer from exhausting memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// Largest message (header block plus body) in bytes.
+    pub max_message: usize,
+    /// Most header lines in one message (continuation lines not counted).
+    pub max_headers: usize,
+    /// Longest line of the header block in bytes, line terminator excluded.
+    pub max_line: usize,
+}
+
+impl Default for Limits {
+    /// 64 KiB messages (the usual stack convention), 64 headers, 4 KiB lines.
+    fn default() -> Self {
+        Limits {
+            max_message: 65536,
+            max_headers: 64,
+            max_line: 4096,
+        }
+    }
+}
+
+/// One unit of the received stream.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Frame {
+    /// One CRLF (or lone LF) between messages: a keep-alive pong, or half of a ping.
+    Crlf,
+    /// A complete SIP message.
+    Message(Message),
+}
+
+/// Why the stream cannot be framed. The stream cannot be resynchronised after any of
+/// these, so the connection should be closed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum FramingError {
+    /// The message (header block plus declared body) exceeds the size limit.
+    #[error("SIP message exceeds the limit of {limit} bytes")]
+    MessageTooLarge {
+        /// The configured `max_message`.
+        limit: usize,
+    },
+    /// The header block has too many header lines.
+    #[error("SIP message has more than {limit} header fields")]
+    TooManyHeaders {
+        /// The configured `max_headers`.
+        limit: usize,
+    },
+    /// A line of the header block is too long.
+    #[error("SIP header line is longer than {limit} bytes")]
+    LineTooLong {
+        /// The configured `max_line`.
+        limit: usize,
+    },
+    /// The bytes are not a SIP message.
+    #[error("malformed SIP message: {0}")]
+    Malformed(String),
+    /// The header block has no Content-Length, so the body cannot be delimited.
+    #[error("SIP message on a stream transport has no Content-Length header")]
+    MissingContentLength,
+}
+
+/// Progress through the header block of the message at the front of the buffer.
+/// Offsets are relative to the start of that message.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Scan {
+    /// Start of the first line not yet known to be complete.
+    line_start: usize,
+    /// Parsed start line, once its line is complete.
+    start_line: Option<StartLine>,
+    /// Headers parsed so far (continuations already folded in).
+    headers: Vec<Header>,
+    /// Header block length (blank line included) and Content-Length, once known.
+    head: Option<(usize, usize)>,
+}
+
+/// Incremental splitter of a received byte stream into [`Frame`]s.
+///
+/// Call [`Framer::next_frame`] until it returns `Ok(None)` after every
+/// [`Framer::push`]; the buffer then never holds more than `max_message` bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Framer {
+    limits: Limits,
+    /// Received bytes; `buf[start..]` is not yet consumed. Compacted whenever the caller
+    /// has drained all complete frames, so equal logical states compare equal.
+    buf: Vec<u8>,
+    start: usize,
+    scan: Scan,
+    /// Set by the first error, which is then repeated forever.
+    poisoned: Option<FramingError>,
+}
+
+/// The first violation found in one line: (proof position, priority, error).
+type Violation = (usize, u8, FramingError);
+
+impl Framer {
+    /// An empty framer with these limits.
+    pub fn new(limits: Limits) -> Framer {
+        Framer {
+            limits,
+            buf: Vec::new(),
+            start: 0,
+            scan: Scan::default(),
+            poisoned: None,
+        }
+    }
+
+    /// Appends received bytes; parsing happens in [`Framer::next_frame`]. Bytes arriving
+    /// after an error are dropped, since the stream is unusable anyway.
+    pub fn push(&mut self, data: &[u8]) {
+        if self.poisoned.is_none() {
+            self.compact();
+            self.buf.extend_from_slice(data);
+        }
+    }
+
+    /// Bytes received and not yet returned as frames.
+    pub fn buffered(&self) -> usize {
+        self.buf.len().saturating_sub(self.start)
+    }
+
+    /// The next complete frame, `Ok(None)` if more bytes are needed, or the framing error
+    /// (repeated on every later call).
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, FramingError> {
+        if let Some(err) = &self.poisoned {
+            return Err(err.clone());
+        }
+        match self.step() {
+            Ok(Some(frame)) => {
+                if self.start >= self.buf.len() {
+                    self.buf.clear();
+                    self.start = 0;
+                }
+                Ok(Some(frame))
+            }
+            Ok(None) => {
+                self.compact();
+                Ok(None)
+            }
+            Err(err) => {
+                self.poisoned = Some(err.clone());
+                self.buf = Vec::new();
+                self.start = 0;
+                self.scan = Scan::default();
+                Err(err)
+            }
+        }
+    }
+
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.drain(..self.start.min(self.buf.len()));
+            self.start = 0;
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<Frame>, FramingError> {
+        let data = self.buf.get(self.start..).unwrap_or_default();
+        if self.scan == Scan::default() {
+            // Between messages: RFC 3261 §7.5 leading CRLFs, i.e. RFC 5626 pings/pongs.
+            match (data.first(), data.get(1)) {
+                (None, _) | (Some(b'\r'), None) => return Ok(None),
+                (Some(b'\n'), _) => {
+                    self.start += 1;
+                    return Ok(Some(Frame::Crlf));
+                }
+                (Some(b'\r'), Some(b'\n')) => {
+                    self.start += 2;
+                    return Ok(Some(Frame::Crlf));
+                }
+                (Some(b'\r'), Some(_)) => {
+                    return Err(FramingError::Malformed(
+                        "CR not followed by LF between messages".into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let (head_len, body_len) = match self.scan.head {
+            Some(head) => head,
+            None => match scan_head(&mut self.scan, data, &self.limits)? {
+                Some(head) => head,
+                None => return Ok(None),
+            },
+        };
+        let total = head_len.saturating_add(body_len);
+        let Some(body) = data.get(head_len..total) else {
+            return Ok(None);
+        };
+        let body = body.to_vec();
+        let scan = std::mem::take(&mut self.scan);
+        let start = scan
+            .start_line
+            .ok_or_else(|| FramingError::Malformed("header block without a start line".into()))?;
+        self.start += total;
+        Ok(Some(Frame::Message(Message {
+            start,
+            headers: scan.headers,
+            body,
+        })))
+    }
+}
+
+/// Advances `scan` over the complete lines of `data` (the message so far). Returns the
+/// header block length and body length once the blank line has been seen.
+fn scan_head(
+    scan: &mut Scan,
+    data: &[u8],
+    limits: &Limits,
+) -> Result<Option<(usize, usize)>, FramingError> {
+    loop {
+        let ls = scan.line_start;
+        let rest = data.get(ls..).unwrap_or_default();
+        let newline = rest.iter().position(|&b| b == b'\n');
+        // Only bytes up to `end` (exclusive) may be used as proof positions.
+        let end = newline.map_or(data.len(), |i| ls + i + 1);
+        let in_head = scan.start_line.is_some();
+        let mut violations: Vec<Violation> = Vec::new();
+        if in_head
+            && scan.headers.len() >= limits.max_headers
+            && let Some(at) = header_start_proof(data, ls, end)
+        {
+            violations.push((
+                at,
+                0,
+                FramingError::TooManyHeaders {
+                    limit: limits.max_headers,
+                },
+            ));
+        }
+        if let Some(at) = line_too_long_proof(data, ls, end, limits.max_line) {
+            violations.push((
+                at,
+                1,
+                FramingError::LineTooLong {
+                    limit: limits.max_line,
+                },
+            ));
+        }
+        if limits.max_message < end {
+            violations.push((
+                limits.max_message,
+                2,
+                FramingError::MessageTooLarge {
+                    limit: limits.max_message,
+                },
+            ));
+        }
+        if let Some((_, _, err)) = violations
+            .into_iter()
+            .min_by_key(|(at, prio, _)| (*at, *prio))
+        {
+            return Err(err);
+        }
+        let Some(i) = newline else {
+            return Ok(None);
+        };
+        let line = strip_cr(&rest[..i]);
+        scan.line_start = end;
+        if !in_head {
+            scan.start_line = Some(parse_start_line(line)?);
+        } else if line.is_empty() {
+            return finish_head(scan, end, limits).map(Some);
+        } else {
+            push_header_line(&mut scan.headers, line)?;
+        }
+    }
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Where the line starting at `ls` becomes known to be a new header line (not a
+/// continuation, not the blank line), if that is already visible before `end`.
+fn header_start_proof(data: &[u8], ls: usize, end: usize) -> Option<usize> {
+    let byte = |i: usize| data.get(i).copied().filter(|_| i < end);
+    match byte(ls)? {
+        b' ' | b'\t' | b'\n' => None,
+        b'\r' => match byte(ls + 1)? {
+            b'\n' => None,
+            _ => Some(ls + 1),
+        },
+        _ => Some(ls),
+    }
+}
+
+/// Where the line starting at `ls` becomes known to have more than `max_line` bytes
+/// before its terminator, if that is already visible before `end`.
+fn line_too_long_proof(data: &[u8], ls: usize, end: usize, max_line: usize) -> Option<usize> {
+    let byte = |i: usize| data.get(i).copied().filter(|_| i < end);
+    let at = ls.checked_add(max_line)?;
+    match byte(at)? {
+        b'\n' => None,
+        // A CR is content only if it is not the one right before the LF.
+        b'\r' => match byte(at + 1)? {
+            b'\n' => None,
+            _ => Some(at + 1),
+        },
+        _ => Some(at),
+    }
+}
+
+/// Validates the complete header block: Content-Length present, well-formed and
+/// consistent, and the whole message within `max_message`.
+fn finish_head(
+    scan: &mut Scan,
+    head_len: usize,
+    limits: &Limits,
+) -> Result<(usize, usize), FramingError> {
+    let mut length: Option<usize> = None;
+    for h in scan
+        .headers
+        .iter()
+        .filter(|h| super::message::same_header_name(&h.name, "Content-Length"))
+    {
+        let value = h.value.as_str();
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(FramingError::Malformed(
+                "Content-Length is not a decimal number".into(),
+            ));
+        }
+        // All digits but unparsable means it does not fit in memory at all.
+        let n = value
+            .parse::<usize>()
+            .map_err(|_| FramingError::MessageTooLarge {
+                limit: limits.max_message,
+            })?;
+        if length.is_some_and(|prev| prev != n) {
+            return Err(FramingError::Malformed(
+                "conflicting Content-Length headers".into(),
+            ));
+        }
+        length = Some(n);
+    }
+    let body_len = length.ok_or(FramingError::MissingContentLength)?;
+    if head_len.saturating_add(body_len) > limits.max_message {
+        return Err(FramingError::MessageTooLarge {
+            limit: limits.max_message,
+        });
+    }
+    scan.headers
+        .retain(|h| !super::message::same_header_name(&h.name, "Content-Length"));
+    scan.head = Some((head_len, body_len));
+    Ok((head_len, body_len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::message::tests::message;
+    use proptest::prelude::*;
+
+    /// Feeds `chunks` one by one, draining after each; returns the frames and the error.
+    fn run(limits: Limits, chunks: &[&[u8]]) -> (Vec<Frame>, Option<FramingError>) {
+        let mut f = Framer::new(limits);
+        let mut frames = Vec::new();
+        for chunk in chunks {
+            f.push(chunk);
+            loop {
+                match f.next_frame() {
+                    Ok(Some(frame)) => frames.push(frame),
+                    Ok(None) => break,
+                    Err(e) => return (frames, Some(e)),
+                }
+            }
+        }
+        (frames, None)
+    }
+
+    fn bytewise(data: &[u8]) -> Vec<&[u8]> {
+        data.chunks(1).collect()
+    }
+
+    fn small() -> Limits {
+        Limits {
+            max_message: 200,
+            max_headers: 3,
+            max_line: 40,
+        }
+    }
+
+    #[test]
+    fn crlf_is_delivered_at_once() {
+        let mut f = Framer::new(Limits::default());
+        f.push(b"\r\n");
+        assert_eq!(f.next_frame(), Ok(Some(Frame::Crlf)));
+        assert_eq!(f.next_frame(), Ok(None));
+        f.push(b"\r");
+        assert_eq!(f.next_frame(), Ok(None));
+        assert_eq!(f.buffered(), 1);
+        f.push(b"\n\n\r\n");
+        for _ in 0..3 {
+            assert_eq!(f.next_frame(), Ok(Some(Frame::Crlf)));
+        }
+        assert_eq!(f.next_frame(), Ok(None));
+        assert_eq!(f.buffered(), 0);
+    }
+
+    #[test]
+    fn messages_between_keepalives() {
+        let m = Message::response(200, "OK").with_header("Call-ID", "x");
+        let mut stream = b"\r\n\r\n".to_vec();
+        stream.extend(m.to_bytes());
+        stream.extend(b"\r\n");
+        let want = vec![
+            Frame::Crlf,
+            Frame::Crlf,
+            Frame::Message(m.clone()),
+            Frame::Crlf,
+        ];
+        assert_eq!(run(Limits::default(), &[&stream]), (want.clone(), None));
+        assert_eq!(run(Limits::default(), &bytewise(&stream)), (want, None));
+    }
+
+    #[test]
+    fn body_may_contain_crlf_and_lf_only_lines_work() {
+        let raw = b"MESSAGE sip:a SIP/2.0\nl: 4\nSubject: a\n b\n\n\r\n\r\n";
+        let (frames, err) = run(Limits::default(), &[raw]);
+        assert_eq!(err, None);
+        let want = Message::request("MESSAGE", "sip:a").with_header("Subject", "a b");
+        let want = Message {
+            body: b"\r\n\r\n".to_vec(),
+            ..want
+        };
+        assert_eq!(frames, vec![Frame::Message(want)]);
+    }
+
+    #[test]
+    fn cr_junk_between_messages_is_malformed() {
+        let (_, err) = run(Limits::default(), &[b"\r", b"X"]);
+        assert!(matches!(err, Some(FramingError::Malformed(_))));
+    }
+
+    fn assert_poisoned(limits: Limits, data: &[u8], want: FramingError) {
+        for chunks in [vec![data], bytewise(data)] {
+            let mut f = Framer::new(limits);
+            let mut got = None;
+            for c in chunks {
+                f.push(c);
+                loop {
+                    match f.next_frame() {
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(e) => {
+                            got = Some(e);
+                            break;
+                        }
+                    }
+                }
+                if got.is_some() {
+                    break;
+                }
+            }
+            assert_eq!(got.as_ref(), Some(&want));
+            assert_eq!(f.buffered(), 0);
+            f.push(b"\r\nSIP/2.0 200 OK\r\nl: 0\r\n\r\n");
+            assert_eq!(f.next_frame(), Err(want.clone()));
+            assert_eq!(f.next_frame(), Err(want.clone()));
+        }
+    }
+
+    #[test]
+    fn too_many_headers() {
+        let raw = b"SIP/2.0 200 OK\r\nA: 1\r\nB: 2\r\n  cont\r\nC: 3\r\nD: 4\r\n\r\n";
+        assert_poisoned(small(), raw, FramingError::TooManyHeaders { limit: 3 });
+        // Exactly at the limit is fine (continuations do not count).
+        let ok = b"SIP/2.0 200 OK\r\nA: 1\r\nB: 2\r\n  cont\r\nl: 0\r\n\r\n";
+        assert_eq!(run(small(), &[ok]).1, None);
+    }
+
+    #[test]
+    fn line_too_long() {
+        let mut raw = b"SIP/2.0 200 OK\r\nX: ".to_vec();
+        raw.extend(vec![b'a'; 40]);
+        assert_poisoned(small(), &raw, FramingError::LineTooLong { limit: 40 });
+        // A line of exactly max_line bytes is fine, even when its CR arrives alone.
+        let mut ok = b"SIP/2.0 200 OK\r\nl: 0\r\nX: ".to_vec();
+        ok.extend(vec![b'a'; 37]);
+        ok.extend(b"\r\n\r\n");
+        assert_eq!(run(small(), &bytewise(&ok)).1, None);
+    }
+
+    #[test]
+    fn message_too_large() {
+        let m = Message::request("INFO", "sip:a").with_header("To", "b");
+        let mut big = m.clone();
+        big.body = vec![b'x'; 200];
+        assert_poisoned(
+            small(),
+            &big.to_bytes(),
+            FramingError::MessageTooLarge { limit: 200 },
+        );
+        // Announced too-large bodies are refused before the body arrives.
+        let mut head = b"INFO sip:a SIP/2.0\r\nl: 500\r\n\r\n".to_vec();
+        assert_poisoned(small(), &head, FramingError::MessageTooLarge { limit: 200 });
+        head = b"INFO sip:a SIP/2.0\r\nl: 99999999999999999999999999\r\n\r\n".to_vec();
+        assert_poisoned(small(), &head, FramingError::MessageTooLarge { limit: 200 });
+        // A header block that never ends is refused once it passes the limit.
+        let mut endless = b"INFO sip:a SIP/2.0\r\n".to_vec();
+        for _ in 0..30 {
+            endless.extend(b"\t1234567890\r\n");
+        }
+        endless.splice(20..20, b"X: 0\r\n".iter().copied());
+        assert_poisoned(
+            small(),
+            &endless,
+            FramingError::MessageTooLarge { limit: 200 },
+        );
+        // Exactly max_message is fine.
+        let mut exact = m;
+        while exact.to_bytes().len() < 200 {
+            exact.body.push(b'y');
+        }
+        assert_eq!(exact.to_bytes().len(), 200);
+        assert_eq!(
+            run(small(), &[&exact.to_bytes()]),
+            (vec![Frame::Message(exact)], None)
+        );
+    }
+
+    #[test]
+    fn missing_content_length() {
+        assert_poisoned(
+            small(),
+            b"SIP/2.0 200 OK\r\nTo: x\r\n\r\n",
+            FramingError::MissingContentLength,
+        );
+    }
+
+    #[test]
+    fn error_texts_name_the_problem() {
+        assert_eq!(
+            FramingError::LineTooLong { limit: 9 }.to_string(),
+            "SIP header line is longer than 9 bytes"
+        );
+        assert!(
+            FramingError::MissingContentLength
+                .to_string()
+                .contains("Content-Length")
+        );
+    }
+
+    /// Cut positions (any values; reduced modulo the length) into chunks.
+    fn cut<'a>(data: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+        let mut points: Vec<usize> = cuts
+            .iter()
+            .map(|c| {
+                if data.is_empty() {
+                    0
+                } else {
+                    c % (data.len() + 1)
+                }
+            })
+            .collect();
+        points.push(0);
+        points.push(data.len());
+        points.sort_unstable();
+        points.windows(2).map(|w| &data[w[0]..w[1]]).collect()
+    }
+
+    #[derive(Clone, Debug)]
+    enum Item {
+        Crlf(bool),
+        Msg(Message),
+    }
+
+    fn items() -> impl Strategy<Value = Vec<Item>> {
+        prop::collection::vec(
+            prop_oneof![
+                any::<bool>().prop_map(Item::Crlf),
+                message().prop_map(Item::Msg),
+            ],
+            0..10,
+        )
+    }
+
+    /// Bytes that look like SIP often enough to reach every framer state.
+    fn sipish() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"\r\n".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"\r".to_vec()),
+            Just(b"INVITE sip:a@b SIP/2.0\r\n".to_vec()),
+            Just(b"SIP/2.0 200 OK\r\n".to_vec()),
+            Just(b"l: 3\r\n".to_vec()),
+            Just(b"Content-Length: 0\r\n".to_vec()),
+            Just(b"Via: x\r\n".to_vec()),
+            Just(b" folded\r\n".to_vec()),
+            prop::collection::vec(any::<u8>(), 0..30),
+        ];
+        prop::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 256,
+            failure_persistence: Some(Box::new(
+                proptest::test_runner::FileFailurePersistence::SourceParallel("proptest-regressions"),
+            )),
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn frames_do_not_depend_on_chunking(
+            items in items(),
+            cuts in prop::collection::vec(any::<usize>(), 0..20),
+        ) {
+            let mut stream = Vec::new();
+            let mut want = Vec::new();
+            for item in items {
+                match item {
+                    Item::Crlf(lf_only) => {
+                        stream.extend_from_slice(if lf_only { b"\n" } else { b"\r\n" });
+                        want.push(Frame::Crlf);
+                    }
+                    Item::Msg(m) => {
+                        stream.extend(m.to_bytes());
+                        want.push(Frame::Message(m));
+                    }
+                }
+            }
+            let whole = run(Limits::default(), &[&stream]);
+            prop_assert_eq!(&whole, &(want, None));
+            prop_assert_eq!(&run(Limits::default(), &cut(&stream, &cuts)), &whole);
+            prop_assert_eq!(&run(Limits::default(), &bytewise(&stream)), &whole);
+        }
+
+        #[test]
+        fn arbitrary_bytes_are_bounded_and_chunking_independent(
+            data in prop_oneof![sipish(), prop::collection::vec(any::<u8>(), 0..600)],
+            cuts in prop::collection::vec(any::<usize>(), 0..30),
+            max_message in 0usize..300,
+            max_headers in 0usize..6,
+            max_line in 0usize..50,
+        ) {
+            let limits = Limits { max_message, max_headers, max_line };
+            let chunks = cut(&data, &cuts);
+            let mut f = Framer::new(limits);
+            let mut frames = Vec::new();
+            let mut error = None;
+            for chunk in &chunks {
+                f.push(chunk);
+                prop_assert!(f.buffered() <= max_message + chunk.len());
+                loop {
+                    match f.next_frame() {
+                        Ok(Some(frame)) => frames.push(frame),
+                        Ok(None) => break,
+                        Err(e) => {
+                            prop_assert_eq!(f.next_frame(), Err(e.clone()));
+                            error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                prop_assert!(f.buffered() <= max_message.max(1));
+                if error.is_some() {
+                    break;
+                }
+            }
+            prop_assert_eq!((frames, error), run(limits, &[&data]));
+        }
+
+        #[test]
+        fn limits_poison(
+            extra in 1usize..5,
+            which in 0u8..3,
+            cuts in prop::collection::vec(any::<usize>(), 0..10),
+        ) {
+            let limits = small();
+            let (raw, want) = match which {
+                0 => {
+                    let mut m = Message::response(200, "OK");
+                    for i in 0..limits.max_headers + extra {
+                        m.push_header("X", i.to_string());
+                    }
+                    (m.to_bytes(), FramingError::TooManyHeaders { limit: limits.max_headers })
+                }
+                1 => {
+                    let m = Message::response(200, "OK")
+                        .with_header("X", "v".repeat(limits.max_line + extra));
+                    (m.to_bytes(), FramingError::LineTooLong { limit: limits.max_line })
+                }
+                _ => {
+                    let mut m = Message::response(200, "OK");
+                    m.body = vec![0; limits.max_message + extra];
+                    (m.to_bytes(), FramingError::MessageTooLarge { limit: limits.max_message })
+                }
+            };
+            let (frames, err) = run(limits, &cut(&raw, &cuts));
+            prop_assert!(frames.is_empty());
+            prop_assert_eq!(err, Some(want));
+        }
+    }
+}
