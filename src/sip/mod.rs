@@ -5,6 +5,7 @@
 //! No IO, clock or randomness: everything is a function of its inputs, and every type is
 //! `Clone + Eq + Hash` so it can live inside model-checked state.
 
+pub mod digest;
 pub mod framer;
 pub mod headers;
 pub mod message;
