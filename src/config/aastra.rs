@@ -1,1 +1,1150 @@
 //! Reader for Aastra-style configuration files (`name: value` lines).
+//!
+//! Part of the pure core: the caller reads the files (`aastra.cfg`, `<model>.cfg`,
+//! `<mac>.cfg`) and passes their texts in, in that order; [`load`] layers them (a later
+//! file overrides an earlier one), maps the Aastra parameters onto a [`Config`], runs
+//! [`Config::validate`] and reports every problem at once, each tied to the file and
+//! line where the parameter was set. [`render_effective`] writes a [`Config`] back out
+//! in the same format (passwords masked) for `sip-ptls check-config`.
+//!
+//! The file format, every parameter and every decision taken where the Aastra guides
+//! are ambiguous are described in `docs/configuration.md`. In short:
+//!
+//! - a line is `name: value`; the space after the colon is optional; surrounding
+//!   whitespace is trimmed; names are compared case-insensitively with runs of
+//!   whitespace folded into one space;
+//! - a line whose first non-blank character is `#` is a comment; inside a value, a `#`
+//!   starts a comment only when it is preceded by whitespace, so `sip password: a#b`
+//!   keeps `a#b` while `sip password: ab # old` keeps `ab`;
+//! - an empty value is the same as leaving the parameter out (it still overrides an
+//!   earlier file);
+//! - only the value that wins the layering is checked.
+
+use super::{AccountConfig, Backoff, Config, ConfigError, Failback, ServerAddr, TransportMode};
+use crate::time::Duration;
+use core::fmt;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One configuration file: its name (used in messages only) and its contents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Source<'a> {
+    /// File name as it should appear in messages, e.g. `aastra.cfg`.
+    pub name: &'a str,
+    /// The whole text of the file.
+    pub text: &'a str,
+}
+
+/// An error or a warning about the configuration, tied to a file and line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// File name, as given in [`Source::name`].
+    pub file: String,
+    /// Line number, starting at 1; 0 when the problem is not tied to a line (for
+    /// example a required parameter that no file sets).
+    pub line: usize,
+    /// The parameter concerned, in Aastra spelling, when there is one.
+    pub parameter: Option<String>,
+    /// What is wrong, for a human.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.parameter {
+            Some(p) => write!(f, "{}:{}: {}: {}", self.file, self.line, p, self.message),
+            None => write!(f, "{}:{}: {}", self.file, self.line, self.message),
+        }
+    }
+}
+
+/// A configuration that loaded, with what the administrator should still look at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loaded {
+    /// The configuration, validated.
+    pub config: Config,
+    /// Unknown parameters, parameters accepted but not used, values adjusted, …
+    pub warnings: Vec<Diagnostic>,
+    /// True when `sip persistent tls seed` was set; otherwise `config.seed` is 0 and the
+    /// runtime should pick a random seed.
+    pub seed_configured: bool,
+    /// `line_numbers[i]` is the Aastra line number (1 to 9) of `config.accounts[i]`.
+    pub line_numbers: Vec<u8>,
+}
+
+/// What [`render_effective`] writes instead of a password.
+pub const PASSWORD_MASK: &str = "********";
+
+/// Largest value of the Aastra "0-2147483647" integer parameters.
+const I32_MAX: u64 = 2_147_483_647;
+
+/// The per-line authentication set: if one of these is given for a line, the line uses
+/// its own four values and ignores the global ones.
+const AUTH_SET: &[&str] = &["user name", "auth name", "password", "display name"];
+
+/// Per-line server parameters; sip-ptls keeps one set of servers for the whole phone.
+const LINE_SERVER: &[&str] = &[
+    "proxy ip",
+    "proxy port",
+    "backup proxy ip",
+    "backup proxy port",
+    "registrar ip",
+    "registrar port",
+    "backup registrar ip",
+    "backup registrar port",
+    "outbound proxy",
+    "outbound proxy port",
+    "backup outbound proxy",
+    "backup outbound proxy port",
+];
+
+/// Per-line Aastra parameters that are valid but mean nothing to sip-ptls.
+const LINE_UNUSED: &[&str] = &[
+    "screen name",
+    "screen name 2",
+    "mode",
+    "bla number",
+    "vmail",
+];
+
+/// Global parameters this reader maps onto [`Config`].
+const GLOBAL_USED: &[&str] = &[
+    "sip transport protocol",
+    "sips persistent tls",
+    "sip persistent tls keep alive",
+    "sip send sips over tls",
+    "sip outbound support",
+    "sip proxy ip",
+    "sip proxy port",
+    "sip backup proxy ip",
+    "sip backup proxy port",
+    "sip registrar ip",
+    "sip registrar port",
+    "sip backup registrar ip",
+    "sip backup registrar port",
+    "sip outbound proxy",
+    "sip outbound proxy port",
+    "sip backup outbound proxy",
+    "sip backup outbound proxy port",
+    "sip registration period",
+    "sip registration renewal timer",
+    "sip registration retry timer",
+    "sip registration timeout retry timer",
+    "sip transaction timer",
+    "sips root and intermediate certificates",
+    "sips local certificate",
+    "sips private key",
+    "sips trusted certificates",
+    "sip user name",
+    "sip auth name",
+    "sip password",
+    "sip display name",
+    "sip persistent tls pong timeout",
+    "sip persistent tls connect timeout",
+    "sip persistent tls reconnect base",
+    "sip persistent tls reconnect max",
+    "sip persistent tls failback interval",
+    "sip persistent tls failback probes",
+    "sip persistent tls call queue",
+    "sip persistent tls call timeout",
+    "sip persistent tls seed",
+    "sip persistent tls instance id",
+];
+
+/// Global Aastra parameters that are valid but not used by sip-ptls.
+const GLOBAL_UNUSED: &[&str] = &[
+    "sip t1 timer",
+    "sip t2 timer",
+    "sip dns query type",
+    "sip screen name",
+    "sip screen name 2",
+    "sip mode",
+    "sip vmail",
+    "sip bla number",
+    "sip contact matching",
+    "sip gruu",
+    "sips symmetric tls signaling",
+    "sip session timer",
+    "sip send mac",
+    "sip send line",
+    "sip services transport protocol",
+];
+
+/// Other spellings of a parameter, mapped to the one this reader uses.
+const ALIASES: &[(&str, &str)] = &[("sips trusted certificate", "sips trusted certificates")];
+
+/// A parameter's winning value and where it was set.
+#[derive(Clone, Debug)]
+struct Setting<'a> {
+    value: &'a str,
+    file: usize,
+    line: usize,
+    /// The name as written (normalised), for messages.
+    written: String,
+}
+
+/// How one line of a file reads.
+#[derive(Debug, PartialEq, Eq)]
+enum LineKind<'a> {
+    /// Blank or comment.
+    Nothing,
+    /// `name: value`, with the name normalised and the value trimmed and uncommented.
+    Entry { name: String, value: &'a str },
+    /// Text without a colon.
+    NoColon,
+}
+
+/// Reads one line of a configuration file.
+fn parse_line(raw: &str) -> LineKind<'_> {
+    let line = raw.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return LineKind::Nothing;
+    }
+    match line.split_once(':') {
+        None => LineKind::NoColon,
+        Some((name, rest)) => LineKind::Entry {
+            name: normalize_name(name),
+            value: strip_comment(rest).trim(),
+        },
+    }
+}
+
+/// Lower-case ASCII, whitespace trimmed and runs of whitespace folded into one space.
+fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for word in name.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Cuts a value at the first `#` that follows whitespace.
+fn strip_comment(value: &str) -> &str {
+    let mut after_space = false;
+    for (i, c) in value.char_indices() {
+        if c == '#' && after_space {
+            return value.get(..i).unwrap_or(value);
+        }
+        after_space = c.is_whitespace();
+    }
+    value
+}
+
+/// Splits `sip lineN rest` into the line number text and the rest.
+fn split_line_name(name: &str) -> Option<(&str, &str)> {
+    let tail = name.strip_prefix("sip line")?;
+    let digits_end = tail
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(tail.len());
+    if digits_end == 0 {
+        return None;
+    }
+    let (digits, rest) = tail.split_at(digits_end);
+    Some((digits, rest.strip_prefix(' ').unwrap_or(rest)))
+}
+
+/// Why a text is not an accepted unsigned integer.
+enum NumberError {
+    NotANumber,
+    TooLarge,
+}
+
+/// Decimal digits only (no sign, no spaces).
+fn parse_uint(value: &str) -> Result<u64, NumberError> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(NumberError::NotANumber);
+    }
+    value.parse::<u64>().map_err(|_| NumberError::TooLarge)
+}
+
+/// Decimal, or hexadecimal after `0x`.
+fn parse_seed(value: &str) -> Option<u64> {
+    match value
+        .strip_prefix("0x")
+        .or_else(|| value.strip_prefix("0X"))
+    {
+        Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            u64::from_str_radix(hex, 16).ok()
+        }
+        Some(_) => None,
+        None => parse_uint(value).ok(),
+    }
+}
+
+/// An address value that means "not set".
+fn unset_host(value: &str) -> bool {
+    value.is_empty() || value == "0.0.0.0"
+}
+
+/// Where each account came from: its Aastra line and whether the global set defined it.
+#[derive(Clone, Copy, Debug)]
+struct Origin {
+    line: u8,
+    global: bool,
+}
+
+/// The state of one [`load`].
+struct Loader<'s, 'a> {
+    sources: &'s [Source<'a>],
+    settings: BTreeMap<String, Setting<'a>>,
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+    /// Canonical names that already have an error (validation does not repeat them).
+    failed: BTreeSet<String>,
+}
+
+impl<'s, 'a> Loader<'s, 'a> {
+    fn file_name(&self, file: usize) -> String {
+        self.sources
+            .get(file)
+            .map(|s| s.name.to_owned())
+            .unwrap_or_default()
+    }
+
+    fn at(&self, s: &Setting<'_>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: self.file_name(s.file),
+            line: s.line,
+            parameter: Some(s.written.clone()),
+            message: message.into(),
+        }
+    }
+
+    fn line_diag(
+        &self,
+        file: usize,
+        line: usize,
+        parameter: Option<&str>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            file: self.file_name(file),
+            line,
+            parameter: parameter.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+
+    /// Reads every file into `settings`, reporting syntax errors and unknown names.
+    fn read(&mut self) {
+        let sources = self.sources;
+        for (file, source) in sources.iter().enumerate() {
+            let text = source.text.strip_prefix('\u{feff}').unwrap_or(source.text);
+            for (index, raw) in text.lines().enumerate() {
+                let line = index + 1;
+                match parse_line(raw) {
+                    LineKind::Nothing => {}
+                    LineKind::NoColon => {
+                        let d = self.line_diag(
+                            file,
+                            line,
+                            None,
+                            "expected `name: value` but found no colon",
+                        );
+                        self.errors.push(d);
+                    }
+                    LineKind::Entry { name, value } => self.entry(file, line, name, value),
+                }
+            }
+        }
+    }
+
+    /// Handles one `name: value` line.
+    fn entry(&mut self, file: usize, line: usize, written: String, value: &'a str) {
+        if written.is_empty() {
+            let d = self.line_diag(
+                file,
+                line,
+                None,
+                "a parameter name is missing before the colon",
+            );
+            self.errors.push(d);
+            return;
+        }
+        let canonical = ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == written)
+            .map_or_else(|| written.clone(), |(_, c)| (*c).to_owned());
+        if let Some((digits, rest)) = split_line_name(&canonical) {
+            let known = AUTH_SET.contains(&rest)
+                || rest == "registration period"
+                || LINE_SERVER.contains(&rest)
+                || LINE_UNUSED.contains(&rest);
+            let number = digits.parse::<u8>().ok().filter(|n| (1..=9).contains(n));
+            if number.is_none() {
+                let d = self.line_diag(
+                    file,
+                    line,
+                    Some(&written),
+                    format!("line number {digits} is outside 1 to 9"),
+                );
+                self.errors.push(d);
+                self.failed.insert(canonical);
+                return;
+            }
+            if !known {
+                let d = self.line_diag(file, line, Some(&written), "unknown parameter; ignored");
+                self.warnings.push(d);
+                return;
+            }
+            if LINE_UNUSED.contains(&rest) {
+                let d = self.line_diag(
+                    file,
+                    line,
+                    Some(&written),
+                    "Aastra parameter accepted but not used by sip-ptls",
+                );
+                self.warnings.push(d);
+                return;
+            }
+        } else if GLOBAL_UNUSED.contains(&canonical.as_str()) {
+            let d = self.line_diag(
+                file,
+                line,
+                Some(&written),
+                "Aastra parameter accepted but not used by sip-ptls",
+            );
+            self.warnings.push(d);
+            return;
+        } else if !GLOBAL_USED.contains(&canonical.as_str()) {
+            let d = self.line_diag(file, line, Some(&written), "unknown parameter; ignored");
+            self.warnings.push(d);
+            return;
+        }
+        if let Some(previous) = self.settings.get(&canonical)
+            && previous.file == file
+        {
+            let d = self.line_diag(
+                file,
+                line,
+                Some(&written),
+                format!(
+                    "set again in the same file; the value on line {} is overridden",
+                    previous.line
+                ),
+            );
+            self.warnings.push(d);
+        }
+        self.settings.insert(
+            canonical,
+            Setting {
+                value,
+                file,
+                line,
+                written,
+            },
+        );
+    }
+
+    /// The winning setting of a parameter, if its value is not empty.
+    fn get(&self, name: &str) -> Option<Setting<'a>> {
+        self.settings
+            .get(name)
+            .filter(|s| !s.value.is_empty())
+            .cloned()
+    }
+
+    fn error(&mut self, name: &str, s: &Setting<'_>, message: impl Into<String>) {
+        let d = self.at(s, message);
+        self.errors.push(d);
+        self.failed.insert(name.to_owned());
+    }
+
+    fn warn(&mut self, s: &Setting<'_>, message: impl Into<String>) {
+        let d = self.at(s, message);
+        self.warnings.push(d);
+    }
+
+    /// An integer parameter in `lo..=hi`; `None` when absent or wrong (wrong is reported).
+    fn uint(&mut self, name: &str, lo: u64, hi: u64, unit: &str) -> Option<u64> {
+        let s = self.get(name)?;
+        let range = if unit.is_empty() {
+            format!("{lo} to {hi}")
+        } else {
+            format!("{lo} to {hi} {unit}")
+        };
+        match parse_uint(s.value) {
+            Ok(v) if (lo..=hi).contains(&v) => Some(v),
+            Ok(_) | Err(NumberError::TooLarge) => {
+                self.error(
+                    name,
+                    &s,
+                    format!("`{}` is out of range; accepted: {range}", s.value),
+                );
+                None
+            }
+            Err(NumberError::NotANumber) => {
+                self.error(
+                    name,
+                    &s,
+                    format!("`{}` is not a number; accepted: {range}", s.value),
+                );
+                None
+            }
+        }
+    }
+
+    fn uint32(&mut self, name: &str, lo: u64, hi: u64, unit: &str) -> Option<u32> {
+        self.uint(name, lo, hi, unit)
+            .and_then(|v| u32::try_from(v).ok())
+    }
+
+    fn uint8(&mut self, name: &str, lo: u64, hi: u64) -> Option<u8> {
+        self.uint(name, lo, hi, "")
+            .and_then(|v| u8::try_from(v).ok())
+    }
+
+    fn secs(&mut self, name: &str, lo: u64, hi: u64) -> Option<Duration> {
+        self.uint(name, lo, hi, "s").map(Duration::from_secs)
+    }
+
+    fn millis(&mut self, name: &str, lo: u64, hi: u64) -> Option<Duration> {
+        self.uint(name, lo, hi, "ms").map(Duration::from_millis)
+    }
+
+    /// `0` or `1`.
+    fn boolean(&mut self, name: &str) -> Option<bool> {
+        let s = self.get(name)?;
+        match s.value {
+            "0" => Some(false),
+            "1" => Some(true),
+            other => {
+                self.error(
+                    name,
+                    &s,
+                    format!("`{other}` is not a boolean; accepted: 0 or 1"),
+                );
+                None
+            }
+        }
+    }
+
+    fn string(&self, name: &str) -> Option<String> {
+        self.get(name).map(|s| s.value.to_owned())
+    }
+
+    /// An address parameter; `0.0.0.0` and empty mean not set.
+    fn host(&self, name: &str) -> Option<String> {
+        self.get(name)
+            .filter(|s| !unset_host(s.value))
+            .map(|s| s.value.to_owned())
+    }
+
+    /// An address and its port. A non-zero port without an address is a warning.
+    fn server(&mut self, ip: &str, port: &str) -> Option<ServerAddr> {
+        let host = self.host(ip);
+        let number = self
+            .uint(port, 0, 65535, "")
+            .and_then(|p| u16::try_from(p).ok());
+        match host {
+            Some(h) => Some(ServerAddr::new(h, number.unwrap_or(0))),
+            None => {
+                if number.is_some_and(|p| p != 0)
+                    && let Some(s) = self.get(port)
+                {
+                    self.warn(&s, format!("a port without `{ip}`; ignored"));
+                }
+                None
+            }
+        }
+    }
+
+    /// Maps the settings onto a [`Config`]; returns it with the accounts' origins.
+    fn map(&mut self) -> (Config, Vec<Origin>, bool) {
+        let mut c = Config::default();
+
+        if let Some(s) = self.get("sip transport protocol") {
+            match parse_uint(s.value) {
+                Ok(4) => {}
+                Ok(0..=2) => self.error(
+                    "sip transport protocol",
+                    &s,
+                    "sip-ptls only speaks TLS; set 4",
+                ),
+                _ => self.error(
+                    "sip transport protocol",
+                    &s,
+                    format!(
+                        "`{}` is not a transport; accepted: 4 (TLS) (0, 1 and 2 are not supported)",
+                        s.value
+                    ),
+                ),
+            }
+        }
+        if let Some(persistent) = self.boolean("sips persistent tls") {
+            c.mode = if persistent {
+                TransportMode::PersistentTls
+            } else {
+                TransportMode::PerCallTls
+            };
+        }
+        if let Some(d) = self.secs("sip persistent tls keep alive", 0, 86_400) {
+            c.keepalive_interval = d;
+        }
+        if let Some(b) = self.boolean("sip send sips over tls") {
+            c.sips_scheme = b;
+        }
+        if let Some(b) = self.boolean("sip outbound support") {
+            c.outbound = b;
+        }
+
+        c.proxy = self.server("sip proxy ip", "sip proxy port");
+        c.backup_proxy = self.server("sip backup proxy ip", "sip backup proxy port");
+        c.registrar = self.server("sip registrar ip", "sip registrar port");
+        c.backup_registrar = self.server("sip backup registrar ip", "sip backup registrar port");
+        let outbound = self.server("sip outbound proxy", "sip outbound proxy port");
+        let backup_outbound = self.server(
+            "sip backup outbound proxy",
+            "sip backup outbound proxy port",
+        );
+        let outbound_is_proxy = c.proxy.is_none() && outbound.is_some();
+        if let Some(s) = self
+            .get("sip outbound proxy")
+            .filter(|_| outbound.is_some())
+        {
+            if outbound_is_proxy {
+                self.warn(
+                    &s,
+                    "used as the proxy because `sip proxy ip` is not set (firmware 2.4 behaviour)",
+                );
+                c.proxy = outbound;
+            } else {
+                self.warn(
+                    &s,
+                    "accepted but not used: sip-ptls connects to `sip proxy ip`",
+                );
+            }
+        }
+        if let Some(s) = self
+            .get("sip backup outbound proxy")
+            .filter(|_| backup_outbound.is_some())
+        {
+            if outbound_is_proxy && c.backup_proxy.is_none() {
+                self.warn(
+                    &s,
+                    "used as the backup proxy because the outbound proxy is the proxy",
+                );
+                c.backup_proxy = backup_outbound;
+            } else {
+                self.warn(&s, "accepted but not used: sip-ptls connects to `sip proxy ip` and `sip backup proxy ip`");
+            }
+        }
+
+        if let Some(v) = self.uint32("sip registration period", 0, I32_MAX, "s") {
+            c.registration_period = v;
+        }
+        if let Some(v) = self.uint32("sip registration renewal timer", 0, I32_MAX, "s") {
+            c.registration_renewal = v;
+        }
+        if let Some(v) = self.uint32("sip registration retry timer", 30, 1800, "s") {
+            c.registration_retry = v;
+        }
+        if let Some(v) = self.uint32("sip registration timeout retry timer", 0, I32_MAX, "s") {
+            if v < 30
+                && let Some(s) = self.get("sip registration timeout retry timer")
+            {
+                self.warn(&s, format!("{v} s is below the minimum; 30 s is used"));
+            }
+            c.registration_timeout_retry = v.max(30);
+        }
+        if let Some(d) = self.millis("sip transaction timer", 4000, 64_000) {
+            c.transaction_timeout = d;
+        }
+
+        c.certificates.root_and_intermediate =
+            self.string("sips root and intermediate certificates");
+        c.certificates.local_certificate = self.string("sips local certificate");
+        c.certificates.private_key = self.string("sips private key");
+        c.certificates.trusted_certificates = self.string("sips trusted certificates");
+
+        if let Some(d) = self.secs("sip persistent tls pong timeout", 1, 3600) {
+            c.pong_timeout = d;
+        }
+        if let Some(d) = self.millis("sip persistent tls connect timeout", 1, 600_000) {
+            c.connect_timeout = d;
+        }
+        let base = self.millis("sip persistent tls reconnect base", 1, 3_600_000);
+        let max = self.secs("sip persistent tls reconnect max", 1, 86_400);
+        c.backoff = Backoff {
+            base: base.unwrap_or(c.backoff.base),
+            max: max.unwrap_or(c.backoff.max),
+        };
+        let interval = self.secs("sip persistent tls failback interval", 1, 86_400);
+        let probes = self.uint8("sip persistent tls failback probes", 1, 255);
+        c.failback = Failback {
+            probe_interval: interval.unwrap_or(c.failback.probe_interval),
+            stable_probes: probes.unwrap_or(c.failback.stable_probes),
+        };
+        if let Some(v) = self.uint8("sip persistent tls call queue", 0, 255) {
+            c.call_queue_limit = v;
+        }
+        if let Some(d) = self.secs("sip persistent tls call timeout", 1, 3600) {
+            c.call_setup_timeout = d;
+        }
+        let mut seed_configured = false;
+        if let Some(s) = self.get("sip persistent tls seed") {
+            match parse_seed(s.value) {
+                Some(v) => {
+                    c.seed = v;
+                    seed_configured = true;
+                }
+                None => self.error(
+                    "sip persistent tls seed",
+                    &s,
+                    format!("`{}` is not a seed; accepted: 0 to 18446744073709551615, or 0x and up to 16 hex digits", s.value),
+                ),
+            }
+        }
+        if let Some(s) = self.get("sip persistent tls instance id") {
+            if s.value
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+            {
+                c.instance_id = Some(s.value.to_owned());
+            } else {
+                self.error(
+                    "sip persistent tls instance id",
+                    &s,
+                    format!("`{}` must start with `urn:`", s.value),
+                );
+            }
+        }
+
+        self.check_line_servers(c.mode);
+        let origins = self.accounts(&mut c);
+        (c, origins, seed_configured)
+    }
+
+    /// Per-line servers: sip-ptls has one set of servers for every line.
+    fn check_line_servers(&mut self, mode: TransportMode) {
+        for n in 1..=9u8 {
+            for suffix in LINE_SERVER {
+                let name = format!("sip line{n} {suffix}");
+                let global = format!("sip {suffix}");
+                let Some(s) = self.get(&name) else { continue };
+                let is_port = suffix.ends_with("port");
+                let same = if is_port {
+                    let Some(port) = self.uint(&name, 0, 65535, "") else {
+                        continue;
+                    };
+                    if port == 0 {
+                        continue;
+                    }
+                    let global_port = self
+                        .get(&global)
+                        .and_then(|g| parse_uint(g.value).ok())
+                        .unwrap_or(0);
+                    let global_port = if global_port == 0 { 5061 } else { global_port };
+                    port == global_port
+                } else {
+                    if unset_host(s.value) {
+                        continue;
+                    }
+                    self.host(&global)
+                        .is_some_and(|g| g.eq_ignore_ascii_case(s.value))
+                };
+                if mode == TransportMode::PersistentTls && !same {
+                    let shown = self
+                        .get(&global)
+                        .map_or_else(|| "not set".to_owned(), |g| format!("`{}`", g.value));
+                    self.error(
+                        &name,
+                        &s,
+                        format!(
+                            "Persistent TLS uses one connection for every line; this differs from `{global}` ({shown}); \
+                             set it in `{global}` or remove it"
+                        ),
+                    );
+                } else {
+                    self.warn(
+                        &s,
+                        format!("ignored: sip-ptls uses `{global}` for every line"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Builds the accounts from the per-line and global authentication sets.
+    fn accounts(&mut self, c: &mut Config) -> Vec<Origin> {
+        let mut origins = Vec::new();
+        for n in 1..=9u8 {
+            let own_set = AUTH_SET
+                .iter()
+                .any(|p| self.get(&format!("sip line{n} {p}")).is_some());
+            let period_name = format!("sip line{n} registration period");
+            let period = self.uint32(&period_name, 0, I32_MAX, "s");
+            let (prefix, global) = if own_set {
+                (format!("sip line{n} "), false)
+            } else if n == 1 {
+                ("sip ".to_owned(), true)
+            } else {
+                if let Some(s) = self.get(&period_name) {
+                    self.warn(
+                        &s,
+                        format!("ignored: line {n} has no `sip line{n} user name`"),
+                    );
+                }
+                continue;
+            };
+            if own_set
+                && n == 1
+                && let Some(s) = AUTH_SET.iter().find_map(|p| self.get(&format!("sip {p}")))
+            {
+                self.warn(
+                    &s,
+                    "ignored: line 1 has its own authentication set (`sip line1 ...`)",
+                );
+            }
+            let field = |l: &Self, p: &str| {
+                l.get(&format!("{prefix}{p}"))
+                    .map(|s| s.value.to_owned())
+                    .unwrap_or_default()
+            };
+            let account = AccountConfig {
+                user_name: field(self, "user name"),
+                auth_name: field(self, "auth name"),
+                password: field(self, "password"),
+                display_name: field(self, "display name"),
+                registration_period: period,
+            };
+            if account.user_name.is_empty() {
+                if own_set {
+                    let first = AUTH_SET
+                        .iter()
+                        .chain(["registration period"].iter())
+                        .find_map(|p| self.get(&format!("{prefix}{p}")));
+                    if let Some(s) = first {
+                        self.warn(
+                            &s,
+                            format!("ignored: line {n} has no `sip line{n} user name`"),
+                        );
+                    }
+                } else if let Some(s) = self.get(&period_name) {
+                    self.warn(&s, "ignored: line 1 has no user name");
+                }
+                continue;
+            }
+            c.accounts.push(account);
+            origins.push(Origin { line: n, global });
+        }
+        origins
+    }
+
+    /// Where a parameter named by [`Config::validate`] was last set.
+    fn locate(&self, parameter: &str, origins: &[Origin]) -> Diagnostic {
+        let mut candidates = vec![parameter.to_owned()];
+        if let Some((digits, "user name")) = split_line_name(parameter) {
+            let index = digits.parse::<usize>().ok().and_then(|k| k.checked_sub(1));
+            match index.and_then(|i| origins.get(i)) {
+                Some(o) if o.global => candidates = vec!["sip user name".to_owned()],
+                Some(o) => candidates = vec![format!("sip line{} user name", o.line)],
+                None if origins.is_empty() => candidates.push("sip user name".to_owned()),
+                None => {}
+            }
+        }
+        for name in &candidates {
+            if let Some(s) = self.settings.get(name) {
+                return self.at(s, String::new());
+            }
+        }
+        Diagnostic {
+            file: self
+                .sources
+                .last()
+                .map(|s| s.name.to_owned())
+                .unwrap_or_default(),
+            line: 0,
+            parameter: candidates.into_iter().next(),
+            message: String::new(),
+        }
+    }
+
+    /// Maps validation errors to diagnostics on the lines that caused them.
+    fn validation(&mut self, config: &Config, origins: &[Origin]) {
+        let Err(errors) = config.validate() else {
+            return;
+        };
+        for e in errors {
+            let (parameter, message) = match &e {
+                ConfigError::Missing { parameter, why } => {
+                    ((*parameter).to_owned(), format!("required: {why}"))
+                }
+                ConfigError::Invalid { parameter, why } => (parameter.clone(), why.clone()),
+            };
+            if self.failed.contains(&parameter) {
+                continue;
+            }
+            let mut d = self.locate(&parameter, origins);
+            d.message = message;
+            self.errors.push(d);
+        }
+    }
+}
+
+/// Reads, layers, maps and validates configuration files.
+///
+/// `sources` are in increasing precedence (`aastra.cfg`, then `<model>.cfg`, then
+/// `<mac>.cfg`). On success the warnings are in [`Loaded::warnings`]; on failure every
+/// error found is returned (warnings are dropped then).
+pub fn load(sources: &[Source<'_>]) -> Result<Loaded, Vec<Diagnostic>> {
+    let mut loader = Loader {
+        sources,
+        settings: BTreeMap::new(),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        failed: BTreeSet::new(),
+    };
+    loader.read();
+    let (config, origins, seed_configured) = loader.map();
+    loader.validation(&config, &origins);
+    if loader.errors.is_empty() {
+        Ok(Loaded {
+            config,
+            warnings: loader.warnings,
+            seed_configured,
+            line_numbers: origins.iter().map(|o| o.line).collect(),
+        })
+    } else {
+        Err(loader.errors)
+    }
+}
+
+/// Whole seconds, rounded up so that a non-zero duration stays non-zero.
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_millis().div_ceil(1000)
+}
+
+/// Writes `name: value`, noting values the format cannot carry.
+fn put(out: &mut String, name: &str, value: &str) {
+    let lossy = value.trim() != value
+        || value.contains(['\n', '\r'])
+        || value
+            .char_indices()
+            .any(|(i, c)| c == '#' && value[..i].ends_with(char::is_whitespace));
+    if lossy {
+        out.push_str(&format!(
+            "# note: the value of `{name}` below cannot be written exactly in this format\n"
+        ));
+    }
+    if value.starts_with('#') {
+        out.push_str(&format!("{name}:{value}\n"));
+    } else if value.is_empty() {
+        out.push_str(&format!("{name}:\n"));
+    } else {
+        out.push_str(&format!("{name}: {value}\n"));
+    }
+}
+
+fn put_server(out: &mut String, ip: &str, port: &str, server: Option<&ServerAddr>) {
+    if let Some(s) = server {
+        put(out, ip, &s.host);
+        put(out, port, &s.port.to_string());
+    }
+}
+
+/// The configuration in force, as Aastra `name: value` lines.
+///
+/// Every value is written out, defaults included, so the output documents what
+/// sip-ptls will do. Passwords are written as [`PASSWORD_MASK`] (an empty password as an
+/// empty value). Accounts use their per-line sets, `sip lineN ...` with `N` from
+/// `line_numbers` (an account whose number is missing, out of 1 to 9 or already used
+/// gets the next free line). The seed is written only when it is not 0, so that copying
+/// the output does not give every phone the same seed.
+///
+/// For any [`Config`] that [`load`] produced, loading the output (with the real
+/// passwords put back) gives the same [`Config`] and the same line numbers.
+pub fn render_effective(config: &Config, line_numbers: &[u8]) -> String {
+    let mut out = String::new();
+    out.push_str("# Effective sip-ptls configuration (passwords masked)\n");
+    put(&mut out, "sip transport protocol", "4");
+    let persistent = if config.mode == TransportMode::PersistentTls {
+        "1"
+    } else {
+        "0"
+    };
+    put(&mut out, "sips persistent tls", persistent);
+    put(
+        &mut out,
+        "sip persistent tls keep alive",
+        &ceil_secs(config.keepalive_interval).to_string(),
+    );
+    put(
+        &mut out,
+        "sip send sips over tls",
+        if config.sips_scheme { "1" } else { "0" },
+    );
+    put(
+        &mut out,
+        "sip outbound support",
+        if config.outbound { "1" } else { "0" },
+    );
+    put_server(
+        &mut out,
+        "sip proxy ip",
+        "sip proxy port",
+        config.proxy.as_ref(),
+    );
+    put_server(
+        &mut out,
+        "sip backup proxy ip",
+        "sip backup proxy port",
+        config.backup_proxy.as_ref(),
+    );
+    put_server(
+        &mut out,
+        "sip registrar ip",
+        "sip registrar port",
+        config.registrar.as_ref(),
+    );
+    put_server(
+        &mut out,
+        "sip backup registrar ip",
+        "sip backup registrar port",
+        config.backup_registrar.as_ref(),
+    );
+    put(
+        &mut out,
+        "sip registration period",
+        &config.registration_period.to_string(),
+    );
+    put(
+        &mut out,
+        "sip registration renewal timer",
+        &config.registration_renewal.to_string(),
+    );
+    put(
+        &mut out,
+        "sip registration retry timer",
+        &config.registration_retry.to_string(),
+    );
+    put(
+        &mut out,
+        "sip registration timeout retry timer",
+        &config.registration_timeout_retry.to_string(),
+    );
+    put(
+        &mut out,
+        "sip transaction timer",
+        &config.transaction_timeout.as_millis().to_string(),
+    );
+    let certs = [
+        (
+            "sips root and intermediate certificates",
+            &config.certificates.root_and_intermediate,
+        ),
+        (
+            "sips local certificate",
+            &config.certificates.local_certificate,
+        ),
+        ("sips private key", &config.certificates.private_key),
+        (
+            "sips trusted certificates",
+            &config.certificates.trusted_certificates,
+        ),
+    ];
+    for (name, value) in certs {
+        if let Some(v) = value {
+            put(&mut out, name, v);
+        }
+    }
+
+    let mut used = [false; 10];
+    for (i, account) in config.accounts.iter().enumerate() {
+        let wanted = line_numbers
+            .get(i)
+            .copied()
+            .filter(|n| (1..=9).contains(n) && !used[usize::from(*n)]);
+        let Some(n) = wanted.or_else(|| (1..=9u8).find(|n| !used[usize::from(*n)])) else {
+            out.push_str(&format!(
+                "# account {} (`{}`) cannot be written: only 9 lines\n",
+                i + 1,
+                account.user_name
+            ));
+            continue;
+        };
+        used[usize::from(n)] = true;
+        put(
+            &mut out,
+            &format!("sip line{n} user name"),
+            &account.user_name,
+        );
+        put(
+            &mut out,
+            &format!("sip line{n} auth name"),
+            &account.auth_name,
+        );
+        let password = if account.password.is_empty() {
+            ""
+        } else {
+            PASSWORD_MASK
+        };
+        put(&mut out, &format!("sip line{n} password"), password);
+        put(
+            &mut out,
+            &format!("sip line{n} display name"),
+            &account.display_name,
+        );
+        if let Some(p) = account.registration_period {
+            put(
+                &mut out,
+                &format!("sip line{n} registration period"),
+                &p.to_string(),
+            );
+        }
+    }
+
+    put(
+        &mut out,
+        "sip persistent tls pong timeout",
+        &ceil_secs(config.pong_timeout).to_string(),
+    );
+    put(
+        &mut out,
+        "sip persistent tls connect timeout",
+        &config.connect_timeout.as_millis().to_string(),
+    );
+    put(
+        &mut out,
+        "sip persistent tls reconnect base",
+        &config.backoff.base.as_millis().to_string(),
+    );
+    put(
+        &mut out,
+        "sip persistent tls reconnect max",
+        &ceil_secs(config.backoff.max).to_string(),
+    );
+    put(
+        &mut out,
+        "sip persistent tls failback interval",
+        &ceil_secs(config.failback.probe_interval).to_string(),
+    );
+    put(
+        &mut out,
+        "sip persistent tls failback probes",
+        &config.failback.stable_probes.to_string(),
+    );
+    put(
+        &mut out,
+        "sip persistent tls call queue",
+        &config.call_queue_limit.to_string(),
+    );
+    put(
+        &mut out,
+        "sip persistent tls call timeout",
+        &ceil_secs(config.call_setup_timeout).to_string(),
+    );
+    if config.seed != 0 {
+        put(
+            &mut out,
+            "sip persistent tls seed",
+            &format!("{:#x}", config.seed),
+        );
+    }
+    if let Some(id) = &config.instance_id {
+        put(&mut out, "sip persistent tls instance id", id);
+    }
+    out
+}
