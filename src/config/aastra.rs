@@ -1148,3 +1148,752 @@ pub fn render_effective(config: &Config, line_numbers: &[u8]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CertificateFiles;
+
+    const BASE: &str = "\
+sip transport protocol: 4
+sips persistent tls: 1
+sip proxy ip: proxy.example.com
+sip proxy port: 5061
+sips trusted certificates: ca.pem
+sip line1 user name: 1001
+sip line1 password: secret
+";
+
+    fn one(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+        load(&[Source {
+            name: "mac.cfg",
+            text,
+        }])
+    }
+
+    fn ok(text: &str) -> Loaded {
+        match one(text) {
+            Ok(l) => l,
+            Err(e) => panic!("expected success, got {e:#?}"),
+        }
+    }
+
+    fn err(text: &str) -> Vec<Diagnostic> {
+        match one(text) {
+            Ok(l) => panic!("expected errors, got {l:#?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn with(extra: &str) -> String {
+        format!("{BASE}{extra}")
+    }
+
+    fn has_warning(l: &Loaded, parameter: &str, fragment: &str) -> bool {
+        l.warnings
+            .iter()
+            .any(|w| w.parameter.as_deref() == Some(parameter) && w.message.contains(fragment))
+    }
+
+    #[test]
+    fn a_minimal_file_loads_with_defaults() {
+        let l = ok(BASE);
+        assert_eq!(l.config.mode, TransportMode::PersistentTls);
+        assert_eq!(
+            l.config.proxy,
+            Some(ServerAddr::new("proxy.example.com", 5061))
+        );
+        assert_eq!(l.config.accounts.len(), 1);
+        assert_eq!(l.config.accounts[0].user_name, "1001");
+        assert_eq!(l.config.accounts[0].password, "secret");
+        assert_eq!(l.config.accounts[0].auth_name, "");
+        assert_eq!(l.line_numbers, [1]);
+        assert!(!l.seed_configured);
+        assert_eq!(l.warnings, []);
+        let expected = Config {
+            proxy: Some(ServerAddr::new("proxy.example.com", 5061)),
+            accounts: l.config.accounts.clone(),
+            certificates: CertificateFiles {
+                trusted_certificates: Some("ca.pem".into()),
+                ..Default::default()
+            },
+            ..Config::default()
+        };
+        assert_eq!(l.config, expected);
+    }
+
+    #[test]
+    fn transport_and_persistent_tls_default_to_tls_and_on() {
+        let text = BASE
+            .replace("sip transport protocol: 4\n", "")
+            .replace("sips persistent tls: 1\n", "");
+        assert_eq!(ok(&text).config.mode, TransportMode::PersistentTls);
+        let l = ok(&with("sips persistent tls: 0\n"));
+        assert_eq!(l.config.mode, TransportMode::PerCallTls);
+    }
+
+    #[test]
+    fn non_tls_transports_are_errors_naming_the_parameter() {
+        for v in ["0", "1", "2"] {
+            let e = err(&BASE.replace(
+                "sip transport protocol: 4",
+                &format!("sip transport protocol: {v}"),
+            ));
+            assert_eq!(e.len(), 1, "{e:#?}");
+            assert_eq!((e[0].file.as_str(), e[0].line), ("mac.cfg", 1));
+            assert_eq!(e[0].parameter.as_deref(), Some("sip transport protocol"));
+            assert!(
+                e[0].message.contains("sip-ptls only speaks TLS; set 4"),
+                "{}",
+                e[0]
+            );
+        }
+        let e = err(&BASE.replace("sip transport protocol: 4", "sip transport protocol: 3"));
+        assert!(e[0].message.contains("accepted: 4"));
+    }
+
+    #[test]
+    fn later_sources_override_earlier_ones() {
+        let aastra = "sip proxy ip: old.example.com\nsip transport protocol: 1\nsip registration retry timer: 60\n";
+        let model = "sip transport protocol: 4\nsip registration retry timer: 90\n";
+        let mac = BASE
+            .replace("sip transport protocol: 4\n", "")
+            .replace("proxy.example.com", "new.example.com");
+        let sources = [
+            Source {
+                name: "aastra.cfg",
+                text: aastra,
+            },
+            Source {
+                name: "6737i.cfg",
+                text: model,
+            },
+            Source {
+                name: "00085D1A2B3C.cfg",
+                text: &mac,
+            },
+        ];
+        let l = load(&sources).unwrap_or_else(|e| panic!("{e:#?}"));
+        assert_eq!(
+            l.config.proxy,
+            Some(ServerAddr::new("new.example.com", 5061))
+        );
+        assert_eq!(l.config.registration_retry, 90);
+    }
+
+    #[test]
+    fn an_empty_value_in_a_later_file_unsets_the_parameter() {
+        let sources = [
+            Source {
+                name: "aastra.cfg",
+                text: &with("sip backup proxy ip: backup.example.com\n"),
+            },
+            Source {
+                name: "mac.cfg",
+                text: "sip backup proxy ip:\n",
+            },
+        ];
+        let l = load(&sources).unwrap_or_else(|e| panic!("{e:#?}"));
+        assert_eq!(l.config.backup_proxy, None);
+    }
+
+    #[test]
+    fn comments_blank_lines_and_the_hash_rule() {
+        let text = "# a comment\n\n   # indented comment: with colon\n\t\n".to_owned()
+            + &BASE.replace(
+                "sip line1 password: secret",
+                "sip line1 password: se#cr#et   # the old one was 1234",
+            )
+            + "sip line1 display name: Alice#1 #comment\n";
+        let l = ok(&text);
+        assert_eq!(l.config.accounts[0].password, "se#cr#et");
+        assert_eq!(l.config.accounts[0].display_name, "Alice#1");
+        let l = ok(&with("sip line1 auth name:#hash\n"));
+        assert_eq!(l.config.accounts[0].auth_name, "#hash");
+        let l = ok(&with("sip line1 auth name: #just a comment\n"));
+        assert_eq!(l.config.accounts[0].auth_name, "");
+    }
+
+    #[test]
+    fn spacing_and_case_do_not_matter_in_names() {
+        let text = "SIP   Transport\tProtocol:4\n  Sips Persistent TLS :1  \nsip proxy ip:proxy.example.com\n\
+                    sip PROXY port :   5062\nsips trusted certificates:ca.pem\nSip Line1 User Name:  1001  \n";
+        let l = ok(text);
+        assert_eq!(
+            l.config.proxy,
+            Some(ServerAddr::new("proxy.example.com", 5062))
+        );
+        assert_eq!(l.config.accounts[0].user_name, "1001");
+    }
+
+    #[test]
+    fn carriage_returns_and_a_byte_order_mark_are_accepted() {
+        let text = format!("\u{feff}{}", BASE.replace('\n', "\r\n"));
+        assert_eq!(ok(&text).config.accounts[0].user_name, "1001");
+    }
+
+    #[test]
+    fn a_line_without_colon_is_an_error_with_file_and_line() {
+        let e = err(&with("sip outbound support 1\n"));
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            (e[0].file.as_str(), e[0].line, e[0].parameter.as_deref()),
+            ("mac.cfg", 8, None)
+        );
+        assert_eq!(
+            e[0].to_string(),
+            "mac.cfg:8: expected `name: value` but found no colon"
+        );
+        let e = err(&with(": 1\n"));
+        assert_eq!(e[0].line, 8);
+    }
+
+    #[test]
+    fn unknown_parameters_are_warnings_with_file_and_line() {
+        let l = ok(&with("sip frobnicate: 1\nsip line2 frobnicate: 1\n"));
+        assert_eq!(l.warnings.len(), 2);
+        assert_eq!(
+            l.warnings[0].to_string(),
+            "mac.cfg:8: sip frobnicate: unknown parameter; ignored"
+        );
+        assert_eq!(l.warnings[1].line, 9);
+    }
+
+    #[test]
+    fn known_unused_parameters_are_accepted_with_a_warning() {
+        let unused = "sip T1 timer: 500\nsip T2 timer: 4000\nsip dns query type: 1\nsip screen name: Bob\n\
+                      sip line1 screen name: Bob\nsip mode: 0\nsip vmail: *97\nsip contact matching: 0\n\
+                      sip gruu: 1\nsips symmetric tls signaling: 1\nsip line3 vmail: *98\n";
+        let l = ok(&with(unused));
+        assert_eq!(l.warnings.len(), 11, "{:#?}", l.warnings);
+        assert!(
+            l.warnings
+                .iter()
+                .all(|w| w.message.contains("accepted but not used"))
+        );
+        assert_eq!(l.warnings[0].parameter.as_deref(), Some("sip t1 timer"));
+    }
+
+    #[test]
+    fn the_singular_trusted_certificate_spelling_is_accepted() {
+        let text = BASE.replace(
+            "sips trusted certificates: ca.pem",
+            "sips Trusted Certificate: servers.pem",
+        );
+        let l = ok(&text);
+        assert_eq!(
+            l.config.certificates.trusted_certificates.as_deref(),
+            Some("servers.pem")
+        );
+        assert_eq!(l.warnings, []);
+    }
+
+    #[test]
+    fn missing_trusted_certificates_points_at_the_parameter_or_the_last_file() {
+        let text = BASE.replace(
+            "sips trusted certificates: ca.pem",
+            "sips trusted certificates:",
+        );
+        let e = err(&text);
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].file.as_str(), e[0].line), ("mac.cfg", 5));
+        assert_eq!(e[0].parameter.as_deref(), Some("sips trusted certificates"));
+        assert!(e[0].message.starts_with("required"));
+
+        let text = BASE.replace("sips trusted certificates: ca.pem\n", "");
+        let sources = [
+            Source {
+                name: "aastra.cfg",
+                text: &text,
+            },
+            Source {
+                name: "mac.cfg",
+                text: "",
+            },
+        ];
+        let e = load(&sources).err().unwrap_or_default();
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].file.as_str(), e[0].line), ("mac.cfg", 0));
+        assert_eq!(e[0].parameter.as_deref(), Some("sips trusted certificates"));
+
+        let text = BASE.replace(
+            "sips trusted certificates: ca.pem\n",
+            "sips persistent tls: 0\n",
+        );
+        assert_eq!(ok(&text).config.certificates.trusted_certificates, None);
+    }
+
+    #[test]
+    fn validation_errors_are_all_reported_with_their_lines() {
+        let e = load(&[Source {
+            name: "a.cfg",
+            text: "sip registration retry timer: 60\n",
+        }])
+        .err()
+        .unwrap_or_default();
+        let names: Vec<_> = e.iter().filter_map(|d| d.parameter.as_deref()).collect();
+        assert_eq!(
+            names,
+            [
+                "sip proxy ip",
+                "sips trusted certificates",
+                "sip line1 user name"
+            ]
+        );
+        assert!(e.iter().all(|d| d.file == "a.cfg" && d.line == 0));
+
+        let e = err(&with("sips local certificate: me.pem\n"));
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            (e[0].line, e[0].parameter.as_deref()),
+            (0, Some("sips private key"))
+        );
+        let e = err(&with("sips local certificate: me.pem\nsips private key:\n"));
+        assert_eq!(
+            (e[0].line, e[0].parameter.as_deref()),
+            (9, Some("sips private key"))
+        );
+    }
+
+    #[test]
+    fn a_bad_user_name_is_reported_on_its_own_line() {
+        let text = with("sip line4 user name: bad name\nsip line4 password: x\n");
+        let e = err(&text);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert_eq!(
+            (e[0].line, e[0].parameter.as_deref()),
+            (8, Some("sip line4 user name"))
+        );
+        let text = "sip user name: a@b\n".to_owned()
+            + &BASE.replace(
+                "sip line1 user name: 1001\nsip line1 password: secret\n",
+                "",
+            );
+        let e = err(&text);
+        assert_eq!(
+            (e[0].line, e[0].parameter.as_deref()),
+            (1, Some("sip user name"))
+        );
+    }
+
+    #[test]
+    fn the_global_set_defines_line_one_only() {
+        let text = BASE.replace(
+            "sip line1 user name: 1001\nsip line1 password: secret\n",
+            "",
+        ) + "sip user name: 2000\nsip auth name: auth2000\nsip password: pw\nsip display name: Reception\n";
+        let l = ok(&text);
+        assert_eq!(l.line_numbers, [1]);
+        let a = &l.config.accounts[0];
+        assert_eq!(
+            (
+                a.user_name.as_str(),
+                a.auth_name.as_str(),
+                a.password.as_str()
+            ),
+            ("2000", "auth2000", "pw")
+        );
+        assert_eq!(a.display_name, "Reception");
+        assert_eq!(a.registration_period, None);
+    }
+
+    #[test]
+    fn a_per_line_set_replaces_the_whole_global_set() {
+        let text =
+            with("sip auth name: globalauth\nsip password: globalpw\nsip display name: Global\n");
+        let l = ok(&text);
+        let a = &l.config.accounts[0];
+        // Line 1 gave user name and password: auth name and display name stay empty.
+        assert_eq!(
+            (
+                a.auth_name.as_str(),
+                a.password.as_str(),
+                a.display_name.as_str()
+            ),
+            ("", "secret", "")
+        );
+        assert!(has_warning(&l, "sip auth name", "own authentication set"));
+    }
+
+    #[test]
+    fn lines_come_out_in_order_with_their_numbers() {
+        let text = with(
+            "sip line7 user name: 1007\nsip line3 user name: 1003\nsip line3 registration period: 600\n\
+             sip line5 password: orphan\nsip line6 registration period: 60\n",
+        );
+        let l = ok(&text);
+        let users: Vec<_> = l
+            .config
+            .accounts
+            .iter()
+            .map(|a| a.user_name.as_str())
+            .collect();
+        assert_eq!(users, ["1001", "1003", "1007"]);
+        assert_eq!(l.line_numbers, [1, 3, 7]);
+        assert_eq!(l.config.accounts[1].registration_period, Some(600));
+        assert_eq!(l.config.period_for(1), 600);
+        assert!(has_warning(
+            &l,
+            "sip line5 password",
+            "no `sip line5 user name`"
+        ));
+        assert!(has_warning(
+            &l,
+            "sip line6 registration period",
+            "no `sip line6 user name`"
+        ));
+    }
+
+    #[test]
+    fn a_line_number_outside_one_to_nine_is_an_error() {
+        for n in ["0", "10", "99999999999999999999999"] {
+            let e = err(&with(&format!("sip line{n} user name: 1010\n")));
+            assert_eq!(e.len(), 1, "{e:#?}");
+            assert_eq!(e[0].line, 8);
+            assert!(e[0].message.contains("outside 1 to 9"));
+        }
+    }
+
+    #[test]
+    fn per_line_servers_must_match_in_persistent_tls() {
+        let e = err(&with(
+            "sip line1 proxy ip: other.example.com\nsip line2 registrar port: 5070\n",
+        ));
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert_eq!(
+            (e[0].line, e[0].parameter.as_deref()),
+            (8, Some("sip line1 proxy ip"))
+        );
+        assert!(
+            e[0].message
+                .contains("Persistent TLS uses one connection for every line")
+        );
+        assert_eq!(e[1].line, 9);
+
+        let l = ok(&with(
+            "sip line1 proxy ip: PROXY.example.com\nsip line2 proxy port: 5061\nsip line3 registrar ip: 0.0.0.0\n",
+        ));
+        assert!(has_warning(&l, "sip line1 proxy ip", "ignored"));
+        assert!(has_warning(&l, "sip line2 proxy port", "ignored"));
+        assert_eq!(l.warnings.len(), 2);
+
+        let l = ok(&with(
+            "sips persistent tls: 0\nsip line1 proxy ip: other.example.com\n",
+        ));
+        assert!(has_warning(&l, "sip line1 proxy ip", "ignored"));
+    }
+
+    #[test]
+    fn servers_ports_and_unset_addresses() {
+        let l = ok(&with(
+            "sip backup proxy ip: backup.example.com\nsip registrar ip: 0.0.0.0\nsip registrar port: 5061\n\
+             sip backup registrar ip: reg2.example.com\nsip backup registrar port: 0\n",
+        ));
+        assert_eq!(
+            l.config.backup_proxy,
+            Some(ServerAddr::new("backup.example.com", 5061))
+        );
+        assert_eq!(l.config.registrar, None);
+        assert_eq!(
+            l.config.backup_registrar,
+            Some(ServerAddr::new("reg2.example.com", 5061))
+        );
+        assert!(has_warning(
+            &l,
+            "sip registrar port",
+            "a port without `sip registrar ip`"
+        ));
+        let e = err(&with("sip proxy port: 65536\n"));
+        assert_eq!(
+            (e[0].line, e[0].parameter.as_deref()),
+            (8, Some("sip proxy port"))
+        );
+        assert!(e[0].message.contains("accepted: 0 to 65535"));
+    }
+
+    #[test]
+    fn the_outbound_proxy_is_the_proxy_only_without_a_proxy() {
+        let text = BASE.replace(
+            "sip proxy ip: proxy.example.com\nsip proxy port: 5061\n",
+            "",
+        ) + "sip outbound proxy: obp.example.com\nsip outbound proxy port: 5071\n\
+               sip backup outbound proxy: obp2.example.com\n";
+        let l = ok(&text);
+        assert_eq!(
+            l.config.proxy,
+            Some(ServerAddr::new("obp.example.com", 5071))
+        );
+        assert_eq!(
+            l.config.backup_proxy,
+            Some(ServerAddr::new("obp2.example.com", 5061))
+        );
+        assert!(has_warning(&l, "sip outbound proxy", "used as the proxy"));
+
+        let l = ok(&with("sip outbound proxy: obp.example.com\n"));
+        assert_eq!(
+            l.config.proxy,
+            Some(ServerAddr::new("proxy.example.com", 5061))
+        );
+        assert!(has_warning(&l, "sip outbound proxy", "not used"));
+    }
+
+    #[test]
+    fn timers_map_with_their_units() {
+        let l = ok(&with(
+            "sip persistent tls keep alive: 0\nsip registration period: 3600\nsip registration renewal timer: 60\n\
+             sip registration retry timer: 30\nsip registration timeout retry timer: 45\nsip transaction timer: 8000\n\
+             sip send sips over tls: 0\nsip outbound support: 1\n",
+        ));
+        let c = &l.config;
+        assert_eq!(c.keepalive_interval, Duration::ZERO);
+        assert_eq!(c.effective_keepalive(None), Duration::from_secs(120));
+        assert_eq!((c.registration_period, c.registration_renewal), (3600, 60));
+        assert_eq!(
+            (c.registration_retry, c.registration_timeout_retry),
+            (30, 45)
+        );
+        assert_eq!(c.transaction_timeout, Duration::from_millis(8000));
+        assert!(!c.sips_scheme && c.outbound);
+        assert_eq!(
+            ok(&with("sip persistent tls keep alive: 25\n"))
+                .config
+                .keepalive_interval,
+            Duration::from_secs(25)
+        );
+    }
+
+    #[test]
+    fn a_short_timeout_retry_is_raised_to_thirty_with_a_warning() {
+        let l = ok(&with("sip registration timeout retry timer: 10\n"));
+        assert_eq!(l.config.registration_timeout_retry, 30);
+        assert!(has_warning(
+            &l,
+            "sip registration timeout retry timer",
+            "30 s is used"
+        ));
+    }
+
+    #[test]
+    fn bad_numbers_and_ranges_name_file_line_parameter_and_range() {
+        let cases = [
+            (
+                "sip registration retry timer: 10",
+                "accepted: 30 to 1800 s",
+                "out of range",
+            ),
+            (
+                "sip registration retry timer: 2000",
+                "accepted: 30 to 1800 s",
+                "out of range",
+            ),
+            (
+                "sip transaction timer: 3999",
+                "accepted: 4000 to 64000 ms",
+                "out of range",
+            ),
+            (
+                "sip transaction timer: 4s",
+                "accepted: 4000 to 64000 ms",
+                "not a number",
+            ),
+            (
+                "sip registration period: -1",
+                "accepted: 0 to 2147483647 s",
+                "not a number",
+            ),
+            (
+                "sip registration period: 2147483648",
+                "accepted: 0 to 2147483647 s",
+                "out of range",
+            ),
+            (
+                "sip persistent tls keep alive: 99999999999999999999999",
+                "accepted: 0 to 86400 s",
+                "out of range",
+            ),
+            (
+                "sip persistent tls pong timeout: 0",
+                "accepted: 1 to 3600 s",
+                "out of range",
+            ),
+            (
+                "sip persistent tls failback probes: 256",
+                "accepted: 1 to 255",
+                "out of range",
+            ),
+            (
+                "sip persistent tls call queue: 300",
+                "accepted: 0 to 255",
+                "out of range",
+            ),
+            (
+                "sip line2 registration period: x",
+                "accepted: 0 to 2147483647 s",
+                "not a number",
+            ),
+            (
+                "sips persistent tls: yes",
+                "accepted: 0 or 1",
+                "not a boolean",
+            ),
+            (
+                "sip outbound support: 2",
+                "accepted: 0 or 1",
+                "not a boolean",
+            ),
+            ("sip persistent tls seed: 0xZZ", "0x", "not a seed"),
+            (
+                "sip persistent tls instance id: uuid:1234",
+                "urn:",
+                "must start",
+            ),
+        ];
+        for (line, range, what) in cases {
+            let text = with(&format!("sip line2 user name: 1002\n{line}\n"));
+            let e = err(&text);
+            assert_eq!(e.len(), 1, "{line}: {e:#?}");
+            let name = line.split(':').next().unwrap_or_default();
+            assert_eq!(
+                (e[0].file.as_str(), e[0].line, e[0].parameter.as_deref()),
+                ("mac.cfg", 9, Some(name))
+            );
+            assert!(
+                e[0].message.contains(range) && e[0].message.contains(what),
+                "{line}: {}",
+                e[0]
+            );
+        }
+    }
+
+    #[test]
+    fn extensions_map_onto_the_config() {
+        let l = ok(&with(
+            "sip persistent tls pong timeout: 5\nsip persistent tls connect timeout: 3000\n\
+             sip persistent tls reconnect base: 500\nsip persistent tls reconnect max: 60\n\
+             sip persistent tls failback interval: 45\nsip persistent tls failback probes: 2\n\
+             sip persistent tls call queue: 0\nsip persistent tls call timeout: 20\n\
+             sip persistent tls seed: 0xDEADbeef\nsip persistent tls instance id: urn:uuid:00000000-0000-1000-8000-00085D1A2B3C\n",
+        ));
+        let c = &l.config;
+        assert_eq!(c.pong_timeout, Duration::from_secs(5));
+        assert_eq!(c.connect_timeout, Duration::from_millis(3000));
+        assert_eq!(
+            c.backoff,
+            Backoff {
+                base: Duration::from_millis(500),
+                max: Duration::from_secs(60)
+            }
+        );
+        assert_eq!(
+            c.failback,
+            Failback {
+                probe_interval: Duration::from_secs(45),
+                stable_probes: 2
+            }
+        );
+        assert_eq!(
+            (c.call_queue_limit, c.call_setup_timeout),
+            (0, Duration::from_secs(20))
+        );
+        assert_eq!(c.seed, 0xdead_beef);
+        assert!(l.seed_configured);
+        assert_eq!(
+            c.instance_id.as_deref(),
+            Some("urn:uuid:00000000-0000-1000-8000-00085D1A2B3C")
+        );
+        assert_eq!(ok(&with("sip persistent tls seed: 42\n")).config.seed, 42);
+    }
+
+    #[test]
+    fn a_reconnect_cap_below_the_base_is_reported_on_the_cap() {
+        let e = err(&with(
+            "sip persistent tls reconnect base: 10000\nsip persistent tls reconnect max: 5\n",
+        ));
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            (e[0].line, e[0].parameter.as_deref()),
+            (9, Some("sip persistent tls reconnect max"))
+        );
+    }
+
+    #[test]
+    fn the_same_parameter_twice_in_one_file_warns() {
+        let l = ok(&with("sip proxy port: 5062\n"));
+        assert_eq!(
+            l.config.proxy,
+            Some(ServerAddr::new("proxy.example.com", 5062))
+        );
+        assert!(has_warning(&l, "sip proxy port", "line 4 is overridden"));
+    }
+
+    #[test]
+    fn every_error_is_returned_at_once() {
+        let e = err(
+            "sip transport protocol: 1\nnonsense\nsip transaction timer: 1\nsip line12 user name: x\n",
+        );
+        let lines: Vec<_> = e.iter().map(|d| d.line).collect();
+        assert_eq!(lines, [2, 4, 1, 3, 0, 0, 0]);
+    }
+
+    #[test]
+    fn no_sources_gives_errors_not_a_panic() {
+        let e = load(&[]).err().unwrap_or_default();
+        assert!(!e.is_empty());
+        assert!(e.iter().all(|d| d.line == 0));
+    }
+
+    #[test]
+    fn diagnostics_display_as_file_line_parameter_message() {
+        let d = Diagnostic {
+            file: "mac.cfg".into(),
+            line: 3,
+            parameter: Some("sip proxy ip".into()),
+            message: "bad".into(),
+        };
+        assert_eq!(d.to_string(), "mac.cfg:3: sip proxy ip: bad");
+    }
+
+    fn unmask(rendered: &str, config: &Config, lines: &[u8]) -> String {
+        let mut text = rendered.to_owned();
+        for (a, n) in config.accounts.iter().zip(lines) {
+            let masked = format!("sip line{n} password: {PASSWORD_MASK}\n");
+            text = text.replace(&masked, &format!("sip line{n} password:{}\n", a.password));
+        }
+        text
+    }
+
+    #[test]
+    fn render_effective_masks_passwords_and_round_trips() {
+        let l = ok(&with(
+            "sip line4 user name: 1004\nsip line4 auth name: a4\nsip line4 password: p#4 word\n\
+             sip line4 display name: Desk 4\nsip line4 registration period: 300\n\
+             sip backup proxy ip: b.example.com\nsip backup proxy port: 5062\nsip registrar ip: example.com\n\
+             sips local certificate: me.pem\nsips private key: me.key\nsip persistent tls seed: 7\n\
+             sip persistent tls instance id: urn:uuid:1\nsip persistent tls keep alive: 30\n",
+        ));
+        let rendered = render_effective(&l.config, &l.line_numbers);
+        assert!(!rendered.contains("secret") && !rendered.contains("p#4"));
+        assert!(rendered.contains("sip line1 password: ********\n"));
+        assert!(rendered.contains("sip line4 password: ********\n"));
+        assert!(rendered.contains("sip transport protocol: 4\n"));
+        let again = ok(&unmask(&rendered, &l.config, &l.line_numbers));
+        assert_eq!(again.config, l.config);
+        assert_eq!(again.line_numbers, l.line_numbers);
+        assert_eq!(again.warnings, []);
+    }
+
+    #[test]
+    fn render_effective_survives_odd_line_numbers_and_values() {
+        let mut c = ok(BASE).config;
+        c.accounts = (0..11)
+            .map(|i| AccountConfig::new(&format!("u{i}"), ""))
+            .collect();
+        c.accounts[0].display_name = " x # y".into();
+        let text = render_effective(&c, &[3, 3, 0, 200]);
+        assert!(text.contains("sip line3 user name: u0\n"));
+        assert!(text.contains("sip line1 user name: u1\n"));
+        assert!(text.contains("cannot be written: only 9 lines"));
+        assert!(text.contains("# note: the value of `sip line3 display name`"));
+        assert!(text.contains("sip line1 password:\n"));
+    }
+}
