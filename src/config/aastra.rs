@@ -1897,3 +1897,267 @@ sip line1 password: secret
         assert!(text.contains("sip line1 password:\n"));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::config::CertificateFiles;
+    use proptest::collection::{btree_map, vec};
+    use proptest::option;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+    use proptest::test_runner::FileFailurePersistence;
+
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel(
+                "proptest-regressions",
+            ))),
+            ..Default::default()
+        }
+    }
+
+    const VALID: &str =
+        "sip proxy ip: p.example.com\nsips trusted certificates: ca.pem\nsip line1 user name: 1\n";
+
+    /// Parameter names: known ones (some with line numbers out of range) and noise.
+    fn name() -> impl Strategy<Value = String> {
+        let line_suffixes: Vec<&str> = AUTH_SET
+            .iter()
+            .chain(LINE_SERVER)
+            .chain(LINE_UNUSED)
+            .chain(&["registration period"])
+            .copied()
+            .collect();
+        prop_oneof![
+            select(GLOBAL_USED).prop_map(str::to_owned),
+            select(GLOBAL_UNUSED).prop_map(str::to_owned),
+            (0u32..12, select(line_suffixes)).prop_map(|(n, s)| format!("sip line{n} {s}")),
+            "[ -~]{0,20}",
+            "\\PC{0,12}",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[0-9]{0,6}",
+            "0x[0-9a-fA-F]{0,18}",
+            "[01]",
+            "[ -~]{0,16}",
+            "\\PC{0,8}",
+            Just("0.0.0.0".to_owned())
+        ]
+    }
+
+    /// One line of a file: mostly `name: value` with optional comments, sometimes noise.
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => (name(), "[ \t]{0,2}", value(), option::of("[ \t]{1,2}#[ -~]{0,8}"))
+                .prop_map(|(n, sp, v, c)| format!("{n}:{sp}{v}{}", c.unwrap_or_default())),
+            1 => "#[ -~]{0,10}",
+            1 => "[ -~]{0,30}",
+            1 => ".{0,30}",
+        ]
+    }
+
+    fn file() -> impl Strategy<Value = String> {
+        (
+            any::<bool>(),
+            vec(line(), 0..25),
+            prop_oneof![Just("\n"), Just("\r\n"), Just("\r")],
+        )
+            .prop_map(|(valid, lines, eol)| {
+                format!("{}{}", if valid { VALID } else { "" }, lines.join(eol))
+            })
+    }
+
+    fn unmask(rendered: &str, config: &Config, lines: &[u8]) -> String {
+        let mut text = rendered.to_owned();
+        for (a, n) in config.accounts.iter().zip(lines) {
+            let masked = format!("sip line{n} password: {PASSWORD_MASK}\n");
+            text = text.replace(&masked, &format!("sip line{n} password:{}\n", a.password));
+        }
+        text
+    }
+
+    fn server() -> impl Strategy<Value = ServerAddr> {
+        ("[a-z][a-z0-9-]{0,10}(\\.[a-z]{2,5}){0,2}", 1u16..=65535)
+            .prop_map(|(h, p)| ServerAddr::new(h, p))
+    }
+
+    fn account() -> impl Strategy<Value = AccountConfig> {
+        (
+            "[a-z0-9]{1,8}",
+            "[a-z0-9]{0,8}",
+            "[!-~]{0,12}",
+            "([A-Za-z0-9][A-Za-z0-9#]{0,3}( [A-Za-z0-9][A-Za-z0-9#]{0,3}){0,2})?",
+            option::of(0u32..=2_147_483_647),
+        )
+            .prop_map(
+                |(user_name, auth_name, password, display_name, registration_period)| {
+                    AccountConfig {
+                        user_name,
+                        auth_name,
+                        password,
+                        display_name,
+                        registration_period,
+                    }
+                },
+            )
+    }
+
+    fn valid_config() -> impl Strategy<Value = (Config, Vec<u8>)> {
+        let servers = (
+            any::<bool>(),
+            server(),
+            option::of(server()),
+            option::of(server()),
+            option::of(server()),
+        );
+        let timers = (
+            0u64..=86_400,
+            1u64..=3600,
+            any::<u32>().prop_map(|v| v % 2_147_483_648),
+            any::<u32>().prop_map(|v| v % 2_147_483_648),
+            30u32..=1800,
+            30u32..=2_147_483_647,
+            4000u64..=64_000,
+            1u64..=600_000,
+        );
+        let misc = (
+            any::<bool>(),
+            any::<bool>(),
+            option::of("urn:uuid:[0-9a-f]{8}"),
+            option::of("[a-z]{1,8}\\.pem"),
+            any::<bool>(),
+            option::of("[a-z]{1,8}\\.pem"),
+        );
+        let extensions = (
+            1u64..=60_000,
+            60u64..=86_400,
+            1u64..=86_400,
+            1u8..=255,
+            any::<u8>(),
+            1u64..=3600,
+            any::<u64>(),
+        );
+        (
+            servers,
+            btree_map(1u8..=9, account(), 1..=9),
+            timers,
+            misc,
+            extensions,
+        )
+            .prop_map(
+                |(
+                    (persistent, proxy, backup_proxy, registrar, backup_registrar),
+                    accounts,
+                    t,
+                    m,
+                    e,
+                )| {
+                    let mode = if persistent {
+                        TransportMode::PersistentTls
+                    } else {
+                        TransportMode::PerCallTls
+                    };
+                    let (sips_scheme, outbound, instance_id, root, mutual, trusted) = m;
+                    let trusted = if persistent {
+                        trusted.or(Some("ca.pem".to_owned()))
+                    } else {
+                        trusted
+                    };
+                    let config = Config {
+                        mode,
+                        proxy: Some(proxy),
+                        backup_proxy,
+                        registrar,
+                        backup_registrar,
+                        accounts: accounts.values().cloned().collect(),
+                        keepalive_interval: Duration::from_secs(t.0),
+                        pong_timeout: Duration::from_secs(t.1),
+                        registration_period: t.2,
+                        registration_renewal: t.3,
+                        registration_retry: t.4,
+                        registration_timeout_retry: t.5,
+                        transaction_timeout: Duration::from_millis(t.6),
+                        connect_timeout: Duration::from_millis(t.7),
+                        sips_scheme,
+                        outbound,
+                        instance_id,
+                        certificates: CertificateFiles {
+                            root_and_intermediate: root,
+                            local_certificate: mutual.then(|| "me.pem".to_owned()),
+                            private_key: mutual.then(|| "me.key".to_owned()),
+                            trusted_certificates: trusted,
+                        },
+                        backoff: Backoff {
+                            base: Duration::from_millis(e.0),
+                            max: Duration::from_secs(e.1),
+                        },
+                        failback: Failback {
+                            probe_interval: Duration::from_secs(e.2),
+                            stable_probes: e.3,
+                        },
+                        call_queue_limit: e.4,
+                        call_setup_timeout: Duration::from_secs(e.5),
+                        seed: e.6,
+                    };
+                    (config, accounts.keys().copied().collect())
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_text_loads_or_fails_without_panicking_and_within_the_file(files in vec(file(), 1..=3)) {
+            let names = ["aastra.cfg", "6737i.cfg", "mac.cfg"];
+            let sources: Vec<Source<'_>> =
+                files.iter().zip(names).map(|(text, name)| Source { name, text }).collect();
+            let (diagnostics, loaded) = match load(&sources) {
+                Ok(l) => (l.warnings.clone(), Some(l)),
+                Err(e) => (e, None),
+            };
+            for d in &diagnostics {
+                let source = sources.iter().find(|s| s.name == d.file);
+                prop_assert!(source.is_some(), "unknown file in {}", d);
+                let lines = source.map_or(0, |s| s.text.lines().count());
+                prop_assert!(d.line <= lines, "{} is past the end ({} lines)", d, lines);
+                prop_assert!(!d.to_string().is_empty());
+            }
+            if let Some(l) = loaded {
+                prop_assert_eq!(l.line_numbers.len(), l.config.accounts.len());
+                let rendered = render_effective(&l.config, &l.line_numbers);
+                let text = unmask(&rendered, &l.config, &l.line_numbers);
+                let again = load(&[Source { name: "effective.cfg", text: &text }]);
+                prop_assert!(again.is_ok(), "{:?}\n{}", again, text);
+                if let Ok(again) = again {
+                    prop_assert_eq!(again.config, l.config);
+                    prop_assert_eq!(again.line_numbers, l.line_numbers);
+                }
+            }
+        }
+
+        #[test]
+        fn render_effective_round_trips_valid_configs((config, lines) in valid_config()) {
+            prop_assert_eq!(config.validate(), Ok(()));
+            let rendered = render_effective(&config, &lines);
+            for a in &config.accounts {
+                if !a.password.is_empty() {
+                    let shown = rendered.contains(&format!("password: {}\n", a.password));
+                    prop_assert!(!shown, "password of {} shown", a.user_name);
+                }
+            }
+            let text = unmask(&rendered, &config, &lines);
+            let loaded = load(&[Source { name: "effective.cfg", text: &text }]);
+            prop_assert!(loaded.is_ok(), "{:?}\n{}", loaded, text);
+            if let Ok(loaded) = loaded {
+                prop_assert_eq!(&loaded.config, &config);
+                prop_assert_eq!(&loaded.line_numbers, &lines);
+                prop_assert_eq!(loaded.seed_configured, config.seed != 0);
+            }
+        }
+    }
+}
