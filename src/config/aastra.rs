@@ -1853,6 +1853,41 @@ sip line1 password: secret
         assert_eq!(d.to_string(), "mac.cfg:3: sip proxy ip: bad");
     }
 
+    #[test]
+    fn the_documented_example_loads() {
+        let doc = include_str!("../../docs/configuration.md");
+        let example = doc
+            .split("## 10. Complete example")
+            .nth(1)
+            .unwrap_or_default();
+        let blocks: Vec<&str> = example.split("```").skip(1).step_by(2).collect();
+        assert_eq!(blocks.len(), 2);
+        let sources = [
+            Source {
+                name: "aastra.cfg",
+                text: blocks[0],
+            },
+            Source {
+                name: "00085D1A2B3C.cfg",
+                text: blocks[1],
+            },
+        ];
+        let l = load(&sources).unwrap_or_else(|e| panic!("{e:#?}"));
+        assert_eq!(l.line_numbers, [1, 2]);
+        assert_eq!(l.config.accounts[0].password, "s3cr#t");
+        assert_eq!(l.config.seed, 0x5eed);
+        assert_eq!(
+            l.config.backup_proxy,
+            Some(ServerAddr::new("sip2.example.com", 5061))
+        );
+        assert_eq!(l.warnings.len(), 1, "{:#?}", l.warnings);
+        assert!(has_warning(
+            &l,
+            "sip dns query type",
+            "accepted but not used"
+        ));
+    }
+
     fn unmask(rendered: &str, config: &Config, lines: &[u8]) -> String {
         let mut text = rendered.to_owned();
         for (a, n) in config.accounts.iter().zip(lines) {
