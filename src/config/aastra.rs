@@ -919,11 +919,16 @@ fn ceil_secs(d: Duration) -> u64 {
 
 /// Writes `name: value`, noting values the format cannot carry.
 fn put(out: &mut String, name: &str, value: &str) {
-    let lossy = value.trim() != value
-        || value.contains(['\n', '\r'])
-        || value
-            .char_indices()
-            .any(|(i, c)| c == '#' && value[..i].ends_with(char::is_whitespace));
+    let lossy =
+        value.trim() != value || value.contains(['\n', '\r']) || strip_comment(value) != value;
+    // A line break in a value would start a new parameter line: never write one.
+    let flattened;
+    let value = if value.contains(['\n', '\r']) {
+        flattened = value.replace(['\n', '\r'], " ");
+        flattened.as_str()
+    } else {
+        value
+    };
     if lossy {
         out.push_str(&format!(
             "# note: the value of `{name}` below cannot be written exactly in this format\n"
@@ -1930,6 +1935,11 @@ sip line1 password: secret
         assert!(text.contains("cannot be written: only 9 lines"));
         assert!(text.contains("# note: the value of `sip line3 display name`"));
         assert!(text.contains("sip line1 password:\n"));
+        c.accounts.truncate(1);
+        c.accounts[0].display_name = "x\nsip proxy ip: elsewhere".into();
+        let text = render_effective(&c, &[1]);
+        assert!(text.contains("sip line1 display name: x sip proxy ip: elsewhere\n"));
+        assert!(!text.contains("\nsip proxy ip: elsewhere"));
     }
 }
 
