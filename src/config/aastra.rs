@@ -919,12 +919,12 @@ fn ceil_secs(d: Duration) -> u64 {
 
 /// Writes `name: value`, noting values the format cannot carry.
 fn put(out: &mut String, name: &str, value: &str) {
-    let lossy =
-        value.trim() != value || value.contains(['\n', '\r']) || strip_comment(value) != value;
+    let lossy = value.trim() != value || value.contains('\n') || strip_comment(value) != value;
     // A line break in a value would start a new parameter line: never write one.
     let flattened;
-    let value = if value.contains(['\n', '\r']) {
-        flattened = value.replace(['\n', '\r'], " ");
+    // (The reader splits lines at `\n` only; a lone `\r` stays inside its line.)
+    let value = if value.contains('\n') {
+        flattened = value.replace('\n', " ");
         flattened.as_str()
     } else {
         value
