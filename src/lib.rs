@@ -6,7 +6,7 @@
 //! alive with RFC 5626 CRLF pings, notices quickly when it dies, reconnects, fails over to
 //! a backup proxy and back, and re-registers every account on each new connection.
 //!
-//! The crate is split the way quinn-proto and str0m are: the [`core`] is a deterministic
+//! The crate is split the way quinn-proto and str0m are: the core ([`engine`]) is a deterministic
 //! state machine with no IO (time is passed in, randomness comes from a seed in the
 //! configuration); the runtime shell, behind the default `runtime` feature, owns the
 //! sockets, TLS, timers and files and only performs what the core asks. See
@@ -15,7 +15,14 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod engine;
 pub mod ids;
 pub mod rng;
+pub mod sim;
 pub mod sip;
 pub mod time;
+
+pub use engine::{
+    CallFailure, CallOutcome, CommandError, ConnPurpose, Core, EndReason, Event, FlowError, FlowState, Input, Output,
+    RegError, RegState, TransportError,
+};

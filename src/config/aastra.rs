@@ -98,13 +98,7 @@ const LINE_SERVER: &[&str] = &[
 ];
 
 /// Per-line Aastra parameters that are valid but mean nothing to sip-ptls.
-const LINE_UNUSED: &[&str] = &[
-    "screen name",
-    "screen name 2",
-    "mode",
-    "bla number",
-    "vmail",
-];
+const LINE_UNUSED: &[&str] = &["screen name", "screen name 2", "mode", "bla number", "vmail"];
 
 /// Global parameters this reader maps onto [`Config`].
 const GLOBAL_USED: &[&str] = &[
@@ -201,10 +195,7 @@ fn parse_line(raw: &str) -> LineKind<'_> {
     }
     match line.split_once(':') {
         None => LineKind::NoColon,
-        Some((name, rest)) => LineKind::Entry {
-            name: normalize_name(name),
-            value: strip_comment(rest).trim(),
-        },
+        Some((name, rest)) => LineKind::Entry { name: normalize_name(name), value: strip_comment(rest).trim() },
     }
 }
 
@@ -235,9 +226,7 @@ fn strip_comment(value: &str) -> &str {
 /// Splits `sip lineN rest` into the line number text and the rest.
 fn split_line_name(name: &str) -> Option<(&str, &str)> {
     let tail = name.strip_prefix("sip line")?;
-    let digits_end = tail
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(tail.len());
+    let digits_end = tail.find(|c: char| !c.is_ascii_digit()).unwrap_or(tail.len());
     if digits_end == 0 {
         return None;
     }
@@ -261,13 +250,8 @@ fn parse_uint(value: &str) -> Result<u64, NumberError> {
 
 /// Decimal, or hexadecimal after `0x`.
 fn parse_seed(value: &str) -> Option<u64> {
-    match value
-        .strip_prefix("0x")
-        .or_else(|| value.strip_prefix("0X"))
-    {
-        Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            u64::from_str_radix(hex, 16).ok()
-        }
+    match value.strip_prefix("0x").or_else(|| value.strip_prefix("0X")) {
+        Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => u64::from_str_radix(hex, 16).ok(),
         Some(_) => None,
         None => parse_uint(value).ok(),
     }
@@ -297,10 +281,7 @@ struct Loader<'s, 'a> {
 
 impl<'s, 'a> Loader<'s, 'a> {
     fn file_name(&self, file: usize) -> String {
-        self.sources
-            .get(file)
-            .map(|s| s.name.to_owned())
-            .unwrap_or_default()
+        self.sources.get(file).map(|s| s.name.to_owned()).unwrap_or_default()
     }
 
     fn at(&self, s: &Setting<'_>, message: impl Into<String>) -> Diagnostic {
@@ -312,13 +293,7 @@ impl<'s, 'a> Loader<'s, 'a> {
         }
     }
 
-    fn line_diag(
-        &self,
-        file: usize,
-        line: usize,
-        parameter: Option<&str>,
-        message: impl Into<String>,
-    ) -> Diagnostic {
+    fn line_diag(&self, file: usize, line: usize, parameter: Option<&str>, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             file: self.file_name(file),
             line,
@@ -337,12 +312,7 @@ impl<'s, 'a> Loader<'s, 'a> {
                 match parse_line(raw) {
                     LineKind::Nothing => {}
                     LineKind::NoColon => {
-                        let d = self.line_diag(
-                            file,
-                            line,
-                            None,
-                            "expected `name: value` but found no colon",
-                        );
+                        let d = self.line_diag(file, line, None, "expected `name: value` but found no colon");
                         self.errors.push(d);
                     }
                     LineKind::Entry { name, value } => self.entry(file, line, name, value),
@@ -354,12 +324,7 @@ impl<'s, 'a> Loader<'s, 'a> {
     /// Handles one `name: value` line.
     fn entry(&mut self, file: usize, line: usize, written: String, value: &'a str) {
         if written.is_empty() {
-            let d = self.line_diag(
-                file,
-                line,
-                None,
-                "a parameter name is missing before the colon",
-            );
+            let d = self.line_diag(file, line, None, "a parameter name is missing before the colon");
             self.errors.push(d);
             return;
         }
@@ -374,12 +339,7 @@ impl<'s, 'a> Loader<'s, 'a> {
                 || LINE_UNUSED.contains(&rest);
             let number = digits.parse::<u8>().ok().filter(|n| (1..=9).contains(n));
             if number.is_none() {
-                let d = self.line_diag(
-                    file,
-                    line,
-                    Some(&written),
-                    format!("line number {digits} is outside 1 to 9"),
-                );
+                let d = self.line_diag(file, line, Some(&written), format!("line number {digits} is outside 1 to 9"));
                 self.errors.push(d);
                 self.failed.insert(canonical);
                 return;
@@ -390,22 +350,13 @@ impl<'s, 'a> Loader<'s, 'a> {
                 return;
             }
             if LINE_UNUSED.contains(&rest) {
-                let d = self.line_diag(
-                    file,
-                    line,
-                    Some(&written),
-                    "Aastra parameter accepted but not used by sip-ptls",
-                );
+                let d =
+                    self.line_diag(file, line, Some(&written), "Aastra parameter accepted but not used by sip-ptls");
                 self.warnings.push(d);
                 return;
             }
         } else if GLOBAL_UNUSED.contains(&canonical.as_str()) {
-            let d = self.line_diag(
-                file,
-                line,
-                Some(&written),
-                "Aastra parameter accepted but not used by sip-ptls",
-            );
+            let d = self.line_diag(file, line, Some(&written), "Aastra parameter accepted but not used by sip-ptls");
             self.warnings.push(d);
             return;
         } else if !GLOBAL_USED.contains(&canonical.as_str()) {
@@ -420,30 +371,16 @@ impl<'s, 'a> Loader<'s, 'a> {
                 file,
                 line,
                 Some(&written),
-                format!(
-                    "set again in the same file; the value on line {} is overridden",
-                    previous.line
-                ),
+                format!("set again in the same file; the value on line {} is overridden", previous.line),
             );
             self.warnings.push(d);
         }
-        self.settings.insert(
-            canonical,
-            Setting {
-                value,
-                file,
-                line,
-                written,
-            },
-        );
+        self.settings.insert(canonical, Setting { value, file, line, written });
     }
 
     /// The winning setting of a parameter, if its value is not empty.
     fn get(&self, name: &str) -> Option<Setting<'a>> {
-        self.settings
-            .get(name)
-            .filter(|s| !s.value.is_empty())
-            .cloned()
+        self.settings.get(name).filter(|s| !s.value.is_empty()).cloned()
     }
 
     fn error(&mut self, name: &str, s: &Setting<'_>, message: impl Into<String>) {
@@ -460,40 +397,26 @@ impl<'s, 'a> Loader<'s, 'a> {
     /// An integer parameter in `lo..=hi`; `None` when absent or wrong (wrong is reported).
     fn uint(&mut self, name: &str, lo: u64, hi: u64, unit: &str) -> Option<u64> {
         let s = self.get(name)?;
-        let range = if unit.is_empty() {
-            format!("{lo} to {hi}")
-        } else {
-            format!("{lo} to {hi} {unit}")
-        };
+        let range = if unit.is_empty() { format!("{lo} to {hi}") } else { format!("{lo} to {hi} {unit}") };
         match parse_uint(s.value) {
             Ok(v) if (lo..=hi).contains(&v) => Some(v),
             Ok(_) | Err(NumberError::TooLarge) => {
-                self.error(
-                    name,
-                    &s,
-                    format!("`{}` is out of range; accepted: {range}", s.value),
-                );
+                self.error(name, &s, format!("`{}` is out of range; accepted: {range}", s.value));
                 None
             }
             Err(NumberError::NotANumber) => {
-                self.error(
-                    name,
-                    &s,
-                    format!("`{}` is not a number; accepted: {range}", s.value),
-                );
+                self.error(name, &s, format!("`{}` is not a number; accepted: {range}", s.value));
                 None
             }
         }
     }
 
     fn uint32(&mut self, name: &str, lo: u64, hi: u64, unit: &str) -> Option<u32> {
-        self.uint(name, lo, hi, unit)
-            .and_then(|v| u32::try_from(v).ok())
+        self.uint(name, lo, hi, unit).and_then(|v| u32::try_from(v).ok())
     }
 
     fn uint8(&mut self, name: &str, lo: u64, hi: u64) -> Option<u8> {
-        self.uint(name, lo, hi, "")
-            .and_then(|v| u8::try_from(v).ok())
+        self.uint(name, lo, hi, "").and_then(|v| u8::try_from(v).ok())
     }
 
     fn secs(&mut self, name: &str, lo: u64, hi: u64) -> Option<Duration> {
@@ -511,11 +434,7 @@ impl<'s, 'a> Loader<'s, 'a> {
             "0" => Some(false),
             "1" => Some(true),
             other => {
-                self.error(
-                    name,
-                    &s,
-                    format!("`{other}` is not a boolean; accepted: 0 or 1"),
-                );
+                self.error(name, &s, format!("`{other}` is not a boolean; accepted: 0 or 1"));
                 None
             }
         }
@@ -527,17 +446,13 @@ impl<'s, 'a> Loader<'s, 'a> {
 
     /// An address parameter; `0.0.0.0` and empty mean not set.
     fn host(&self, name: &str) -> Option<String> {
-        self.get(name)
-            .filter(|s| !unset_host(s.value))
-            .map(|s| s.value.to_owned())
+        self.get(name).filter(|s| !unset_host(s.value)).map(|s| s.value.to_owned())
     }
 
     /// An address and its port. A non-zero port without an address is a warning.
     fn server(&mut self, ip: &str, port: &str) -> Option<ServerAddr> {
         let host = self.host(ip);
-        let number = self
-            .uint(port, 0, 65535, "")
-            .and_then(|p| u16::try_from(p).ok());
+        let number = self.uint(port, 0, 65535, "").and_then(|p| u16::try_from(p).ok());
         match host {
             Some(h) => Some(ServerAddr::new(h, number.unwrap_or(0))),
             None => {
@@ -558,27 +473,16 @@ impl<'s, 'a> Loader<'s, 'a> {
         if let Some(s) = self.get("sip transport protocol") {
             match parse_uint(s.value) {
                 Ok(4) => {}
-                Ok(0..=2) => self.error(
-                    "sip transport protocol",
-                    &s,
-                    "sip-ptls only speaks TLS; set 4",
-                ),
+                Ok(0..=2) => self.error("sip transport protocol", &s, "sip-ptls only speaks TLS; set 4"),
                 _ => self.error(
                     "sip transport protocol",
                     &s,
-                    format!(
-                        "`{}` is not a transport; accepted: 4 (TLS) (0, 1 and 2 are not supported)",
-                        s.value
-                    ),
+                    format!("`{}` is not a transport; accepted: 4 (TLS) (0, 1 and 2 are not supported)", s.value),
                 ),
             }
         }
         if let Some(persistent) = self.boolean("sips persistent tls") {
-            c.mode = if persistent {
-                TransportMode::PersistentTls
-            } else {
-                TransportMode::PerCallTls
-            };
+            c.mode = if persistent { TransportMode::PersistentTls } else { TransportMode::PerCallTls };
         }
         if let Some(d) = self.secs("sip persistent tls keep alive", 0, 86_400) {
             c.keepalive_interval = d;
@@ -595,37 +499,19 @@ impl<'s, 'a> Loader<'s, 'a> {
         c.registrar = self.server("sip registrar ip", "sip registrar port");
         c.backup_registrar = self.server("sip backup registrar ip", "sip backup registrar port");
         let outbound = self.server("sip outbound proxy", "sip outbound proxy port");
-        let backup_outbound = self.server(
-            "sip backup outbound proxy",
-            "sip backup outbound proxy port",
-        );
+        let backup_outbound = self.server("sip backup outbound proxy", "sip backup outbound proxy port");
         let outbound_is_proxy = c.proxy.is_none() && outbound.is_some();
-        if let Some(s) = self
-            .get("sip outbound proxy")
-            .filter(|_| outbound.is_some())
-        {
+        if let Some(s) = self.get("sip outbound proxy").filter(|_| outbound.is_some()) {
             if outbound_is_proxy {
-                self.warn(
-                    &s,
-                    "used as the proxy because `sip proxy ip` is not set (firmware 2.4 behaviour)",
-                );
+                self.warn(&s, "used as the proxy because `sip proxy ip` is not set (firmware 2.4 behaviour)");
                 c.proxy = outbound;
             } else {
-                self.warn(
-                    &s,
-                    "accepted but not used: sip-ptls connects to `sip proxy ip`",
-                );
+                self.warn(&s, "accepted but not used: sip-ptls connects to `sip proxy ip`");
             }
         }
-        if let Some(s) = self
-            .get("sip backup outbound proxy")
-            .filter(|_| backup_outbound.is_some())
-        {
+        if let Some(s) = self.get("sip backup outbound proxy").filter(|_| backup_outbound.is_some()) {
             if outbound_is_proxy && c.backup_proxy.is_none() {
-                self.warn(
-                    &s,
-                    "used as the backup proxy because the outbound proxy is the proxy",
-                );
+                self.warn(&s, "used as the backup proxy because the outbound proxy is the proxy");
                 c.backup_proxy = backup_outbound;
             } else {
                 self.warn(&s, "accepted but not used: sip-ptls connects to `sip proxy ip` and `sip backup proxy ip`");
@@ -653,8 +539,7 @@ impl<'s, 'a> Loader<'s, 'a> {
             c.transaction_timeout = d;
         }
 
-        c.certificates.root_and_intermediate =
-            self.string("sips root and intermediate certificates");
+        c.certificates.root_and_intermediate = self.string("sips root and intermediate certificates");
         c.certificates.local_certificate = self.string("sips local certificate");
         c.certificates.private_key = self.string("sips private key");
         c.certificates.trusted_certificates = self.string("sips trusted certificates");
@@ -667,10 +552,7 @@ impl<'s, 'a> Loader<'s, 'a> {
         }
         let base = self.millis("sip persistent tls reconnect base", 1, 3_600_000);
         let max = self.secs("sip persistent tls reconnect max", 1, 86_400);
-        c.backoff = Backoff {
-            base: base.unwrap_or(c.backoff.base),
-            max: max.unwrap_or(c.backoff.max),
-        };
+        c.backoff = Backoff { base: base.unwrap_or(c.backoff.base), max: max.unwrap_or(c.backoff.max) };
         let interval = self.secs("sip persistent tls failback interval", 1, 86_400);
         let probes = self.uint8("sip persistent tls failback probes", 1, 255);
         c.failback = Failback {
@@ -693,22 +575,18 @@ impl<'s, 'a> Loader<'s, 'a> {
                 None => self.error(
                     "sip persistent tls seed",
                     &s,
-                    format!("`{}` is not a seed; accepted: 0 to 18446744073709551615, or 0x and up to 16 hex digits", s.value),
+                    format!(
+                        "`{}` is not a seed; accepted: 0 to 18446744073709551615, or 0x and up to 16 hex digits",
+                        s.value
+                    ),
                 ),
             }
         }
         if let Some(s) = self.get("sip persistent tls instance id") {
-            if s.value
-                .get(..4)
-                .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
-            {
+            if s.value.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
                 c.instance_id = Some(s.value.to_owned());
             } else {
-                self.error(
-                    "sip persistent tls instance id",
-                    &s,
-                    format!("`{}` must start with `urn:`", s.value),
-                );
+                self.error("sip persistent tls instance id", &s, format!("`{}` must start with `urn:`", s.value));
             }
         }
 
@@ -732,23 +610,17 @@ impl<'s, 'a> Loader<'s, 'a> {
                     if port == 0 {
                         continue;
                     }
-                    let global_port = self
-                        .get(&global)
-                        .and_then(|g| parse_uint(g.value).ok())
-                        .unwrap_or(0);
+                    let global_port = self.get(&global).and_then(|g| parse_uint(g.value).ok()).unwrap_or(0);
                     let global_port = if global_port == 0 { 5061 } else { global_port };
                     port == global_port
                 } else {
                     if unset_host(s.value) {
                         continue;
                     }
-                    self.host(&global)
-                        .is_some_and(|g| g.eq_ignore_ascii_case(s.value))
+                    self.host(&global).is_some_and(|g| g.eq_ignore_ascii_case(s.value))
                 };
                 if mode == TransportMode::PersistentTls && !same {
-                    let shown = self
-                        .get(&global)
-                        .map_or_else(|| "not set".to_owned(), |g| format!("`{}`", g.value));
+                    let shown = self.get(&global).map_or_else(|| "not set".to_owned(), |g| format!("`{}`", g.value));
                     self.error(
                         &name,
                         &s,
@@ -758,10 +630,7 @@ impl<'s, 'a> Loader<'s, 'a> {
                         ),
                     );
                 } else {
-                    self.warn(
-                        &s,
-                        format!("ignored: sip-ptls uses `{global}` for every line"),
-                    );
+                    self.warn(&s, format!("ignored: sip-ptls uses `{global}` for every line"));
                 }
             }
         }
@@ -771,9 +640,7 @@ impl<'s, 'a> Loader<'s, 'a> {
     fn accounts(&mut self, c: &mut Config) -> Vec<Origin> {
         let mut origins = Vec::new();
         for n in 1..=9u8 {
-            let own_set = AUTH_SET
-                .iter()
-                .any(|p| self.get(&format!("sip line{n} {p}")).is_some());
+            let own_set = AUTH_SET.iter().any(|p| self.get(&format!("sip line{n} {p}")).is_some());
             let period_name = format!("sip line{n} registration period");
             let period = self.uint32(&period_name, 0, I32_MAX, "s");
             let (prefix, global) = if own_set {
@@ -782,10 +649,7 @@ impl<'s, 'a> Loader<'s, 'a> {
                 ("sip ".to_owned(), true)
             } else {
                 if let Some(s) = self.get(&period_name) {
-                    self.warn(
-                        &s,
-                        format!("ignored: line {n} has no `sip line{n} user name`"),
-                    );
+                    self.warn(&s, format!("ignored: line {n} has no `sip line{n} user name`"));
                 }
                 continue;
             };
@@ -793,16 +657,10 @@ impl<'s, 'a> Loader<'s, 'a> {
                 && n == 1
                 && let Some(s) = AUTH_SET.iter().find_map(|p| self.get(&format!("sip {p}")))
             {
-                self.warn(
-                    &s,
-                    "ignored: line 1 has its own authentication set (`sip line1 ...`)",
-                );
+                self.warn(&s, "ignored: line 1 has its own authentication set (`sip line1 ...`)");
             }
-            let field = |l: &Self, p: &str| {
-                l.get(&format!("{prefix}{p}"))
-                    .map(|s| s.value.to_owned())
-                    .unwrap_or_default()
-            };
+            let field =
+                |l: &Self, p: &str| l.get(&format!("{prefix}{p}")).map(|s| s.value.to_owned()).unwrap_or_default();
             let account = AccountConfig {
                 user_name: field(self, "user name"),
                 auth_name: field(self, "auth name"),
@@ -817,10 +675,7 @@ impl<'s, 'a> Loader<'s, 'a> {
                         .chain(["registration period"].iter())
                         .find_map(|p| self.get(&format!("{prefix}{p}")));
                     if let Some(s) = first {
-                        self.warn(
-                            &s,
-                            format!("ignored: line {n} has no `sip line{n} user name`"),
-                        );
+                        self.warn(&s, format!("ignored: line {n} has no `sip line{n} user name`"));
                     }
                 } else if let Some(s) = self.get(&period_name) {
                     self.warn(&s, "ignored: line 1 has no user name");
@@ -851,11 +706,7 @@ impl<'s, 'a> Loader<'s, 'a> {
             }
         }
         Diagnostic {
-            file: self
-                .sources
-                .last()
-                .map(|s| s.name.to_owned())
-                .unwrap_or_default(),
+            file: self.sources.last().map(|s| s.name.to_owned()).unwrap_or_default(),
             line: 0,
             parameter: candidates.into_iter().next(),
             message: String::new(),
@@ -869,9 +720,7 @@ impl<'s, 'a> Loader<'s, 'a> {
         };
         for e in errors {
             let (parameter, message) = match &e {
-                ConfigError::Missing { parameter, why } => {
-                    ((*parameter).to_owned(), format!("required: {why}"))
-                }
+                ConfigError::Missing { parameter, why } => ((*parameter).to_owned(), format!("required: {why}")),
                 ConfigError::Invalid { parameter, why } => (parameter.clone(), why.clone()),
             };
             if self.failed.contains(&parameter) {
@@ -930,9 +779,7 @@ fn put(out: &mut String, name: &str, value: &str) {
         value
     };
     if lossy {
-        out.push_str(&format!(
-            "# note: the value of `{name}` below cannot be written exactly in this format\n"
-        ));
+        out.push_str(&format!("# note: the value of `{name}` below cannot be written exactly in this format\n"));
     }
     if value.starts_with('#') {
         out.push_str(&format!("{name}:{value}\n"));
@@ -965,90 +812,25 @@ pub fn render_effective(config: &Config, line_numbers: &[u8]) -> String {
     let mut out = String::new();
     out.push_str("# Effective sip-ptls configuration (passwords masked)\n");
     put(&mut out, "sip transport protocol", "4");
-    let persistent = if config.mode == TransportMode::PersistentTls {
-        "1"
-    } else {
-        "0"
-    };
+    let persistent = if config.mode == TransportMode::PersistentTls { "1" } else { "0" };
     put(&mut out, "sips persistent tls", persistent);
-    put(
-        &mut out,
-        "sip persistent tls keep alive",
-        &ceil_secs(config.keepalive_interval).to_string(),
-    );
-    put(
-        &mut out,
-        "sip send sips over tls",
-        if config.sips_scheme { "1" } else { "0" },
-    );
-    put(
-        &mut out,
-        "sip outbound support",
-        if config.outbound { "1" } else { "0" },
-    );
-    put_server(
-        &mut out,
-        "sip proxy ip",
-        "sip proxy port",
-        config.proxy.as_ref(),
-    );
-    put_server(
-        &mut out,
-        "sip backup proxy ip",
-        "sip backup proxy port",
-        config.backup_proxy.as_ref(),
-    );
-    put_server(
-        &mut out,
-        "sip registrar ip",
-        "sip registrar port",
-        config.registrar.as_ref(),
-    );
-    put_server(
-        &mut out,
-        "sip backup registrar ip",
-        "sip backup registrar port",
-        config.backup_registrar.as_ref(),
-    );
-    put(
-        &mut out,
-        "sip registration period",
-        &config.registration_period.to_string(),
-    );
-    put(
-        &mut out,
-        "sip registration renewal timer",
-        &config.registration_renewal.to_string(),
-    );
-    put(
-        &mut out,
-        "sip registration retry timer",
-        &config.registration_retry.to_string(),
-    );
-    put(
-        &mut out,
-        "sip registration timeout retry timer",
-        &config.registration_timeout_retry.to_string(),
-    );
-    put(
-        &mut out,
-        "sip transaction timer",
-        &config.transaction_timeout.as_millis().to_string(),
-    );
+    put(&mut out, "sip persistent tls keep alive", &ceil_secs(config.keepalive_interval).to_string());
+    put(&mut out, "sip send sips over tls", if config.sips_scheme { "1" } else { "0" });
+    put(&mut out, "sip outbound support", if config.outbound { "1" } else { "0" });
+    put_server(&mut out, "sip proxy ip", "sip proxy port", config.proxy.as_ref());
+    put_server(&mut out, "sip backup proxy ip", "sip backup proxy port", config.backup_proxy.as_ref());
+    put_server(&mut out, "sip registrar ip", "sip registrar port", config.registrar.as_ref());
+    put_server(&mut out, "sip backup registrar ip", "sip backup registrar port", config.backup_registrar.as_ref());
+    put(&mut out, "sip registration period", &config.registration_period.to_string());
+    put(&mut out, "sip registration renewal timer", &config.registration_renewal.to_string());
+    put(&mut out, "sip registration retry timer", &config.registration_retry.to_string());
+    put(&mut out, "sip registration timeout retry timer", &config.registration_timeout_retry.to_string());
+    put(&mut out, "sip transaction timer", &config.transaction_timeout.as_millis().to_string());
     let certs = [
-        (
-            "sips root and intermediate certificates",
-            &config.certificates.root_and_intermediate,
-        ),
-        (
-            "sips local certificate",
-            &config.certificates.local_certificate,
-        ),
+        ("sips root and intermediate certificates", &config.certificates.root_and_intermediate),
+        ("sips local certificate", &config.certificates.local_certificate),
         ("sips private key", &config.certificates.private_key),
-        (
-            "sips trusted certificates",
-            &config.certificates.trusted_certificates,
-        ),
+        ("sips trusted certificates", &config.certificates.trusted_certificates),
     ];
     for (name, value) in certs {
         if let Some(v) = value {
@@ -1058,95 +840,32 @@ pub fn render_effective(config: &Config, line_numbers: &[u8]) -> String {
 
     let mut used = [false; 10];
     for (i, account) in config.accounts.iter().enumerate() {
-        let wanted = line_numbers
-            .get(i)
-            .copied()
-            .filter(|n| (1..=9).contains(n) && !used[usize::from(*n)]);
+        let wanted = line_numbers.get(i).copied().filter(|n| (1..=9).contains(n) && !used[usize::from(*n)]);
         let Some(n) = wanted.or_else(|| (1..=9u8).find(|n| !used[usize::from(*n)])) else {
-            out.push_str(&format!(
-                "# account {} (`{}`) cannot be written: only 9 lines\n",
-                i + 1,
-                account.user_name
-            ));
+            out.push_str(&format!("# account {} (`{}`) cannot be written: only 9 lines\n", i + 1, account.user_name));
             continue;
         };
         used[usize::from(n)] = true;
-        put(
-            &mut out,
-            &format!("sip line{n} user name"),
-            &account.user_name,
-        );
-        put(
-            &mut out,
-            &format!("sip line{n} auth name"),
-            &account.auth_name,
-        );
-        let password = if account.password.is_empty() {
-            ""
-        } else {
-            PASSWORD_MASK
-        };
+        put(&mut out, &format!("sip line{n} user name"), &account.user_name);
+        put(&mut out, &format!("sip line{n} auth name"), &account.auth_name);
+        let password = if account.password.is_empty() { "" } else { PASSWORD_MASK };
         put(&mut out, &format!("sip line{n} password"), password);
-        put(
-            &mut out,
-            &format!("sip line{n} display name"),
-            &account.display_name,
-        );
+        put(&mut out, &format!("sip line{n} display name"), &account.display_name);
         if let Some(p) = account.registration_period {
-            put(
-                &mut out,
-                &format!("sip line{n} registration period"),
-                &p.to_string(),
-            );
+            put(&mut out, &format!("sip line{n} registration period"), &p.to_string());
         }
     }
 
-    put(
-        &mut out,
-        "sip persistent tls pong timeout",
-        &ceil_secs(config.pong_timeout).to_string(),
-    );
-    put(
-        &mut out,
-        "sip persistent tls connect timeout",
-        &config.connect_timeout.as_millis().to_string(),
-    );
-    put(
-        &mut out,
-        "sip persistent tls reconnect base",
-        &config.backoff.base.as_millis().to_string(),
-    );
-    put(
-        &mut out,
-        "sip persistent tls reconnect max",
-        &ceil_secs(config.backoff.max).to_string(),
-    );
-    put(
-        &mut out,
-        "sip persistent tls failback interval",
-        &ceil_secs(config.failback.probe_interval).to_string(),
-    );
-    put(
-        &mut out,
-        "sip persistent tls failback probes",
-        &config.failback.stable_probes.to_string(),
-    );
-    put(
-        &mut out,
-        "sip persistent tls call queue",
-        &config.call_queue_limit.to_string(),
-    );
-    put(
-        &mut out,
-        "sip persistent tls call timeout",
-        &ceil_secs(config.call_setup_timeout).to_string(),
-    );
+    put(&mut out, "sip persistent tls pong timeout", &ceil_secs(config.pong_timeout).to_string());
+    put(&mut out, "sip persistent tls connect timeout", &config.connect_timeout.as_millis().to_string());
+    put(&mut out, "sip persistent tls reconnect base", &config.backoff.base.as_millis().to_string());
+    put(&mut out, "sip persistent tls reconnect max", &ceil_secs(config.backoff.max).to_string());
+    put(&mut out, "sip persistent tls failback interval", &ceil_secs(config.failback.probe_interval).to_string());
+    put(&mut out, "sip persistent tls failback probes", &config.failback.stable_probes.to_string());
+    put(&mut out, "sip persistent tls call queue", &config.call_queue_limit.to_string());
+    put(&mut out, "sip persistent tls call timeout", &ceil_secs(config.call_setup_timeout).to_string());
     if config.seed != 0 {
-        put(
-            &mut out,
-            "sip persistent tls seed",
-            &format!("{:#x}", config.seed),
-        );
+        put(&mut out, "sip persistent tls seed", &format!("{:#x}", config.seed));
     }
     if let Some(id) = &config.instance_id {
         put(&mut out, "sip persistent tls instance id", id);
@@ -1170,10 +889,7 @@ sip line1 password: secret
 ";
 
     fn one(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
-        load(&[Source {
-            name: "mac.cfg",
-            text,
-        }])
+        load(&[Source { name: "mac.cfg", text }])
     }
 
     fn ok(text: &str) -> Loaded {
@@ -1195,19 +911,14 @@ sip line1 password: secret
     }
 
     fn has_warning(l: &Loaded, parameter: &str, fragment: &str) -> bool {
-        l.warnings
-            .iter()
-            .any(|w| w.parameter.as_deref() == Some(parameter) && w.message.contains(fragment))
+        l.warnings.iter().any(|w| w.parameter.as_deref() == Some(parameter) && w.message.contains(fragment))
     }
 
     #[test]
     fn a_minimal_file_loads_with_defaults() {
         let l = ok(BASE);
         assert_eq!(l.config.mode, TransportMode::PersistentTls);
-        assert_eq!(
-            l.config.proxy,
-            Some(ServerAddr::new("proxy.example.com", 5061))
-        );
+        assert_eq!(l.config.proxy, Some(ServerAddr::new("proxy.example.com", 5061)));
         assert_eq!(l.config.accounts.len(), 1);
         assert_eq!(l.config.accounts[0].user_name, "1001");
         assert_eq!(l.config.accounts[0].password, "secret");
@@ -1218,10 +929,7 @@ sip line1 password: secret
         let expected = Config {
             proxy: Some(ServerAddr::new("proxy.example.com", 5061)),
             accounts: l.config.accounts.clone(),
-            certificates: CertificateFiles {
-                trusted_certificates: Some("ca.pem".into()),
-                ..Default::default()
-            },
+            certificates: CertificateFiles { trusted_certificates: Some("ca.pem".into()), ..Default::default() },
             ..Config::default()
         };
         assert_eq!(l.config, expected);
@@ -1229,9 +937,7 @@ sip line1 password: secret
 
     #[test]
     fn transport_and_persistent_tls_default_to_tls_and_on() {
-        let text = BASE
-            .replace("sip transport protocol: 4\n", "")
-            .replace("sips persistent tls: 1\n", "");
+        let text = BASE.replace("sip transport protocol: 4\n", "").replace("sips persistent tls: 1\n", "");
         assert_eq!(ok(&text).config.mode, TransportMode::PersistentTls);
         let l = ok(&with("sips persistent tls: 0\n"));
         assert_eq!(l.config.mode, TransportMode::PerCallTls);
@@ -1240,18 +946,11 @@ sip line1 password: secret
     #[test]
     fn non_tls_transports_are_errors_naming_the_parameter() {
         for v in ["0", "1", "2"] {
-            let e = err(&BASE.replace(
-                "sip transport protocol: 4",
-                &format!("sip transport protocol: {v}"),
-            ));
+            let e = err(&BASE.replace("sip transport protocol: 4", &format!("sip transport protocol: {v}")));
             assert_eq!(e.len(), 1, "{e:#?}");
             assert_eq!((e[0].file.as_str(), e[0].line), ("mac.cfg", 1));
             assert_eq!(e[0].parameter.as_deref(), Some("sip transport protocol"));
-            assert!(
-                e[0].message.contains("sip-ptls only speaks TLS; set 4"),
-                "{}",
-                e[0]
-            );
+            assert!(e[0].message.contains("sip-ptls only speaks TLS; set 4"), "{}", e[0]);
         }
         let e = err(&BASE.replace("sip transport protocol: 4", "sip transport protocol: 3"));
         assert!(e[0].message.contains("accepted: 4"));
@@ -1261,42 +960,22 @@ sip line1 password: secret
     fn later_sources_override_earlier_ones() {
         let aastra = "sip proxy ip: old.example.com\nsip transport protocol: 1\nsip registration retry timer: 60\n";
         let model = "sip transport protocol: 4\nsip registration retry timer: 90\n";
-        let mac = BASE
-            .replace("sip transport protocol: 4\n", "")
-            .replace("proxy.example.com", "new.example.com");
+        let mac = BASE.replace("sip transport protocol: 4\n", "").replace("proxy.example.com", "new.example.com");
         let sources = [
-            Source {
-                name: "aastra.cfg",
-                text: aastra,
-            },
-            Source {
-                name: "6737i.cfg",
-                text: model,
-            },
-            Source {
-                name: "00085D1A2B3C.cfg",
-                text: &mac,
-            },
+            Source { name: "aastra.cfg", text: aastra },
+            Source { name: "6737i.cfg", text: model },
+            Source { name: "00085D1A2B3C.cfg", text: &mac },
         ];
         let l = load(&sources).unwrap_or_else(|e| panic!("{e:#?}"));
-        assert_eq!(
-            l.config.proxy,
-            Some(ServerAddr::new("new.example.com", 5061))
-        );
+        assert_eq!(l.config.proxy, Some(ServerAddr::new("new.example.com", 5061)));
         assert_eq!(l.config.registration_retry, 90);
     }
 
     #[test]
     fn an_empty_value_in_a_later_file_unsets_the_parameter() {
         let sources = [
-            Source {
-                name: "aastra.cfg",
-                text: &with("sip backup proxy ip: backup.example.com\n"),
-            },
-            Source {
-                name: "mac.cfg",
-                text: "sip backup proxy ip:\n",
-            },
+            Source { name: "aastra.cfg", text: &with("sip backup proxy ip: backup.example.com\n") },
+            Source { name: "mac.cfg", text: "sip backup proxy ip:\n" },
         ];
         let l = load(&sources).unwrap_or_else(|e| panic!("{e:#?}"));
         assert_eq!(l.config.backup_proxy, None);
@@ -1305,10 +984,7 @@ sip line1 password: secret
     #[test]
     fn comments_blank_lines_and_the_hash_rule() {
         let text = "# a comment\n\n   # indented comment: with colon\n\t\n".to_owned()
-            + &BASE.replace(
-                "sip line1 password: secret",
-                "sip line1 password: se#cr#et   # the old one was 1234",
-            )
+            + &BASE.replace("sip line1 password: secret", "sip line1 password: se#cr#et   # the old one was 1234")
             + "sip line1 display name: Alice#1 #comment\n";
         let l = ok(&text);
         assert_eq!(l.config.accounts[0].password, "se#cr#et");
@@ -1324,10 +1000,7 @@ sip line1 password: secret
         let text = "SIP   Transport\tProtocol:4\n  Sips Persistent TLS :1  \nsip proxy ip:proxy.example.com\n\
                     sip PROXY port :   5062\nsips trusted certificates:ca.pem\nSip Line1 User Name:  1001  \n";
         let l = ok(text);
-        assert_eq!(
-            l.config.proxy,
-            Some(ServerAddr::new("proxy.example.com", 5062))
-        );
+        assert_eq!(l.config.proxy, Some(ServerAddr::new("proxy.example.com", 5062)));
         assert_eq!(l.config.accounts[0].user_name, "1001");
     }
 
@@ -1341,14 +1014,8 @@ sip line1 password: secret
     fn a_line_without_colon_is_an_error_with_file_and_line() {
         let e = err(&with("sip outbound support 1\n"));
         assert_eq!(e.len(), 1);
-        assert_eq!(
-            (e[0].file.as_str(), e[0].line, e[0].parameter.as_deref()),
-            ("mac.cfg", 8, None)
-        );
-        assert_eq!(
-            e[0].to_string(),
-            "mac.cfg:8: expected `name: value` but found no colon"
-        );
+        assert_eq!((e[0].file.as_str(), e[0].line, e[0].parameter.as_deref()), ("mac.cfg", 8, None));
+        assert_eq!(e[0].to_string(), "mac.cfg:8: expected `name: value` but found no colon");
         let e = err(&with(": 1\n"));
         assert_eq!(e[0].line, 8);
     }
@@ -1357,10 +1024,7 @@ sip line1 password: secret
     fn unknown_parameters_are_warnings_with_file_and_line() {
         let l = ok(&with("sip frobnicate: 1\nsip line2 frobnicate: 1\n"));
         assert_eq!(l.warnings.len(), 2);
-        assert_eq!(
-            l.warnings[0].to_string(),
-            "mac.cfg:8: sip frobnicate: unknown parameter; ignored"
-        );
+        assert_eq!(l.warnings[0].to_string(), "mac.cfg:8: sip frobnicate: unknown parameter; ignored");
         assert_eq!(l.warnings[1].line, 9);
     }
 
@@ -1371,34 +1035,21 @@ sip line1 password: secret
                       sip gruu: 1\nsips symmetric tls signaling: 1\nsip line3 vmail: *98\n";
         let l = ok(&with(unused));
         assert_eq!(l.warnings.len(), 11, "{:#?}", l.warnings);
-        assert!(
-            l.warnings
-                .iter()
-                .all(|w| w.message.contains("accepted but not used"))
-        );
+        assert!(l.warnings.iter().all(|w| w.message.contains("accepted but not used")));
         assert_eq!(l.warnings[0].parameter.as_deref(), Some("sip t1 timer"));
     }
 
     #[test]
     fn the_singular_trusted_certificate_spelling_is_accepted() {
-        let text = BASE.replace(
-            "sips trusted certificates: ca.pem",
-            "sips Trusted Certificate: servers.pem",
-        );
+        let text = BASE.replace("sips trusted certificates: ca.pem", "sips Trusted Certificate: servers.pem");
         let l = ok(&text);
-        assert_eq!(
-            l.config.certificates.trusted_certificates.as_deref(),
-            Some("servers.pem")
-        );
+        assert_eq!(l.config.certificates.trusted_certificates.as_deref(), Some("servers.pem"));
         assert_eq!(l.warnings, []);
     }
 
     #[test]
     fn missing_trusted_certificates_points_at_the_parameter_or_the_last_file() {
-        let text = BASE.replace(
-            "sips trusted certificates: ca.pem",
-            "sips trusted certificates:",
-        );
+        let text = BASE.replace("sips trusted certificates: ca.pem", "sips trusted certificates:");
         let e = err(&text);
         assert_eq!(e.len(), 1);
         assert_eq!((e[0].file.as_str(), e[0].line), ("mac.cfg", 5));
@@ -1406,58 +1057,28 @@ sip line1 password: secret
         assert!(e[0].message.starts_with("required"));
 
         let text = BASE.replace("sips trusted certificates: ca.pem\n", "");
-        let sources = [
-            Source {
-                name: "aastra.cfg",
-                text: &text,
-            },
-            Source {
-                name: "mac.cfg",
-                text: "",
-            },
-        ];
+        let sources = [Source { name: "aastra.cfg", text: &text }, Source { name: "mac.cfg", text: "" }];
         let e = load(&sources).err().unwrap_or_default();
         assert_eq!(e.len(), 1);
         assert_eq!((e[0].file.as_str(), e[0].line), ("mac.cfg", 0));
         assert_eq!(e[0].parameter.as_deref(), Some("sips trusted certificates"));
 
-        let text = BASE.replace(
-            "sips trusted certificates: ca.pem\n",
-            "sips persistent tls: 0\n",
-        );
+        let text = BASE.replace("sips trusted certificates: ca.pem\n", "sips persistent tls: 0\n");
         assert_eq!(ok(&text).config.certificates.trusted_certificates, None);
     }
 
     #[test]
     fn validation_errors_are_all_reported_with_their_lines() {
-        let e = load(&[Source {
-            name: "a.cfg",
-            text: "sip registration retry timer: 60\n",
-        }])
-        .err()
-        .unwrap_or_default();
+        let e = load(&[Source { name: "a.cfg", text: "sip registration retry timer: 60\n" }]).err().unwrap_or_default();
         let names: Vec<_> = e.iter().filter_map(|d| d.parameter.as_deref()).collect();
-        assert_eq!(
-            names,
-            [
-                "sip proxy ip",
-                "sips trusted certificates",
-                "sip line1 user name"
-            ]
-        );
+        assert_eq!(names, ["sip proxy ip", "sips trusted certificates", "sip line1 user name"]);
         assert!(e.iter().all(|d| d.file == "a.cfg" && d.line == 0));
 
         let e = err(&with("sips local certificate: me.pem\n"));
         assert_eq!(e.len(), 1);
-        assert_eq!(
-            (e[0].line, e[0].parameter.as_deref()),
-            (0, Some("sips private key"))
-        );
+        assert_eq!((e[0].line, e[0].parameter.as_deref()), (0, Some("sips private key")));
         let e = err(&with("sips local certificate: me.pem\nsips private key:\n"));
-        assert_eq!(
-            (e[0].line, e[0].parameter.as_deref()),
-            (9, Some("sips private key"))
-        );
+        assert_eq!((e[0].line, e[0].parameter.as_deref()), (9, Some("sips private key")));
     }
 
     #[test]
@@ -1465,58 +1086,32 @@ sip line1 password: secret
         let text = with("sip line4 user name: bad name\nsip line4 password: x\n");
         let e = err(&text);
         assert_eq!(e.len(), 1, "{e:#?}");
-        assert_eq!(
-            (e[0].line, e[0].parameter.as_deref()),
-            (8, Some("sip line4 user name"))
-        );
+        assert_eq!((e[0].line, e[0].parameter.as_deref()), (8, Some("sip line4 user name")));
         let text = "sip user name: a@b\n".to_owned()
-            + &BASE.replace(
-                "sip line1 user name: 1001\nsip line1 password: secret\n",
-                "",
-            );
+            + &BASE.replace("sip line1 user name: 1001\nsip line1 password: secret\n", "");
         let e = err(&text);
-        assert_eq!(
-            (e[0].line, e[0].parameter.as_deref()),
-            (1, Some("sip user name"))
-        );
+        assert_eq!((e[0].line, e[0].parameter.as_deref()), (1, Some("sip user name")));
     }
 
     #[test]
     fn the_global_set_defines_line_one_only() {
-        let text = BASE.replace(
-            "sip line1 user name: 1001\nsip line1 password: secret\n",
-            "",
-        ) + "sip user name: 2000\nsip auth name: auth2000\nsip password: pw\nsip display name: Reception\n";
+        let text = BASE.replace("sip line1 user name: 1001\nsip line1 password: secret\n", "")
+            + "sip user name: 2000\nsip auth name: auth2000\nsip password: pw\nsip display name: Reception\n";
         let l = ok(&text);
         assert_eq!(l.line_numbers, [1]);
         let a = &l.config.accounts[0];
-        assert_eq!(
-            (
-                a.user_name.as_str(),
-                a.auth_name.as_str(),
-                a.password.as_str()
-            ),
-            ("2000", "auth2000", "pw")
-        );
+        assert_eq!((a.user_name.as_str(), a.auth_name.as_str(), a.password.as_str()), ("2000", "auth2000", "pw"));
         assert_eq!(a.display_name, "Reception");
         assert_eq!(a.registration_period, None);
     }
 
     #[test]
     fn a_per_line_set_replaces_the_whole_global_set() {
-        let text =
-            with("sip auth name: globalauth\nsip password: globalpw\nsip display name: Global\n");
+        let text = with("sip auth name: globalauth\nsip password: globalpw\nsip display name: Global\n");
         let l = ok(&text);
         let a = &l.config.accounts[0];
         // Line 1 gave user name and password: auth name and display name stay empty.
-        assert_eq!(
-            (
-                a.auth_name.as_str(),
-                a.password.as_str(),
-                a.display_name.as_str()
-            ),
-            ("", "secret", "")
-        );
+        assert_eq!((a.auth_name.as_str(), a.password.as_str(), a.display_name.as_str()), ("", "secret", ""));
         assert!(has_warning(&l, "sip auth name", "own authentication set"));
     }
 
@@ -1527,26 +1122,13 @@ sip line1 password: secret
              sip line5 password: orphan\nsip line6 registration period: 60\n",
         );
         let l = ok(&text);
-        let users: Vec<_> = l
-            .config
-            .accounts
-            .iter()
-            .map(|a| a.user_name.as_str())
-            .collect();
+        let users: Vec<_> = l.config.accounts.iter().map(|a| a.user_name.as_str()).collect();
         assert_eq!(users, ["1001", "1003", "1007"]);
         assert_eq!(l.line_numbers, [1, 3, 7]);
         assert_eq!(l.config.accounts[1].registration_period, Some(600));
         assert_eq!(l.config.period_for(1), 600);
-        assert!(has_warning(
-            &l,
-            "sip line5 password",
-            "no `sip line5 user name`"
-        ));
-        assert!(has_warning(
-            &l,
-            "sip line6 registration period",
-            "no `sip line6 user name`"
-        ));
+        assert!(has_warning(&l, "sip line5 password", "no `sip line5 user name`"));
+        assert!(has_warning(&l, "sip line6 registration period", "no `sip line6 user name`"));
     }
 
     #[test]
@@ -1561,18 +1143,10 @@ sip line1 password: secret
 
     #[test]
     fn per_line_servers_must_match_in_persistent_tls() {
-        let e = err(&with(
-            "sip line1 proxy ip: other.example.com\nsip line2 registrar port: 5070\n",
-        ));
+        let e = err(&with("sip line1 proxy ip: other.example.com\nsip line2 registrar port: 5070\n"));
         assert_eq!(e.len(), 2, "{e:#?}");
-        assert_eq!(
-            (e[0].line, e[0].parameter.as_deref()),
-            (8, Some("sip line1 proxy ip"))
-        );
-        assert!(
-            e[0].message
-                .contains("Persistent TLS uses one connection for every line")
-        );
+        assert_eq!((e[0].line, e[0].parameter.as_deref()), (8, Some("sip line1 proxy ip")));
+        assert!(e[0].message.contains("Persistent TLS uses one connection for every line"));
         assert_eq!(e[1].line, 9);
 
         let l = ok(&with(
@@ -1582,9 +1156,7 @@ sip line1 password: secret
         assert!(has_warning(&l, "sip line2 proxy port", "ignored"));
         assert_eq!(l.warnings.len(), 2);
 
-        let l = ok(&with(
-            "sips persistent tls: 0\nsip line1 proxy ip: other.example.com\n",
-        ));
+        let l = ok(&with("sips persistent tls: 0\nsip line1 proxy ip: other.example.com\n"));
         assert!(has_warning(&l, "sip line1 proxy ip", "ignored"));
     }
 
@@ -1594,51 +1166,27 @@ sip line1 password: secret
             "sip backup proxy ip: backup.example.com\nsip registrar ip: 0.0.0.0\nsip registrar port: 5061\n\
              sip backup registrar ip: reg2.example.com\nsip backup registrar port: 0\n",
         ));
-        assert_eq!(
-            l.config.backup_proxy,
-            Some(ServerAddr::new("backup.example.com", 5061))
-        );
+        assert_eq!(l.config.backup_proxy, Some(ServerAddr::new("backup.example.com", 5061)));
         assert_eq!(l.config.registrar, None);
-        assert_eq!(
-            l.config.backup_registrar,
-            Some(ServerAddr::new("reg2.example.com", 5061))
-        );
-        assert!(has_warning(
-            &l,
-            "sip registrar port",
-            "a port without `sip registrar ip`"
-        ));
+        assert_eq!(l.config.backup_registrar, Some(ServerAddr::new("reg2.example.com", 5061)));
+        assert!(has_warning(&l, "sip registrar port", "a port without `sip registrar ip`"));
         let e = err(&with("sip proxy port: 65536\n"));
-        assert_eq!(
-            (e[0].line, e[0].parameter.as_deref()),
-            (8, Some("sip proxy port"))
-        );
+        assert_eq!((e[0].line, e[0].parameter.as_deref()), (8, Some("sip proxy port")));
         assert!(e[0].message.contains("accepted: 0 to 65535"));
     }
 
     #[test]
     fn the_outbound_proxy_is_the_proxy_only_without_a_proxy() {
-        let text = BASE.replace(
-            "sip proxy ip: proxy.example.com\nsip proxy port: 5061\n",
-            "",
-        ) + "sip outbound proxy: obp.example.com\nsip outbound proxy port: 5071\n\
+        let text = BASE.replace("sip proxy ip: proxy.example.com\nsip proxy port: 5061\n", "")
+            + "sip outbound proxy: obp.example.com\nsip outbound proxy port: 5071\n\
                sip backup outbound proxy: obp2.example.com\n";
         let l = ok(&text);
-        assert_eq!(
-            l.config.proxy,
-            Some(ServerAddr::new("obp.example.com", 5071))
-        );
-        assert_eq!(
-            l.config.backup_proxy,
-            Some(ServerAddr::new("obp2.example.com", 5061))
-        );
+        assert_eq!(l.config.proxy, Some(ServerAddr::new("obp.example.com", 5071)));
+        assert_eq!(l.config.backup_proxy, Some(ServerAddr::new("obp2.example.com", 5061)));
         assert!(has_warning(&l, "sip outbound proxy", "used as the proxy"));
 
         let l = ok(&with("sip outbound proxy: obp.example.com\n"));
-        assert_eq!(
-            l.config.proxy,
-            Some(ServerAddr::new("proxy.example.com", 5061))
-        );
+        assert_eq!(l.config.proxy, Some(ServerAddr::new("proxy.example.com", 5061)));
         assert!(has_warning(&l, "sip outbound proxy", "not used"));
     }
 
@@ -1653,120 +1201,45 @@ sip line1 password: secret
         assert_eq!(c.keepalive_interval, Duration::ZERO);
         assert_eq!(c.effective_keepalive(None), Duration::from_secs(120));
         assert_eq!((c.registration_period, c.registration_renewal), (3600, 60));
-        assert_eq!(
-            (c.registration_retry, c.registration_timeout_retry),
-            (30, 45)
-        );
+        assert_eq!((c.registration_retry, c.registration_timeout_retry), (30, 45));
         assert_eq!(c.transaction_timeout, Duration::from_millis(8000));
         assert!(!c.sips_scheme && c.outbound);
-        assert_eq!(
-            ok(&with("sip persistent tls keep alive: 25\n"))
-                .config
-                .keepalive_interval,
-            Duration::from_secs(25)
-        );
+        assert_eq!(ok(&with("sip persistent tls keep alive: 25\n")).config.keepalive_interval, Duration::from_secs(25));
     }
 
     #[test]
     fn a_short_timeout_retry_is_raised_to_thirty_with_a_warning() {
         let l = ok(&with("sip registration timeout retry timer: 10\n"));
         assert_eq!(l.config.registration_timeout_retry, 30);
-        assert!(has_warning(
-            &l,
-            "sip registration timeout retry timer",
-            "30 s is used"
-        ));
+        assert!(has_warning(&l, "sip registration timeout retry timer", "30 s is used"));
     }
 
     #[test]
     fn bad_numbers_and_ranges_name_file_line_parameter_and_range() {
         let cases = [
-            (
-                "sip registration retry timer: 10",
-                "accepted: 30 to 1800 s",
-                "out of range",
-            ),
-            (
-                "sip registration retry timer: 2000",
-                "accepted: 30 to 1800 s",
-                "out of range",
-            ),
-            (
-                "sip transaction timer: 3999",
-                "accepted: 4000 to 64000 ms",
-                "out of range",
-            ),
-            (
-                "sip transaction timer: 4s",
-                "accepted: 4000 to 64000 ms",
-                "not a number",
-            ),
-            (
-                "sip registration period: -1",
-                "accepted: 0 to 2147483647 s",
-                "not a number",
-            ),
-            (
-                "sip registration period: 2147483648",
-                "accepted: 0 to 2147483647 s",
-                "out of range",
-            ),
-            (
-                "sip persistent tls keep alive: 99999999999999999999999",
-                "accepted: 0 to 86400 s",
-                "out of range",
-            ),
-            (
-                "sip persistent tls pong timeout: 0",
-                "accepted: 1 to 3600 s",
-                "out of range",
-            ),
-            (
-                "sip persistent tls failback probes: 256",
-                "accepted: 1 to 255",
-                "out of range",
-            ),
-            (
-                "sip persistent tls call queue: 300",
-                "accepted: 0 to 255",
-                "out of range",
-            ),
-            (
-                "sip line2 registration period: x",
-                "accepted: 0 to 2147483647 s",
-                "not a number",
-            ),
-            (
-                "sips persistent tls: yes",
-                "accepted: 0 or 1",
-                "not a boolean",
-            ),
-            (
-                "sip outbound support: 2",
-                "accepted: 0 or 1",
-                "not a boolean",
-            ),
+            ("sip registration retry timer: 10", "accepted: 30 to 1800 s", "out of range"),
+            ("sip registration retry timer: 2000", "accepted: 30 to 1800 s", "out of range"),
+            ("sip transaction timer: 3999", "accepted: 4000 to 64000 ms", "out of range"),
+            ("sip transaction timer: 4s", "accepted: 4000 to 64000 ms", "not a number"),
+            ("sip registration period: -1", "accepted: 0 to 2147483647 s", "not a number"),
+            ("sip registration period: 2147483648", "accepted: 0 to 2147483647 s", "out of range"),
+            ("sip persistent tls keep alive: 99999999999999999999999", "accepted: 0 to 86400 s", "out of range"),
+            ("sip persistent tls pong timeout: 0", "accepted: 1 to 3600 s", "out of range"),
+            ("sip persistent tls failback probes: 256", "accepted: 1 to 255", "out of range"),
+            ("sip persistent tls call queue: 300", "accepted: 0 to 255", "out of range"),
+            ("sip line2 registration period: x", "accepted: 0 to 2147483647 s", "not a number"),
+            ("sips persistent tls: yes", "accepted: 0 or 1", "not a boolean"),
+            ("sip outbound support: 2", "accepted: 0 or 1", "not a boolean"),
             ("sip persistent tls seed: 0xZZ", "0x", "not a seed"),
-            (
-                "sip persistent tls instance id: uuid:1234",
-                "urn:",
-                "must start",
-            ),
+            ("sip persistent tls instance id: uuid:1234", "urn:", "must start"),
         ];
         for (line, range, what) in cases {
             let text = with(&format!("sip line2 user name: 1002\n{line}\n"));
             let e = err(&text);
             assert_eq!(e.len(), 1, "{line}: {e:#?}");
             let name = line.split(':').next().unwrap_or_default();
-            assert_eq!(
-                (e[0].file.as_str(), e[0].line, e[0].parameter.as_deref()),
-                ("mac.cfg", 9, Some(name))
-            );
-            assert!(
-                e[0].message.contains(range) && e[0].message.contains(what),
-                "{line}: {}",
-                e[0]
-            );
+            assert_eq!((e[0].file.as_str(), e[0].line, e[0].parameter.as_deref()), ("mac.cfg", 9, Some(name)));
+            assert!(e[0].message.contains(range) && e[0].message.contains(what), "{line}: {}", e[0]);
         }
     }
 
@@ -1782,60 +1255,32 @@ sip line1 password: secret
         let c = &l.config;
         assert_eq!(c.pong_timeout, Duration::from_secs(5));
         assert_eq!(c.connect_timeout, Duration::from_millis(3000));
-        assert_eq!(
-            c.backoff,
-            Backoff {
-                base: Duration::from_millis(500),
-                max: Duration::from_secs(60)
-            }
-        );
-        assert_eq!(
-            c.failback,
-            Failback {
-                probe_interval: Duration::from_secs(45),
-                stable_probes: 2
-            }
-        );
-        assert_eq!(
-            (c.call_queue_limit, c.call_setup_timeout),
-            (0, Duration::from_secs(20))
-        );
+        assert_eq!(c.backoff, Backoff { base: Duration::from_millis(500), max: Duration::from_secs(60) });
+        assert_eq!(c.failback, Failback { probe_interval: Duration::from_secs(45), stable_probes: 2 });
+        assert_eq!((c.call_queue_limit, c.call_setup_timeout), (0, Duration::from_secs(20)));
         assert_eq!(c.seed, 0xdead_beef);
         assert!(l.seed_configured);
-        assert_eq!(
-            c.instance_id.as_deref(),
-            Some("urn:uuid:00000000-0000-1000-8000-00085D1A2B3C")
-        );
+        assert_eq!(c.instance_id.as_deref(), Some("urn:uuid:00000000-0000-1000-8000-00085D1A2B3C"));
         assert_eq!(ok(&with("sip persistent tls seed: 42\n")).config.seed, 42);
     }
 
     #[test]
     fn a_reconnect_cap_below_the_base_is_reported_on_the_cap() {
-        let e = err(&with(
-            "sip persistent tls reconnect base: 10000\nsip persistent tls reconnect max: 5\n",
-        ));
+        let e = err(&with("sip persistent tls reconnect base: 10000\nsip persistent tls reconnect max: 5\n"));
         assert_eq!(e.len(), 1);
-        assert_eq!(
-            (e[0].line, e[0].parameter.as_deref()),
-            (9, Some("sip persistent tls reconnect max"))
-        );
+        assert_eq!((e[0].line, e[0].parameter.as_deref()), (9, Some("sip persistent tls reconnect max")));
     }
 
     #[test]
     fn the_same_parameter_twice_in_one_file_warns() {
         let l = ok(&with("sip proxy port: 5062\n"));
-        assert_eq!(
-            l.config.proxy,
-            Some(ServerAddr::new("proxy.example.com", 5062))
-        );
+        assert_eq!(l.config.proxy, Some(ServerAddr::new("proxy.example.com", 5062)));
         assert!(has_warning(&l, "sip proxy port", "line 4 is overridden"));
     }
 
     #[test]
     fn every_error_is_returned_at_once() {
-        let e = err(
-            "sip transport protocol: 1\nnonsense\nsip transaction timer: 1\nsip line12 user name: x\n",
-        );
+        let e = err("sip transport protocol: 1\nnonsense\nsip transaction timer: 1\nsip line12 user name: x\n");
         let lines: Vec<_> = e.iter().map(|d| d.line).collect();
         assert_eq!(lines, [2, 4, 1, 3, 0, 0, 0]);
     }
@@ -1861,36 +1306,18 @@ sip line1 password: secret
     #[test]
     fn the_documented_example_loads() {
         let doc = include_str!("../../docs/configuration.md");
-        let example = doc
-            .split("## 10. Complete example")
-            .nth(1)
-            .unwrap_or_default();
+        let example = doc.split("## 10. Complete example").nth(1).unwrap_or_default();
         let blocks: Vec<&str> = example.split("```").skip(1).step_by(2).collect();
         assert_eq!(blocks.len(), 2);
-        let sources = [
-            Source {
-                name: "aastra.cfg",
-                text: blocks[0],
-            },
-            Source {
-                name: "00085D1A2B3C.cfg",
-                text: blocks[1],
-            },
-        ];
+        let sources =
+            [Source { name: "aastra.cfg", text: blocks[0] }, Source { name: "00085D1A2B3C.cfg", text: blocks[1] }];
         let l = load(&sources).unwrap_or_else(|e| panic!("{e:#?}"));
         assert_eq!(l.line_numbers, [1, 2]);
         assert_eq!(l.config.accounts[0].password, "s3cr#t");
         assert_eq!(l.config.seed, 0x5eed);
-        assert_eq!(
-            l.config.backup_proxy,
-            Some(ServerAddr::new("sip2.example.com", 5061))
-        );
+        assert_eq!(l.config.backup_proxy, Some(ServerAddr::new("sip2.example.com", 5061)));
         assert_eq!(l.warnings.len(), 1, "{:#?}", l.warnings);
-        assert!(has_warning(
-            &l,
-            "sip dns query type",
-            "accepted but not used"
-        ));
+        assert!(has_warning(&l, "sip dns query type", "accepted but not used"));
     }
 
     fn unmask(rendered: &str, config: &Config, lines: &[u8]) -> String {
@@ -1925,9 +1352,7 @@ sip line1 password: secret
     #[test]
     fn render_effective_survives_odd_line_numbers_and_values() {
         let mut c = ok(BASE).config;
-        c.accounts = (0..11)
-            .map(|i| AccountConfig::new(&format!("u{i}"), ""))
-            .collect();
+        c.accounts = (0..11).map(|i| AccountConfig::new(&format!("u{i}"), "")).collect();
         c.accounts[0].display_name = " x # y".into();
         let text = render_effective(&c, &[3, 3, 0, 200]);
         assert!(text.contains("sip line3 user name: u0\n"));
@@ -1955,25 +1380,17 @@ mod proptests {
 
     fn config() -> ProptestConfig {
         ProptestConfig {
-            failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel(
-                "proptest-regressions",
-            ))),
+            failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel("proptest-regressions"))),
             ..Default::default()
         }
     }
 
-    const VALID: &str =
-        "sip proxy ip: p.example.com\nsips trusted certificates: ca.pem\nsip line1 user name: 1\n";
+    const VALID: &str = "sip proxy ip: p.example.com\nsips trusted certificates: ca.pem\nsip line1 user name: 1\n";
 
     /// Parameter names: known ones (some with line numbers out of range) and noise.
     fn name() -> impl Strategy<Value = String> {
-        let line_suffixes: Vec<&str> = AUTH_SET
-            .iter()
-            .chain(LINE_SERVER)
-            .chain(LINE_UNUSED)
-            .chain(&["registration period"])
-            .copied()
-            .collect();
+        let line_suffixes: Vec<&str> =
+            AUTH_SET.iter().chain(LINE_SERVER).chain(LINE_UNUSED).chain(&["registration period"]).copied().collect();
         prop_oneof![
             select(GLOBAL_USED).prop_map(str::to_owned),
             select(GLOBAL_UNUSED).prop_map(str::to_owned),
@@ -1984,14 +1401,7 @@ mod proptests {
     }
 
     fn value() -> impl Strategy<Value = String> {
-        prop_oneof![
-            "[0-9]{0,6}",
-            "0x[0-9a-fA-F]{0,18}",
-            "[01]",
-            "[ -~]{0,16}",
-            "\\PC{0,8}",
-            Just("0.0.0.0".to_owned())
-        ]
+        prop_oneof!["[0-9]{0,6}", "0x[0-9a-fA-F]{0,18}", "[01]", "[ -~]{0,16}", "\\PC{0,8}", Just("0.0.0.0".to_owned())]
     }
 
     /// One line of a file: mostly `name: value` with optional comments, sometimes noise.
@@ -2006,14 +1416,8 @@ mod proptests {
     }
 
     fn file() -> impl Strategy<Value = String> {
-        (
-            any::<bool>(),
-            vec(line(), 0..25),
-            prop_oneof![Just("\n"), Just("\r\n"), Just("\r")],
-        )
-            .prop_map(|(valid, lines, eol)| {
-                format!("{}{}", if valid { VALID } else { "" }, lines.join(eol))
-            })
+        (any::<bool>(), vec(line(), 0..25), prop_oneof![Just("\n"), Just("\r\n"), Just("\r")])
+            .prop_map(|(valid, lines, eol)| format!("{}{}", if valid { VALID } else { "" }, lines.join(eol)))
     }
 
     fn unmask(rendered: &str, config: &Config, lines: &[u8]) -> String {
@@ -2026,8 +1430,7 @@ mod proptests {
     }
 
     fn server() -> impl Strategy<Value = ServerAddr> {
-        ("[a-z][a-z0-9-]{0,10}(\\.[a-z]{2,5}){0,2}", 1u16..=65535)
-            .prop_map(|(h, p)| ServerAddr::new(h, p))
+        ("[a-z][a-z0-9-]{0,10}(\\.[a-z]{2,5}){0,2}", 1u16..=65535).prop_map(|(h, p)| ServerAddr::new(h, p))
     }
 
     fn account() -> impl Strategy<Value = AccountConfig> {
@@ -2038,27 +1441,17 @@ mod proptests {
             "([A-Za-z0-9][A-Za-z0-9#]{0,3}( [A-Za-z0-9][A-Za-z0-9#]{0,3}){0,2})?",
             option::of(0u32..=2_147_483_647),
         )
-            .prop_map(
-                |(user_name, auth_name, password, display_name, registration_period)| {
-                    AccountConfig {
-                        user_name,
-                        auth_name,
-                        password,
-                        display_name,
-                        registration_period,
-                    }
-                },
-            )
+            .prop_map(|(user_name, auth_name, password, display_name, registration_period)| AccountConfig {
+                user_name,
+                auth_name,
+                password,
+                display_name,
+                registration_period,
+            })
     }
 
     fn valid_config() -> impl Strategy<Value = (Config, Vec<u8>)> {
-        let servers = (
-            any::<bool>(),
-            server(),
-            option::of(server()),
-            option::of(server()),
-            option::of(server()),
-        );
+        let servers = (any::<bool>(), server(), option::of(server()), option::of(server()), option::of(server()));
         let timers = (
             0u64..=86_400,
             1u64..=3600,
@@ -2077,80 +1470,46 @@ mod proptests {
             any::<bool>(),
             option::of("[a-z]{1,8}\\.pem"),
         );
-        let extensions = (
-            1u64..=60_000,
-            60u64..=86_400,
-            1u64..=86_400,
-            1u8..=255,
-            any::<u8>(),
-            1u64..=3600,
-            any::<u64>(),
-        );
-        (
-            servers,
-            btree_map(1u8..=9, account(), 1..=9),
-            timers,
-            misc,
-            extensions,
+        let extensions =
+            (1u64..=60_000, 60u64..=86_400, 1u64..=86_400, 1u8..=255, any::<u8>(), 1u64..=3600, any::<u64>());
+        (servers, btree_map(1u8..=9, account(), 1..=9), timers, misc, extensions).prop_map(
+            |((persistent, proxy, backup_proxy, registrar, backup_registrar), accounts, t, m, e)| {
+                let mode = if persistent { TransportMode::PersistentTls } else { TransportMode::PerCallTls };
+                let (sips_scheme, outbound, instance_id, root, mutual, trusted) = m;
+                let trusted = if persistent { trusted.or(Some("ca.pem".to_owned())) } else { trusted };
+                let config = Config {
+                    mode,
+                    proxy: Some(proxy),
+                    backup_proxy,
+                    registrar,
+                    backup_registrar,
+                    accounts: accounts.values().cloned().collect(),
+                    keepalive_interval: Duration::from_secs(t.0),
+                    pong_timeout: Duration::from_secs(t.1),
+                    registration_period: t.2,
+                    registration_renewal: t.3,
+                    registration_retry: t.4,
+                    registration_timeout_retry: t.5,
+                    transaction_timeout: Duration::from_millis(t.6),
+                    connect_timeout: Duration::from_millis(t.7),
+                    sips_scheme,
+                    outbound,
+                    instance_id,
+                    certificates: CertificateFiles {
+                        root_and_intermediate: root,
+                        local_certificate: mutual.then(|| "me.pem".to_owned()),
+                        private_key: mutual.then(|| "me.key".to_owned()),
+                        trusted_certificates: trusted,
+                    },
+                    backoff: Backoff { base: Duration::from_millis(e.0), max: Duration::from_secs(e.1) },
+                    failback: Failback { probe_interval: Duration::from_secs(e.2), stable_probes: e.3 },
+                    call_queue_limit: e.4,
+                    call_setup_timeout: Duration::from_secs(e.5),
+                    seed: e.6,
+                };
+                (config, accounts.keys().copied().collect())
+            },
         )
-            .prop_map(
-                |(
-                    (persistent, proxy, backup_proxy, registrar, backup_registrar),
-                    accounts,
-                    t,
-                    m,
-                    e,
-                )| {
-                    let mode = if persistent {
-                        TransportMode::PersistentTls
-                    } else {
-                        TransportMode::PerCallTls
-                    };
-                    let (sips_scheme, outbound, instance_id, root, mutual, trusted) = m;
-                    let trusted = if persistent {
-                        trusted.or(Some("ca.pem".to_owned()))
-                    } else {
-                        trusted
-                    };
-                    let config = Config {
-                        mode,
-                        proxy: Some(proxy),
-                        backup_proxy,
-                        registrar,
-                        backup_registrar,
-                        accounts: accounts.values().cloned().collect(),
-                        keepalive_interval: Duration::from_secs(t.0),
-                        pong_timeout: Duration::from_secs(t.1),
-                        registration_period: t.2,
-                        registration_renewal: t.3,
-                        registration_retry: t.4,
-                        registration_timeout_retry: t.5,
-                        transaction_timeout: Duration::from_millis(t.6),
-                        connect_timeout: Duration::from_millis(t.7),
-                        sips_scheme,
-                        outbound,
-                        instance_id,
-                        certificates: CertificateFiles {
-                            root_and_intermediate: root,
-                            local_certificate: mutual.then(|| "me.pem".to_owned()),
-                            private_key: mutual.then(|| "me.key".to_owned()),
-                            trusted_certificates: trusted,
-                        },
-                        backoff: Backoff {
-                            base: Duration::from_millis(e.0),
-                            max: Duration::from_secs(e.1),
-                        },
-                        failback: Failback {
-                            probe_interval: Duration::from_secs(e.2),
-                            stable_probes: e.3,
-                        },
-                        call_queue_limit: e.4,
-                        call_setup_timeout: Duration::from_secs(e.5),
-                        seed: e.6,
-                    };
-                    (config, accounts.keys().copied().collect())
-                },
-            )
     }
 
     proptest! {

@@ -222,10 +222,8 @@ impl Config {
     pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
         match &self.proxy {
-            None => errors.push(ConfigError::Missing {
-                parameter: "sip proxy ip",
-                why: "the phone has no server to connect to",
-            }),
+            None => errors
+                .push(ConfigError::Missing { parameter: "sip proxy ip", why: "the phone has no server to connect to" }),
             Some(p) if p.host.is_empty() || p.host == "0.0.0.0" => {
                 errors.push(invalid("sip proxy ip", "no proxy address is set"))
             }
@@ -259,10 +257,8 @@ impl Config {
             });
         }
         if self.accounts.is_empty() {
-            errors.push(ConfigError::Missing {
-                parameter: "sip line1 user name",
-                why: "at least one account is needed",
-            });
+            errors
+                .push(ConfigError::Missing { parameter: "sip line1 user name", why: "at least one account is needed" });
         }
         if self.accounts.len() > MAX_ACCOUNTS {
             errors.push(invalid("sip lineN", format!("at most {MAX_ACCOUNTS} lines, got {}", self.accounts.len())));
@@ -272,7 +268,10 @@ impl Config {
                 errors.push(invalid(&format!("sip line{} user name", i + 1), "empty"));
             }
             if a.user_name.chars().any(|c| c.is_whitespace() || matches!(c, '@' | '<' | '>' | '"' | ':' | ';')) {
-                errors.push(invalid(&format!("sip line{} user name", i + 1), "contains a character not allowed in a SIP user part"));
+                errors.push(invalid(
+                    &format!("sip line{} user name", i + 1),
+                    "contains a character not allowed in a SIP user part",
+                ));
             }
         }
         if self.pong_timeout.is_zero() {

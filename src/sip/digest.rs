@@ -35,14 +35,9 @@ impl Algorithm {
 
     /// Parses an `algorithm=` token, case-insensitively.
     pub fn from_name(name: &str) -> Option<Algorithm> {
-        [
-            Algorithm::Md5,
-            Algorithm::Md5Sess,
-            Algorithm::Sha256,
-            Algorithm::Sha256Sess,
-        ]
-        .into_iter()
-        .find(|a| a.name().eq_ignore_ascii_case(name))
+        [Algorithm::Md5, Algorithm::Md5Sess, Algorithm::Sha256, Algorithm::Sha256Sess]
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
     }
 
     fn is_sess(self) -> bool {
@@ -64,11 +59,7 @@ impl Algorithm {
             Algorithm::Sha256 | Algorithm::Sha256Sess => Sha256::digest(data.as_bytes()).to_vec(),
         };
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        bytes
-            .iter()
-            .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])
-            .map(char::from)
-            .collect()
+        bytes.iter().flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]).map(char::from).collect()
     }
 }
 
@@ -133,10 +124,7 @@ fn parse_digest_params(value: &str) -> Result<Vec<(String, String)>, DigestError
             return Ok(out);
         }
         let name_start = i;
-        while chars
-            .get(i)
-            .is_some_and(|c| super::message::is_token_char(*c))
-        {
+        while chars.get(i).is_some_and(|c| super::message::is_token_char(*c)) {
             i += 1;
         }
         let name: String = chars[name_start..i].iter().collect();
@@ -148,9 +136,7 @@ fn parse_digest_params(value: &str) -> Result<Vec<(String, String)>, DigestError
         }
         skip_ws(&mut i);
         if chars.get(i) != Some(&'=') {
-            return Err(DigestError::Malformed(format!(
-                "parameter `{name}` has no value"
-            )));
+            return Err(DigestError::Malformed(format!("parameter `{name}` has no value")));
         }
         i += 1;
         skip_ws(&mut i);
@@ -160,9 +146,7 @@ fn parse_digest_params(value: &str) -> Result<Vec<(String, String)>, DigestError
             loop {
                 match chars.get(i) {
                     None => {
-                        return Err(DigestError::Malformed(format!(
-                            "unterminated quoted value of `{name}`"
-                        )));
+                        return Err(DigestError::Malformed(format!("unterminated quoted value of `{name}`")));
                     }
                     Some('"') => break,
                     Some('\\') => {
@@ -182,16 +166,12 @@ fn parse_digest_params(value: &str) -> Result<Vec<(String, String)>, DigestError
                 i += 1;
             }
             if val.is_empty() {
-                return Err(DigestError::Malformed(format!(
-                    "parameter `{name}` is empty"
-                )));
+                return Err(DigestError::Malformed(format!("parameter `{name}` is empty")));
             }
         }
         skip_ws(&mut i);
         if chars.get(i).is_some_and(|c| *c != ',') {
-            return Err(DigestError::Malformed(format!(
-                "missing comma after parameter `{name}`"
-            )));
+            return Err(DigestError::Malformed(format!("missing comma after parameter `{name}`")));
         }
         out.push((name.to_ascii_lowercase(), val));
     }
@@ -199,24 +179,17 @@ fn parse_digest_params(value: &str) -> Result<Vec<(String, String)>, DigestError
 
 /// First value of a parameter (duplicates are ignored).
 fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+    params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
 
 fn require(params: &[(String, String)], name: &'static str) -> Result<String, DigestError> {
-    get(params, name)
-        .map(str::to_string)
-        .ok_or(DigestError::MissingParameter(name))
+    get(params, name).map(str::to_string).ok_or(DigestError::MissingParameter(name))
 }
 
 fn algorithm(params: &[(String, String)]) -> Result<Algorithm, DigestError> {
     match get(params, "algorithm") {
         None => Ok(Algorithm::Md5),
-        Some(a) => {
-            Algorithm::from_name(a).ok_or_else(|| DigestError::UnsupportedAlgorithm(a.into()))
-        }
+        Some(a) => Algorithm::from_name(a).ok_or_else(|| DigestError::UnsupportedAlgorithm(a.into())),
     }
 }
 
@@ -246,10 +219,7 @@ pub fn parse_challenge(value: &str) -> Result<Challenge, DigestError> {
 pub fn best_challenge<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Challenge> {
     let mut best: Option<Challenge> = None;
     for ch in values.into_iter().filter_map(|v| parse_challenge(v).ok()) {
-        if best
-            .as_ref()
-            .is_none_or(|b| ch.algorithm.strength() > b.algorithm.strength())
-        {
+        if best.as_ref().is_none_or(|b| ch.algorithm.strength() > b.algorithm.strength()) {
             best = Some(ch);
         }
     }
@@ -309,17 +279,7 @@ pub fn authorization(
 ) -> String {
     let nc = format!("{nc:08x}");
     let qop = ch.qop_auth.then_some(("auth", nc.as_str(), cnonce));
-    let resp = response(
-        ch.algorithm,
-        username,
-        &ch.realm,
-        password,
-        &ch.nonce,
-        qop,
-        cnonce,
-        method,
-        uri,
-    );
+    let resp = response(ch.algorithm, username, &ch.realm, password, &ch.nonce, qop, cnonce, method, uri);
     let mut out = format!(
         "Digest username={}, realm={}, nonce={}, uri={}, response=\"{resp}\", algorithm={}",
         quote(username),
@@ -406,23 +366,11 @@ pub fn verify(auth: &Authorization, password: &str, method: &str) -> bool {
         (Some(_), None) => return false,
         (None, _) => None,
     };
-    let expected = response(
-        auth.algorithm,
-        &auth.username,
-        &auth.realm,
-        password,
-        &auth.nonce,
-        qop,
-        cnonce,
-        method,
-        &auth.uri,
-    );
+    let expected =
+        response(auth.algorithm, &auth.username, &auth.realm, password, &auth.nonce, qop, cnonce, method, &auth.uri);
     // Length check first; the fold then compares every byte, whatever matches early.
     expected.len() == auth.response.len()
-        && expected
-            .bytes()
-            .zip(auth.response.bytes())
-            .fold(true, |ok, (a, b)| ok & a.eq_ignore_ascii_case(&b))
+        && expected.bytes().zip(auth.response.bytes()).fold(true, |ok, (a, b)| ok & a.eq_ignore_ascii_case(&b))
 }
 
 #[cfg(test)]
@@ -448,15 +396,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ch, rfc2617());
-        let value = authorization(
-            &ch,
-            "Mufasa",
-            "Circle Of Life",
-            "GET",
-            "/dir/index.html",
-            1,
-            "0a4f113b",
-        );
+        let value = authorization(&ch, "Mufasa", "Circle Of Life", "GET", "/dir/index.html", 1, "0a4f113b");
         assert_eq!(
             value,
             "Digest username=\"Mufasa\", realm=\"testrealm@host.com\", \
@@ -482,37 +422,12 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(sha.algorithm, Algorithm::Sha256);
-        let value = authorization(
-            &sha,
-            "Mufasa",
-            "Circle of Life",
-            "GET",
-            "/dir/index.html",
-            1,
-            cnonce,
-        );
-        assert!(value.contains(
-            "response=\"753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1\""
-        ));
+        let value = authorization(&sha, "Mufasa", "Circle of Life", "GET", "/dir/index.html", 1, cnonce);
+        assert!(value.contains("response=\"753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1\""));
         assert!(value.contains("algorithm=SHA-256"));
-        assert!(verify(
-            &parse_authorization(&value).unwrap(),
-            "Circle of Life",
-            "GET"
-        ));
-        let md5 = Challenge {
-            algorithm: Algorithm::Md5,
-            ..sha
-        };
-        let value = authorization(
-            &md5,
-            "Mufasa",
-            "Circle of Life",
-            "GET",
-            "/dir/index.html",
-            1,
-            cnonce,
-        );
+        assert!(verify(&parse_authorization(&value).unwrap(), "Circle of Life", "GET"));
+        let md5 = Challenge { algorithm: Algorithm::Md5, ..sha };
+        let value = authorization(&md5, "Mufasa", "Circle of Life", "GET", "/dir/index.html", 1, cnonce);
         assert!(value.contains("response=\"8ca523f5e9506fed4657c9700eebdbec\""));
     }
 
@@ -522,34 +437,20 @@ mod tests {
         assert_eq!(md5.algorithm, Algorithm::Md5);
         assert!(!md5.qop_auth && !md5.stale && md5.opaque.is_none());
 
-        let sha = parse_challenge(
-            r#"Digest realm="r", nonce="n", algorithm=sha-256-SESS, qop=auth, stale=TRUE"#,
-        )
-        .unwrap();
+        let sha =
+            parse_challenge(r#"Digest realm="r", nonce="n", algorithm=sha-256-SESS, qop=auth, stale=TRUE"#).unwrap();
         assert_eq!(sha.algorithm, Algorithm::Sha256Sess);
         assert!(sha.qop_auth && sha.stale);
-        assert_eq!(
-            parse_challenge(r#"Digest realm="r", nonce="n", stale=false"#).map(|c| c.stale),
-            Ok(false)
-        );
+        assert_eq!(parse_challenge(r#"Digest realm="r", nonce="n", stale=false"#).map(|c| c.stale), Ok(false));
 
         assert_eq!(
             parse_challenge(r#"Digest realm="r", nonce="n", qop="auth-int""#),
             Err(DigestError::UnsupportedQop("auth-int".into()))
         );
-        assert_eq!(
-            parse_challenge(r#"Basic realm="r""#),
-            Err(DigestError::NotDigest)
-        );
+        assert_eq!(parse_challenge(r#"Basic realm="r""#), Err(DigestError::NotDigest));
         assert_eq!(parse_challenge(""), Err(DigestError::NotDigest));
-        assert_eq!(
-            parse_challenge("Digest"),
-            Err(DigestError::MissingParameter("realm"))
-        );
-        assert_eq!(
-            parse_challenge(r#"Digest realm="r""#),
-            Err(DigestError::MissingParameter("nonce"))
-        );
+        assert_eq!(parse_challenge("Digest"), Err(DigestError::MissingParameter("realm")));
+        assert_eq!(parse_challenge(r#"Digest realm="r""#), Err(DigestError::MissingParameter("nonce")));
         assert_eq!(
             parse_challenge(r#"Digest realm="r", nonce="n", algorithm=SHA-512-256"#),
             Err(DigestError::UnsupportedAlgorithm("SHA-512-256".into()))
@@ -561,16 +462,9 @@ mod tests {
             r#"Digest =x"#,
             r#"Digest realm=, nonce=n"#,
         ] {
-            assert!(
-                matches!(parse_challenge(bad), Err(DigestError::Malformed(_))),
-                "{bad}"
-            );
+            assert!(matches!(parse_challenge(bad), Err(DigestError::Malformed(_))), "{bad}");
         }
-        assert!(
-            DigestError::MissingParameter("nonce")
-                .to_string()
-                .contains("nonce")
-        );
+        assert!(DigestError::MissingParameter("nonce").to_string().contains("nonce"));
     }
 
     #[test]
@@ -579,25 +473,15 @@ mod tests {
         let sha = r#"Digest realm="r", nonce="b", algorithm=SHA-256"#;
         let sha2 = r#"Digest realm="r", nonce="c", algorithm=SHA-256-sess"#;
         let bad = r#"Digest realm="r", nonce="d", algorithm=SHA-512-256"#;
-        assert_eq!(
-            best_challenge([md5, bad, sha, sha2]).map(|c| c.nonce),
-            Some("b".into())
-        );
-        assert_eq!(
-            best_challenge([bad, md5]).map(|c| c.nonce),
-            Some("a".into())
-        );
+        assert_eq!(best_challenge([md5, bad, sha, sha2]).map(|c| c.nonce), Some("b".into()));
+        assert_eq!(best_challenge([bad, md5]).map(|c| c.nonce), Some("a".into()));
         assert_eq!(best_challenge([bad, "Basic x=y"]), None);
         assert_eq!(best_challenge(Vec::<&str>::new()), None);
     }
 
     #[test]
     fn without_qop_and_sess() {
-        let ch = Challenge {
-            qop_auth: false,
-            opaque: None,
-            ..rfc2617()
-        };
+        let ch = Challenge { qop_auth: false, opaque: None, ..rfc2617() };
         let value = authorization(&ch, "u\"x", "pw", "REGISTER", "sip:example.com", 1, "cn");
         assert!(!value.contains("qop") && !value.contains("cnonce") && !value.contains("opaque"));
         assert!(value.starts_with(r#"Digest username="u\"x", "#));
@@ -605,17 +489,10 @@ mod tests {
         assert_eq!(auth.username, "u\"x");
         assert!(verify(&auth, "pw", "REGISTER"));
 
-        let sess = Challenge {
-            algorithm: Algorithm::Md5Sess,
-            ..ch
-        };
+        let sess = Challenge { algorithm: Algorithm::Md5Sess, ..ch };
         let value = authorization(&sess, "u", "pw", "REGISTER", "sip:example.com", 7, "cn");
         assert!(value.contains("algorithm=MD5-sess, cnonce=\"cn\""));
-        assert!(verify(
-            &parse_authorization(&value).unwrap(),
-            "pw",
-            "REGISTER"
-        ));
+        assert!(verify(&parse_authorization(&value).unwrap(), "pw", "REGISTER"));
     }
 
     #[test]
@@ -625,9 +502,7 @@ mod tests {
             Err(DigestError::MissingParameter("response"))
         );
         assert_eq!(
-            parse_authorization(
-                r#"Digest username="u", realm="r", nonce="n", uri="x", response="0", qop=auth, nc=1"#
-            ),
+            parse_authorization(r#"Digest username="u", realm="r", nonce="n", uri="x", response="0", qop=auth, nc=1"#),
             Err(DigestError::MissingParameter("cnonce"))
         );
         assert_eq!(

@@ -30,11 +30,7 @@ pub struct Limits {
 impl Default for Limits {
     /// 64 KiB messages (the usual stack convention), 64 headers, 4 KiB lines.
     fn default() -> Self {
-        Limits {
-            max_message: 65536,
-            max_headers: 64,
-            max_line: 4096,
-        }
+        Limits { max_message: 65536, max_headers: 64, max_line: 4096 }
     }
 }
 
@@ -113,13 +109,7 @@ type Violation = (usize, u8, FramingError);
 impl Framer {
     /// An empty framer with these limits.
     pub fn new(limits: Limits) -> Framer {
-        Framer {
-            limits,
-            buf: Vec::new(),
-            start: 0,
-            scan: Scan::default(),
-            poisoned: None,
-        }
+        Framer { limits, buf: Vec::new(), start: 0, scan: Scan::default(), poisoned: None }
     }
 
     /// Appends received bytes; parsing happens in [`Framer::next_frame`]. Bytes arriving
@@ -186,9 +176,7 @@ impl Framer {
                     return Ok(Some(Frame::Crlf));
                 }
                 (Some(b'\r'), Some(_)) => {
-                    return Err(FramingError::Malformed(
-                        "CR not followed by LF between messages".into(),
-                    ));
+                    return Err(FramingError::Malformed("CR not followed by LF between messages".into()));
                 }
                 _ => {}
             }
@@ -206,25 +194,16 @@ impl Framer {
         };
         let body = body.to_vec();
         let scan = std::mem::take(&mut self.scan);
-        let start = scan
-            .start_line
-            .ok_or_else(|| FramingError::Malformed("header block without a start line".into()))?;
+        let start =
+            scan.start_line.ok_or_else(|| FramingError::Malformed("header block without a start line".into()))?;
         self.start += total;
-        Ok(Some(Frame::Message(Message {
-            start,
-            headers: scan.headers,
-            body,
-        })))
+        Ok(Some(Frame::Message(Message { start, headers: scan.headers, body })))
     }
 }
 
 /// Advances `scan` over the complete lines of `data` (the message so far). Returns the
 /// header block length and body length once the blank line has been seen.
-fn scan_head(
-    scan: &mut Scan,
-    data: &[u8],
-    limits: &Limits,
-) -> Result<Option<(usize, usize)>, FramingError> {
+fn scan_head(scan: &mut Scan, data: &[u8], limits: &Limits) -> Result<Option<(usize, usize)>, FramingError> {
     loop {
         let ls = scan.line_start;
         let rest = data.get(ls..).unwrap_or_default();
@@ -237,36 +216,15 @@ fn scan_head(
             && scan.headers.len() >= limits.max_headers
             && let Some(at) = header_start_proof(data, ls, end)
         {
-            violations.push((
-                at,
-                0,
-                FramingError::TooManyHeaders {
-                    limit: limits.max_headers,
-                },
-            ));
+            violations.push((at, 0, FramingError::TooManyHeaders { limit: limits.max_headers }));
         }
         if let Some(at) = line_too_long_proof(data, ls, end, limits.max_line) {
-            violations.push((
-                at,
-                1,
-                FramingError::LineTooLong {
-                    limit: limits.max_line,
-                },
-            ));
+            violations.push((at, 1, FramingError::LineTooLong { limit: limits.max_line }));
         }
         if limits.max_message < end {
-            violations.push((
-                limits.max_message,
-                2,
-                FramingError::MessageTooLarge {
-                    limit: limits.max_message,
-                },
-            ));
+            violations.push((limits.max_message, 2, FramingError::MessageTooLarge { limit: limits.max_message }));
         }
-        if let Some((_, _, err)) = violations
-            .into_iter()
-            .min_by_key(|(at, prio, _)| (*at, *prio))
-        {
+        if let Some((_, _, err)) = violations.into_iter().min_by_key(|(at, prio, _)| (*at, *prio)) {
             return Err(err);
         }
         let Some(i) = newline else {
@@ -320,44 +278,25 @@ fn line_too_long_proof(data: &[u8], ls: usize, end: usize, max_line: usize) -> O
 
 /// Validates the complete header block: Content-Length present, well-formed and
 /// consistent, and the whole message within `max_message`.
-fn finish_head(
-    scan: &mut Scan,
-    head_len: usize,
-    limits: &Limits,
-) -> Result<(usize, usize), FramingError> {
+fn finish_head(scan: &mut Scan, head_len: usize, limits: &Limits) -> Result<(usize, usize), FramingError> {
     let mut length: Option<usize> = None;
-    for h in scan
-        .headers
-        .iter()
-        .filter(|h| super::message::same_header_name(&h.name, "Content-Length"))
-    {
+    for h in scan.headers.iter().filter(|h| super::message::same_header_name(&h.name, "Content-Length")) {
         let value = h.value.as_str();
         if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(FramingError::Malformed(
-                "Content-Length is not a decimal number".into(),
-            ));
+            return Err(FramingError::Malformed("Content-Length is not a decimal number".into()));
         }
         // All digits but unparsable means it does not fit in memory at all.
-        let n = value
-            .parse::<usize>()
-            .map_err(|_| FramingError::MessageTooLarge {
-                limit: limits.max_message,
-            })?;
+        let n = value.parse::<usize>().map_err(|_| FramingError::MessageTooLarge { limit: limits.max_message })?;
         if length.is_some_and(|prev| prev != n) {
-            return Err(FramingError::Malformed(
-                "conflicting Content-Length headers".into(),
-            ));
+            return Err(FramingError::Malformed("conflicting Content-Length headers".into()));
         }
         length = Some(n);
     }
     let body_len = length.ok_or(FramingError::MissingContentLength)?;
     if head_len.saturating_add(body_len) > limits.max_message {
-        return Err(FramingError::MessageTooLarge {
-            limit: limits.max_message,
-        });
+        return Err(FramingError::MessageTooLarge { limit: limits.max_message });
     }
-    scan.headers
-        .retain(|h| !super::message::same_header_name(&h.name, "Content-Length"));
+    scan.headers.retain(|h| !super::message::same_header_name(&h.name, "Content-Length"));
     scan.head = Some((head_len, body_len));
     Ok((head_len, body_len))
 }
@@ -390,11 +329,7 @@ mod tests {
     }
 
     fn small() -> Limits {
-        Limits {
-            max_message: 200,
-            max_headers: 3,
-            max_line: 40,
-        }
+        Limits { max_message: 200, max_headers: 3, max_line: 40 }
     }
 
     #[test]
@@ -420,12 +355,7 @@ mod tests {
         let mut stream = b"\r\n\r\n".to_vec();
         stream.extend(m.to_bytes());
         stream.extend(b"\r\n");
-        let want = vec![
-            Frame::Crlf,
-            Frame::Crlf,
-            Frame::Message(m.clone()),
-            Frame::Crlf,
-        ];
+        let want = vec![Frame::Crlf, Frame::Crlf, Frame::Message(m.clone()), Frame::Crlf];
         assert_eq!(run(Limits::default(), &[&stream]), (want.clone(), None));
         assert_eq!(run(Limits::default(), &bytewise(&stream)), (want, None));
     }
@@ -436,10 +366,7 @@ mod tests {
         let (frames, err) = run(Limits::default(), &[raw]);
         assert_eq!(err, None);
         let want = Message::request("MESSAGE", "sip:a").with_header("Subject", "a b");
-        let want = Message {
-            body: b"\r\n\r\n".to_vec(),
-            ..want
-        };
+        let want = Message { body: b"\r\n\r\n".to_vec(), ..want };
         assert_eq!(frames, vec![Frame::Message(want)]);
     }
 
@@ -503,11 +430,7 @@ mod tests {
         let m = Message::request("INFO", "sip:a").with_header("To", "b");
         let mut big = m.clone();
         big.body = vec![b'x'; 200];
-        assert_poisoned(
-            small(),
-            &big.to_bytes(),
-            FramingError::MessageTooLarge { limit: 200 },
-        );
+        assert_poisoned(small(), &big.to_bytes(), FramingError::MessageTooLarge { limit: 200 });
         // Announced too-large bodies are refused before the body arrives.
         let mut head = b"INFO sip:a SIP/2.0\r\nl: 500\r\n\r\n".to_vec();
         assert_poisoned(small(), &head, FramingError::MessageTooLarge { limit: 200 });
@@ -519,57 +442,31 @@ mod tests {
             endless.extend(b"\t1234567890\r\n");
         }
         endless.splice(20..20, b"X: 0\r\n".iter().copied());
-        assert_poisoned(
-            small(),
-            &endless,
-            FramingError::MessageTooLarge { limit: 200 },
-        );
+        assert_poisoned(small(), &endless, FramingError::MessageTooLarge { limit: 200 });
         // Exactly max_message is fine.
         let mut exact = m;
         while exact.to_bytes().len() < 200 {
             exact.body.push(b'y');
         }
         assert_eq!(exact.to_bytes().len(), 200);
-        assert_eq!(
-            run(small(), &[&exact.to_bytes()]),
-            (vec![Frame::Message(exact)], None)
-        );
+        assert_eq!(run(small(), &[&exact.to_bytes()]), (vec![Frame::Message(exact)], None));
     }
 
     #[test]
     fn missing_content_length() {
-        assert_poisoned(
-            small(),
-            b"SIP/2.0 200 OK\r\nTo: x\r\n\r\n",
-            FramingError::MissingContentLength,
-        );
+        assert_poisoned(small(), b"SIP/2.0 200 OK\r\nTo: x\r\n\r\n", FramingError::MissingContentLength);
     }
 
     #[test]
     fn error_texts_name_the_problem() {
-        assert_eq!(
-            FramingError::LineTooLong { limit: 9 }.to_string(),
-            "SIP header line is longer than 9 bytes"
-        );
-        assert!(
-            FramingError::MissingContentLength
-                .to_string()
-                .contains("Content-Length")
-        );
+        assert_eq!(FramingError::LineTooLong { limit: 9 }.to_string(), "SIP header line is longer than 9 bytes");
+        assert!(FramingError::MissingContentLength.to_string().contains("Content-Length"));
     }
 
     /// Cut positions (any values; reduced modulo the length) into chunks.
     fn cut<'a>(data: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
-        let mut points: Vec<usize> = cuts
-            .iter()
-            .map(|c| {
-                if data.is_empty() {
-                    0
-                } else {
-                    c % (data.len() + 1)
-                }
-            })
-            .collect();
+        let mut points: Vec<usize> =
+            cuts.iter().map(|c| if data.is_empty() { 0 } else { c % (data.len() + 1) }).collect();
         points.push(0);
         points.push(data.len());
         points.sort_unstable();
@@ -583,13 +480,7 @@ mod tests {
     }
 
     fn items() -> impl Strategy<Value = Vec<Item>> {
-        prop::collection::vec(
-            prop_oneof![
-                any::<bool>().prop_map(Item::Crlf),
-                message().prop_map(Item::Msg),
-            ],
-            0..10,
-        )
+        prop::collection::vec(prop_oneof![any::<bool>().prop_map(Item::Crlf), message().prop_map(Item::Msg),], 0..10)
     }
 
     /// Bytes that look like SIP often enough to reach every framer state.

@@ -36,10 +36,7 @@ pub fn split_list(value: &str) -> Vec<&str> {
         }
     }
     out.push(&value[from..]);
-    out.into_iter()
-        .map(|s| s.trim_matches(WS))
-        .filter(|s| !s.is_empty())
-        .collect()
+    out.into_iter().map(|s| s.trim_matches(WS)).filter(|s| !s.is_empty()).collect()
 }
 
 /// Removes the quotes and backslash escapes of a quoted-string; other text is returned
@@ -116,10 +113,7 @@ pub fn params(s: &str) -> Vec<(String, Option<String>)> {
 /// Case-insensitive look-up in a parameter list: `None` if absent, `Some(None)` for a
 /// flag without value.
 fn find_param<'a>(params: &'a [(String, Option<String>)], name: &str) -> Option<Option<&'a str>> {
-    params
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_deref())
+    params.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_deref())
 }
 
 /// A `name-addr` or `addr-spec` header value (Contact, From, To, Route, ...).
@@ -168,11 +162,7 @@ impl NameAddr {
             if uri.is_empty() || uri.contains(WS) {
                 return None;
             }
-            return Some(NameAddr {
-                display: None,
-                uri: uri.to_string(),
-                params: params(&v[end..]),
-            });
+            return Some(NameAddr { display: None, uri: uri.to_string(), params: params(&v[end..]) });
         };
         let inside = after_display.strip_prefix('<')?;
         let gt = inside.find('>')?;
@@ -226,18 +216,11 @@ impl Via {
         }
         let rest = &rest[t_end..];
         let p_start = rest.find(';').unwrap_or(rest.len());
-        let sent_by: String = rest[..p_start]
-            .chars()
-            .filter(|c| !WS.contains(c))
-            .collect();
+        let sent_by: String = rest[..p_start].chars().filter(|c| !WS.contains(c)).collect();
         if sent_by.is_empty() {
             return None;
         }
-        Some(Via {
-            transport: transport.to_ascii_uppercase(),
-            sent_by,
-            params: params(&rest[p_start..]),
-        })
+        Some(Via { transport: transport.to_ascii_uppercase(), sent_by, params: params(&rest[p_start..]) })
     }
 
     /// The `branch` parameter value.
@@ -264,9 +247,7 @@ pub fn parse_u32(value: &str) -> Option<u32> {
     if !(rest.is_empty() || rest.starts_with([' ', '\t', '(', ';'])) {
         return None;
     }
-    Some(t[..end].bytes().fold(0u32, |acc, d| {
-        acc.saturating_mul(10).saturating_add(u32::from(d - b'0'))
-    }))
+    Some(t[..end].bytes().fold(0u32, |acc, d| acc.saturating_mul(10).saturating_add(u32::from(d - b'0'))))
 }
 
 /// The part after `scheme:` of a URI, with surrounding `<...>` and white space removed.
@@ -278,13 +259,8 @@ fn after_scheme(uri: &str) -> Option<&str> {
     };
     let colon = u.find(':')?;
     let scheme = &u[..colon];
-    let scheme_ok = scheme
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
     scheme_ok.then(|| &u[colon + 1..])
 }
 
@@ -309,10 +285,7 @@ pub fn uri_host_port(uri: &str) -> Option<&str> {
 /// True if `tag` is among the option tags of Require/Supported/Proxy-Require values
 /// (case-insensitive; values that are themselves comma lists are split).
 pub fn has_option_tag(values: &[&str], tag: &str) -> bool {
-    values
-        .iter()
-        .flat_map(|v| split_list(v))
-        .any(|t| t.eq_ignore_ascii_case(tag.trim_matches(WS)))
+    values.iter().flat_map(|v| split_list(v)).any(|t| t.eq_ignore_ascii_case(tag.trim_matches(WS)))
 }
 
 #[cfg(test)]
@@ -328,22 +301,14 @@ mod tests {
     fn split_list_cases() {
         assert_eq!(split_list(""), Vec::<&str>::new());
         assert_eq!(split_list(" a ,, b,"), vec!["a", "b"]);
-        assert_eq!(
-            split_list(r#""a,\"b" <x,y>, z"#),
-            vec![r#""a,\"b" <x,y>"#, "z"]
-        );
+        assert_eq!(split_list(r#""a,\"b" <x,y>, z"#), vec![r#""a,\"b" <x,y>"#, "z"]);
     }
 
     #[test]
     fn params_cases() {
         assert_eq!(
             params(r#";Expires=60; q = 0.5 ;rport;X="a;b\"c";;"#),
-            vec![
-                p("expires", Some("60")),
-                p("q", Some("0.5")),
-                p("rport", None),
-                p("x", Some("a;b\"c")),
-            ]
+            vec![p("expires", Some("60")), p("q", Some("0.5")), p("rport", None), p("x", Some("a;b\"c")),]
         );
         assert_eq!(params("no params"), vec![]);
         assert_eq!(params("sip:a@b;lr"), vec![p("lr", None)]);
@@ -351,10 +316,9 @@ mod tests {
 
     #[test]
     fn name_addr_forms() {
-        let full = NameAddr::parse(
-            r#" "Bob \"B\"" <sips:bob@x;transport=tls>;tag=1;expires=60;+sip.instance="<urn:uuid:1>""#,
-        )
-        .unwrap();
+        let full =
+            NameAddr::parse(r#" "Bob \"B\"" <sips:bob@x;transport=tls>;tag=1;expires=60;+sip.instance="<urn:uuid:1>""#)
+                .unwrap();
         assert_eq!(full.display.as_deref(), Some("Bob \"B\""));
         assert_eq!(full.uri, "sips:bob@x;transport=tls");
         assert_eq!(full.tag(), Some("1"));
@@ -376,23 +340,14 @@ mod tests {
         assert_eq!(bare.param("lr"), Some(None));
 
         assert_eq!(NameAddr::parse("*").map(|n| n.uri), Some("*".to_string()));
-        for bad in [
-            "",
-            "<sip:a@b",
-            "<>",
-            "\"Bob <sip:a@b>",
-            "\"Bob\" sip:a@b",
-            "Bob sip:a@b",
-        ] {
+        for bad in ["", "<sip:a@b", "<>", "\"Bob <sip:a@b>", "\"Bob\" sip:a@b", "Bob sip:a@b"] {
             assert_eq!(NameAddr::parse(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn via_forms() {
-        let v =
-            Via::parse("SIP/2.0/TLS 10.0.0.1:5061;branch=z9hG4bK1;keep=30;rport, SIP/2.0/UDP x")
-                .unwrap();
+        let v = Via::parse("SIP/2.0/TLS 10.0.0.1:5061;branch=z9hG4bK1;keep=30;rport, SIP/2.0/UDP x").unwrap();
         assert_eq!(v.transport, "TLS");
         assert_eq!(v.sent_by, "10.0.0.1:5061");
         assert_eq!(v.branch(), Some("z9hG4bK1"));
@@ -405,13 +360,7 @@ mod tests {
         assert_eq!(spaced.sent_by, "[::1]:5061");
         assert_eq!(spaced.branch(), Some("z9hG4bKa"));
 
-        for bad in [
-            "",
-            "SIP/2.0/TLS",
-            "SIP/2.0/TLS ;branch=x",
-            "SIP/3.0/TLS h",
-            "HTTP/2.0/TLS h",
-        ] {
+        for bad in ["", "SIP/2.0/TLS", "SIP/2.0/TLS ;branch=x", "SIP/3.0/TLS h", "HTTP/2.0/TLS h"] {
             assert_eq!(Via::parse(bad), None, "{bad}");
         }
     }

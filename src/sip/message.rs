@@ -102,11 +102,8 @@ pub(crate) fn is_token(s: &str) -> bool {
 
 /// Parses the request or status line (without its line terminator).
 pub(crate) fn parse_start_line(line: &[u8]) -> Result<StartLine, FramingError> {
-    let line = std::str::from_utf8(line)
-        .map_err(|_| FramingError::Malformed("start line is not UTF-8".into()))?;
-    let is_response = line
-        .get(..4)
-        .is_some_and(|p| p.eq_ignore_ascii_case("SIP/"));
+    let line = std::str::from_utf8(line).map_err(|_| FramingError::Malformed("start line is not UTF-8".into()))?;
+    let is_response = line.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/"));
     if is_response {
         let rest = line
             .get(..8)
@@ -121,40 +118,33 @@ pub(crate) fn parse_start_line(line: &[u8]) -> Result<StartLine, FramingError> {
             .ok_or_else(|| FramingError::Malformed("status code is not 100..=699".into()))?;
         let reason = match rest.get(3..) {
             Some("") | None => "",
-            Some(r) => r.strip_prefix(' ').ok_or_else(|| {
-                FramingError::Malformed("no space between status code and reason".into())
-            })?,
+            Some(r) => r
+                .strip_prefix(' ')
+                .ok_or_else(|| FramingError::Malformed("no space between status code and reason".into()))?,
         };
-        return Ok(StartLine::Response {
-            status: code,
-            reason: reason.to_string(),
-        });
+        return Ok(StartLine::Response { status: code, reason: reason.to_string() });
     }
     let mut parts = line.split(WS).filter(|p| !p.is_empty());
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some(method), Some(uri), Some(version), None)
             if is_token(method) && version.eq_ignore_ascii_case("SIP/2.0") =>
         {
-            Ok(StartLine::Request {
-                method: method.to_string(),
-                uri: uri.to_string(),
-            })
+            Ok(StartLine::Request { method: method.to_string(), uri: uri.to_string() })
         }
-        _ => Err(FramingError::Malformed(
-            "start line is neither `METHOD uri SIP/2.0` nor `SIP/2.0 code reason`".into(),
-        )),
+        _ => {
+            Err(FramingError::Malformed("start line is neither `METHOD uri SIP/2.0` nor `SIP/2.0 code reason`".into()))
+        }
     }
 }
 
 /// Adds one header line (without terminator) to `headers`, folding continuation lines.
 pub(crate) fn push_header_line(headers: &mut Vec<Header>, line: &[u8]) -> Result<(), FramingError> {
-    let line = std::str::from_utf8(line)
-        .map_err(|_| FramingError::Malformed("header line is not UTF-8".into()))?;
+    let line = std::str::from_utf8(line).map_err(|_| FramingError::Malformed("header line is not UTF-8".into()))?;
     if line.starts_with(WS) {
         // RFC 3261 §7.3.1: folding is equivalent to a single space.
-        let last = headers.last_mut().ok_or_else(|| {
-            FramingError::Malformed("continuation line before the first header".into())
-        })?;
+        let last = headers
+            .last_mut()
+            .ok_or_else(|| FramingError::Malformed("continuation line before the first header".into()))?;
         let more = line.trim_matches(WS);
         if !more.is_empty() {
             if !last.value.is_empty() {
@@ -164,19 +154,13 @@ pub(crate) fn push_header_line(headers: &mut Vec<Header>, line: &[u8]) -> Result
         }
         return Ok(());
     }
-    let (name, value) = line
-        .split_once(':')
-        .ok_or_else(|| FramingError::Malformed("header line has no colon".into()))?;
+    let (name, value) =
+        line.split_once(':').ok_or_else(|| FramingError::Malformed("header line has no colon".into()))?;
     let name = name.trim_end_matches(WS);
     if !is_token(name) {
-        return Err(FramingError::Malformed(
-            "header name is empty or not a token".into(),
-        ));
+        return Err(FramingError::Malformed("header name is empty or not a token".into()));
     }
-    headers.push(Header {
-        name: name.to_string(),
-        value: value.trim_matches(WS).to_string(),
-    });
+    headers.push(Header { name: name.to_string(), value: value.trim_matches(WS).to_string() });
     Ok(())
 }
 
@@ -184,10 +168,7 @@ impl Message {
     /// A request with no headers and no body.
     pub fn request(method: &str, uri: &str) -> Message {
         Message {
-            start: StartLine::Request {
-                method: method.to_string(),
-                uri: uri.to_string(),
-            },
+            start: StartLine::Request { method: method.to_string(), uri: uri.to_string() },
             headers: Vec::new(),
             body: Vec::new(),
         }
@@ -196,10 +177,7 @@ impl Message {
     /// A response with no headers and no body.
     pub fn response(status: u16, reason: &str) -> Message {
         Message {
-            start: StartLine::Response {
-                status,
-                reason: reason.to_string(),
-            },
+            start: StartLine::Response { status, reason: reason.to_string() },
             headers: Vec::new(),
             body: Vec::new(),
         }
@@ -207,10 +185,7 @@ impl Message {
 
     /// Appends a header after all existing ones.
     pub fn push_header(&mut self, name: &str, value: impl Into<String>) {
-        self.headers.push(Header {
-            name: name.to_string(),
-            value: value.into(),
-        });
+        self.headers.push(Header { name: name.to_string(), value: value.into() });
     }
 
     /// Builder form of [`Message::push_header`].
@@ -222,8 +197,7 @@ impl Message {
     /// Sets the body and its Content-Type, dropping any previous Content-Type header.
     /// An empty `content_type` adds no Content-Type header.
     pub fn set_body(&mut self, content_type: &str, body: Vec<u8>) {
-        self.headers
-            .retain(|h| !same_header_name(&h.name, "Content-Type"));
+        self.headers.retain(|h| !same_header_name(&h.name, "Content-Type"));
         if !content_type.is_empty() {
             self.push_header("Content-Type", content_type);
         }
@@ -275,9 +249,7 @@ impl Message {
                 Some(Frame::Crlf) => continue,
                 Some(Frame::Message(m)) if framer.buffered() == 0 => return Ok(m),
                 Some(Frame::Message(_)) => {
-                    return Err(FramingError::Malformed(
-                        "bytes after the end of the message".into(),
-                    ));
+                    return Err(FramingError::Malformed("bytes after the end of the message".into()));
                 }
                 None => {
                     return Err(FramingError::Malformed("incomplete message".into()));
@@ -310,31 +282,20 @@ impl Message {
     /// Value of the first header with this name (case-insensitive, compact forms equal to
     /// their full forms), unsplit.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|h| same_header_name(&h.name, name))
-            .map(|h| h.value.as_str())
+        self.headers.iter().find(|h| same_header_name(&h.name, name)).map(|h| h.value.as_str())
     }
 
     /// Whole values of every header with this name, one entry per header line, unsplit.
     /// Use this for fields whose values contain commas that are not list separators,
     /// such as `WWW-Authenticate`.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|h| same_header_name(&h.name, name))
-            .map(|h| h.value.as_str())
-            .collect()
+        self.headers.iter().filter(|h| same_header_name(&h.name, name)).map(|h| h.value.as_str()).collect()
     }
 
     /// Every list element of every header with this name: comma-separated values are
     /// split (commas inside quotes or `<...>` do not split), trimmed, empty ones dropped.
     pub fn header_values(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|h| same_header_name(&h.name, name))
-            .flat_map(|h| split_list(&h.value))
-            .collect()
+        self.headers.iter().filter(|h| same_header_name(&h.name, name)).flat_map(|h| split_list(&h.value)).collect()
     }
 
     /// The Call-ID (or `i`) value.
@@ -347,9 +308,7 @@ impl Message {
         let value = self.header("CSeq")?;
         let mut parts = value.split(WS).filter(|p| !p.is_empty());
         match (parts.next(), parts.next(), parts.next()) {
-            (Some(num), Some(method), None)
-                if num.bytes().all(|b| b.is_ascii_digit()) && is_token(method) =>
-            {
+            (Some(num), Some(method), None) if num.bytes().all(|b| b.is_ascii_digit()) && is_token(method) => {
                 Some((num.parse().ok()?, method))
             }
             _ => None,
@@ -413,12 +372,7 @@ pub(crate) mod tests {
         assert_eq!(r.status(), Some(401));
         assert_eq!(r.method(), None);
         assert_eq!(r.cseq(), None);
-        assert_eq!(
-            Message::response(200, "OK")
-                .with_header("CSeq", "99999999999 A")
-                .cseq(),
-            None
-        );
+        assert_eq!(Message::response(200, "OK").with_header("CSeq", "99999999999 A").cseq(), None);
     }
 
     #[test]
@@ -434,14 +388,7 @@ pub(crate) mod tests {
         assert_eq!(m.header("Supported"), Some("outbound"));
         assert_eq!(m.header("K"), Some("outbound"));
         assert_eq!(m.top_via(), Some("SIP/2.0/TLS a;branch=z9hG4bKx"));
-        assert_eq!(
-            m.header_values("V"),
-            vec![
-                "SIP/2.0/TLS a;branch=z9hG4bKx",
-                "SIP/2.0/TLS b",
-                "SIP/2.0/TLS c"
-            ]
-        );
+        assert_eq!(m.header_values("V"), vec!["SIP/2.0/TLS a;branch=z9hG4bKx", "SIP/2.0/TLS b", "SIP/2.0/TLS c"]);
         // Content-Length is framing, not a stored header.
         assert_eq!(m.header("Content-Length"), None);
         assert!(same_header_name("Content-Length", "L"));
@@ -452,18 +399,11 @@ pub(crate) mod tests {
     #[test]
     fn header_values_respect_quotes_and_angles() {
         let m = Message::response(200, "OK")
-            .with_header(
-                "Contact",
-                r#""Doe, John" <sip:j@h;a=1,2>;expires=60 , <sip:k@h>;q="0,5\",x","#,
-            )
+            .with_header("Contact", r#""Doe, John" <sip:j@h;a=1,2>;expires=60 , <sip:k@h>;q="0,5\",x","#)
             .with_header("contact", "sip:z@h");
         assert_eq!(
             m.header_values("m"),
-            vec![
-                r#""Doe, John" <sip:j@h;a=1,2>;expires=60"#,
-                r#"<sip:k@h>;q="0,5\",x""#,
-                "sip:z@h"
-            ]
+            vec![r#""Doe, John" <sip:j@h;a=1,2>;expires=60"#, r#"<sip:k@h>;q="0,5\",x""#, "sip:z@h"]
         );
     }
 
@@ -502,16 +442,10 @@ pub(crate) mod tests {
                 String::from_utf8_lossy(raw)
             );
         }
-        assert_eq!(
-            Message::parse(b"INVITE sip:a SIP/2.0\r\nTo: x\r\n\r\n"),
-            Err(FramingError::MissingContentLength)
-        );
+        assert_eq!(Message::parse(b"INVITE sip:a SIP/2.0\r\nTo: x\r\n\r\n"), Err(FramingError::MissingContentLength));
         // Equal duplicates are harmless; leading CRLFs are ignored; reason may be empty.
         let m = Message::parse(b"\r\n\nSIP/2.0 180\r\nl: 1\r\nContent-Length: 1\r\n\r\nZ");
-        assert_eq!(
-            m.map(|m| (m.status(), m.body)),
-            Ok((Some(180), b"Z".to_vec()))
-        );
+        assert_eq!(m.map(|m| (m.status(), m.body)), Ok((Some(180), b"Z".to_vec())));
     }
 
     pub(crate) fn token() -> impl Strategy<Value = String> {
@@ -519,35 +453,20 @@ pub(crate) mod tests {
     }
 
     fn value() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just(String::new()),
-            "[!-~]",
-            "[!-~][ -~\u{a0}é€\u{3000}]{0,40}[!-~é]",
-        ]
+        prop_oneof![Just(String::new()), "[!-~]", "[!-~][ -~\u{a0}é€\u{3000}]{0,40}[!-~é]",]
     }
 
     /// Messages meeting the round-trip precondition documented on [`Message::parse`].
     pub(crate) fn message() -> impl Strategy<Value = Message> {
         let start = prop_oneof![
             (token(), "[!-~]{1,40}").prop_map(|(method, uri)| StartLine::Request { method, uri }),
-            (100u16..700, "[ -~é]{0,20}")
-                .prop_map(|(status, reason)| StartLine::Response { status, reason }),
+            (100u16..700, "[ -~é]{0,20}").prop_map(|(status, reason)| StartLine::Response { status, reason }),
         ];
         let header = (token(), value())
-            .prop_filter("Content-Length is framing", |(n, _)| {
-                !same_header_name(n, "Content-Length")
-            })
+            .prop_filter("Content-Length is framing", |(n, _)| !same_header_name(n, "Content-Length"))
             .prop_map(|(name, value)| Header { name, value });
-        (
-            start,
-            prop::collection::vec(header, 0..8),
-            prop::collection::vec(any::<u8>(), 0..80),
-        )
-            .prop_map(|(start, headers, body)| Message {
-                start,
-                headers,
-                body,
-            })
+        (start, prop::collection::vec(header, 0..8), prop::collection::vec(any::<u8>(), 0..80))
+            .prop_map(|(start, headers, body)| Message { start, headers, body })
     }
 
     proptest! {

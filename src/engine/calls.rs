@@ -1,0 +1,796 @@
+//! Calls: placing them (queued while no connection is usable), answering, rejecting and
+//! hanging up, the INVITE/ACK/CANCEL/BYE exchanges, and incoming requests. Every placed
+//! call gets exactly one [`CallOutcome`].
+
+use super::io::{CallFailure, CallOutcome, CommandError, ConnPurpose, EndReason, Event, FlowError};
+use super::message::{ALLOW, USER_AGENT, aor, contact_uri, name_addr, response_to, scheme, tag_of};
+use super::transaction::ClientTx;
+use super::{Core, Phase};
+use crate::config::TransportMode;
+use crate::ids::{AccountId, CallId, ConnId, Server};
+use crate::sip::Message;
+use crate::sip::digest;
+use crate::sip::headers::{NameAddr, uri_user};
+use crate::time::{Duration, Instant};
+
+/// How long a call may ring without a final answer (RFC 3261 Timer C).
+const NO_ANSWER: Duration = Duration::from_secs(180);
+/// How long we wait for the ACK of our 2xx (64·T1).
+const ACK_WAIT: Duration = Duration::from_secs(32);
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum State {
+    /// Waiting for a usable connection and registration (Persistent TLS).
+    Queued { deadline: Instant },
+    /// Per-call TLS: waiting for the call's own connection.
+    Connecting { deadline: Instant, server: Server },
+    /// INVITE sent. `ring_deadline` is set once a provisional response arrived.
+    Calling { tx: ClientTx, ring_deadline: Option<Instant>, cancel_wanted: bool },
+    /// The outcome is given; waiting for the INVITE's final response to ACK it.
+    Cancelling { tx: ClientTx, deadline: Instant },
+    /// Dialog established.
+    Established,
+    /// Ended from our side; the BYE is out (or waits for a connection).
+    Ending { bye: Option<ClientTx>, deadline: Instant },
+    /// Incoming INVITE waiting for the application.
+    Ringing { invite: Message },
+    /// We answered; waiting for the ACK.
+    AwaitAck { deadline: Instant },
+}
+
+/// One call.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Call {
+    id: CallId,
+    account: AccountId,
+    outgoing: bool,
+    state: State,
+    /// The connection carrying the dialog (`None` while no connection is usable).
+    conn: Option<ConnId>,
+    target: String,
+    request_uri: String,
+    call_id: String,
+    local_tag: String,
+    remote_tag: Option<String>,
+    local_uri: String,
+    remote_uri: String,
+    cseq: u32,
+    invite_via: String,
+    remote_target: Option<String>,
+    route_set: Vec<String>,
+    body: Vec<u8>,
+    challenged: bool,
+    /// The challenge to answer in the next INVITE (kept only for that retry).
+    challenge: Option<(digest::Challenge, bool)>,
+    outcome_given: bool,
+}
+
+impl Call {
+    pub fn is_queued(&self) -> bool {
+        matches!(self.state, State::Queued { .. })
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match &self.state {
+            State::Queued { deadline } | State::Connecting { deadline, .. } => Some(*deadline),
+            State::Calling { tx, ring_deadline, .. } => tx.deadline.or(*ring_deadline),
+            State::Cancelling { deadline, .. } | State::Ending { deadline, .. } | State::AwaitAck { deadline } => {
+                Some(*deadline)
+            }
+            State::Established | State::Ringing { .. } => None,
+        }
+    }
+}
+
+/// A call target must be a user name, `user@host`, or a `sip:`/`sips:` URI.
+fn valid_target(t: &str) -> bool {
+    !t.is_empty() && !t.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
+}
+
+impl Core {
+    /// Places a call from `account` to `target` (a user name, `user@host`, or a URI) with
+    /// an optional SDP offer. The call's one outcome arrives as [`Event::CallOutcome`].
+    pub fn place_call(
+        &mut self,
+        now: Instant,
+        account: AccountId,
+        target: &str,
+        sdp: Vec<u8>,
+    ) -> Result<CallId, CommandError> {
+        self.advance(now);
+        if !self.running() {
+            return Err(CommandError::NotRunning);
+        }
+        if usize::from(account.0) >= self.accounts.len() {
+            return Err(CommandError::UnknownAccount(account));
+        }
+        if !valid_target(target) {
+            return Err(CommandError::InvalidTarget(target.to_owned()));
+        }
+        self.next_call = self.next_call.wrapping_add(1);
+        let id = CallId(self.next_call);
+        let call_id = self.new_token();
+        let local_tag = self.new_token();
+        let deadline = now + self.config.call_setup_timeout;
+        let queued = self.calls.iter().filter(|c| c.is_queued()).count();
+        let state = match self.config.mode {
+            TransportMode::PersistentTls => State::Queued { deadline },
+            TransportMode::PerCallTls => State::Connecting { deadline, server: Server::Primary },
+        };
+        let call = Call {
+            id,
+            account,
+            outgoing: true,
+            state,
+            conn: None,
+            target: target.to_owned(),
+            request_uri: String::new(),
+            call_id,
+            local_tag,
+            remote_tag: None,
+            local_uri: String::new(),
+            remote_uri: String::new(),
+            cseq: 0,
+            invite_via: String::new(),
+            remote_target: None,
+            route_set: Vec::new(),
+            body: sdp,
+            challenged: false,
+            challenge: None,
+            outcome_given: false,
+        };
+        if self.config.mode == TransportMode::PersistentTls && queued >= usize::from(self.config.call_queue_limit) {
+            self.emit(Event::CallOutcome { call: id, outcome: CallOutcome::Failed(CallFailure::QueueFull) });
+            return Ok(id);
+        }
+        self.calls.push(call);
+        if self.config.mode == TransportMode::PerCallTls {
+            if let Some(conn) = self.connect(Server::Primary, ConnPurpose::Call(id)) {
+                if let Some(c) = self.calls.last_mut() {
+                    c.conn = Some(conn);
+                }
+            }
+        }
+        self.after_input();
+        Ok(id)
+    }
+
+    /// Answers an incoming call with an optional SDP answer.
+    pub fn answer(&mut self, now: Instant, call: CallId, sdp: Vec<u8>) -> Result<(), CommandError> {
+        self.advance(now);
+        let i = self.ringing_call(call)?;
+        let State::Ringing { invite } = self.calls[i].state.clone() else {
+            return Err(CommandError::UnknownCall(call));
+        };
+        let conn = self.calls[i].conn.ok_or(CommandError::UnknownCall(call))?;
+        let mut resp = response_to(&invite, 200, "OK", Some(&self.calls[i].local_tag));
+        let contact = contact_uri(&self.config, self.calls[i].account, self.local_of(conn));
+        resp.push_header("Contact", format!("<{contact}>"));
+        resp.push_header("Allow", ALLOW);
+        if !sdp.is_empty() {
+            resp.set_body("application/sdp", sdp.clone());
+        }
+        self.send(conn, &resp);
+        let c = &mut self.calls[i];
+        c.body = sdp;
+        c.state = State::AwaitAck { deadline: self.now + ACK_WAIT };
+        self.after_input();
+        Ok(())
+    }
+
+    /// Rejects an incoming call with a final status (4xx-6xx; others become 603).
+    pub fn reject(&mut self, now: Instant, call: CallId, status: u16) -> Result<(), CommandError> {
+        self.advance(now);
+        let i = self.ringing_call(call)?;
+        let status = if (400..700).contains(&status) { status } else { 603 };
+        self.refuse_incoming(i, status, EndReason::Rejected);
+        self.after_input();
+        Ok(())
+    }
+
+    /// Ends a call: cancels it while it is set up, sends BYE once established, rejects it
+    /// while it rings.
+    pub fn hang_up(&mut self, now: Instant, call: CallId) -> Result<(), CommandError> {
+        self.advance(now);
+        let i = self.calls.iter().position(|c| c.id == call).ok_or(CommandError::UnknownCall(call))?;
+        match self.calls[i].state.clone() {
+            State::Queued { .. } | State::Connecting { .. } => {
+                self.outcome(i, CallOutcome::Failed(CallFailure::Cancelled));
+                self.remove_call(i);
+            }
+            State::Calling { tx, ring_deadline, .. } => {
+                self.outcome(i, CallOutcome::Failed(CallFailure::Cancelled));
+                if ring_deadline.is_some() {
+                    self.send_cancel(i, tx);
+                } else if let State::Calling { cancel_wanted, .. } = &mut self.calls[i].state {
+                    // RFC 3261 §9.1: no CANCEL before a provisional response.
+                    *cancel_wanted = true;
+                }
+            }
+            State::Established | State::AwaitAck { .. } => {
+                self.emit(Event::CallEnded { call, reason: EndReason::LocalHangup });
+                self.start_bye(i);
+            }
+            State::Ringing { .. } => self.refuse_incoming(i, 603, EndReason::Rejected),
+            State::Cancelling { .. } | State::Ending { .. } => return Err(CommandError::UnknownCall(call)),
+        }
+        self.after_input();
+        Ok(())
+    }
+
+    fn ringing_call(&self, call: CallId) -> Result<usize, CommandError> {
+        self.calls
+            .iter()
+            .position(|c| c.id == call && matches!(c.state, State::Ringing { .. }))
+            .ok_or(CommandError::UnknownCall(call))
+    }
+
+    /// Gives a placed call its one outcome.
+    fn outcome(&mut self, i: usize, outcome: CallOutcome) {
+        let c = &mut self.calls[i];
+        if c.outcome_given || !c.outgoing {
+            return;
+        }
+        c.outcome_given = true;
+        let call = c.id;
+        self.emit(Event::CallOutcome { call, outcome });
+    }
+
+    fn remove_call(&mut self, i: usize) {
+        let c = self.calls.remove(i);
+        if self.config.mode == TransportMode::PerCallTls {
+            if let Some(conn) = c.conn {
+                if !self.calls.iter().any(|o| o.conn == Some(conn)) {
+                    self.close_conn(conn);
+                }
+            }
+        }
+    }
+
+    /// Sends queued INVITEs and pending BYEs once the connection is up and every account
+    /// has been registered on it again.
+    pub(super) fn release_queued_calls(&mut self) {
+        if self.config.mode != TransportMode::PersistentTls {
+            return;
+        }
+        let Some(conn) = self.flow_up_conn() else { return };
+        if !self.round_complete() {
+            return;
+        }
+        let mut i = 0;
+        while i < self.calls.len() {
+            let c = &self.calls[i];
+            match c.state {
+                State::Queued { .. } if self.account_registered_on(c.account, conn) => {
+                    self.calls[i].conn = Some(conn);
+                    self.send_invite(i, conn);
+                }
+                State::Queued { .. } if self.account_rejected_by(c.account, conn.server) => {
+                    self.outcome(i, CallOutcome::Failed(CallFailure::AccountUnavailable));
+                    self.remove_call(i);
+                    continue;
+                }
+                State::Ending { bye: None, .. } => {
+                    self.calls[i].conn = Some(conn);
+                    self.send_bye(i, conn);
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+
+    fn build_request_uri(&self, target: &str, server: Server) -> String {
+        if target.starts_with("sip:") || target.starts_with("sips:") {
+            target.to_owned()
+        } else if target.contains('@') {
+            format!("{}:{}", scheme(&self.config), target)
+        } else {
+            format!("{}:{}@{}", scheme(&self.config), target, super::message::domain(&self.config, server))
+        }
+    }
+
+    fn send_invite(&mut self, i: usize, conn: ConnId) {
+        let server = conn.server;
+        let account = self.calls[i].account;
+        let ruri = self.build_request_uri(&self.calls[i].target.clone(), server);
+        let local_uri = aor(&self.config, account, server);
+        let display =
+            self.config.accounts.get(usize::from(account.0)).map(|a| a.display_name.clone()).unwrap_or_default();
+        let mut contact = format!("<{}", contact_uri(&self.config, account, self.local_of(conn)));
+        if self.config.outbound {
+            contact.push_str(";ob");
+        }
+        contact.push('>');
+        let (mut m, branch) = self.base_request("INVITE", &ruri, conn);
+        let c = &mut self.calls[i];
+        c.cseq = c.cseq.wrapping_add(1);
+        c.request_uri = ruri.clone();
+        c.local_uri = name_addr(&display, &local_uri, Some(&c.local_tag));
+        c.remote_uri = name_addr("", &ruri, None);
+        m.push_header("From", c.local_uri.clone());
+        m.push_header("To", c.remote_uri.clone());
+        m.push_header("Call-ID", c.call_id.clone());
+        m.push_header("CSeq", format!("{} INVITE", c.cseq));
+        m.push_header("Contact", contact);
+        m.push_header("Allow", ALLOW);
+        if self.config.outbound {
+            m.push_header("Supported", "outbound");
+        }
+        m.push_header("User-Agent", USER_AGENT);
+        let cseq = c.cseq;
+        let body = c.body.clone();
+        if let Some((value, proxy)) = self.invite_credentials(i, &ruri) {
+            m.push_header(if proxy { "Proxy-Authorization" } else { "Authorization" }, value);
+        }
+        if !body.is_empty() {
+            m.set_body("application/sdp", body);
+        }
+        self.calls[i].invite_via = m.top_via().unwrap_or_default().to_owned();
+        self.send(conn, &m);
+        let deadline = Some(self.now + self.config.transaction_timeout);
+        self.calls[i].state =
+            State::Calling { tx: ClientTx { branch, conn, cseq, deadline }, ring_deadline: None, cancel_wanted: false };
+    }
+
+    /// Credentials for a challenged INVITE, kept in the call while it is being set up.
+    fn invite_credentials(&mut self, i: usize, ruri: &str) -> Option<(String, bool)> {
+        let (challenge, proxy) = self.calls[i].challenge.take()?;
+        let acct = self.config.accounts.get(usize::from(self.calls[i].account.0))?.clone();
+        let cnonce = self.rng.hex(16);
+        Some((digest::authorization(&challenge, acct.digest_user(), &acct.password, "INVITE", ruri, 1, &cnonce), proxy))
+    }
+
+    fn send_ack(&mut self, i: usize, conn: ConnId, resp: &Message, success: bool) {
+        let c = &self.calls[i];
+        let to = resp.header("To").unwrap_or(&c.remote_uri).to_owned();
+        let cseq = c.cseq;
+        let (mut m, uri) = if success {
+            let uri = c.remote_target.clone().unwrap_or_else(|| c.request_uri.clone());
+            let (m, _) = self.base_request("ACK", &uri, conn);
+            (m, uri)
+        } else {
+            // A non-2xx ACK belongs to the INVITE transaction: same Via, same URI.
+            let mut m = Message::request("ACK", &c.request_uri);
+            m.push_header("Via", c.invite_via.clone());
+            m.push_header("Max-Forwards", "70");
+            (m, c.request_uri.clone())
+        };
+        let _ = uri;
+        let c = &self.calls[i];
+        if success {
+            for r in &c.route_set {
+                m.push_header("Route", r.clone());
+            }
+        }
+        m.push_header("From", c.local_uri.clone());
+        m.push_header("To", to);
+        m.push_header("Call-ID", c.call_id.clone());
+        m.push_header("CSeq", format!("{cseq} ACK"));
+        self.send(conn, &m);
+    }
+
+    fn send_cancel(&mut self, i: usize, invite: ClientTx) {
+        let c = &self.calls[i];
+        let mut m = Message::request("CANCEL", &c.request_uri);
+        m.push_header("Via", c.invite_via.clone());
+        m.push_header("Max-Forwards", "70");
+        m.push_header("From", c.local_uri.clone());
+        m.push_header("To", c.remote_uri.clone());
+        m.push_header("Call-ID", c.call_id.clone());
+        m.push_header("CSeq", format!("{} CANCEL", c.cseq));
+        let conn = invite.conn;
+        if self.conn_is_up(conn) {
+            self.send(conn, &m);
+        }
+        let deadline = self.now + self.config.transaction_timeout.saturating_mul(2);
+        self.calls[i].state = State::Cancelling { tx: invite, deadline };
+    }
+
+    /// Ends an established dialog from our side (event already emitted).
+    fn start_bye(&mut self, i: usize) {
+        let deadline = self.now + self.config.call_setup_timeout;
+        self.calls[i].state = State::Ending { bye: None, deadline };
+        let conn = match self.config.mode {
+            TransportMode::PersistentTls => self.flow_up_conn(),
+            TransportMode::PerCallTls => self.calls[i].conn.filter(|c| self.conn_is_up(*c)),
+        };
+        if let Some(conn) = conn {
+            self.calls[i].conn = Some(conn);
+            self.send_bye(i, conn);
+        }
+    }
+
+    fn send_bye(&mut self, i: usize, conn: ConnId) {
+        let c = &self.calls[i];
+        let uri = c.remote_target.clone().unwrap_or_else(|| c.request_uri.clone());
+        let (mut m, branch) = self.base_request("BYE", &uri, conn);
+        let c = &mut self.calls[i];
+        c.cseq = c.cseq.wrapping_add(1);
+        for r in &c.route_set {
+            m.push_header("Route", r.clone());
+        }
+        m.push_header("From", c.local_uri.clone());
+        m.push_header("To", c.remote_uri.clone());
+        m.push_header("Call-ID", c.call_id.clone());
+        m.push_header("CSeq", format!("{} BYE", c.cseq));
+        m.push_header("User-Agent", USER_AGENT);
+        let cseq = c.cseq;
+        self.send(conn, &m);
+        let deadline = self.now + self.config.transaction_timeout;
+        self.calls[i].state =
+            State::Ending { bye: Some(ClientTx { branch, conn, cseq, deadline: Some(deadline) }), deadline };
+    }
+
+    fn refuse_incoming(&mut self, i: usize, status: u16, reason: EndReason) {
+        if let (State::Ringing { invite }, Some(conn)) = (self.calls[i].state.clone(), self.calls[i].conn) {
+            let reason_phrase = match status {
+                480 => "Temporarily Unavailable",
+                486 => "Busy Here",
+                487 => "Request Terminated",
+                603 => "Decline",
+                _ => "Rejected",
+            };
+            let resp = response_to(&invite, status, reason_phrase, Some(&self.calls[i].local_tag));
+            if self.conn_is_up(conn) {
+                self.send(conn, &resp);
+            }
+        }
+        let call = self.calls[i].id;
+        self.emit(Event::CallEnded { call, reason });
+        self.remove_call(i);
+    }
+
+    /// Handles a response to an INVITE, CANCEL or BYE of ours.
+    pub(super) fn call_response(&mut self, conn: ConnId, branch: &str, msg: &Message) {
+        let Some(status) = msg.status() else { return };
+        let Some(i) = self.calls.iter().position(|c| match &c.state {
+            State::Calling { tx, .. } | State::Cancelling { tx, .. } => tx.branch == branch && tx.conn == conn,
+            State::Ending { bye: Some(tx), .. } => tx.branch == branch && tx.conn == conn,
+            _ => false,
+        }) else {
+            return;
+        };
+        let is_cancel_response = msg.cseq().is_some_and(|(_, m)| m.eq_ignore_ascii_case("CANCEL"));
+        if is_cancel_response {
+            return;
+        }
+        match self.calls[i].state.clone() {
+            State::Ending { .. } => {
+                if status >= 200 {
+                    self.remove_call(i);
+                }
+            }
+            State::Calling { mut tx, ring_deadline, cancel_wanted } => {
+                if status < 200 {
+                    tx.deadline = None;
+                    let ring = ring_deadline.or(Some(self.now + NO_ANSWER));
+                    self.calls[i].state = State::Calling { tx: tx.clone(), ring_deadline: ring, cancel_wanted };
+                    if cancel_wanted {
+                        self.send_cancel(i, tx);
+                    } else if status > 100 {
+                        let call = self.calls[i].id;
+                        self.emit(Event::CallProgress { call, status });
+                    }
+                    return;
+                }
+                if status < 300 {
+                    self.dialog_from_2xx(i, msg);
+                    self.send_ack(i, conn, msg, true);
+                    if cancel_wanted {
+                        self.send_bye(i, conn);
+                    } else {
+                        self.calls[i].state = State::Established;
+                        self.outcome(i, CallOutcome::Answered);
+                    }
+                    return;
+                }
+                self.send_ack(i, conn, msg, false);
+                if (status == 401 || status == 407) && !self.calls[i].challenged && !cancel_wanted {
+                    let header = if status == 407 { "Proxy-Authenticate" } else { "WWW-Authenticate" };
+                    if let Some(ch) = digest::best_challenge(msg.header_all(header)) {
+                        self.calls[i].challenged = true;
+                        self.calls[i].challenge = Some((ch, status == 407));
+                        self.send_invite(i, conn);
+                        return;
+                    }
+                    self.outcome(i, CallOutcome::Failed(CallFailure::AuthenticationFailed));
+                } else {
+                    self.outcome(i, CallOutcome::Rejected { status });
+                }
+                self.remove_call(i);
+            }
+            State::Cancelling { .. } => {
+                if status < 200 {
+                    return;
+                }
+                if status < 300 {
+                    // The answer crossed our CANCEL: complete the dialog, then end it.
+                    self.dialog_from_2xx(i, msg);
+                    self.send_ack(i, conn, msg, true);
+                    self.send_bye(i, conn);
+                } else {
+                    self.send_ack(i, conn, msg, false);
+                    self.remove_call(i);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn dialog_from_2xx(&mut self, i: usize, msg: &Message) {
+        let c = &mut self.calls[i];
+        c.remote_tag = tag_of(msg, "To");
+        if let Some(to) = msg.header("To") {
+            c.remote_uri = to.to_owned();
+        }
+        c.remote_target = msg.header("Contact").and_then(NameAddr::parse).map(|n| n.uri);
+        c.route_set = msg.header_values("Record-Route").iter().rev().map(|s| (*s).to_owned()).collect();
+    }
+
+    /// Handles a request that arrived on `conn`.
+    pub(super) fn on_request(&mut self, conn: ConnId, msg: Message) {
+        let method = msg.method().unwrap_or("").to_ascii_uppercase();
+        let call_id = msg.call_id().unwrap_or("").to_owned();
+        let existing = self.calls.iter().position(|c| c.call_id == call_id);
+        match method.as_str() {
+            "ACK" => {
+                if let Some(i) = existing {
+                    if matches!(self.calls[i].state, State::AwaitAck { .. }) {
+                        self.calls[i].state = State::Established;
+                    }
+                }
+            }
+            "OPTIONS" => {
+                let mut resp = response_to(&msg, 200, "OK", None);
+                resp.push_header("Allow", ALLOW);
+                resp.push_header("Accept", "application/sdp");
+                self.send(conn, &resp);
+            }
+            "BYE" => match existing {
+                Some(i) if matches!(self.calls[i].state, State::Established | State::AwaitAck { .. }) => {
+                    self.respond(conn, &msg, 200, "OK");
+                    let call = self.calls[i].id;
+                    self.emit(Event::CallEnded { call, reason: EndReason::RemoteHangup });
+                    self.remove_call(i);
+                }
+                Some(_) => self.respond(conn, &msg, 200, "OK"),
+                None => self.respond(conn, &msg, 481, "Call/Transaction Does Not Exist"),
+            },
+            "CANCEL" => match existing {
+                Some(i) if matches!(self.calls[i].state, State::Ringing { .. }) => {
+                    self.respond(conn, &msg, 200, "OK");
+                    self.refuse_incoming(i, 487, EndReason::RemoteCancel);
+                }
+                _ => self.respond(conn, &msg, 481, "Call/Transaction Does Not Exist"),
+            },
+            "INVITE" => match existing {
+                Some(i) if matches!(self.calls[i].state, State::Established) => {
+                    // A re-INVITE (session refresh): keep the session as it is.
+                    let mut resp = response_to(&msg, 200, "OK", Some(&self.calls[i].local_tag.clone()));
+                    let contact = contact_uri(&self.config, self.calls[i].account, self.local_of(conn));
+                    resp.push_header("Contact", format!("<{contact}>"));
+                    let body = self.calls[i].body.clone();
+                    if !body.is_empty() {
+                        resp.set_body("application/sdp", body);
+                    }
+                    self.send(conn, &resp);
+                }
+                Some(_) => self.respond(conn, &msg, 491, "Request Pending"),
+                None => self.incoming_invite(conn, msg),
+            },
+            _ => self.respond(conn, &msg, 501, "Not Implemented"),
+        }
+    }
+
+    fn incoming_invite(&mut self, conn: ConnId, msg: Message) {
+        if !self.running() {
+            self.respond(conn, &msg, 480, "Temporarily Unavailable");
+            return;
+        }
+        let user = match &msg.start {
+            crate::sip::StartLine::Request { uri, .. } => uri_user(uri).map(str::to_owned),
+            crate::sip::StartLine::Response { .. } => None,
+        };
+        let to_user = msg.header("To").and_then(NameAddr::parse).and_then(|n| uri_user(&n.uri).map(str::to_owned));
+        let account = self
+            .config
+            .accounts
+            .iter()
+            .position(|a| Some(&a.user_name) == user.as_ref() || Some(&a.user_name) == to_user.as_ref());
+        let Some(account) = account else {
+            self.respond(conn, &msg, 404, "Not Found");
+            return;
+        };
+        let account = AccountId(account as u8);
+        self.next_call = self.next_call.wrapping_add(1);
+        let id = CallId(self.next_call);
+        let local_tag = self.new_token();
+        let from = msg.header("From").unwrap_or("").to_owned();
+        let mut ringing = response_to(&msg, 180, "Ringing", Some(&local_tag));
+        let contact = contact_uri(&self.config, account, self.local_of(conn));
+        ringing.push_header("Contact", format!("<{contact}>"));
+        self.send(conn, &ringing);
+        let remote_target = msg.header("Contact").and_then(NameAddr::parse).map(|n| n.uri);
+        let route_set = msg.header_values("Record-Route").iter().map(|s| (*s).to_owned()).collect();
+        let to = msg.header("To").unwrap_or("").to_owned();
+        let cseq = 0;
+        self.calls.push(Call {
+            id,
+            account,
+            outgoing: false,
+            state: State::Ringing { invite: msg.clone() },
+            conn: Some(conn),
+            target: String::new(),
+            request_uri: String::new(),
+            call_id: msg.call_id().unwrap_or("").to_owned(),
+            remote_tag: tag_of(&msg, "From"),
+            local_uri: format!("{to};tag={local_tag}"),
+            local_tag,
+            remote_uri: from.clone(),
+            cseq,
+            invite_via: String::new(),
+            remote_target,
+            route_set,
+            body: Vec::new(),
+            challenged: false,
+            challenge: None,
+            outcome_given: true,
+        });
+        self.emit(Event::IncomingCall { call: id, account, from });
+    }
+
+    pub(super) fn call_timeouts(&mut self) {
+        let now = self.now;
+        let mut i = 0;
+        while i < self.calls.len() {
+            let Some(deadline) = self.calls[i].next_deadline() else {
+                i += 1;
+                continue;
+            };
+            if deadline > now {
+                i += 1;
+                continue;
+            }
+            match self.calls[i].state.clone() {
+                State::Queued { .. } | State::Connecting { .. } => {
+                    self.outcome(i, CallOutcome::Failed(CallFailure::Deadline));
+                    self.remove_call(i);
+                    continue;
+                }
+                State::Calling { tx, ring_deadline, .. } => {
+                    if tx.expired(now) {
+                        // Not even a 100 Trying: the connection does not carry requests.
+                        match self.config.mode {
+                            TransportMode::PersistentTls if self.flow.conn == Some(tx.conn) => {
+                                self.fail_conn(tx.conn, FlowError::TransactionTimeout);
+                            }
+                            _ => {
+                                self.outcome(i, CallOutcome::Failed(CallFailure::ConnectionLost));
+                                self.remove_call(i);
+                            }
+                        }
+                        return;
+                    }
+                    if ring_deadline.is_some_and(|t| t <= now) {
+                        self.outcome(i, CallOutcome::Failed(CallFailure::NoAnswer));
+                        self.send_cancel(i, tx);
+                    }
+                }
+                State::Cancelling { .. } | State::Ending { .. } => {
+                    self.remove_call(i);
+                    continue;
+                }
+                State::AwaitAck { .. } => {
+                    let call = self.calls[i].id;
+                    self.emit(Event::CallEnded { call, reason: EndReason::NoAck });
+                    self.start_bye(i);
+                }
+                State::Established | State::Ringing { .. } => {}
+            }
+            i += 1;
+        }
+    }
+
+    /// The connection carrying calls died.
+    pub(super) fn calls_connection_lost(&mut self, conn: ConnId) {
+        let mut i = 0;
+        while i < self.calls.len() {
+            if self.calls[i].conn != Some(conn) {
+                i += 1;
+                continue;
+            }
+            let call = self.calls[i].id;
+            match self.calls[i].state {
+                State::Calling { .. } => {
+                    self.outcome(i, CallOutcome::Failed(CallFailure::ConnectionLost));
+                    self.remove_call(i);
+                }
+                State::Cancelling { .. } | State::Ending { .. } => self.remove_call(i),
+                State::Ringing { .. } | State::AwaitAck { .. } => {
+                    self.emit(Event::CallEnded { call, reason: EndReason::ConnectionLost });
+                    self.remove_call(i);
+                }
+                State::Established if self.config.mode == TransportMode::PerCallTls => {
+                    self.emit(Event::CallEnded { call, reason: EndReason::ConnectionLost });
+                    self.remove_call(i);
+                }
+                // The media may well go on; in-dialog requests use the next connection.
+                State::Established | State::Queued { .. } | State::Connecting { .. } => {
+                    self.calls[i].conn = None;
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// Ends every call for shutdown.
+    pub(super) fn shutdown_calls(&mut self) {
+        let mut i = 0;
+        while i < self.calls.len() {
+            let call = self.calls[i].id;
+            match self.calls[i].state.clone() {
+                State::Queued { .. } | State::Connecting { .. } => {
+                    self.outcome(i, CallOutcome::Failed(CallFailure::Shutdown));
+                    self.remove_call(i);
+                    continue;
+                }
+                State::Calling { tx, ring_deadline, .. } => {
+                    self.outcome(i, CallOutcome::Failed(CallFailure::Shutdown));
+                    if ring_deadline.is_some() {
+                        self.send_cancel(i, tx);
+                    } else {
+                        self.remove_call(i);
+                        continue;
+                    }
+                }
+                State::Established | State::AwaitAck { .. } => {
+                    self.emit(Event::CallEnded { call, reason: EndReason::Shutdown });
+                    self.start_bye(i);
+                    if matches!(self.calls[i].state, State::Ending { bye: None, .. }) {
+                        self.remove_call(i);
+                        continue;
+                    }
+                }
+                State::Ringing { .. } => {
+                    self.refuse_incoming(i, 480, EndReason::Shutdown);
+                    continue;
+                }
+                State::Cancelling { .. } | State::Ending { .. } => {}
+            }
+            i += 1;
+        }
+        debug_assert!(matches!(self.phase, Phase::ShuttingDown { .. }));
+    }
+
+    /// Per-call TLS: the call's connection is up; send the INVITE.
+    pub(super) fn dedicated_call_connected(&mut self, call: CallId, conn: ConnId) {
+        match self.calls.iter().position(|c| c.id == call) {
+            Some(i) if matches!(self.calls[i].state, State::Connecting { .. }) => {
+                self.calls[i].conn = Some(conn);
+                self.send_invite(i, conn);
+            }
+            _ => self.close_conn(conn),
+        }
+    }
+
+    /// Per-call TLS: the call's connection failed; try the backup once while connecting.
+    pub(super) fn dedicated_call_failed(&mut self, call: CallId, conn: ConnId, _reason: FlowError) {
+        let Some(i) = self.calls.iter().position(|c| c.id == call) else { return };
+        if let State::Connecting { deadline, server: Server::Primary } = self.calls[i].state {
+            if self.config.backup_proxy.is_some() && self.running() {
+                self.calls[i].state = State::Connecting { deadline, server: Server::Backup };
+                let new = self.connect(Server::Backup, ConnPurpose::Call(call));
+                self.calls[i].conn = new;
+                return;
+            }
+        }
+        if let State::Connecting { .. } = self.calls[i].state {
+            self.outcome(i, CallOutcome::Failed(CallFailure::ConnectionLost));
+            self.calls[i].conn = None;
+            self.remove_call(i);
+            return;
+        }
+        self.calls_connection_lost(conn);
+    }
+}

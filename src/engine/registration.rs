@@ -1,0 +1,571 @@
+//! Registration of every account: REGISTER on each new connection, digest challenges,
+//! 423 Min-Expires, refresh by the Aastra renewal rule, retry timers, de-registration.
+
+use super::io::{ConnPurpose, Event, RegError, RegState};
+use super::message::{ALLOW, USER_AGENT, aor, contact_uri, name_addr};
+use super::transaction::ClientTx;
+use super::{Core, Phase};
+use crate::config::TransportMode;
+use crate::ids::{AccountId, ConnId, Server};
+use crate::rng::Rng;
+use crate::sip::Message;
+use crate::sip::digest::{self, Challenge};
+use crate::sip::headers::{NameAddr, parse_u32};
+use crate::time::{Duration, Instant};
+
+/// Registration lifetime assumed when neither we nor the registrar named one.
+const DEFAULT_EXPIRES: u32 = 3600;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Phase2 {
+    Idle,
+    Registering,
+    Registered { server: Server, conn: ConnId },
+    RetryWait,
+    Rejected,
+    Unregistering,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Kind {
+    Register,
+    Unregister,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct RegTx {
+    tx: ClientTx,
+    kind: Kind,
+    with_auth: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct AuthCache {
+    challenge: Challenge,
+    proxy: bool,
+    nc: u32,
+}
+
+/// One account's registration.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Account {
+    state: Phase2,
+    /// One Call-ID per registrar (primary, backup), kept for the phone's life.
+    call_ids: [String; 2],
+    from_tag: String,
+    cseq: u32,
+    tx: Option<RegTx>,
+    auth: Option<AuthCache>,
+    /// Consecutive challenges answered without success.
+    challenges: u8,
+    /// Raised by 423 Min-Expires.
+    min_expires: Option<u32>,
+    interval_tries: u8,
+    refresh_at: Option<Instant>,
+    retry_at: Option<Instant>,
+    /// Registrars that rejected the account for good.
+    rejected_by: [bool; 2],
+    /// The account has a final outcome for the current connection's first round.
+    round_done: bool,
+    /// Per-call TLS: the server the current exchange uses, and its pending request.
+    exchange_server: Server,
+    pending: Option<Kind>,
+}
+
+impl Account {
+    pub fn new(rng: &mut Rng) -> Account {
+        Account {
+            state: Phase2::Idle,
+            call_ids: [rng.hex(20), rng.hex(20)],
+            from_tag: rng.hex(12),
+            cseq: 0,
+            tx: None,
+            auth: None,
+            challenges: 0,
+            min_expires: None,
+            interval_tries: 0,
+            refresh_at: None,
+            retry_at: None,
+            rejected_by: [false; 2],
+            round_done: false,
+            exchange_server: Server::Primary,
+            pending: None,
+        }
+    }
+
+    pub fn public_state(&self) -> RegState {
+        match self.state {
+            Phase2::Idle => RegState::Unregistered,
+            Phase2::Registering => RegState::Registering,
+            Phase2::Registered { server, .. } => RegState::Registered { server },
+            Phase2::RetryWait => RegState::RetryWait,
+            Phase2::Rejected => RegState::Rejected,
+            Phase2::Unregistering => RegState::Unregistering,
+        }
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        [self.tx.as_ref().and_then(|t| t.tx.deadline), self.refresh_at, self.retry_at].into_iter().flatten().min()
+    }
+
+    pub fn is_unregistering(&self) -> bool {
+        self.state == Phase2::Unregistering
+    }
+
+    /// Registered on `conn`.
+    pub fn registered_on(&self, conn: ConnId) -> bool {
+        matches!(self.state, Phase2::Registered { conn: c, .. } if c == conn)
+    }
+
+    /// The first round on the current connection has an outcome for this account.
+    pub fn round_done(&self) -> bool {
+        self.round_done
+    }
+
+    /// Permanently rejected by `server`.
+    pub fn rejected_by(&self, server: Server) -> bool {
+        self.rejected_by[idx(server)]
+    }
+
+    /// Forgets everything tied to a connection.
+    fn drop_connection_state(&mut self) {
+        self.state = if self.state == Phase2::Rejected { Phase2::Rejected } else { Phase2::Idle };
+        self.tx = None;
+        self.refresh_at = None;
+        self.retry_at = None;
+        self.round_done = false;
+        self.pending = None;
+    }
+
+    pub fn reset_all(&mut self) {
+        self.drop_connection_state();
+        self.state = Phase2::Idle;
+    }
+}
+
+fn idx(server: Server) -> usize {
+    match server {
+        Server::Primary => 0,
+        Server::Backup => 1,
+    }
+}
+
+/// When to refresh a binding granted for `expires` seconds: the later of half-way and
+/// `renewal` seconds before expiry (the Aastra rule of firmware 3.2.2 and later).
+pub fn refresh_delay(expires: u32, renewal: u32) -> Duration {
+    let half = u64::from(expires) * 500;
+    let before = u64::from(expires.saturating_sub(renewal)) * 1000;
+    Duration::from_millis(half.max(before))
+}
+
+impl Core {
+    fn account(&self, i: usize) -> Option<&Account> {
+        self.accounts.get(i)
+    }
+
+    /// Registers every account on a connection that just came up.
+    pub(super) fn register_all_on_flow(&mut self, conn: ConnId) {
+        for i in 0..self.accounts.len() {
+            let a = &mut self.accounts[i];
+            a.drop_connection_state();
+            a.challenges = 0;
+            a.interval_tries = 0;
+            if a.rejected_by[idx(conn.server)] {
+                a.state = Phase2::Rejected;
+                a.round_done = true;
+                continue;
+            }
+            #[cfg(feature = "planted-bugs")]
+            if conn.server == Server::Backup && i > 0 {
+                a.round_done = true;
+                continue;
+            }
+            self.send_register(i, conn, Kind::Register);
+        }
+    }
+
+    /// Per-call TLS: starts a registration exchange on a connection of its own.
+    pub(super) fn start_registration(&mut self, account: AccountId) {
+        let i = usize::from(account.0);
+        let Some(a) = self.accounts.get_mut(i) else { return };
+        if a.tx.is_some() || a.pending.is_some() {
+            return;
+        }
+        a.pending = Some(Kind::Register);
+        a.exchange_server = Server::Primary;
+        if a.state != Phase2::Rejected {
+            a.state = Phase2::Registering;
+        }
+        self.connect(Server::Primary, ConnPurpose::Register(account));
+    }
+
+    fn send_register(&mut self, i: usize, conn: ConnId, kind: Kind) {
+        let Some(acfg) = self.config.accounts.get(i).cloned() else { return };
+        let account = AccountId(i as u8);
+        let server = conn.server;
+        let domain_uri =
+            format!("{}:{}", super::message::scheme(&self.config), super::message::domain(&self.config, server));
+        let aor = aor(&self.config, account, server);
+        let contact = contact_uri(&self.config, account, self.local_of(conn));
+        let expires = match kind {
+            Kind::Unregister => 0,
+            Kind::Register => {
+                let p = self.config.period_for(i);
+                match self.accounts[i].min_expires {
+                    Some(m) if p < m => m,
+                    _ => p,
+                }
+            }
+        };
+        let (mut m, branch) = self.base_request("REGISTER", &domain_uri, conn);
+        let a = &mut self.accounts[i];
+        a.cseq = a.cseq.wrapping_add(1);
+        let cseq = a.cseq;
+        m.push_header("From", name_addr(&acfg.display_name, &aor, Some(&a.from_tag)));
+        m.push_header("To", name_addr(&acfg.display_name, &aor, None));
+        m.push_header("Call-ID", a.call_ids[idx(server)].clone());
+        m.push_header("CSeq", format!("{cseq} REGISTER"));
+        let mut contact_value = format!("<{contact}>");
+        if self.config.outbound {
+            contact_value.push_str(&format!(";+sip.instance=\"<{}>\";reg-id=1", self.instance_id));
+        }
+        m.push_header("Contact", contact_value);
+        if expires > 0 || kind == Kind::Unregister {
+            m.push_header("Expires", expires.to_string());
+        }
+        if self.config.outbound {
+            m.push_header("Supported", "outbound, path");
+        }
+        m.push_header("Allow", ALLOW);
+        m.push_header("User-Agent", USER_AGENT);
+        let mut with_auth = false;
+        if let Some(auth) = self.accounts[i].auth.as_mut() {
+            auth.nc = auth.nc.wrapping_add(1);
+            let (ch, nc, proxy) = (auth.challenge.clone(), auth.nc, auth.proxy);
+            let cnonce = self.rng.hex(16);
+            let value =
+                digest::authorization(&ch, acfg.digest_user(), &acfg.password, "REGISTER", &domain_uri, nc, &cnonce);
+            m.push_header(if proxy { "Proxy-Authorization" } else { "Authorization" }, value);
+            with_auth = true;
+        }
+        self.send(conn, &m);
+        let deadline = Some(self.now + self.config.transaction_timeout);
+        let a = &mut self.accounts[i];
+        a.tx = Some(RegTx { tx: ClientTx { branch, conn, cseq, deadline }, kind, with_auth });
+        a.refresh_at = None;
+        a.retry_at = None;
+        a.state = match (kind, a.state) {
+            (Kind::Unregister, _) => Phase2::Unregistering,
+            (Kind::Register, Phase2::Registered { server, conn }) => Phase2::Registered { server, conn },
+            (Kind::Register, _) => Phase2::Registering,
+        };
+    }
+
+    /// Handles a response if it belongs to a REGISTER; returns whether it did.
+    pub(super) fn registration_response(&mut self, conn: ConnId, branch: &str, msg: &Message) -> bool {
+        let Some(i) = self
+            .accounts
+            .iter()
+            .position(|a| a.tx.as_ref().is_some_and(|t| t.tx.branch == branch && t.tx.conn == conn))
+        else {
+            return false;
+        };
+        let Some(status) = msg.status() else { return true };
+        if status < 200 {
+            return true;
+        }
+        let Some(rtx) = self.accounts[i].tx.take() else { return true };
+        let account = AccountId(i as u8);
+        let server = conn.server;
+        match status {
+            200..=299 if rtx.kind == Kind::Unregister => {
+                self.accounts[i].state = Phase2::Idle;
+                self.emit(Event::Unregistered { account });
+                self.exchange_done(i, conn);
+            }
+            200..=299 => self.registered(i, conn, msg),
+            401 | 407 => {
+                let proxy = status == 407;
+                let header = if proxy { "Proxy-Authenticate" } else { "WWW-Authenticate" };
+                let values = msg.header_all(header);
+                let challenge = digest::best_challenge(values.iter().copied());
+                let a = &mut self.accounts[i];
+                a.challenges = a.challenges.saturating_add(1);
+                match challenge {
+                    Some(ch) if (!rtx.with_auth || ch.stale) && a.challenges <= 3 => {
+                        a.auth = Some(AuthCache { challenge: ch, proxy, nc: 0 });
+                        self.send_register(i, conn, rtx.kind);
+                    }
+                    Some(_) => self.registration_failed(i, conn, rtx.kind, RegError::AuthenticationFailed, None),
+                    None => {
+                        let why = values
+                            .first()
+                            .map(|v| (*v).to_owned())
+                            .unwrap_or_else(|| format!("{status} without a challenge"));
+                        self.registration_failed(i, conn, rtx.kind, RegError::UnsupportedChallenge(why), None)
+                    }
+                }
+            }
+            423 => {
+                let min = msg.header("Min-Expires").and_then(parse_u32);
+                let a = &mut self.accounts[i];
+                a.interval_tries = a.interval_tries.saturating_add(1);
+                match min {
+                    Some(m) if a.interval_tries <= 2 && m > 0 => {
+                        a.min_expires = Some(m);
+                        self.send_register(i, conn, rtx.kind);
+                    }
+                    _ => {
+                        self.registration_failed(i, conn, rtx.kind, RegError::IntervalTooBrief(min.unwrap_or(0)), None)
+                    }
+                }
+            }
+            403 | 404 | 603 | 604 if rtx.kind == Kind::Register => {
+                let a = &mut self.accounts[i];
+                a.rejected_by[idx(server)] = true;
+                a.state = Phase2::Rejected;
+                a.round_done = true;
+                self.emit(Event::RegistrationFailed { account, reason: RegError::Rejected(status), retry_in: None });
+                self.exchange_done(i, conn);
+            }
+            408 => self.registration_failed(i, conn, rtx.kind, RegError::Timeout, None),
+            _ => {
+                let after = msg.header("Retry-After").and_then(parse_u32).map(|s| Duration::from_secs(u64::from(s)));
+                self.registration_failed(i, conn, rtx.kind, RegError::Failed(status), after)
+            }
+        }
+        true
+    }
+
+    fn registered(&mut self, i: usize, conn: ConnId, msg: &Message) {
+        let account = AccountId(i as u8);
+        let local_contact = contact_uri(&self.config, account, self.local_of(conn));
+        let requested = self.config.period_for(i);
+        let granted =
+            granted_expires(msg, &local_contact).unwrap_or(if requested > 0 { requested } else { DEFAULT_EXPIRES });
+        if let Some(ft) = msg.header("Flow-Timer").and_then(parse_u32) {
+            if self.flow.conn == Some(conn) && ft > 0 {
+                let ft = Duration::from_secs(u64::from(ft));
+                self.flow.flow_timer = Some(ft);
+                // A ping scheduled beyond the server's Flow-Timer comes too late.
+                if let Some(at) = self.flow.ping_at {
+                    if at > self.now + ft {
+                        let wait = self.keepalive_wait();
+                        self.flow.ping_at = Some(self.now + wait);
+                    }
+                }
+            }
+        }
+        let renewal = self.config.registration_renewal;
+        let a = &mut self.accounts[i];
+        a.challenges = 0;
+        a.interval_tries = 0;
+        a.round_done = true;
+        let server = conn.server;
+        if self.config.mode == TransportMode::PersistentTls {
+            a.state = Phase2::Registered { server, conn };
+        } else {
+            a.state = Phase2::Registered { server, conn: ConnId { server, generation: 0 } };
+        }
+        a.refresh_at = Some(self.now + refresh_delay(granted, renewal));
+        self.emit(Event::Registered { account, server, expires: granted });
+        if self.flow.conn == Some(conn) {
+            self.flow_proven();
+        }
+        self.exchange_done(i, conn);
+    }
+
+    fn registration_failed(&mut self, i: usize, conn: ConnId, kind: Kind, reason: RegError, after: Option<Duration>) {
+        let account = AccountId(i as u8);
+        if kind == Kind::Unregister {
+            self.accounts[i].state = Phase2::Idle;
+            self.emit(Event::RegistrationFailed { account, reason, retry_in: None });
+            self.exchange_done(i, conn);
+            return;
+        }
+        let wait = after.unwrap_or_else(|| {
+            let secs = match reason {
+                RegError::Timeout | RegError::Transport(_) => self.config.registration_timeout_retry.max(30),
+                _ => self.config.registration_retry,
+            };
+            Duration::from_secs(u64::from(secs))
+        });
+        let now = self.now;
+        let a = &mut self.accounts[i];
+        a.state = Phase2::RetryWait;
+        a.round_done = true;
+        a.retry_at = Some(now + wait);
+        a.refresh_at = None;
+        self.emit(Event::RegistrationFailed { account, reason, retry_in: Some(wait) });
+        self.exchange_done(i, conn);
+    }
+
+    /// An exchange ended: per-call TLS closes its connection; switch and shutdown may
+    /// be able to proceed.
+    fn exchange_done(&mut self, i: usize, conn: ConnId) {
+        if self.config.mode == TransportMode::PerCallTls {
+            self.accounts[i].pending = None;
+            self.close_conn(conn);
+        }
+        self.maybe_finish_switch();
+    }
+
+    /// Every account's binding went with the connection.
+    pub(super) fn registrations_lost(&mut self) {
+        for i in 0..self.accounts.len() {
+            if matches!(self.accounts[i].state, Phase2::Registered { .. }) {
+                self.emit(Event::RegistrationLost { account: AccountId(i as u8) });
+            }
+            self.accounts[i].drop_connection_state();
+        }
+    }
+
+    pub(super) fn registration_timeouts(&mut self) {
+        let now = self.now;
+        for i in 0..self.accounts.len() {
+            let Some(a) = self.account(i) else { continue };
+            if let Some(t) = a.tx.as_ref().filter(|t| t.tx.expired(now)) {
+                let conn = t.tx.conn;
+                let kind = t.kind;
+                match self.config.mode {
+                    TransportMode::PersistentTls if self.flow.conn == Some(conn) => {
+                        // The registrar did not answer on this connection: it is dead.
+                        self.fail_conn(conn, super::io::FlowError::TransactionTimeout);
+                    }
+                    _ => {
+                        self.accounts[i].tx = None;
+                        if kind == Kind::Unregister {
+                            self.accounts[i].state = Phase2::Idle;
+                            self.exchange_done(i, conn);
+                        } else {
+                            self.close_conn(conn);
+                            self.accounts[i].pending = None;
+                            self.registration_failed(i, conn, kind, RegError::Timeout, None);
+                        }
+                    }
+                }
+                continue;
+            }
+            let due = a.refresh_at.is_some_and(|t| t <= now) || a.retry_at.is_some_and(|t| t <= now);
+            if due && self.running() {
+                self.accounts[i].refresh_at = None;
+                self.accounts[i].retry_at = None;
+                match self.config.mode {
+                    TransportMode::PersistentTls => {
+                        if let Some(conn) = self.flow_up_conn() {
+                            self.send_register(i, conn, Kind::Register);
+                        }
+                    }
+                    TransportMode::PerCallTls => self.start_registration(AccountId(i as u8)),
+                }
+            }
+        }
+    }
+
+    /// Sends a de-REGISTER for every registered account (shutdown, failback).
+    pub(super) fn unregister_all(&mut self) {
+        for i in 0..self.accounts.len() {
+            let Phase2::Registered { .. } = self.accounts[i].state else {
+                if !matches!(self.accounts[i].state, Phase2::Rejected) {
+                    let a = &mut self.accounts[i];
+                    if a.tx.as_ref().is_some_and(|t| t.kind == Kind::Register) || a.pending.is_some() {
+                        continue;
+                    }
+                    a.state = Phase2::Idle;
+                    a.refresh_at = None;
+                    a.retry_at = None;
+                }
+                continue;
+            };
+            match self.config.mode {
+                TransportMode::PersistentTls => {
+                    if let Some(conn) = self.flow.conn.filter(|c| self.conn_is_up(*c)) {
+                        self.send_register(i, conn, Kind::Unregister);
+                    }
+                }
+                TransportMode::PerCallTls => {
+                    let a = &mut self.accounts[i];
+                    a.refresh_at = None;
+                    a.retry_at = None;
+                    a.pending = Some(Kind::Unregister);
+                    a.exchange_server = Server::Primary;
+                    a.state = Phase2::Unregistering;
+                    self.connect(Server::Primary, ConnPurpose::Register(AccountId(i as u8)));
+                }
+            }
+        }
+    }
+
+    /// Per-call TLS: the exchange's connection is up; send what waits.
+    pub(super) fn dedicated_register_connected(&mut self, account: AccountId, conn: ConnId) {
+        let i = usize::from(account.0);
+        match self.accounts.get(i).and_then(|a| a.pending) {
+            Some(kind) if self.accounts[i].tx.is_none() => self.send_register(i, conn, kind),
+            _ => self.close_conn(conn),
+        }
+    }
+
+    /// Per-call TLS: the exchange's connection failed; try the backup once, then wait.
+    pub(super) fn dedicated_register_failed(&mut self, account: AccountId, conn: ConnId, reason: super::io::FlowError) {
+        let i = usize::from(account.0);
+        let can_fail_over = self.config.backup_proxy.is_some() && self.running();
+        let Some(a) = self.accounts.get_mut(i) else { return };
+        let Some(kind) = a.pending else { return };
+        a.tx = None;
+        if a.exchange_server == Server::Primary && can_fail_over {
+            a.exchange_server = Server::Backup;
+            self.connect(Server::Backup, ConnPurpose::Register(account));
+            return;
+        }
+        a.pending = None;
+        let reason = match reason {
+            super::io::FlowError::Transport(t) => RegError::Transport(t),
+            _ => RegError::Timeout,
+        };
+        self.registration_failed(i, conn, kind, reason, None);
+    }
+
+    /// Shutdown can finish once no de-REGISTER waits for its answer.
+    pub(super) fn shutdown_done(&self) -> bool {
+        matches!(self.phase, Phase::ShuttingDown { .. })
+            && !self.accounts.iter().any(|a| a.is_unregistering())
+            && self.calls.is_empty()
+    }
+
+    /// True once every account has an outcome for the flow's first round.
+    pub(super) fn round_complete(&self) -> bool {
+        self.accounts.iter().all(Account::round_done)
+    }
+
+    /// The account is registered on `conn`.
+    pub(super) fn account_registered_on(&self, account: AccountId, conn: ConnId) -> bool {
+        self.accounts.get(usize::from(account.0)).is_some_and(|a| a.registered_on(conn))
+    }
+
+    /// The account is rejected for good by `server`.
+    pub(super) fn account_rejected_by(&self, account: AccountId, server: Server) -> bool {
+        self.accounts.get(usize::from(account.0)).is_some_and(|a| a.rejected_by(server))
+    }
+}
+
+/// The lifetime granted to our Contact: its `expires` parameter, else the Expires header.
+fn granted_expires(msg: &Message, our_contact: &str) -> Option<u32> {
+    let contacts = msg.header_values("Contact");
+    let ours = contacts.iter().filter_map(|v| NameAddr::parse(v)).find(|n| uri_eq(&n.uri, our_contact));
+    if let Some(e) = ours.and_then(|n| n.param("expires").flatten().and_then(parse_u32)) {
+        return Some(e);
+    }
+    if contacts.len() == 1 {
+        if let Some(e) = NameAddr::parse(contacts[0]).and_then(|n| n.param("expires").flatten().and_then(parse_u32)) {
+            return Some(e);
+        }
+    }
+    msg.header("Expires").and_then(parse_u32)
+}
+
+/// Compares Contact URIs the way registrars echo them: scheme, user and host:port,
+/// ignoring URI parameters.
+fn uri_eq(a: &str, b: &str) -> bool {
+    let strip = |s: &str| s.split(';').next().unwrap_or("").to_ascii_lowercase();
+    strip(a) == strip(b)
+}

@@ -1,0 +1,201 @@
+//! Invariants checked over everything a core does in the simulated world: the safety
+//! properties of Persistent TLS stated once, used by the property tests and scenarios.
+
+use super::NetState;
+use crate::config::{Backoff, Config, TransportMode};
+use crate::engine::{ConnPurpose, Core, Event, Output};
+use crate::ids::{CallId, ConnId, Server};
+use crate::sip::Message;
+use crate::time::{Duration, Instant};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Watches outputs and records every broken invariant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Monitor {
+    violations: Vec<String>,
+    users: Vec<String>,
+    persistent: bool,
+    backoff: Option<Backoff>,
+    flow_conns: BTreeSet<ConnId>,
+    /// Last final REGISTER status delivered to the core, per connection and user.
+    reg_finals: BTreeMap<ConnId, BTreeMap<String, u16>>,
+    /// Users a server rejected for good.
+    rejected: BTreeSet<(Server, String)>,
+    placed: BTreeSet<CallId>,
+    outcomes: BTreeMap<CallId, u32>,
+}
+
+fn is_permanent(status: u16) -> bool {
+    matches!(status, 403 | 404 | 603 | 604)
+}
+
+impl Monitor {
+    /// A monitor for a core running `config`.
+    pub fn new(config: &Config) -> Monitor {
+        Monitor {
+            users: config.accounts.iter().map(|a| a.user_name.clone()).collect(),
+            persistent: config.mode == TransportMode::PersistentTls,
+            backoff: Some(config.backoff),
+            ..Monitor::default()
+        }
+    }
+
+    /// Every invariant broken so far.
+    pub fn violations(&self) -> &[String] {
+        &self.violations
+    }
+
+    /// Records a broken invariant.
+    pub fn violation(&mut self, what: String) {
+        if self.violations.len() < 100 {
+            self.violations.push(what);
+        }
+    }
+
+    /// The application placed `call`.
+    pub fn placed(&mut self, call: CallId) {
+        self.placed.insert(call);
+    }
+
+    /// A final REGISTER response for `user` reached the core on `conn`.
+    pub fn register_final_delivered(&mut self, conn: ConnId, user: &str, status: u16) {
+        self.reg_finals.entry(conn).or_default().insert(user.to_owned(), status);
+        if is_permanent(status) {
+            self.rejected.insert((conn.server, user.to_owned()));
+        } else if (200..300).contains(&status) {
+            self.rejected.remove(&(conn.server, user.to_owned()));
+        }
+    }
+
+    /// Checks one output before the runtime performs it.
+    pub fn on_output(&mut self, core: &Core, out: &Output, net: &BTreeMap<ConnId, NetState>, now: Instant) {
+        match out {
+            Output::Connect { conn, .. } => {
+                let purpose = core.connections().find(|(id, _, _)| id == conn).map(|(_, p, _)| p);
+                if purpose == Some(ConnPurpose::Flow) {
+                    let others: Vec<ConnId> = self
+                        .flow_conns
+                        .iter()
+                        .filter(|c| net.get(c).is_some_and(|s| *s != NetState::Closed))
+                        .copied()
+                        .collect();
+                    if !others.is_empty() {
+                        self.violation(format!("{now}: second persistent connection {conn} while {others:?} open"));
+                    }
+                    self.flow_conns.insert(*conn);
+                }
+                if purpose.is_none() {
+                    self.violation(format!("{now}: Connect for {conn} the core does not track"));
+                }
+            }
+            Output::Transmit { conn, data } => {
+                let state = net.get(conn).copied();
+                if state != Some(NetState::Up) {
+                    let what = if data.as_slice() == b"\r\n\r\n" { "ping".to_owned() } else { first_line(data) };
+                    self.violation(format!("{now}: {what} sent on {conn} which is {state:?}"));
+                    return;
+                }
+                if let Ok(m) = Message::parse(data) {
+                    if m.method() == Some("INVITE") && self.flow_conns.contains(conn) {
+                        self.check_invite(*conn, &m, now);
+                    }
+                }
+            }
+            Output::Event(Event::Registered { account, server, .. }) => {
+                let user = self.users.get(usize::from(account.0)).cloned().unwrap_or_default();
+                let ok = self.reg_finals.iter().any(|(c, m)| {
+                    c.server == *server
+                        && net.get(c) == Some(&NetState::Up)
+                        && m.get(&user).is_some_and(|s| (200..300).contains(s))
+                });
+                if !ok {
+                    self.violation(format!(
+                        "{now}: {account} reported registered on {server} without a 2xx on an up connection"
+                    ));
+                }
+            }
+            Output::Event(Event::Backoff { wait, failures }) => {
+                if let Some(b) = self.backoff {
+                    let n = failures.saturating_sub(1).min(20);
+                    let window = b.base.saturating_mul(1u64 << n).min(b.max);
+                    let low = Duration::from_millis(window.as_millis() / 2);
+                    if *wait < low || *wait > window || *failures == 0 {
+                        self.violation(format!(
+                            "{now}: back-off {wait} after {failures} failures outside [{low}, {window}]"
+                        ));
+                    }
+                }
+            }
+            Output::Event(Event::CallOutcome { call, .. }) => {
+                let n = self.outcomes.entry(*call).or_insert(0);
+                *n += 1;
+                if *n > 1 {
+                    let c = *call;
+                    self.violation(format!("{now}: {c} got a second outcome"));
+                }
+                if !self.placed.contains(call) {
+                    let c = *call;
+                    self.violation(format!("{now}: outcome for {c} which was never placed"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn check_invite(&mut self, conn: ConnId, m: &Message, now: Instant) {
+        let finals = self.reg_finals.get(&conn).cloned().unwrap_or_default();
+        let missing: Vec<String> = self
+            .users
+            .iter()
+            .filter(|u| !finals.contains_key(*u) && !self.rejected.contains(&(conn.server, (*u).clone())))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            self.violation(format!("{now}: INVITE on {conn} before {missing:?} were registered on it"));
+        }
+        let from_user = m
+            .header("From")
+            .and_then(crate::sip::headers::NameAddr::parse)
+            .and_then(|n| crate::sip::headers::uri_user(&n.uri).map(str::to_owned));
+        if let Some(u) = from_user {
+            if !finals.get(&u).is_some_and(|s| (200..300).contains(s)) {
+                self.violation(format!("{now}: INVITE from {u} on {conn} without its 2xx on that connection"));
+            }
+        }
+    }
+
+    /// Checks the state after a step: no leaked connection, at most one persistent one.
+    pub fn after_step(&mut self, core: &Core, net: &BTreeMap<ConnId, NetState>) {
+        let known: BTreeSet<ConnId> = core.connections().map(|(id, _, _)| id).collect();
+        for (id, state) in net {
+            if *state != NetState::Closed && !known.contains(id) {
+                self.violation(format!("{id} is open on the network but the core forgot it"));
+            }
+        }
+        let flows = core.connections().filter(|(_, p, _)| *p == ConnPurpose::Flow).count();
+        if flows > 1 {
+            self.violation(format!("{flows} persistent connections tracked at once"));
+        }
+        if !self.persistent && flows > 0 {
+            self.violation("a persistent connection in per-call TLS mode".to_owned());
+        }
+    }
+
+    /// At the end of a run: every placed call got exactly one outcome.
+    pub fn check_every_call_finished(&mut self) {
+        let missing: Vec<CallId> = self.placed.iter().filter(|c| !self.outcomes.contains_key(c)).copied().collect();
+        if !missing.is_empty() {
+            self.violation(format!("calls without an outcome: {missing:?}"));
+        }
+    }
+
+    /// Outcomes given so far.
+    pub fn outcome_count(&self) -> usize {
+        self.outcomes.values().map(|n| *n as usize).sum()
+    }
+}
+
+fn first_line(data: &[u8]) -> String {
+    let end = data.iter().position(|b| *b == b'\r' || *b == b'\n').unwrap_or(data.len()).min(80);
+    String::from_utf8_lossy(&data[..end]).into_owned()
+}
