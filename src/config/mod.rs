@@ -229,10 +229,10 @@ impl Config {
             }
             Some(_) => {}
         }
-        if let Some(b) = &self.backup_proxy {
-            if b.host.is_empty() || b.host == "0.0.0.0" {
-                errors.push(invalid("sip backup proxy ip", "empty address"));
-            }
+        if let Some(b) = &self.backup_proxy
+            && (b.host.is_empty() || b.host == "0.0.0.0")
+        {
+            errors.push(invalid("sip backup proxy ip", "empty address"));
         }
         if self.mode == TransportMode::PersistentTls
             && self.certificates.trusted_certificates.as_deref().is_none_or(str::is_empty)

@@ -2,6 +2,7 @@
 //! hanging up, the INVITE/ACK/CANCEL/BYE exchanges, and incoming requests. Every placed
 //! call gets exactly one [`CallOutcome`].
 
+use super::bugs::Bug;
 use super::io::{CallFailure, CallOutcome, CommandError, ConnPurpose, EndReason, Event, FlowError};
 use super::message::{ALLOW, USER_AGENT, aor, contact_uri, name_addr, response_to, scheme, tag_of};
 use super::transaction::ClientTx;
@@ -66,6 +67,11 @@ pub(super) struct Call {
 }
 
 impl Call {
+    /// The call's dialog runs on `conn`.
+    pub fn uses(&self, conn: ConnId) -> bool {
+        self.conn == Some(conn)
+    }
+
     pub fn is_queued(&self) -> bool {
         matches!(self.state, State::Queued { .. })
     }
@@ -144,12 +150,11 @@ impl Core {
             return Ok(id);
         }
         self.calls.push(call);
-        if self.config.mode == TransportMode::PerCallTls {
-            if let Some(conn) = self.connect(Server::Primary, ConnPurpose::Call(id)) {
-                if let Some(c) = self.calls.last_mut() {
-                    c.conn = Some(conn);
-                }
-            }
+        if self.config.mode == TransportMode::PerCallTls
+            && let Some(conn) = self.connect(Server::Primary, ConnPurpose::Call(id))
+            && let Some(c) = self.calls.last_mut()
+        {
+            c.conn = Some(conn);
         }
         self.after_input();
         Ok(id)
@@ -238,12 +243,10 @@ impl Core {
 
     fn remove_call(&mut self, i: usize) {
         let c = self.calls.remove(i);
-        if self.config.mode == TransportMode::PerCallTls {
-            if let Some(conn) = c.conn {
-                if !self.calls.iter().any(|o| o.conn == Some(conn)) {
-                    self.close_conn(conn);
-                }
-            }
+        if self.config.mode == TransportMode::PerCallTls
+            && let Some(conn) = c.conn
+        {
+            self.release_dedicated(conn);
         }
     }
 
@@ -262,6 +265,10 @@ impl Core {
             let c = &self.calls[i];
             match c.state {
                 State::Queued { .. } if self.account_registered_on(c.account, conn) => {
+                    if i + 1 == self.calls.len() && i > 0 && self.planted(Bug::DropQueuedCall) {
+                        self.calls.remove(i);
+                        continue;
+                    }
                     self.calls[i].conn = Some(conn);
                     self.send_invite(i, conn);
                 }
@@ -456,10 +463,8 @@ impl Core {
             return;
         }
         match self.calls[i].state.clone() {
-            State::Ending { .. } => {
-                if status >= 200 {
-                    self.remove_call(i);
-                }
+            State::Ending { .. } if status >= 200 => {
+                self.remove_call(i);
             }
             State::Calling { mut tx, ring_deadline, cancel_wanted } => {
                 if status < 200 {
@@ -535,10 +540,10 @@ impl Core {
         let existing = self.calls.iter().position(|c| c.call_id == call_id);
         match method.as_str() {
             "ACK" => {
-                if let Some(i) = existing {
-                    if matches!(self.calls[i].state, State::AwaitAck { .. }) {
-                        self.calls[i].state = State::Established;
-                    }
+                if let Some(i) = existing
+                    && matches!(self.calls[i].state, State::AwaitAck { .. })
+                {
+                    self.calls[i].state = State::Established;
                 }
             }
             "OPTIONS" => {
@@ -663,14 +668,16 @@ impl Core {
                         // Not even a 100 Trying: the connection does not carry requests.
                         match self.config.mode {
                             TransportMode::PersistentTls if self.flow.conn == Some(tx.conn) => {
+                                // Failing the connection settles every call on it: start over.
                                 self.fail_conn(tx.conn, FlowError::TransactionTimeout);
+                                i = 0;
                             }
                             _ => {
                                 self.outcome(i, CallOutcome::Failed(CallFailure::ConnectionLost));
                                 self.remove_call(i);
                             }
                         }
-                        return;
+                        continue;
                     }
                     if ring_deadline.is_some_and(|t| t <= now) {
                         self.outcome(i, CallOutcome::Failed(CallFailure::NoAnswer));
@@ -777,13 +784,14 @@ impl Core {
     /// Per-call TLS: the call's connection failed; try the backup once while connecting.
     pub(super) fn dedicated_call_failed(&mut self, call: CallId, conn: ConnId, _reason: FlowError) {
         let Some(i) = self.calls.iter().position(|c| c.id == call) else { return };
-        if let State::Connecting { deadline, server: Server::Primary } = self.calls[i].state {
-            if self.config.backup_proxy.is_some() && self.running() {
-                self.calls[i].state = State::Connecting { deadline, server: Server::Backup };
-                let new = self.connect(Server::Backup, ConnPurpose::Call(call));
-                self.calls[i].conn = new;
-                return;
-            }
+        if let State::Connecting { deadline, server: Server::Primary } = self.calls[i].state
+            && self.config.backup_proxy.is_some()
+            && self.running()
+        {
+            self.calls[i].state = State::Connecting { deadline, server: Server::Backup };
+            let new = self.connect(Server::Backup, ConnPurpose::Call(call));
+            self.calls[i].conn = new;
+            return;
         }
         if let State::Connecting { .. } = self.calls[i].state {
             self.outcome(i, CallOutcome::Failed(CallFailure::ConnectionLost));

@@ -2,6 +2,7 @@
 //! reconnect rounds with back-off, failover to the backup, probing the primary and
 //! failing back once it is stable.
 
+use super::bugs::Bug;
 use super::io::{ConnPurpose, Event, FlowError, FlowState};
 use super::message::{name_addr, scheme};
 use super::transaction::ClientTx;
@@ -107,7 +108,6 @@ impl Core {
     /// Opens the persistent connection to `server`, unless one exists or is opening.
     pub(super) fn open_flow(&mut self, server: Server) {
         self.flow.retry_at = None;
-        #[cfg(not(feature = "planted-bugs"))]
         if self.flow.conn.is_some() {
             return;
         }
@@ -149,7 +149,9 @@ impl Core {
         }
         let server = conn.server;
         self.flow.conn = None;
-        self.flow.ping_at = None;
+        if !self.planted(Bug::PingWithoutConnection) {
+            self.flow.ping_at = None;
+        }
         self.flow.pong_deadline = None;
         self.flow.options_tx = None;
         let failing_back = self.flow.switching;
@@ -175,7 +177,8 @@ impl Core {
             self.flow.tried[idx(server)] = true;
         }
         let other = server.other();
-        if (other == Server::Primary || self.has_backup()) && !self.flow.tried[idx(other)] {
+        let try_other = !self.planted(Bug::BackoffForeverOnPrimary) || other == Server::Primary;
+        if try_other && (other == Server::Primary || self.has_backup()) && !self.flow.tried[idx(other)] {
             self.open_flow(other);
             return;
         }
@@ -186,12 +189,12 @@ impl Core {
     fn start_backoff(&mut self) {
         let b = self.config.backoff;
         let shift = self.flow.failed_rounds.min(20);
-        let window = b.base.saturating_mul(1u64 << shift).min(b.max);
-        let wait = self.jitter(Duration::from_millis(window.as_millis() / 2), window);
-        #[cfg(not(feature = "planted-bugs"))]
-        {
-            self.flow.failed_rounds = self.flow.failed_rounds.saturating_add(1);
+        let mut window = b.base.saturating_mul(1u64 << shift);
+        if !self.planted(Bug::BackoffNoCap) {
+            window = window.min(b.max);
         }
+        let wait = self.jitter(Duration::from_millis(window.as_millis() / 2), window);
+        self.flow.failed_rounds = self.flow.failed_rounds.saturating_add(1);
         self.flow.tried = [false; 2];
         self.flow.retry_at = Some(self.now + wait);
         self.emit(Event::Backoff { wait, failures: self.flow.failed_rounds });
@@ -271,6 +274,12 @@ impl Core {
 
     pub(super) fn flow_timeouts(&mut self) {
         if self.config.mode != TransportMode::PersistentTls || !self.running() {
+            // Nothing of the flow's own work goes on once the phone stops running.
+            self.flow.retry_at = None;
+            self.flow.ping_at = None;
+            self.flow.pong_deadline = None;
+            self.flow.options_tx = None;
+            self.flow.probe_at = None;
             return;
         }
         let now = self.now;
@@ -295,15 +304,15 @@ impl Core {
                 let tx = self.send_options(conn, conn.server);
                 self.flow.options_tx = Some(tx);
             }
-            if self.flow.ping_at.is_some_and(|t| t <= now) && self.conn_is_up(conn) {
+            let pingable = self.conn_is_up(conn) || self.planted(Bug::PingWithoutConnection);
+            if self.flow.ping_at.is_some_and(|t| t <= now) && pingable {
                 self.flow.ping_at = None;
                 if self.flow.pongs[idx(conn.server)] == Some(false) {
                     let tx = self.send_options(conn, conn.server);
                     self.flow.options_tx = Some(tx);
                 } else {
                     self.transmit(conn, b"\r\n\r\n".to_vec());
-                    #[cfg(not(feature = "planted-bugs"))]
-                    {
+                    if !self.planted(Bug::NoPongDeadline) {
                         self.flow.pong_deadline = Some(now + self.config.pong_timeout);
                     }
                 }
@@ -311,17 +320,16 @@ impl Core {
         }
         if self.flow.probe_at.is_some_and(|t| t <= now) {
             self.flow.probe_at = None;
-            if self.flow.probe.is_none() && self.flow_up_conn().is_some_and(|c| c.server == Server::Backup) {
-                if let Some(conn) = self.connect(Server::Primary, ConnPurpose::Probe) {
-                    self.flow.probe = Some(Probe { conn, tx: None });
-                }
+            if self.flow.probe.is_none()
+                && self.flow_up_conn().is_some_and(|c| c.server == Server::Backup)
+                && let Some(conn) = self.connect(Server::Primary, ConnPurpose::Probe)
+            {
+                self.flow.probe = Some(Probe { conn, tx: None });
             }
         }
         let probe_expired = self.flow.probe.as_ref().and_then(|p| p.tx.as_ref()).is_some_and(|t| t.expired(now));
-        if probe_expired {
-            if let Some(p) = self.flow.probe.clone() {
-                self.fail_conn(p.conn, FlowError::TransactionTimeout);
-            }
+        if probe_expired && let Some(p) = self.flow.probe.clone() {
+            self.fail_conn(p.conn, FlowError::TransactionTimeout);
         }
     }
 

@@ -9,6 +9,7 @@
 //! treated as the latest one seen). [`Core::handle_timeout`] may be called early or more
 //! than once; it only acts on deadlines that have passed.
 
+mod bugs;
 mod calls;
 mod flow;
 mod io;
@@ -16,6 +17,8 @@ mod message;
 mod registration;
 mod transaction;
 
+#[cfg(feature = "planted-bugs")]
+pub use bugs::Bug as PlantedBug;
 pub use io::{
     CallFailure, CallOutcome, CommandError, ConnPurpose, EndReason, Event, FlowError, FlowState, Input, Output,
     RegError, RegState, TransportError,
@@ -70,6 +73,8 @@ pub struct Core {
     next_call: u32,
     instance_id: String,
     out: VecDeque<Output>,
+    #[cfg(feature = "planted-bugs")]
+    bug: Option<bugs::Bug>,
 }
 
 impl Core {
@@ -98,6 +103,8 @@ impl Core {
             next_call: 0,
             instance_id,
             out: VecDeque::new(),
+            #[cfg(feature = "planted-bugs")]
+            bug: None,
         }
     }
 
@@ -204,6 +211,12 @@ impl Core {
         let expired: Vec<ConnId> =
             self.conns.iter().filter(|c| c.local.is_none() && c.connect_deadline <= now).map(|c| c.id).collect();
         for id in expired {
+            if self.planted(bugs::Bug::DoubleConnect) {
+                if let Some(c) = self.conn(id).cloned() {
+                    self.on_conn_failed(c, FlowError::ConnectTimeout);
+                }
+                continue;
+            }
             if let Some(c) = self.remove_conn(id) {
                 self.out.push_back(Output::Close { conn: c.id });
                 self.on_conn_failed(c, FlowError::ConnectTimeout);
@@ -212,10 +225,10 @@ impl Core {
         self.flow_timeouts();
         self.registration_timeouts();
         self.call_timeouts();
-        if let Phase::ShuttingDown { deadline } = self.phase {
-            if deadline <= now {
-                self.finish_shutdown();
-            }
+        if let Phase::ShuttingDown { deadline } = self.phase
+            && deadline <= now
+        {
+            self.finish_shutdown();
         }
         self.after_input();
     }
@@ -391,6 +404,16 @@ impl Core {
             ConnPurpose::Register(account) => self.dedicated_register_failed(account, c.id, reason),
             ConnPurpose::Call(call) => self.dedicated_call_failed(call, c.id, reason),
         }
+        // Per-call TLS: a call that arrived on someone else's connection goes with it.
+        self.calls_connection_lost(c.id);
+    }
+
+    /// Per-call TLS: closes a connection once nothing uses it any more.
+    fn release_dedicated(&mut self, conn: ConnId) {
+        let used = self.calls.iter().any(|c| c.uses(conn)) || self.accounts.iter().any(|a| a.uses(conn));
+        if !used {
+            self.close_conn(conn);
+        }
     }
 
     /// Closes a connection because of what happened on it, and recovers.
@@ -422,10 +445,9 @@ impl Core {
     }
 
     fn on_crlf(&mut self, conn: ConnId) {
-        match self.conn(conn).map(|c| c.purpose) {
-            Some(ConnPurpose::Flow) => self.flow_pong(conn),
-            // A pong on a probe or a per-call connection carries no information we use.
-            _ => {}
+        // A pong on a probe or a per-call connection carries no information we use.
+        if self.conn(conn).map(|c| c.purpose) == Some(ConnPurpose::Flow) {
+            self.flow_pong(conn);
         }
     }
 

@@ -1,6 +1,7 @@
 //! Registration of every account: REGISTER on each new connection, digest challenges,
 //! 423 Min-Expires, refresh by the Aastra renewal rule, retry timers, de-registration.
 
+use super::bugs::Bug;
 use super::io::{ConnPurpose, Event, RegError, RegState};
 use super::message::{ALLOW, USER_AGENT, aor, contact_uri, name_addr};
 use super::transaction::ClientTx;
@@ -108,6 +109,11 @@ impl Account {
         [self.tx.as_ref().and_then(|t| t.tx.deadline), self.refresh_at, self.retry_at].into_iter().flatten().min()
     }
 
+    /// A REGISTER of this account is in flight on `conn`.
+    pub fn uses(&self, conn: ConnId) -> bool {
+        self.tx.as_ref().is_some_and(|t| t.tx.conn == conn)
+    }
+
     pub fn is_unregistering(&self) -> bool {
         self.state == Phase2::Unregistering
     }
@@ -175,9 +181,8 @@ impl Core {
                 a.round_done = true;
                 continue;
             }
-            #[cfg(feature = "planted-bugs")]
-            if conn.server == Server::Backup && i > 0 {
-                a.round_done = true;
+            if conn.server == Server::Backup && i > 0 && self.planted(Bug::SkipBackupReregistration) {
+                self.accounts[i].round_done = true;
                 continue;
             }
             self.send_register(i, conn, Kind::Register);
@@ -343,17 +348,18 @@ impl Core {
         let requested = self.config.period_for(i);
         let granted =
             granted_expires(msg, &local_contact).unwrap_or(if requested > 0 { requested } else { DEFAULT_EXPIRES });
-        if let Some(ft) = msg.header("Flow-Timer").and_then(parse_u32) {
-            if self.flow.conn == Some(conn) && ft > 0 {
-                let ft = Duration::from_secs(u64::from(ft));
-                self.flow.flow_timer = Some(ft);
-                // A ping scheduled beyond the server's Flow-Timer comes too late.
-                if let Some(at) = self.flow.ping_at {
-                    if at > self.now + ft {
-                        let wait = self.keepalive_wait();
-                        self.flow.ping_at = Some(self.now + wait);
-                    }
-                }
+        if let Some(ft) = msg.header("Flow-Timer").and_then(parse_u32)
+            && self.flow.conn == Some(conn)
+            && ft > 0
+        {
+            let ft = Duration::from_secs(u64::from(ft));
+            self.flow.flow_timer = Some(ft);
+            // A ping scheduled beyond the server's Flow-Timer comes too late.
+            if let Some(at) = self.flow.ping_at
+                && at > self.now + ft
+            {
+                let wait = self.keepalive_wait();
+                self.flow.ping_at = Some(self.now + wait);
             }
         }
         let renewal = self.config.registration_renewal;
@@ -405,7 +411,7 @@ impl Core {
     fn exchange_done(&mut self, i: usize, conn: ConnId) {
         if self.config.mode == TransportMode::PerCallTls {
             self.accounts[i].pending = None;
-            self.close_conn(conn);
+            self.release_dedicated(conn);
         }
         self.maybe_finish_switch();
     }
@@ -438,18 +444,19 @@ impl Core {
                             self.accounts[i].state = Phase2::Idle;
                             self.exchange_done(i, conn);
                         } else {
-                            self.close_conn(conn);
-                            self.accounts[i].pending = None;
-                            self.registration_failed(i, conn, kind, RegError::Timeout, None);
+                            // No answer: the exchange's connection failed (RFC 3263 §4.3).
+                            self.fail_conn(conn, super::io::FlowError::TransactionTimeout);
                         }
                     }
                 }
                 continue;
             }
             let due = a.refresh_at.is_some_and(|t| t <= now) || a.retry_at.is_some_and(|t| t <= now);
-            if due && self.running() {
+            if due {
                 self.accounts[i].refresh_at = None;
                 self.accounts[i].retry_at = None;
+            }
+            if due && self.running() {
                 match self.config.mode {
                     TransportMode::PersistentTls => {
                         if let Some(conn) = self.flow_up_conn() {
@@ -555,10 +562,10 @@ fn granted_expires(msg: &Message, our_contact: &str) -> Option<u32> {
     if let Some(e) = ours.and_then(|n| n.param("expires").flatten().and_then(parse_u32)) {
         return Some(e);
     }
-    if contacts.len() == 1 {
-        if let Some(e) = NameAddr::parse(contacts[0]).and_then(|n| n.param("expires").flatten().and_then(parse_u32)) {
-            return Some(e);
-        }
+    if contacts.len() == 1
+        && let Some(e) = NameAddr::parse(contacts[0]).and_then(|n| n.param("expires").flatten().and_then(parse_u32))
+    {
+        return Some(e);
     }
     msg.header("Expires").and_then(parse_u32)
 }

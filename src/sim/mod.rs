@@ -57,6 +57,8 @@ pub struct Sim {
     pub servers: [SimServer; 2],
     /// One-way network delay.
     pub latency: Duration,
+    /// When non-zero, bytes reach the core in pieces of this size (any chunking must do).
+    pub chunk: usize,
     /// Every event the core emitted, with its time.
     pub events: Vec<(Instant, Event)>,
     /// Invariant checks over everything that happened.
@@ -86,6 +88,7 @@ impl Sim {
             now: Instant::ZERO,
             servers: [SimServer::new(Server::Primary, &users), SimServer::new(Server::Backup, &users)],
             latency: Duration::from_millis(10),
+            chunk: 0,
             events: Vec::new(),
             monitor,
             sent: Vec::new(),
@@ -173,6 +176,13 @@ impl Sim {
                 }
             } else {
                 self.core.handle_timeout(self.now);
+                self.drain();
+                if self.core.poll_timeout().is_some_and(|t| t <= self.now) {
+                    let now = self.now;
+                    self.monitor.violation(format!("{now}: handle_timeout left an expired deadline"));
+                    break;
+                }
+                continue;
             }
             self.drain();
         }
@@ -214,7 +224,10 @@ impl Sim {
                 if let Some((user, status)) = register_final {
                     self.monitor.register_final_delivered(conn, &user, status);
                 }
-                self.core.handle_input(self.now, Input::Received { conn, data: &bytes });
+                let size = if self.chunk == 0 { bytes.len().max(1) } else { self.chunk };
+                for piece in bytes.chunks(size) {
+                    self.core.handle_input(self.now, Input::Received { conn, data: piece });
+                }
             }
             Delivery::Closed(conn, reason) => {
                 let Some(c) = self.net.get_mut(&conn) else { return };

@@ -95,10 +95,11 @@ impl Monitor {
                     self.violation(format!("{now}: {what} sent on {conn} which is {state:?}"));
                     return;
                 }
-                if let Ok(m) = Message::parse(data) {
-                    if m.method() == Some("INVITE") && self.flow_conns.contains(conn) {
-                        self.check_invite(*conn, &m, now);
-                    }
+                if let Ok(m) = Message::parse(data)
+                    && m.method() == Some("INVITE")
+                    && self.flow_conns.contains(conn)
+                {
+                    self.check_invite(*conn, &m, now);
                 }
             }
             Output::Event(Event::Registered { account, server, .. }) => {
@@ -157,10 +158,10 @@ impl Monitor {
             .header("From")
             .and_then(crate::sip::headers::NameAddr::parse)
             .and_then(|n| crate::sip::headers::uri_user(&n.uri).map(str::to_owned));
-        if let Some(u) = from_user {
-            if !finals.get(&u).is_some_and(|s| (200..300).contains(s)) {
-                self.violation(format!("{now}: INVITE from {u} on {conn} without its 2xx on that connection"));
-            }
+        if let Some(u) = from_user
+            && !finals.get(&u).is_some_and(|s| (200..300).contains(s))
+        {
+            self.violation(format!("{now}: INVITE from {u} on {conn} without its 2xx on that connection"));
         }
     }
 

@@ -200,7 +200,7 @@ impl SimServer {
             }
             (resp, 200)
         };
-        let register_final = (status >= 200).then(|| (user, status));
+        let register_final = (status >= 200).then_some((user, status));
         Reply { bytes: resp.to_bytes(), register_final }
     }
 

@@ -458,25 +458,10 @@ mod tests {
         // The 17th byte is a CR, which could still begin the blank line; only the byte
         // after it shows a 1st header (one too many). The size limit is passed at that CR,
         // one byte earlier, so it must win however the bytes arrive.
-        let limits = Limits {
-            max_message: 16,
-            max_headers: 0,
-            max_line: 100,
-        };
-        assert_poisoned(
-            limits,
-            b"SIP/2.0 200 OK\r\n\rX: 1\r\n\r\n",
-            FramingError::MessageTooLarge { limit: 16 },
-        );
-        let limits = Limits {
-            max_message: 17,
-            ..limits
-        };
-        assert_poisoned(
-            limits,
-            b"SIP/2.0 200 OK\r\n\rX: 1\r\n\r\n",
-            FramingError::TooManyHeaders { limit: 0 },
-        );
+        let limits = Limits { max_message: 16, max_headers: 0, max_line: 100 };
+        assert_poisoned(limits, b"SIP/2.0 200 OK\r\n\rX: 1\r\n\r\n", FramingError::MessageTooLarge { limit: 16 });
+        let limits = Limits { max_message: 17, ..limits };
+        assert_poisoned(limits, b"SIP/2.0 200 OK\r\n\rX: 1\r\n\r\n", FramingError::TooManyHeaders { limit: 0 });
     }
 
     #[test]
