@@ -1,0 +1,3 @@
+//! The command line of `sip-ptls`: its subcommands.
+
+pub mod simulate;
