@@ -18,6 +18,8 @@ pub mod config;
 pub mod engine;
 pub mod ids;
 pub mod rng;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 pub mod sim;
 pub mod sip;
 pub mod time;
