@@ -58,22 +58,35 @@ fn registered_on(handle: &PhoneHandle, server: Server) -> bool {
     handle.status_blocking().is_some_and(|s| s.registrations.iter().all(|r| *r == RegState::Registered { server }))
 }
 
-/// Places a call and waits for its answer; returns the setup time. The watcher answers
-/// the incoming side (the phone calls its own other line).
-fn call(w: &mut Watcher, handle: &PhoneHandle, from: AccountId, to: &str, callee: AccountId) -> Option<Duration> {
+/// Places a call and waits for its answer; returns the setup time, or what went wrong.
+/// The watcher answers the incoming side (the phone calls its own other line).
+fn call(
+    w: &mut Watcher,
+    handle: &PhoneHandle,
+    from: AccountId,
+    to: &str,
+    callee: AccountId,
+) -> Result<Duration, String> {
     let placed = Instant::now();
-    let id = handle.place_call_blocking(from, to, b"v=0\r\n".to_vec()).ok()?;
-    let (at, e) = w.wait(STEP, |e| matches!(e, Event::CallOutcome { call, .. } if *call == id))?;
-    let rang = w.seen.iter().any(|(t, e)| {
-        *t >= placed && matches!(e.event, Event::IncomingCall { account, .. } if account == callee)
-    });
-    if e != (Event::CallOutcome { call: id, outcome: CallOutcome::Answered }) || !rang {
-        return None;
+    let id = handle.place_call_blocking(from, to, b"v=0\r\n".to_vec()).map_err(|e| format!("refused: {e}"))?;
+    let (at, e) = w
+        .wait(STEP, |e| matches!(e, Event::CallOutcome { call, .. } if *call == id))
+        .ok_or_else(|| format!("no outcome within {STEP:?}"))?;
+    if e != (Event::CallOutcome { call: id, outcome: CallOutcome::Answered }) {
+        return Err(format!("outcome {e:?}"));
+    }
+    let rang = w
+        .seen
+        .iter()
+        .any(|(t, e)| *t >= placed && matches!(e.event, Event::IncomingCall { account, .. } if account == callee));
+    if !rang {
+        return Err(format!("answered, but not by {callee}"));
     }
     let setup = at.duration_since(placed);
-    handle.hang_up_blocking(id).ok()?;
-    w.wait(STEP, |e| matches!(e, Event::CallEnded { reason: EndReason::RemoteHangup, .. }))?;
-    Some(setup)
+    handle.hang_up_blocking(id).map_err(|e| format!("hang up refused: {e}"))?;
+    w.wait(STEP, |e| matches!(e, Event::CallEnded { reason: EndReason::RemoteHangup, .. }))
+        .ok_or_else(|| "the called line did not see the hang-up".to_owned())?;
+    Ok(setup)
 }
 
 /// Runs the demo; true if every step happened.
@@ -87,7 +100,11 @@ pub fn run() -> bool {
             return false;
         }
     };
-    println!("  primary registrar on {}, backup on {} (TLS, certificates from a test CA)", lab.primary.addr(), lab.backup.addr());
+    println!(
+        "  primary registrar on {}, backup on {} (TLS, certificates from a test CA)",
+        lab.primary.addr(),
+        lab.backup.addr()
+    );
     let phone = match Phone::spawn(lab.config(), lab.dir.path()) {
         Ok(p) => p,
         Err(e) => {
@@ -99,6 +116,12 @@ pub fn run() -> bool {
     let mut w = Watcher::new(phone.events.clone(), handle.clone());
     let mut n = Narrator::default();
     let ok = steps(&lab, &handle, &mut w, &mut n);
+    if !n.failures.is_empty() {
+        println!("        the phone's last events:");
+        for (_, e) in w.seen.iter().rev().take(12).rev() {
+            println!("          {} {:?}", e.at, e.event);
+        }
+    }
 
     let events = phone.shutdown(STEP);
     let unregistered = events.iter().filter(|e| matches!(e.event, Event::Unregistered { .. })).count();
@@ -108,7 +131,10 @@ pub fn run() -> bool {
         "shutdown de-registers both lines and closes the connection",
     );
     let total = start.elapsed();
-    n.step(total < Duration::from_secs(60), &format!("the demo finished in {:.1} s (bound: 60 s)", total.as_secs_f64()));
+    n.step(
+        total < Duration::from_secs(60),
+        &format!("the demo finished in {:.1} s (bound: 60 s)", total.as_secs_f64()),
+    );
     println!("summary");
     for line in &n.summary {
         println!("  {line}");
@@ -153,17 +179,22 @@ fn steps(lab: &Lab, handle: &PhoneHandle, w: &mut Watcher, n: &mut Narrator) -> 
     ) {
         return false;
     }
-    n.summary.push(format!("keep-alive: {pings} CRLF pings answered in {:.1} s (interval {KEEPALIVE})", watch.as_secs_f64()));
+    n.summary.push(format!(
+        "keep-alive: {pings} CRLF pings answered in {:.1} s (interval {KEEPALIVE})",
+        watch.as_secs_f64()
+    ));
 
     let setup = call(w, handle, AccountId(0), "1002", AccountId(1));
     let stats = lab.primary.stats();
-    if !n.step(
-        setup.is_some() && stats.accepted == 1,
+    // A failed call does not stop the demo: failover and failback still mean something.
+    n.step(
+        setup.is_ok() && stats.accepted == 1,
         "line 1 calls line 2: answered over the same connection, then hung up",
-    ) {
-        return false;
+    );
+    if let Err(why) = &setup {
+        n.note(why);
     }
-    if let Some(d) = setup {
+    if let Ok(d) = setup {
         n.note(&format!("call setup {} (INVITE, 407, INVITE with credentials, 200, ACK)", ms(d)));
         n.summary.push(format!("call setup over the persistent connection: {}", ms(d)));
     }
@@ -186,10 +217,11 @@ fn steps(lab: &Lab, handle: &PhoneHandle, w: &mut Watcher, n: &mut Narrator) -> 
     }
 
     let setup = call(w, handle, AccountId(1), "1001", AccountId(0));
-    if !n.step(setup.is_some() && lab.backup.stats().accepted >= 1, "line 2 calls line 1 over the backup") {
-        return false;
+    n.step(setup.is_ok() && lab.backup.stats().accepted >= 1, "line 2 calls line 1 over the backup");
+    if let Err(why) = &setup {
+        n.note(why);
     }
-    if let Some(d) = setup {
+    if let Ok(d) = setup {
         n.summary.push(format!("call setup over the backup connection: {}", ms(d)));
     }
 
@@ -212,7 +244,10 @@ fn steps(lab: &Lab, handle: &PhoneHandle, w: &mut Watcher, n: &mut Narrator) -> 
         return false;
     }
     if let Some(d) = waited {
-        n.note(&format!("failback {:.1} s after the primary returned (probes every {PROBE_INTERVAL})", d.as_secs_f64()));
+        n.note(&format!(
+            "failback {:.1} s after the primary returned (probes every {PROBE_INTERVAL})",
+            d.as_secs_f64()
+        ));
         n.summary.push(format!(
             "failback {:.1} s after the primary returned ({STABLE_PROBES} good probes, {PROBE_INTERVAL} apart)",
             d.as_secs_f64()

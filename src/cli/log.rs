@@ -55,11 +55,15 @@ pub fn event(e: &PhoneEvent, line_numbers: &[u8]) {
         Event::IncomingCall { call, account, from } => {
             tracing::info!(event = "incoming_call", %call, line = line(*account), %from, at, "incoming call")
         }
-        Event::CallProgress { call, status } => tracing::info!(event = "call_progress", %call, status, at, "call progress"),
+        Event::CallProgress { call, status } => {
+            tracing::info!(event = "call_progress", %call, status, at, "call progress")
+        }
         Event::CallOutcome { call, outcome } => {
             tracing::info!(event = "call_outcome", %call, outcome = ?outcome, at, "call outcome")
         }
-        Event::CallEnded { call, reason } => tracing::info!(event = "call_ended", %call, reason = ?reason, at, "call ended"),
+        Event::CallEnded { call, reason } => {
+            tracing::info!(event = "call_ended", %call, reason = ?reason, at, "call ended")
+        }
         Event::ShutdownComplete => tracing::info!(event = "shutdown_complete", at, "shut down"),
     }
 }

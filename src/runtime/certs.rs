@@ -183,7 +183,10 @@ pub fn load(
             if let Err(e) = check {
                 let problem = match e {
                     rustls::Error::InconsistentKeys(_) => {
-                        format!("the key does not match the certificate in `{LOCAL_CERTIFICATE}` ({})", cert_file.path.display())
+                        format!(
+                            "the key does not match the certificate in `{LOCAL_CERTIFICATE}` ({})",
+                            cert_file.path.display()
+                        )
                     }
                     e => format!("not a usable private key: {e}"),
                 };

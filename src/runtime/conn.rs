@@ -114,7 +114,9 @@ fn handshake_error(e: &std::io::Error) -> TransportError {
         return tls_error(tls);
     }
     match stream_error(e) {
-        TransportError::PeerClosed => TransportError::Tls("the server closed the connection during the handshake".into()),
+        TransportError::PeerClosed => {
+            TransportError::Tls("the server closed the connection during the handshake".into())
+        }
         other => other,
     }
 }

@@ -149,7 +149,8 @@ impl Driver {
                 Output::Connect { conn, target } => {
                     tracing::info!(%conn, host = %target.host, port = target.port, "connecting");
                     let (writes, queue) = async_channel::unbounded();
-                    let task = ex.spawn(conn::run(conn, target, self.connector.clone(), queue, self.reports_tx.clone()));
+                    let task =
+                        ex.spawn(conn::run(conn, target, self.connector.clone(), queue, self.reports_tx.clone()));
                     self.slots.insert(conn, Slot { writes, task, up: false });
                 }
                 Output::Transmit { conn, data } => match self.slots.get(&conn) {

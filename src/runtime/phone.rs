@@ -113,7 +113,9 @@ impl PhoneHandle {
     /// an optional SDP offer; its outcome arrives as [`Event::CallOutcome`].
     pub async fn place_call(&self, account: AccountId, target: &str, sdp: Vec<u8>) -> Result<CallId, CommandError> {
         let target = target.to_owned();
-        self.ask(|reply| Command::PlaceCall { account, target, sdp, reply }).await.unwrap_or(Err(CommandError::NotRunning))
+        self.ask(|reply| Command::PlaceCall { account, target, sdp, reply })
+            .await
+            .unwrap_or(Err(CommandError::NotRunning))
     }
 
     /// Answers an incoming call (see [`Event::IncomingCall`]).
