@@ -183,9 +183,11 @@ impl TestPhone {
         let mut last = Instant::now();
         while lines.len() < USERS.len() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let (at, e) = self.wait(&format!("both lines registered on the {server}"), left, |e| {
-                matches!(e, Event::Registered { server: s, .. } if *s == server)
-            });
+            let (at, e) = self.wait(
+                &format!("both lines registered on the {server}"),
+                left,
+                |e| matches!(e, Event::Registered { server: s, .. } if *s == server),
+            );
             if let Event::Registered { account, .. } = e {
                 lines.insert(account);
                 last = at;
@@ -213,7 +215,8 @@ impl TestPhone {
     /// Places a call and waits for its outcome.
     pub fn call(&mut self, from: AccountId, to: &str, limit: Duration) -> (sip_ptls::ids::CallId, Event) {
         let id = self.handle.place_call_blocking(from, to, Vec::new()).expect("place a call");
-        let (_, e) = self.wait("the call's outcome", limit, |e| matches!(e, Event::CallOutcome { call, .. } if *call == id));
+        let (_, e) =
+            self.wait("the call's outcome", limit, |e| matches!(e, Event::CallOutcome { call, .. } if *call == id));
         (id, e)
     }
 
