@@ -503,10 +503,11 @@ impl State {
         if method == "CANCEL" {
             return Vec::new();
         }
-        if !is_invite && msg.status().is_some_and(|s| s >= 200) {
-            if let Some(old) = self.transactions.remove(&branch) {
-                self.by_caller.remove(&(old.caller, old.caller_branch));
-            }
+        if !is_invite
+            && msg.status().is_some_and(|s| s >= 200)
+            && let Some(old) = self.transactions.remove(&branch)
+        {
+            self.by_caller.remove(&(old.caller, old.caller_branch));
         }
         remove_first_value(&mut msg, "Via");
         vec![(caller, msg.to_bytes())]
