@@ -516,3 +516,79 @@ fn refuses_to_bind_outside_loopback() {
     config.bind = "0.0.0.0:0".parse().unwrap();
     assert!(Registrar::start(config).is_err());
 }
+
+/// CANCEL of a forwarded INVITE is answered 200 by the proxy and sent on to the callee;
+/// the callee's 487 comes back to the caller and the caller's ACK for it reaches the callee.
+#[test]
+fn cancel_reaches_the_callee_and_487_comes_back() {
+    let (pki, reg) = pki_and_registrar(|_, _| {});
+    bounded(30, async {
+        let mut callee = connect(&reg, &pki).await;
+        assert_eq!(callee.register("1002", "secret2", 600).await.status(), Some(200));
+        let mut caller = connect(&reg, &pki).await;
+        assert_eq!(caller.register("1001", "secret1", 600).await.status(), Some(200));
+        let target = format!("sips:1002@{DOMAIN}");
+        let base = |c: &Client, method: &str, branch: &str| {
+            Message::request(method, &target)
+                .with_header("Via", format!("SIP/2.0/TLS {};branch={branch}", c.local))
+                .with_header("Max-Forwards", "70")
+                .with_header("From", format!("<sips:1001@{DOMAIN}>;tag=caller"))
+                .with_header("To", format!("<{target}>"))
+                .with_header("Call-ID", "call-cancel")
+                .with_header("CSeq", format!("1 {method}"))
+        };
+        caller.send(&base(&caller, "INVITE", "z9hG4bKc1").to_bytes()).await;
+        let ch = caller.message().await;
+        assert_eq!(ch.status(), Some(407));
+        let ch = digest::best_challenge(ch.header_all("Proxy-Authenticate")).unwrap();
+        let mut invite = base(&caller, "INVITE", "z9hG4bKc2");
+        invite.push_header(
+            "Proxy-Authorization",
+            digest::authorization(&ch, "1001", "secret1", "INVITE", &target, 1, "k"),
+        );
+        caller.send(&invite.to_bytes()).await;
+        assert_eq!(caller.message().await.status(), Some(100));
+        let incoming = callee.message().await;
+        assert_eq!(incoming.method(), Some("INVITE"));
+        let proxy_branch = Via::parse(incoming.top_via().unwrap()).unwrap().branch().unwrap().to_string();
+
+        caller.send(&base(&caller, "CANCEL", "z9hG4bKc2").to_bytes()).await;
+        let ok = caller.message().await;
+        assert_eq!((ok.status(), ok.cseq()), (Some(200), Some((1, "CANCEL"))));
+        let cancel = callee.message().await;
+        assert_eq!(cancel.method(), Some("CANCEL"));
+        assert_eq!(Via::parse(cancel.top_via().unwrap()).unwrap().branch(), Some(proxy_branch.as_str()));
+
+        let mut terminated = Message::response(487, "Request Terminated");
+        for via in incoming.header_all("Via") {
+            terminated.push_header("Via", via);
+        }
+        terminated.push_header("From", incoming.header("From").unwrap());
+        terminated.push_header("To", format!("<{target}>;tag=callee"));
+        terminated.push_header("Call-ID", "call-cancel");
+        terminated.push_header("CSeq", "1 INVITE");
+        callee.send(&terminated.to_bytes()).await;
+        let relayed = caller.message().await;
+        assert_eq!(relayed.status(), Some(487));
+        assert_eq!(relayed.header_all("Via").len(), 1);
+
+        let mut ack = base(&caller, "ACK", "z9hG4bKc2");
+        ack.headers.retain(|h| h.name != "To");
+        ack.push_header("To", format!("<{target}>;tag=callee"));
+        caller.send(&ack.to_bytes()).await;
+        let got = callee.message().await;
+        assert_eq!(got.method(), Some("ACK"));
+        assert_eq!(Via::parse(got.top_via().unwrap()).unwrap().branch(), Some(proxy_branch.as_str()));
+        assert_eq!(reg.stats().accepted, 2);
+    });
+}
+
+/// The handle and the PKI can be moved to and shared with other threads (the demo keeps
+/// them next to a phone running elsewhere).
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Registrar>();
+    check::<TestPki>();
+    check::<RegistrarConfig>();
+}
