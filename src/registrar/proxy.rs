@@ -215,7 +215,7 @@ impl State {
             return true;
         }
         let host = match host_port.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || p.chars().all(|c| c.is_ascii_digit()) => h,
+            Some((h, p)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => h,
             _ => host_port,
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
