@@ -17,6 +17,8 @@
 pub mod config;
 pub mod engine;
 pub mod ids;
+#[cfg(feature = "registrar")]
+pub mod registrar;
 pub mod rng;
 pub mod sim;
 pub mod sip;
