@@ -201,8 +201,9 @@ impl Connection {
                         *crlfs = 0;
                         bump(&self.shared.counters.pings);
                         if self.shared.answer_pings {
-                            write(tls, b"\r\n").await?;
+                            // Counted first, so that a peer that saw the pong also sees the count.
                             bump(&self.shared.counters.pongs);
+                            write(tls, b"\r\n").await?;
                         }
                     }
                 }

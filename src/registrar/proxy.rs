@@ -215,7 +215,7 @@ impl State {
             return true;
         }
         let host = match host_port.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || p.chars().all(|c| c.is_ascii_digit()) => h,
+            Some((h, p)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => h,
             _ => host_port,
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -503,10 +503,11 @@ impl State {
         if method == "CANCEL" {
             return Vec::new();
         }
-        if !is_invite && msg.status().is_some_and(|s| s >= 200) {
-            if let Some(old) = self.transactions.remove(&branch) {
-                self.by_caller.remove(&(old.caller, old.caller_branch));
-            }
+        if !is_invite
+            && msg.status().is_some_and(|s| s >= 200)
+            && let Some(old) = self.transactions.remove(&branch)
+        {
+            self.by_caller.remove(&(old.caller, old.caller_branch));
         }
         remove_first_value(&mut msg, "Via");
         vec![(caller, msg.to_bytes())]
