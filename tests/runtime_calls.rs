@@ -3,8 +3,8 @@
 
 mod runtime_support;
 
-use runtime_support::{Lab, watchdog};
-use sip_ptls::config::{AccountConfig, Config};
+use runtime_support::{Lab, Relay, watchdog};
+use sip_ptls::config::{AccountConfig, Config, ServerAddr};
 use sip_ptls::ids::{AccountId, Server};
 use sip_ptls::time::Duration as CoreDuration;
 use sip_ptls::{CallFailure, CallOutcome, EndReason, Event};
@@ -71,16 +71,20 @@ fn a_call_placed_during_an_outage_goes_out_after_recovery() {
     let primary = lab.registrar();
     let mut callee = lab.phone(one_line(lab.config(&primary, None), 1));
     callee.wait("callee registered", Duration::from_secs(10), |e| matches!(e, Event::Registered { .. }));
-    let mut caller = lab.phone(one_line(lab.config(&primary, None), 0));
+    // The caller reaches the registrar through a relay, so that only its path breaks.
+    let relay = Relay::start(primary.addr());
+    let mut config = one_line(lab.config(&primary, None), 0);
+    config.proxy = Some(ServerAddr::new("127.0.0.1", relay.addr.port()));
+    let mut caller = lab.phone(config);
     caller.wait("caller registered", Duration::from_secs(10), |e| matches!(e, Event::Registered { .. }));
-    primary.kill();
+    relay.cut();
     caller.wait("the flow lost", Duration::from_secs(10), |e| matches!(e, Event::FlowLost { .. }));
     let id =
         caller.handle.place_call_blocking(AccountId(0), "1002", Vec::new()).expect("a call is accepted while down");
     caller.idle(Duration::from_millis(500));
     assert_eq!(caller.status().queued_calls, 1, "the call waits for the connection");
-    primary.restore().expect("restore");
-    callee.wait("callee re-registered", Duration::from_secs(10), |e| matches!(e, Event::Registered { .. }));
+    relay.restore();
+    caller.wait("caller re-registered", Duration::from_secs(10), |e| matches!(e, Event::Registered { .. }));
     callee.wait("the incoming call", Duration::from_secs(10), |e| matches!(e, Event::IncomingCall { .. }));
     let (_, outcome) = caller.wait(
         "the outcome",

@@ -50,7 +50,7 @@ fn a_silent_primary_is_detected_by_the_pong_deadline() {
     let took = at.duration_since(frozen);
     assert_eq!(lost, Event::FlowLost { server: Server::Primary, reason: FlowError::PongTimeout });
     // Bound: keep-alive interval (1 s) + pong timeout (1 s), plus scheduling slack.
-    assert!(took <= Duration::from_millis(2500), "detected after {took:?}");
+    assert!(took <= Duration::from_millis(3000), "detected after {took:?}");
     phone.both_registered(Server::Backup, Duration::from_secs(10));
     primary.thaw();
 }

@@ -236,3 +236,88 @@ impl Drop for TestPhone {
         }
     }
 }
+
+/// A TCP relay on loopback in front of a registrar, to cut one phone's path without
+/// touching the others: `cut` closes every relayed connection and refuses new ones,
+/// `restore` accepts again on the same port.
+pub struct Relay {
+    pub addr: std::net::SocketAddr,
+    target: std::net::SocketAddr,
+    state: Arc<std::sync::Mutex<RelayState>>,
+}
+
+#[derive(Default)]
+struct RelayState {
+    open: Vec<std::net::TcpStream>,
+    listening: Option<Arc<AtomicBool>>,
+}
+
+impl Relay {
+    pub fn start(target: std::net::SocketAddr) -> Relay {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the relay");
+        let addr = listener.local_addr().expect("relay address");
+        let relay = Relay { addr, target, state: Arc::default() };
+        relay.serve(listener);
+        relay
+    }
+
+    fn serve(&self, listener: std::net::TcpListener) {
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        let stop = Arc::new(AtomicBool::new(false));
+        self.state.lock().expect("relay state").listening = Some(stop.clone());
+        let (state, target) = (self.state.clone(), self.target);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let Ok(server) = std::net::TcpStream::connect(target) else { continue };
+                let _ = client.set_nonblocking(false);
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    });
+                };
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else { continue };
+                state
+                    .lock()
+                    .expect("relay state")
+                    .open
+                    .extend([client.try_clone(), server.try_clone()].into_iter().flatten());
+                pipe(client, s2);
+                pipe(server, c2);
+            }
+        });
+    }
+
+    /// Closes every relayed connection and stops listening (connects are refused).
+    pub fn cut(&self) {
+        let mut st = self.state.lock().expect("relay state");
+        if let Some(stop) = st.listening.take() {
+            stop.store(true, Ordering::SeqCst);
+        }
+        for s in st.open.drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        drop(st);
+        // Let the accept thread see the flag and drop the listener.
+        std::thread::sleep(Duration::from_millis(30));
+    }
+
+    /// Listens again on the same port.
+    pub fn restore(&self) {
+        let listener = std::net::TcpListener::bind(self.addr).expect("re-bind the relay port");
+        self.serve(listener);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
