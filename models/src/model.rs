@@ -141,6 +141,10 @@ pub struct NetConn {
     pub finals: Vec<Option<u16>>,
     /// A ping, REGISTER or OPTIONS on it will never be answered.
     pub unanswered: bool,
+    /// Pings on it that will never be answered (saturates at 2).
+    pub lost_pings: u8,
+    /// When the first ping that will never be answered went out.
+    pub lost_ping_at: Option<Instant>,
 }
 
 /// Ghost violation bits.
@@ -159,6 +163,8 @@ pub mod viol {
     pub const BACKOFF: u16 = 1 << 5;
     /// Still on the backup after the primary proved stable, with no call pinning it.
     pub const NO_FAILBACK: u16 = 1 << 6;
+    /// A second ping went unanswered on the same connection: silence was not noticed.
+    pub const SILENCE_UNNOTICED: u16 = 1 << 7;
 }
 
 /// Reachability flags.
@@ -267,6 +273,8 @@ struct NetKey {
     queue: Vec<(u8, u16, Option<u8>, bool)>,
     finals: Vec<Option<u16>>,
     unanswered: bool,
+    lost_pings: u8,
+    lost_ping: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -310,6 +318,8 @@ impl State {
                     .collect(),
                 finals: c.finals.clone(),
                 unanswered: c.unanswered,
+                lost_pings: c.lost_pings,
+                lost_ping: c.lost_ping_at.is_some(),
             })
             .collect();
         let g = &self.ghost;
@@ -374,7 +384,7 @@ pub fn model_config(accounts: u8, seed: u64) -> Config {
         pong_timeout: Duration::from_secs(3),
         transaction_timeout: Duration::from_secs(4),
         connect_timeout: Duration::from_secs(15),
-        registration_period: 20,
+        registration_period: 60,
         registration_renewal: 15,
         registration_retry: 30,
         registration_timeout_retry: 30,
@@ -536,6 +546,16 @@ impl PtlsModel {
             }
             self.on_output(s, out, placing);
         }
+        // A lost ping must be noticed within the pong timeout plus one OPTIONS transaction.
+        let limit = self.config.pong_timeout + self.config.transaction_timeout;
+        let now = s.now;
+        for (id, _, _) in s.core.connections().filter(|(_, p, up)| *p == ConnPurpose::Flow && *up) {
+            if let Some(c) = s.net.iter().find(|c| c.id == id)
+                && c.lost_ping_at.is_some_and(|t| now.saturating_since(t) > limit)
+            {
+                s.ghost.viol |= viol::SILENCE_UNNOTICED;
+            }
+        }
         let flows = s.core.connections().filter(|(_, p, _)| *p == ConnPurpose::Flow).count();
         if flows > 1 {
             s.ghost.viol |= viol::TWO_FLOWS;
@@ -568,6 +588,8 @@ impl PtlsModel {
                     queue: VecDeque::from([first]),
                     finals: vec![None; n],
                     unanswered: false,
+                    lost_pings: 0,
+                    lost_ping_at: None,
                 });
             }
             Output::Close { conn } => {
@@ -595,7 +617,7 @@ impl PtlsModel {
                     s.net[ci].queue.push_back(Delivery::Pong);
                 }
             } else {
-                s.net[ci].unanswered = true;
+                Self::ping_lost(s, ci);
             }
             return;
         }
@@ -720,6 +742,19 @@ impl PtlsModel {
         }
     }
 
+    /// A ping on connection `ci` will never be answered; the second one means the core
+    /// did not notice the silence after the first (RFC 5626 §4.4.1: a pong timeout).
+    fn ping_lost(s: &mut State, ci: usize) {
+        let now = s.now;
+        let c = &mut s.net[ci];
+        c.unanswered = true;
+        c.lost_ping_at.get_or_insert(now);
+        c.lost_pings = c.lost_pings.saturating_add(1).min(2);
+        if c.lost_pings > 1 {
+            s.ghost.viol |= viol::SILENCE_UNNOTICED;
+        }
+    }
+
     fn take_fault(s: &mut State) {
         s.budget.faults = s.budget.faults.checked_sub(1).expect("fault budget checked by actions()");
     }
@@ -755,9 +790,14 @@ impl PtlsModel {
                         self.guarded(&mut s, |c| c.handle_input(now, Input::Closed { conn, reason }));
                     }
                     Delivery::Pong => {
+                        s.net[i].lost_ping_at = None;
+                        s.net[i].lost_pings = 0;
                         self.guarded(&mut s, |c| c.handle_input(now, Input::Received { conn, data: b"\r\n" }));
                     }
                     Delivery::Reply(r) => {
+                        // The server answered: a ping lost earlier was a lost pong, not silence.
+                        s.net[i].lost_ping_at = None;
+                        s.net[i].lost_pings = 0;
                         if r.method == Method::Register
                             && r.status >= 200
                             && let Some(a) = r.account
@@ -786,6 +826,9 @@ impl PtlsModel {
                 if !matches!(d, Delivery::Connected) {
                     c.unanswered = true;
                 }
+                if matches!(d, Delivery::Pong) {
+                    Self::ping_lost(&mut s, usize::from(i));
+                }
             }
             Action::Reject(i, status) => {
                 fault = true;
@@ -808,7 +851,8 @@ impl PtlsModel {
             Action::SetMode(server, mode) => {
                 fault = true;
                 s.modes[idx(server)] = mode;
-                for c in s.net.iter_mut().filter(|c| c.id.server == server) {
+                let mut pongs_lost = Vec::new();
+                for (ci, c) in s.net.iter_mut().enumerate().filter(|(_, c)| c.id.server == server) {
                     let lost_answer = c.queue.iter().any(|d| {
                         matches!(d, Delivery::Pong)
                             || matches!(d, Delivery::Reply(r) if matches!(r.method, Method::Register | Method::Options | Method::Invite))
@@ -819,11 +863,17 @@ impl PtlsModel {
                             c.queue.push_back(if c.up { Delivery::Closed } else { Delivery::ConnectFailed });
                         }
                         Mode::Silent => {
+                            if c.queue.iter().any(|d| matches!(d, Delivery::Pong)) {
+                                pongs_lost.push(ci);
+                            }
                             c.queue.retain(|d| matches!(d, Delivery::Connected | Delivery::Closed));
                             c.unanswered |= lost_answer;
                         }
                         Mode::Up => {}
                     }
+                }
+                for ci in pongs_lost {
+                    Self::ping_lost(&mut s, ci);
                 }
             }
             Action::PlaceCall(a) => {
@@ -973,6 +1023,8 @@ pub mod names {
     pub const ONE_OUTCOME: &str = "at most one outcome per placed call";
     /// Back-off.
     pub const BACKOFF: &str = "back-off within its window";
+    /// Keep-alive notices silence.
+    pub const SILENCE: &str = "a lost ping is noticed within pong timeout + transaction timeout";
     /// Terminal.
     pub const TERMINAL: &str = "terminal states: settled, and every placed call has exactly one outcome";
     /// Bounded response.
@@ -999,6 +1051,7 @@ fn properties() -> Vec<Property<PtlsModel>> {
         Property::always(FAILBACK_DUE, |_, s: &State| s.ghost.viol & viol::NO_FAILBACK == 0),
         Property::always(ONE_OUTCOME, |_, s: &State| s.ghost.viol & viol::OUTCOME == 0),
         Property::always(BACKOFF, |_, s: &State| s.ghost.viol & viol::BACKOFF == 0),
+        Property::always(SILENCE, |_, s: &State| s.ghost.viol & viol::SILENCE_UNNOTICED == 0),
         Property::always(TERMINAL, |m: &PtlsModel, s: &State| {
             m.violated(s) || !m.is_terminal(s) || (m.settled(s) && s.ghost.calls.iter().all(|(_, n)| *n == 1))
         }),
@@ -1014,7 +1067,7 @@ fn properties() -> Vec<Property<PtlsModel>> {
 /// The `always` property names, in order.
 pub fn safety_names() -> Vec<&'static str> {
     use names::*;
-    vec![NO_PANIC, ONE_FLOW, SEND_UP, INVITE_AFTER_REG, FAILBACK_DUE, ONE_OUTCOME, BACKOFF, TERMINAL, BOUNDED]
+    vec![NO_PANIC, ONE_FLOW, SEND_UP, INVITE_AFTER_REG, FAILBACK_DUE, ONE_OUTCOME, BACKOFF, SILENCE, TERMINAL, BOUNDED]
 }
 
 /// Checks a `FlowState` for tests.

@@ -43,8 +43,13 @@ pub fn check(model: PtlsModel, threads: usize, progress: bool, stop_on_failure: 
     }
     let checker = builder.spawn_dfs();
     if progress {
+        let mut last = Instant::now();
         while !checker.is_done() {
-            std::thread::sleep(std::time::Duration::from_millis(1000));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if last.elapsed().as_secs_f64() < 1.0 {
+                continue;
+            }
+            last = Instant::now();
             eprintln!(
                 "  {:>10} unique states, {:>11} transitions, depth {:>3}, {:.0} s",
                 checker.unique_state_count(),
@@ -217,6 +222,7 @@ pub fn all_names() -> Vec<&'static str> {
         FAILBACK_DUE,
         ONE_OUTCOME,
         BACKOFF,
+        SILENCE,
         TERMINAL,
         BOUNDED,
         R_FAILOVER,
