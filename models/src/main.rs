@@ -40,6 +40,10 @@ struct BoundArgs {
     /// Checker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Switch on the planted bug with this index in `PlantedBug::ALL` (0-6).
+    #[cfg(feature = "planted-bugs")]
+    #[arg(long)]
+    plant: Option<usize>,
 }
 
 impl BoundArgs {
@@ -93,6 +97,14 @@ fn main() -> ExitCode {
 fn check(b: BoundArgs) -> ExitCode {
     let bounds = b.bounds();
     let model = PtlsModel::new(bounds);
+    #[cfg(feature = "planted-bugs")]
+    let model = {
+        let bug = b.plant.and_then(|i| sip_ptls_models::model::PlantedBug::ALL.get(i).copied());
+        if let Some(bug) = bug {
+            eprintln!("planted bug: {bug:?}");
+        }
+        model.with_bug(bug)
+    };
     eprintln!("checking {bounds:?} (K = {}) with DFS, {} threads", model.k, b.threads);
     let report = run::check(model.clone(), b.threads, true, false);
     for (name, path) in &report.failed {
