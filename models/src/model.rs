@@ -539,8 +539,7 @@ impl PtlsModel {
 
     /// Performs every output the core queued, checking each first.
     fn drain(&self, s: &mut State, mut log: Option<&mut Log>, placing: bool) {
-        loop {
-            let Some(out) = self.guarded(s, |c| c.poll_output()).flatten() else { break };
+        while let Some(out) = self.guarded(s, |c| c.poll_output()).flatten() {
             if let Some(l) = log.as_deref_mut() {
                 l.push(format!("  -> {}", describe_output(&out)));
             }
