@@ -576,3 +576,25 @@ fn uri_eq(a: &str, b: &str) -> bool {
     let strip = |s: &str| s.split(';').next().unwrap_or("").to_ascii_lowercase();
     strip(a) == strip(b)
 }
+
+impl Account {
+    /// The raw parts the decision view abstracts (see `view.rs`).
+    pub(super) fn parts(&self) -> super::view::AccountParts {
+        super::view::AccountParts {
+            state: self.public_state(),
+            registered_on: match self.state {
+                Phase2::Registered { conn, .. } => Some(conn),
+                _ => None,
+            },
+            tx: self.tx.as_ref().map(|t| (t.kind == Kind::Unregister, t.with_auth, t.tx.conn, t.tx.deadline)),
+            has_auth: self.auth.is_some(),
+            challenges: self.challenges,
+            min_expires: self.min_expires,
+            interval_tries: self.interval_tries,
+            rejected_by: self.rejected_by,
+            round_done: self.round_done,
+            refresh_at: self.refresh_at,
+            retry_at: self.retry_at,
+        }
+    }
+}
