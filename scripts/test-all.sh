@@ -9,6 +9,10 @@ cargo test --workspace
 # Proof that the property tests bite: the same properties with each planted bug.
 cargo test --features planted-bugs --test core_properties
 
+# The model checker at release speed: the default-bounds exhaustive check, the pinned state
+# counts, and the planted-bug suite (each bug must be caught, by the expected property).
+cargo test --profile modelcheck -p sip-ptls-models --features planted-bugs
+
 # The core alone builds without the runtime and pulls in none of its crates.
 cargo build --no-default-features --lib
 if cargo tree --no-default-features -e normal | grep -E '^[^a-z]*(smol|async-io|async-net|rustls|futures-rustls) v'; then

@@ -1,3 +1,9 @@
-//! Model checking of the `sip_ptls` core: the stateright models that drive the real core
-//! against a hostile environment live here (see issue "Model-check the real core").
+//! Model checking of the `sip_ptls` core with stateright: the real core driven by a
+//! hostile environment of two proxies, within budgets of faults, calls and periodic
+//! timer firings. See `docs/model-checking.md`.
 #![forbid(unsafe_code)]
+
+pub mod model;
+pub mod run;
+
+pub use model::{Action, Bounds, PtlsModel, State};

@@ -802,3 +802,34 @@ impl Core {
         self.calls_connection_lost(conn);
     }
 }
+
+impl Call {
+    /// The raw parts the decision view abstracts (see `view.rs`).
+    pub(super) fn parts(&self) -> super::view::CallParts {
+        use super::view::CallPhase;
+        let (phase, tx_conn, ringing, cancel_wanted) = match &self.state {
+            State::Queued { .. } => (CallPhase::Queued, None, false, false),
+            State::Connecting { .. } => (CallPhase::Connecting, None, false, false),
+            State::Calling { tx, ring_deadline, cancel_wanted } => {
+                (CallPhase::Calling, Some(tx.conn), ring_deadline.is_some(), *cancel_wanted)
+            }
+            State::Cancelling { tx, .. } => (CallPhase::Cancelling, Some(tx.conn), true, false),
+            State::Established => (CallPhase::Established, None, false, false),
+            State::Ending { bye, .. } => (CallPhase::Ending, bye.as_ref().map(|t| t.conn), false, false),
+            State::Ringing { .. } => (CallPhase::Ringing, None, false, false),
+            State::AwaitAck { .. } => (CallPhase::AwaitAck, None, false, false),
+        };
+        super::view::CallParts {
+            phase,
+            outgoing: self.outgoing,
+            account: self.account,
+            conn: self.conn,
+            tx_conn,
+            ringing,
+            cancel_wanted,
+            challenged: self.challenged,
+            outcome_given: self.outcome_given,
+            deadline: self.next_deadline(),
+        }
+    }
+}

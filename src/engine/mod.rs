@@ -16,6 +16,7 @@ mod io;
 mod message;
 mod registration;
 mod transaction;
+mod view;
 
 #[cfg(feature = "planted-bugs")]
 pub use bugs::Bug as PlantedBug;
@@ -24,6 +25,7 @@ pub use io::{
     RegError, RegState, TransportError,
 };
 pub use registration::refresh_delay as registration_refresh_delay;
+pub use view::{AccountView, CallPhase, CallView, ConnView, DecisionView, FlowView, PhaseView, TimerKey};
 
 use crate::config::{Config, ServerAddr, TransportMode};
 use crate::ids::{AccountId, ConnId, Server};

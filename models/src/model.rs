@@ -1,0 +1,1075 @@
+//! The stateright model: the real [`Core`] in a small hostile world.
+//!
+//! State = the core + an abstract environment (each server Up, Refusing or Silent; per
+//! connection the FIFO of deliveries in flight, built by the real [`SimServer`] from the
+//! core's real requests) + ghost state (violation bits, budgets, reachability flags, a
+//! bounded-response step counter). Actions are the environment's choices. Every output
+//! the core emits is checked as it comes out and turned into ghost bits that the
+//! `always` properties read. The state's `Hash`/`PartialEq` use an abstraction of the
+//! core ([`Core::decision_view`]), not its raw fields: see `docs/model-checking.md`.
+
+use sip_ptls::config::{AccountConfig, Backoff, CertificateFiles, Config, Failback, ServerAddr, TransportMode};
+use sip_ptls::engine::{DecisionView, TimerKey};
+use sip_ptls::ids::{AccountId, CallId, ConnId, Server};
+use sip_ptls::sim::SimServer;
+use sip_ptls::sip::{Frame, Message};
+use sip_ptls::time::{Duration, Instant};
+use sip_ptls::{CallOutcome, ConnPurpose, Core, Event, FlowError, FlowState, Input, Output, RegState, TransportError};
+use stateright::{Model, Property};
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+#[cfg(feature = "planted-bugs")]
+pub use sip_ptls::engine::PlantedBug;
+
+/// How a server treats the phone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Accepts connections and answers.
+    Up,
+    /// Refuses connections; established ones were reset when it entered this mode.
+    Refusing,
+    /// Accepts connections and bytes, answers nothing.
+    Silent,
+}
+
+const MODES: [Mode; 3] = [Mode::Up, Mode::Refusing, Mode::Silent];
+
+/// The bounds that keep the space finite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Accounts (lines) configured.
+    pub accounts: u8,
+    /// Faults: server mode changes, peer closes, lost or rejected replies.
+    pub faults: u8,
+    /// Calls the user places.
+    pub calls: u8,
+    /// Firings of periodic timers (keep-alive ping, registration refresh, probe).
+    pub idle: u8,
+    /// Seed of the core's random generator (jitter, tokens).
+    pub seed: u64,
+    /// Network deliveries before timers (sound while RTT is far below every timer).
+    pub urgency: bool,
+}
+
+impl Default for Bounds {
+    fn default() -> Bounds {
+        Bounds { accounts: 2, faults: 2, calls: 1, idle: 2, seed: 1, urgency: true }
+    }
+}
+
+impl Bounds {
+    /// Steps allowed between the last fault and a settled state (bounded response).
+    pub fn response_bound(&self) -> u8 {
+        let k = 24 + 4 * u32::from(self.accounts) + 6 * u32::from(self.calls) + 4 * u32::from(self.idle);
+        k.min(200) as u8
+    }
+}
+
+/// Something the network will hand to the core on one connection, in order.
+#[derive(Clone, Debug)]
+pub enum Delivery {
+    /// TCP and TLS completed.
+    Connected,
+    /// The connection attempt failed.
+    ConnectFailed,
+    /// The server closed or reset the connection.
+    Closed,
+    /// A CRLF pong.
+    Pong,
+    /// A SIP response (or request) from the server.
+    Reply(Reply),
+}
+
+/// A SIP message from the server, with what the model needs to know about it.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// The bytes.
+    pub bytes: Arc<Vec<u8>>,
+    /// CSeq method.
+    pub method: Method,
+    /// Status code.
+    pub status: u16,
+    /// The account it concerns (REGISTER), by the To user.
+    pub account: Option<u8>,
+    /// Call-ID, to tell superseded transactions.
+    pub call_id: Arc<str>,
+    /// A later request with the same Call-ID and method went out: this answers an
+    /// abandoned transaction.
+    pub stale: bool,
+    /// The request it answers (to build another answer for a fault).
+    pub request: Arc<Message>,
+}
+
+/// Methods the model tells apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// REGISTER.
+    Register,
+    /// INVITE.
+    Invite,
+    /// OPTIONS.
+    Options,
+    /// Anything else (BYE, CANCEL).
+    Other,
+}
+
+fn method_of(m: &str) -> Method {
+    match m.to_ascii_uppercase().as_str() {
+        "REGISTER" => Method::Register,
+        "INVITE" => Method::Invite,
+        "OPTIONS" => Method::Options,
+        _ => Method::Other,
+    }
+}
+
+/// One connection as the network sees it.
+#[derive(Clone, Debug)]
+pub struct NetConn {
+    /// The core's handle.
+    pub id: ConnId,
+    /// The purpose the core gave it when asking for it.
+    pub purpose: Option<ConnPurpose>,
+    /// `Connected` was delivered and `Closed` was not.
+    pub up: bool,
+    /// Deliveries in flight, in order.
+    pub queue: VecDeque<Delivery>,
+    /// Final REGISTER status delivered on this connection, per account.
+    pub finals: Vec<Option<u16>>,
+    /// A ping, REGISTER or OPTIONS on it will never be answered.
+    pub unanswered: bool,
+    /// Pings on it that will never be answered (saturates at 2).
+    pub lost_pings: u8,
+    /// When the first ping that will never be answered went out.
+    pub lost_ping_at: Option<Instant>,
+}
+
+/// Ghost violation bits.
+pub mod viol {
+    /// The core panicked.
+    pub const PANIC: u16 = 1;
+    /// Two persistent connections open or opening.
+    pub const TWO_FLOWS: u16 = 1 << 1;
+    /// Bytes sent on a connection that is not up.
+    pub const SEND_NOT_UP: u16 = 1 << 2;
+    /// INVITE before every account had its final REGISTER answer on the connection.
+    pub const INVITE_EARLY: u16 = 1 << 3;
+    /// A call got a second outcome, or an outcome it was never placed for.
+    pub const OUTCOME: u16 = 1 << 4;
+    /// Back-off outside its window.
+    pub const BACKOFF: u16 = 1 << 5;
+    /// Still on the backup after the primary proved stable, with no call pinning it.
+    pub const NO_FAILBACK: u16 = 1 << 6;
+    /// A second ping went unanswered on the same connection: silence was not noticed.
+    pub const SILENCE_UNNOTICED: u16 = 1 << 7;
+}
+
+/// Reachability flags.
+pub mod reach {
+    /// The flow failed over to the backup.
+    pub const FAILOVER: u8 = 1;
+    /// The flow failed back to the primary.
+    pub const FAILBACK: u8 = 1 << 1;
+    /// Registered again after a silent failure (pong or transaction timeout).
+    pub const REREG_AFTER_SILENT: u8 = 1 << 2;
+    /// A call was answered over the persistent connection.
+    pub const CALL_ANSWERED: u8 = 1 << 3;
+    /// A queued call went out after a recovery.
+    pub const QUEUED_DELIVERED: u8 = 1 << 4;
+}
+
+/// Ghost state: what the properties read.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Ghost {
+    /// Violation bits ([`viol`]).
+    pub viol: u16,
+    /// Reachability bits ([`reach`]).
+    pub reached: u8,
+    /// Placed calls and how many outcomes each got.
+    pub calls: Vec<(CallId, u8)>,
+    /// Accounts a server rejected for good (403 delivered), per server.
+    pub rejected: [Vec<bool>; 2],
+    /// Some flow was lost or failed to connect.
+    pub flow_lost: bool,
+    /// A flow was lost to a pong or transaction timeout.
+    pub silent_loss: bool,
+    /// Steps since the last fault or user action without being settled (saturates).
+    pub since_change: u8,
+    /// What the last panic said.
+    pub panic: Option<String>,
+}
+
+/// Budgets left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Budget {
+    /// Faults left.
+    pub faults: u8,
+    /// Calls left.
+    pub calls: u8,
+    /// Periodic timer firings left.
+    pub idle: u8,
+}
+
+/// A model state.
+#[derive(Clone, Debug)]
+pub struct State {
+    /// The real core.
+    pub core: Core,
+    /// Virtual time.
+    pub now: Instant,
+    /// The real simulated servers that build answers to the core's requests.
+    pub servers: [SimServer; 2],
+    /// How each server behaves.
+    pub modes: [Mode; 2],
+    /// Connections the network knows, in creation order.
+    pub net: Vec<NetConn>,
+    /// Budgets left.
+    pub budget: Budget,
+    /// Ghost state.
+    pub ghost: Ghost,
+    /// INVITEs sent in the current step (scratch, not part of the state's identity).
+    pub invites_sent: u8,
+}
+
+/// A step of the environment.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Hand the first delivery of connection `i` (index in the network table) to the core.
+    Deliver(u8),
+    /// Fault: the first delivery of connection `i` is lost (a hanging handshake, a lost
+    /// pong or response).
+    Lose(u8),
+    /// Fault: the server answers the REGISTER at the head of connection `i` with `status`.
+    Reject(u8, u16),
+    /// Fault: the server closes connection `i`.
+    PeerClose(u8),
+    /// Fault: a server changes mode.
+    SetMode(Server, Mode),
+    /// The user places a call from an account.
+    PlaceCall(u8),
+    /// The earliest armed deadline passes.
+    Fire,
+}
+
+/// The abstract key that identifies states (see the module doc).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    core: DecisionView,
+    modes: [Mode; 2],
+    net: Vec<NetKey>,
+    budget: Budget,
+    ghost: GhostKey,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct NetKey {
+    server: Server,
+    slot: Option<u8>,
+    purpose: Option<ConnPurpose>,
+    up: bool,
+    queue: Vec<(u8, u16, Option<u8>, bool)>,
+    finals: Vec<Option<u16>>,
+    unanswered: bool,
+    lost_pings: u8,
+    lost_ping: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct GhostKey {
+    viol: u16,
+    reached: u8,
+    outcomes: Vec<u8>,
+    rejected: [Vec<bool>; 2],
+    flow_lost: bool,
+    silent_loss: bool,
+    since_change: u8,
+}
+
+impl State {
+    fn key(&self) -> Key {
+        let mut core = self.core.decision_view();
+        // Back-off saturates: beyond `cap` failed rounds the window no longer changes.
+        core.flow.failed_rounds = core.flow.failed_rounds.min(backoff_cap(self.core.config()));
+        let slots: Vec<ConnId> = self.core.connections().map(|(id, _, _)| id).collect();
+        let net = self
+            .net
+            .iter()
+            .map(|c| NetKey {
+                server: c.id.server,
+                slot: slots.iter().position(|s| *s == c.id).map(|p| p as u8),
+                purpose: c.purpose.map(|p| match p {
+                    ConnPurpose::Call(_) => ConnPurpose::Call(CallId(0)),
+                    p => p,
+                }),
+                up: c.up,
+                queue: c
+                    .queue
+                    .iter()
+                    .map(|d| match d {
+                        Delivery::Connected => (0, 0, None, false),
+                        Delivery::ConnectFailed => (1, 0, None, false),
+                        Delivery::Closed => (2, 0, None, false),
+                        Delivery::Pong => (3, 0, None, false),
+                        Delivery::Reply(r) => (4 + r.method as u8, r.status, r.account, r.stale),
+                    })
+                    .collect(),
+                finals: c.finals.clone(),
+                unanswered: c.unanswered,
+                lost_pings: c.lost_pings,
+                lost_ping: c.lost_ping_at.is_some(),
+            })
+            .collect();
+        let g = &self.ghost;
+        Key {
+            core,
+            modes: self.modes,
+            net,
+            budget: self.budget,
+            ghost: GhostKey {
+                viol: g.viol,
+                reached: g.reached,
+                outcomes: g.calls.iter().map(|(_, n)| *n).collect(),
+                rejected: g.rejected.clone(),
+                flow_lost: g.flow_lost,
+                silent_loss: g.silent_loss,
+                since_change: g.since_change,
+            },
+        }
+    }
+
+    /// Deliveries waiting on any connection.
+    pub fn pending(&self) -> bool {
+        self.net.iter().any(|c| !c.queue.is_empty())
+    }
+}
+
+impl Hash for State {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.key().hash(h);
+    }
+}
+
+impl PartialEq for State {
+    fn eq(&self, other: &State) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for State {}
+
+/// Failed rounds beyond which the back-off window is capped, plus one (so that a missing
+/// cap is still seen).
+fn backoff_cap(config: &Config) -> u32 {
+    let b = config.backoff;
+    let mut n = 0u32;
+    while n < 20 && b.base.saturating_mul(1u64 << n) < b.max {
+        n += 1;
+    }
+    n + 1
+}
+
+/// The configuration the model runs the core with: timers on separate scales so that
+/// the order of deadlines is mostly fixed by construction (see the doc).
+pub fn model_config(accounts: u8, seed: u64) -> Config {
+    Config {
+        mode: TransportMode::PersistentTls,
+        proxy: Some(ServerAddr::new("primary.test", 5061)),
+        backup_proxy: Some(ServerAddr::new("backup.test", 5061)),
+        accounts: (0..accounts).map(|i| AccountConfig::new(&format!("10{i}"), "pw")).collect(),
+        certificates: CertificateFiles { trusted_certificates: Some("ca.pem".into()), ..CertificateFiles::default() },
+        keepalive_interval: Duration::from_secs(12),
+        pong_timeout: Duration::from_secs(3),
+        transaction_timeout: Duration::from_secs(4),
+        connect_timeout: Duration::from_secs(15),
+        registration_period: 60,
+        registration_renewal: 15,
+        registration_retry: 30,
+        registration_timeout_retry: 30,
+        backoff: Backoff { base: Duration::from_secs(2), max: Duration::from_secs(8) },
+        failback: Failback { probe_interval: Duration::from_secs(8), stable_probes: 1 },
+        call_queue_limit: 8,
+        call_setup_timeout: Duration::from_secs(32),
+        seed,
+        ..Config::default()
+    }
+}
+
+/// The model.
+#[derive(Clone, Debug)]
+pub struct PtlsModel {
+    /// Bounds.
+    pub bounds: Bounds,
+    /// The core's configuration.
+    pub config: Config,
+    /// Steps allowed between the last change and a settled state.
+    pub k: u8,
+    /// The planted bug switched on, if any.
+    #[cfg(feature = "planted-bugs")]
+    pub bug: Option<PlantedBug>,
+}
+
+fn idx(s: Server) -> usize {
+    match s {
+        Server::Primary => 0,
+        Server::Backup => 1,
+    }
+}
+
+fn is_periodic(k: TimerKey) -> bool {
+    matches!(k, TimerKey::Ping | TimerKey::RegRefresh(_) | TimerKey::ProbeAt)
+}
+
+/// What a step did, for traces.
+pub type Log = Vec<String>;
+
+impl PtlsModel {
+    /// A model of the correct core within `bounds`.
+    pub fn new(bounds: Bounds) -> PtlsModel {
+        PtlsModel {
+            config: model_config(bounds.accounts, bounds.seed),
+            k: bounds.response_bound(),
+            bounds,
+            #[cfg(feature = "planted-bugs")]
+            bug: None,
+        }
+    }
+
+    /// The same model with a planted bug switched on.
+    #[cfg(feature = "planted-bugs")]
+    pub fn with_bug(mut self, bug: Option<PlantedBug>) -> PtlsModel {
+        self.bug = bug;
+        self
+    }
+
+    fn initial(&self) -> State {
+        let users: Vec<(String, String)> =
+            self.config.accounts.iter().map(|a| (a.digest_user().to_owned(), a.password.clone())).collect();
+        let n = usize::from(self.bounds.accounts);
+        #[allow(unused_mut)]
+        let mut core = Core::new(self.config.clone(), Instant::ZERO);
+        #[cfg(feature = "planted-bugs")]
+        core.plant(self.bug);
+        let mut s = State {
+            core,
+            now: Instant::ZERO,
+            servers: [SimServer::new(Server::Primary, &users), SimServer::new(Server::Backup, &users)],
+            modes: [Mode::Up, Mode::Up],
+            net: Vec::new(),
+            budget: Budget { faults: self.bounds.faults, calls: self.bounds.calls, idle: self.bounds.idle },
+            ghost: Ghost {
+                viol: 0,
+                reached: 0,
+                calls: Vec::new(),
+                rejected: [vec![false; n], vec![false; n]],
+                flow_lost: false,
+                silent_loss: false,
+                since_change: 0,
+                panic: None,
+            },
+            invites_sent: 0,
+        };
+        let now = s.now;
+        self.guarded(&mut s, |c| c.start(now));
+        self.drain(&mut s, None, false);
+        s
+    }
+
+    /// Runs a core call, turning a panic into a ghost violation.
+    fn guarded<R>(&self, s: &mut State, f: impl FnOnce(&mut Core) -> R) -> Option<R> {
+        let core = &mut s.core;
+        match catch_unwind(AssertUnwindSafe(|| f(core))) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let what = e
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| e.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".to_owned());
+                s.ghost.viol |= viol::PANIC;
+                s.ghost.panic = Some(what);
+                None
+            }
+        }
+    }
+
+    /// True once any safety property is broken: exploration stops below such states.
+    pub fn violated(&self, s: &State) -> bool {
+        s.ghost.viol != 0
+    }
+
+    /// The persistent connection is up and every account has its answer, or no server
+    /// can take it.
+    pub fn settled(&self, s: &State) -> bool {
+        if !s.modes.contains(&Mode::Up) {
+            return true;
+        }
+        let FlowState::Up { server } = s.core.flow_state() else { return false };
+        let flow_conn = s.core.connections().find(|(_, p, up)| *p == ConnPurpose::Flow && *up).map(|(id, _, _)| id);
+        let doomed = flow_conn
+            .and_then(|id| s.net.iter().find(|c| c.id == id))
+            .is_some_and(|c| c.unanswered && s.modes[idx(server)] != Mode::Up);
+        let accounts_done = (0..self.bounds.accounts).all(|a| {
+            matches!(s.core.registration(AccountId(a)), Some(RegState::Registered { .. } | RegState::Rejected))
+        });
+        !doomed && accounts_done && s.core.queued_calls() == 0
+    }
+
+    /// No action is enabled.
+    pub fn is_terminal(&self, s: &State) -> bool {
+        let mut v = Vec::new();
+        self.actions(s, &mut v);
+        v.is_empty()
+    }
+
+    /// `None` when no deadline is armed; else whether firing the earliest one costs an
+    /// idle tick: a periodic timer (ping, refresh, probe) while the system is idle, that
+    /// is settled with nothing but periodic timers armed. Otherwise periodic timers are
+    /// part of recovery (a ping is how a silent server is noticed; time must pass to
+    /// reach a pending deadline) and free; the bounded-response counter limits them.
+    fn fire_cost(&self, s: &State) -> Option<bool> {
+        s.core.poll_timeout()?;
+        let view = s.core.decision_view();
+        let periodic = view.timers.iter().any(|(k, rank)| *rank == 0 && is_periodic(*k));
+        let waiting = view.timers.iter().any(|(k, _)| !is_periodic(*k));
+        Some(periodic && !waiting && self.settled(s))
+    }
+
+    /// Performs every output the core queued, checking each first.
+    fn drain(&self, s: &mut State, mut log: Option<&mut Log>, placing: bool) {
+        while let Some(out) = self.guarded(s, |c| c.poll_output()).flatten() {
+            if let Some(l) = log.as_deref_mut() {
+                l.push(format!("  -> {}", describe_output(&out)));
+            }
+            self.on_output(s, out, placing);
+        }
+        // A lost ping must be noticed within the pong timeout plus one OPTIONS transaction.
+        let limit = self.config.pong_timeout + self.config.transaction_timeout;
+        let now = s.now;
+        for (id, _, _) in s.core.connections().filter(|(_, p, up)| *p == ConnPurpose::Flow && *up) {
+            if let Some(c) = s.net.iter().find(|c| c.id == id)
+                && c.lost_ping_at.is_some_and(|t| now.saturating_since(t) > limit)
+            {
+                s.ghost.viol |= viol::SILENCE_UNNOTICED;
+            }
+        }
+        let flows = s.core.connections().filter(|(_, p, _)| *p == ConnPurpose::Flow).count();
+        if flows > 1 {
+            s.ghost.viol |= viol::TWO_FLOWS;
+        }
+        // Never on the backup while the primary proved stable and no call pins it.
+        if s.core.flow_state() == (FlowState::Up { server: Server::Backup })
+            && s.core.good_probes() >= self.config.failback.stable_probes
+            && s.core.live_calls() == s.core.queued_calls()
+        {
+            s.ghost.viol |= viol::NO_FAILBACK;
+        }
+    }
+
+    fn on_output(&self, s: &mut State, out: Output, placing: bool) {
+        match out {
+            Output::Connect { conn, .. } => {
+                let purpose = s.core.connections().find(|(id, _, _)| *id == conn).map(|(_, p, _)| p);
+                if purpose == Some(ConnPurpose::Flow) && s.net.iter().any(|c| c.purpose == Some(ConnPurpose::Flow)) {
+                    s.ghost.viol |= viol::TWO_FLOWS;
+                }
+                let first = match s.modes[idx(conn.server)] {
+                    Mode::Up | Mode::Silent => Delivery::Connected,
+                    Mode::Refusing => Delivery::ConnectFailed,
+                };
+                let n = usize::from(self.bounds.accounts);
+                s.net.push(NetConn {
+                    id: conn,
+                    purpose,
+                    up: false,
+                    queue: VecDeque::from([first]),
+                    finals: vec![None; n],
+                    unanswered: false,
+                    lost_pings: 0,
+                    lost_ping_at: None,
+                });
+            }
+            Output::Close { conn } => {
+                s.net.retain(|c| c.id != conn);
+                s.servers[idx(conn.server)].connection_closed(conn);
+            }
+            Output::Transmit { conn, data } => self.on_transmit(s, conn, &data, placing),
+            Output::Event(e) => self.on_event(s, e),
+        }
+    }
+
+    fn on_transmit(&self, s: &mut State, conn: ConnId, data: &[u8], placing: bool) {
+        let mode = s.modes[idx(conn.server)];
+        let Some(ci) = s.net.iter().position(|c| c.id == conn) else {
+            s.ghost.viol |= viol::SEND_NOT_UP;
+            return;
+        };
+        if !s.net[ci].up {
+            s.ghost.viol |= viol::SEND_NOT_UP;
+            return;
+        }
+        if data == b"\r\n\r\n" {
+            if mode == Mode::Up {
+                if s.servers[idx(conn.server)].ping().is_some() {
+                    s.net[ci].queue.push_back(Delivery::Pong);
+                }
+            } else {
+                Self::ping_lost(s, ci);
+            }
+            return;
+        }
+        let Ok(m) = Message::parse(data) else { return };
+        if !m.is_request() {
+            return;
+        }
+        let method = m.method().map(method_of).unwrap_or(Method::Other);
+        // A call starts with an INVITE without credentials; the retry answering a
+        // challenge continues it.
+        let starts_call = m.header("Authorization").is_none() && m.header("Proxy-Authorization").is_none();
+        if method == Method::Invite && starts_call {
+            if s.net[ci].purpose == Some(ConnPurpose::Flow) {
+                self.check_invite(s, ci, &m);
+            }
+            if !placing {
+                s.invites_sent = s.invites_sent.saturating_add(1);
+            }
+        }
+        // A new request of a transaction family supersedes answers still in flight.
+        let call_id = m.call_id().unwrap_or("").to_owned();
+        for d in s.net[ci].queue.iter_mut() {
+            if let Delivery::Reply(r) = d
+                && &*r.call_id == call_id.as_str()
+                && r.method == method
+                && method != Method::Invite
+            {
+                r.stale = true;
+            }
+        }
+        if mode != Mode::Up {
+            if matches!(method, Method::Register | Method::Options | Method::Invite) {
+                s.net[ci].unanswered = true;
+            }
+            return;
+        }
+        let request = Arc::new(m);
+        let replies = s.servers[idx(conn.server)].handle(conn, Frame::Message((*request).clone()));
+        for r in replies {
+            if let Some(reply) = self.label(&r.bytes, &request) {
+                s.net[ci].queue.push_back(Delivery::Reply(reply));
+            }
+        }
+    }
+
+    fn label(&self, bytes: &[u8], request: &Arc<Message>) -> Option<Reply> {
+        let m = Message::parse(bytes).ok()?;
+        let status = m.status()?;
+        let method = m.cseq().map(|(_, me)| method_of(me)).unwrap_or(Method::Other);
+        let user = m
+            .header("To")
+            .and_then(sip_ptls::sip::headers::NameAddr::parse)
+            .and_then(|n| sip_ptls::sip::headers::uri_user(&n.uri).map(str::to_owned));
+        let account = if method == Method::Register {
+            user.and_then(|u| self.config.accounts.iter().position(|a| a.user_name == u)).map(|p| p as u8)
+        } else {
+            None
+        };
+        Some(Reply {
+            bytes: Arc::new(bytes.to_vec()),
+            method,
+            status,
+            account,
+            call_id: Arc::from(m.call_id().unwrap_or("")),
+            stale: false,
+            request: Arc::clone(request),
+        })
+    }
+
+    fn check_invite(&self, s: &mut State, ci: usize, m: &Message) {
+        let c = &s.net[ci];
+        let server = idx(c.id.server);
+        let all = (0..usize::from(self.bounds.accounts)).all(|a| c.finals[a].is_some() || s.ghost.rejected[server][a]);
+        let from = m
+            .header("From")
+            .and_then(sip_ptls::sip::headers::NameAddr::parse)
+            .and_then(|n| sip_ptls::sip::headers::uri_user(&n.uri).map(str::to_owned));
+        let from_ok = from
+            .and_then(|u| self.config.accounts.iter().position(|a| a.user_name == u))
+            .is_some_and(|a| c.finals[a].is_some_and(|st| (200..300).contains(&st)));
+        if !all || !from_ok {
+            s.ghost.viol |= viol::INVITE_EARLY;
+        }
+    }
+
+    fn on_event(&self, s: &mut State, e: Event) {
+        match e {
+            Event::Backoff { wait, failures } => {
+                let b = self.config.backoff;
+                let n = failures.saturating_sub(1).min(20);
+                let window = b.base.saturating_mul(1u64 << n).min(b.max);
+                let low = Duration::from_millis(window.as_millis() / 2);
+                if wait < low || wait > window || failures == 0 {
+                    s.ghost.viol |= viol::BACKOFF;
+                }
+            }
+            Event::CallOutcome { call, outcome } => {
+                match s.ghost.calls.iter_mut().find(|(c, _)| *c == call) {
+                    Some((_, n)) => {
+                        *n = n.saturating_add(1);
+                        if *n > 1 {
+                            s.ghost.viol |= viol::OUTCOME;
+                        }
+                    }
+                    None => s.ghost.viol |= viol::OUTCOME,
+                }
+                if outcome == CallOutcome::Answered {
+                    s.ghost.reached |= reach::CALL_ANSWERED;
+                }
+            }
+            Event::FailedOver => s.ghost.reached |= reach::FAILOVER,
+            Event::FailedBack => s.ghost.reached |= reach::FAILBACK,
+            Event::FlowLost { reason, .. } => {
+                s.ghost.flow_lost = true;
+                if matches!(reason, FlowError::PongTimeout | FlowError::TransactionTimeout) {
+                    s.ghost.silent_loss = true;
+                }
+            }
+            Event::ConnectFailed { .. } => s.ghost.flow_lost = true,
+            Event::Registered { .. } if s.ghost.silent_loss => s.ghost.reached |= reach::REREG_AFTER_SILENT,
+            _ => {}
+        }
+    }
+
+    /// A ping on connection `ci` will never be answered; the second one means the core
+    /// did not notice the silence after the first (RFC 5626 §4.4.1: a pong timeout).
+    fn ping_lost(s: &mut State, ci: usize) {
+        let now = s.now;
+        let c = &mut s.net[ci];
+        c.unanswered = true;
+        c.lost_ping_at.get_or_insert(now);
+        c.lost_pings = c.lost_pings.saturating_add(1).min(2);
+        if c.lost_pings > 1 {
+            s.ghost.viol |= viol::SILENCE_UNNOTICED;
+        }
+    }
+
+    fn take_fault(s: &mut State) {
+        s.budget.faults = s.budget.faults.checked_sub(1).expect("fault budget checked by actions()");
+    }
+
+    /// One step, optionally narrated into `log`.
+    pub fn step(&self, last: &State, action: &Action, mut log: Option<&mut Log>) -> Option<State> {
+        let mut s = last.clone();
+        s.invites_sent = 0;
+        let had_queued = s.core.queued_calls() > 0;
+        let now = s.now;
+        let mut fault = false;
+        let mut placing = false;
+        match *action {
+            Action::Deliver(i) => {
+                let i = usize::from(i);
+                let d = s.net.get_mut(i)?.queue.pop_front()?;
+                let conn = s.net[i].id;
+                let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000 + (conn.generation % 20000) as u16);
+                match d {
+                    Delivery::Connected => {
+                        s.net[i].up = true;
+                        self.guarded(&mut s, |c| c.handle_input(now, Input::Connected { conn, local }));
+                    }
+                    Delivery::ConnectFailed => {
+                        s.net.remove(i);
+                        let reason = TransportError::Refused;
+                        self.guarded(&mut s, |c| c.handle_input(now, Input::ConnectFailed { conn, reason }));
+                    }
+                    Delivery::Closed => {
+                        s.net.remove(i);
+                        s.servers[idx(conn.server)].connection_closed(conn);
+                        let reason = TransportError::Reset;
+                        self.guarded(&mut s, |c| c.handle_input(now, Input::Closed { conn, reason }));
+                    }
+                    Delivery::Pong => {
+                        s.net[i].lost_ping_at = None;
+                        s.net[i].lost_pings = 0;
+                        self.guarded(&mut s, |c| c.handle_input(now, Input::Received { conn, data: b"\r\n" }));
+                    }
+                    Delivery::Reply(r) => {
+                        // The server answered: a ping lost earlier was a lost pong, not silence.
+                        s.net[i].lost_ping_at = None;
+                        s.net[i].lost_pings = 0;
+                        if r.method == Method::Register
+                            && r.status >= 200
+                            && let Some(a) = r.account
+                        {
+                            let a = usize::from(a);
+                            s.net[i].finals[a] = Some(r.status);
+                            let sv = idx(conn.server);
+                            if matches!(r.status, 403 | 404 | 603 | 604) {
+                                s.ghost.rejected[sv][a] = true;
+                            } else if (200..300).contains(&r.status) {
+                                s.ghost.rejected[sv][a] = false;
+                            }
+                        }
+                        let bytes = Arc::clone(&r.bytes);
+                        self.guarded(&mut s, |c| c.handle_input(now, Input::Received { conn, data: &bytes }));
+                    }
+                }
+                if let Some(l) = log.as_deref_mut() {
+                    l.push(format!("{now}: deliver on {conn}"));
+                }
+            }
+            Action::Lose(i) => {
+                fault = true;
+                let c = s.net.get_mut(usize::from(i))?;
+                let d = c.queue.pop_front()?;
+                if !matches!(d, Delivery::Connected) {
+                    c.unanswered = true;
+                }
+                if matches!(d, Delivery::Pong) {
+                    Self::ping_lost(&mut s, usize::from(i));
+                }
+            }
+            Action::Reject(i, status) => {
+                fault = true;
+                let c = s.net.get(usize::from(i))?;
+                let Some(Delivery::Reply(r)) = c.queue.front() else { return None };
+                let (conn, request) = (c.id, Arc::clone(&r.request));
+                let server = &mut s.servers[idx(conn.server)];
+                server.behaviour.register_status = Some(status);
+                let replies = server.handle(conn, Frame::Message((*request).clone()));
+                server.behaviour.register_status = None;
+                let reply = replies.first().and_then(|r| self.label(&r.bytes, &request))?;
+                s.net[usize::from(i)].queue[0] = Delivery::Reply(reply);
+            }
+            Action::PeerClose(i) => {
+                fault = true;
+                let c = s.net.get_mut(usize::from(i))?;
+                c.queue.clear();
+                c.queue.push_back(Delivery::Closed);
+            }
+            Action::SetMode(server, mode) => {
+                fault = true;
+                s.modes[idx(server)] = mode;
+                let mut pongs_lost = Vec::new();
+                for (ci, c) in s.net.iter_mut().enumerate().filter(|(_, c)| c.id.server == server) {
+                    let lost_answer = c.queue.iter().any(|d| {
+                        matches!(d, Delivery::Pong)
+                            || matches!(d, Delivery::Reply(r) if matches!(r.method, Method::Register | Method::Options | Method::Invite))
+                    });
+                    match mode {
+                        Mode::Refusing => {
+                            c.queue.clear();
+                            c.queue.push_back(if c.up { Delivery::Closed } else { Delivery::ConnectFailed });
+                        }
+                        Mode::Silent => {
+                            if c.queue.iter().any(|d| matches!(d, Delivery::Pong)) {
+                                pongs_lost.push(ci);
+                            }
+                            c.queue.retain(|d| matches!(d, Delivery::Connected | Delivery::Closed));
+                            c.unanswered |= lost_answer;
+                        }
+                        Mode::Up => {}
+                    }
+                }
+                for ci in pongs_lost {
+                    Self::ping_lost(&mut s, ci);
+                }
+            }
+            Action::PlaceCall(a) => {
+                placing = true;
+                s.budget.calls = s.budget.calls.checked_sub(1).expect("call budget checked by actions()");
+                let r = self.guarded(&mut s, |c| c.place_call(now, AccountId(a), "2000", b"v=0\r\n".to_vec()));
+                if let Some(Ok(id)) = r {
+                    s.ghost.calls.push((id, 0));
+                }
+            }
+            Action::Fire => {
+                let periodic = self.fire_cost(&s)?;
+                if periodic {
+                    s.budget.idle = s.budget.idle.checked_sub(1).expect("idle budget checked by actions()");
+                }
+                let at = s.core.poll_timeout()?;
+                s.now = s.now.max(at);
+                let now = s.now;
+                if let Some(l) = log.as_deref_mut() {
+                    l.push(format!("{now}: timeout"));
+                }
+                self.guarded(&mut s, |c| c.handle_timeout(now));
+            }
+        }
+        if fault {
+            Self::take_fault(&mut s);
+        }
+        self.drain(&mut s, log, placing);
+        if had_queued && s.invites_sent > 0 && s.ghost.flow_lost {
+            s.ghost.reached |= reach::QUEUED_DELIVERED;
+        }
+        s.ghost.since_change = if fault || placing || self.settled(&s) {
+            0
+        } else {
+            s.ghost.since_change.saturating_add(1).min(self.k.saturating_add(1))
+        };
+        Some(s)
+    }
+}
+
+/// A one-line description of an output.
+pub fn describe_output(out: &Output) -> String {
+    match out {
+        Output::Connect { conn, .. } => format!("Connect {conn}"),
+        Output::Close { conn } => format!("Close {conn}"),
+        Output::Transmit { conn, data } => {
+            if data.as_slice() == b"\r\n\r\n" {
+                format!("ping on {conn}")
+            } else {
+                let end = data.iter().position(|b| *b == b'\r').unwrap_or(data.len()).min(60);
+                let first = String::from_utf8_lossy(&data[..end]).into_owned();
+                let to = Message::parse(data)
+                    .ok()
+                    .and_then(|m| m.header("To").map(|t| t.split(';').next().unwrap_or("").to_owned()))
+                    .unwrap_or_default();
+                format!("{first} on {conn} (To {to})")
+            }
+        }
+        Output::Event(e) => format!("event {e:?}"),
+    }
+}
+
+impl Model for PtlsModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        vec![self.initial()]
+    }
+
+    fn actions(&self, s: &State, actions: &mut Vec<Action>) {
+        if self.violated(s) {
+            return;
+        }
+        for (i, c) in s.net.iter().enumerate() {
+            if !c.queue.is_empty() {
+                actions.push(Action::Deliver(i as u8));
+            }
+        }
+        if s.budget.faults > 0 {
+            for (i, c) in s.net.iter().enumerate() {
+                let i = i as u8;
+                match c.queue.front() {
+                    Some(Delivery::Connected | Delivery::Pong) => actions.push(Action::Lose(i)),
+                    Some(Delivery::Reply(r)) if matches!(r.method, Method::Register | Method::Options) => {
+                        actions.push(Action::Lose(i));
+                        if r.method == Method::Register && !r.stale && (r.status == 401 || r.status < 300) {
+                            actions.push(Action::Reject(i, 403));
+                            actions.push(Action::Reject(i, 503));
+                        }
+                    }
+                    _ => {}
+                }
+                if c.up && !c.queue.iter().any(|d| matches!(d, Delivery::Closed)) {
+                    actions.push(Action::PeerClose(i));
+                }
+            }
+            for server in [Server::Primary, Server::Backup] {
+                for m in MODES {
+                    if s.modes[idx(server)] != m {
+                        actions.push(Action::SetMode(server, m));
+                    }
+                }
+            }
+        }
+        if s.budget.calls > 0 && !s.core.is_closed() {
+            for a in 0..self.bounds.accounts {
+                actions.push(Action::PlaceCall(a));
+            }
+        }
+        if self.bounds.urgency && s.pending() {
+            return;
+        }
+        if let Some(periodic) = self.fire_cost(s)
+            && (!periodic || s.budget.idle > 0)
+        {
+            actions.push(Action::Fire);
+        }
+    }
+
+    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        self.step(last, &action, None)
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        format!("{action:?}")
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        properties()
+    }
+}
+
+/// Property names, shared by the checker, the tests and the mutants suite.
+pub mod names {
+    /// No panic.
+    pub const NO_PANIC: &str = "the core never panics";
+    /// One flow.
+    pub const ONE_FLOW: &str = "at most one persistent connection open or opening";
+    /// Sends only when up.
+    pub const SEND_UP: &str = "REGISTER, INVITE and pings only on an up connection";
+    /// INVITE after registration round.
+    pub const INVITE_AFTER_REG: &str = "INVITE only after every account has its REGISTER answer on the connection";
+    /// Failback.
+    pub const FAILBACK_DUE: &str = "never on the backup once the primary proved stable and no call pins it";
+    /// One outcome.
+    pub const ONE_OUTCOME: &str = "at most one outcome per placed call";
+    /// Back-off.
+    pub const BACKOFF: &str = "back-off within its window";
+    /// Keep-alive notices silence.
+    pub const SILENCE: &str = "a lost ping is noticed within pong timeout + transaction timeout";
+    /// Terminal.
+    pub const TERMINAL: &str = "terminal states: settled, and every placed call has exactly one outcome";
+    /// Bounded response.
+    pub const BOUNDED: &str = "settled within K steps of the last fault or call";
+    /// Reachability.
+    pub const R_FAILOVER: &str = "reaches failover to the backup";
+    /// Reachability.
+    pub const R_FAILBACK: &str = "reaches failback to the primary";
+    /// Reachability.
+    pub const R_REREG: &str = "reaches re-registration after a silent failure";
+    /// Reachability.
+    pub const R_CALL: &str = "reaches a call answered over the persistent connection";
+    /// Reachability.
+    pub const R_QUEUED: &str = "reaches a queued call delivered after recovery";
+}
+
+fn properties() -> Vec<Property<PtlsModel>> {
+    use names::*;
+    vec![
+        Property::always(NO_PANIC, |_, s: &State| s.ghost.viol & viol::PANIC == 0),
+        Property::always(ONE_FLOW, |_, s: &State| s.ghost.viol & viol::TWO_FLOWS == 0),
+        Property::always(SEND_UP, |_, s: &State| s.ghost.viol & viol::SEND_NOT_UP == 0),
+        Property::always(INVITE_AFTER_REG, |_, s: &State| s.ghost.viol & viol::INVITE_EARLY == 0),
+        Property::always(FAILBACK_DUE, |_, s: &State| s.ghost.viol & viol::NO_FAILBACK == 0),
+        Property::always(ONE_OUTCOME, |_, s: &State| s.ghost.viol & viol::OUTCOME == 0),
+        Property::always(BACKOFF, |_, s: &State| s.ghost.viol & viol::BACKOFF == 0),
+        Property::always(SILENCE, |_, s: &State| s.ghost.viol & viol::SILENCE_UNNOTICED == 0),
+        Property::always(TERMINAL, |m: &PtlsModel, s: &State| {
+            m.violated(s) || !m.is_terminal(s) || (m.settled(s) && s.ghost.calls.iter().all(|(_, n)| *n == 1))
+        }),
+        Property::always(BOUNDED, |m: &PtlsModel, s: &State| m.violated(s) || s.ghost.since_change <= m.k),
+        Property::sometimes(R_FAILOVER, |_, s: &State| s.ghost.reached & reach::FAILOVER != 0),
+        Property::sometimes(R_FAILBACK, |_, s: &State| s.ghost.reached & reach::FAILBACK != 0),
+        Property::sometimes(R_REREG, |_, s: &State| s.ghost.reached & reach::REREG_AFTER_SILENT != 0),
+        Property::sometimes(R_CALL, |_, s: &State| s.ghost.reached & reach::CALL_ANSWERED != 0),
+        Property::sometimes(R_QUEUED, |_, s: &State| s.ghost.reached & reach::QUEUED_DELIVERED != 0),
+    ]
+}
+
+/// The `always` property names, in order.
+pub fn safety_names() -> Vec<&'static str> {
+    use names::*;
+    vec![NO_PANIC, ONE_FLOW, SEND_UP, INVITE_AFTER_REG, FAILBACK_DUE, ONE_OUTCOME, BACKOFF, SILENCE, TERMINAL, BOUNDED]
+}
+
+/// Checks a `FlowState` for tests.
+pub fn flow_state(s: &State) -> FlowState {
+    s.core.flow_state()
+}
