@@ -17,7 +17,11 @@
 pub mod config;
 pub mod engine;
 pub mod ids;
+#[cfg(feature = "registrar")]
+pub mod registrar;
 pub mod rng;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 pub mod sim;
 pub mod sip;
 pub mod time;

@@ -36,6 +36,8 @@ enum Op {
     Answer(u8),
     IncomingInvite(u8),
     Garbage,
+    /// Arbitrary bytes from the server: the core must neither panic nor lose track.
+    Bytes(Vec<u8>),
 }
 
 struct Reference;
@@ -91,6 +93,7 @@ impl ReferenceStateMachine for Reference {
             1 => (0u8..4).prop_map(Op::Answer),
             1 => (0u8..3).prop_map(Op::IncomingInvite),
             1 => Just(Op::Garbage),
+            1 => prop::collection::vec(any::<u8>(), 0..200).prop_map(Op::Bytes),
         ]
         .boxed()
     }
@@ -197,6 +200,11 @@ impl StateMachineTest for CoreUnderTest {
             Op::Garbage => {
                 if let Some(conn) = sim.open_connections().first().copied() {
                     sim.inject(conn, b"NOT SIP AT ALL\r\n\r\n".to_vec());
+                }
+            }
+            Op::Bytes(bytes) => {
+                if let Some(conn) = sim.open_connections().first().copied() {
+                    sim.inject(conn, bytes);
                 }
             }
         }

@@ -95,6 +95,12 @@ pub(super) fn response_to(req: &Message, status: u16, reason: &str, to_tag: Opti
     if let Some(cseq) = req.header("CSeq") {
         resp.push_header("CSeq", cseq);
     }
+    // A response that creates a dialog carries the route set back (RFC 3261 §12.1.1).
+    if req.method() == Some("INVITE") && (101..300).contains(&status) {
+        for rr in req.header_all("Record-Route") {
+            resp.push_header("Record-Route", rr);
+        }
+    }
     resp.push_header("Server", USER_AGENT);
     resp
 }

@@ -435,7 +435,7 @@ fn incoming_call_answered_then_hung_up_by_the_far_end() {
     let mut sim = started(cfg(2));
     sim.run_for(secs(1));
     let conn = sim.open_connections()[0];
-    let invite = "INVITE sips:1002@127.0.0.1:40001 SIP/2.0\r\nVia: SIP/2.0/TLS primary.test;branch=z9hG4bKin1\r\nFrom: <sips:3000@primary.test>;tag=far\r\nTo: <sips:1002@primary.test>\r\nCall-ID: in-1\r\nCSeq: 1 INVITE\r\nContact: <sips:3000@primary.test>\r\nContent-Length: 0\r\n\r\n";
+    let invite = "INVITE sips:1002@127.0.0.1:40001 SIP/2.0\r\nVia: SIP/2.0/TLS primary.test;branch=z9hG4bKin1\r\nRecord-Route: <sips:primary.test;lr>\r\nFrom: <sips:3000@primary.test>;tag=far\r\nTo: <sips:1002@primary.test>\r\nCall-ID: in-1\r\nCSeq: 1 INVITE\r\nContact: <sips:3000@primary.test>\r\nContent-Length: 0\r\n\r\n";
     sim.inject(conn, invite.as_bytes().to_vec());
     sim.run_for(secs(1));
     let (call, account) = sim
@@ -456,6 +456,7 @@ fn incoming_call_answered_then_hung_up_by_the_far_end() {
         .unwrap();
     assert!(ok.header("To").unwrap().contains("tag="));
     assert!(ok.header("Contact").is_some());
+    assert_eq!(ok.header("Record-Route"), Some("<sips:primary.test;lr>"), "route set copied into the 2xx");
     sim.inject(conn, b"ACK sips:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS primary.test;branch=z9hG4bKin2\r\nFrom: <sips:3000@primary.test>;tag=far\r\nTo: <sips:1002@primary.test>\r\nCall-ID: in-1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n".to_vec());
     sim.inject(conn, b"BYE sips:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS primary.test;branch=z9hG4bKin3\r\nFrom: <sips:3000@primary.test>;tag=far\r\nTo: <sips:1002@primary.test>\r\nCall-ID: in-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n".to_vec());
     sim.run_for(secs(1));

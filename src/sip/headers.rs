@@ -402,13 +402,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig {
-            cases: 256,
-            failure_persistence: Some(Box::new(
-                proptest::test_runner::FileFailurePersistence::SourceParallel("proptest-regressions"),
-            )),
-            ..ProptestConfig::default()
-        })]
+        #![proptest_config(crate::sip::test_proptest_config())]
 
         #[test]
         fn views_never_panic(s in "[ -~é\t]{0,60}") {

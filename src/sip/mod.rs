@@ -12,3 +12,16 @@ pub mod message;
 
 pub use framer::{Frame, Framer, FramingError, Limits};
 pub use message::{Header, Message, StartLine};
+
+/// The proptest settings of the codec's properties: 256 cases, regressions kept in the
+/// top-level `proptest-regressions/` directory.
+#[cfg(test)]
+pub(crate) fn test_proptest_config() -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases: 256,
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::SourceParallel(
+            "proptest-regressions",
+        ))),
+        ..proptest::test_runner::Config::default()
+    }
+}

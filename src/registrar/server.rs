@@ -1,0 +1,90 @@
+//! The accept loop: owns the listening socket on its own thread and starts one thread per
+//! accepted connection.
+
+use super::Shared;
+use super::connection;
+use super::error::RegistrarError;
+use super::stats::{bump, drop_one};
+use async_net::TcpListener;
+use futures_lite::future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A bound listening socket, not yet accepting.
+pub(crate) struct Bound {
+    listener: TcpListener,
+}
+
+/// A running accept loop.
+pub(crate) struct Listening {
+    stop: async_channel::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+/// Binds `addr` (std sets SO_REUSEADDR, so a port just closed can be bound again).
+pub(crate) fn listen(addr: SocketAddr) -> Result<(Bound, SocketAddr), RegistrarError> {
+    let bind_err = |source| RegistrarError::Bind { addr, source };
+    let std_listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+    let local = std_listener.local_addr().map_err(bind_err)?;
+    let listener = TcpListener::try_from(std_listener).map_err(bind_err)?;
+    Ok((Bound { listener }, local))
+}
+
+impl Bound {
+    /// Starts accepting on a thread of its own.
+    pub fn run(self, shared: Arc<Shared>) -> Result<Listening, RegistrarError> {
+        let (stop, stopped) = async_channel::bounded(1);
+        let listener = self.listener;
+        let thread = std::thread::Builder::new()
+            .name("sip-registrar-accept".into())
+            .spawn(move || async_io::block_on(accept_loop(listener, stopped, shared)))
+            .map_err(RegistrarError::Thread)?;
+        Ok(Listening { stop, thread })
+    }
+}
+
+impl Listening {
+    /// Stops accepting and closes the listening socket (new connects are refused).
+    pub fn stop(self) {
+        drop(self.stop);
+        let _ = self.thread.join();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, stopped: async_channel::Receiver<()>, shared: Arc<Shared>) {
+    loop {
+        let accepted = future::or(async { Some(listener.accept().await) }, async {
+            let _ = stopped.recv().await;
+            None
+        })
+        .await;
+        match accepted {
+            None => break,
+            Some(Ok((tcp, _peer))) => spawn_connection(&shared, tcp),
+            Some(Err(e)) => {
+                tracing::warn!("registrar accept failed: {e}");
+                async_io::Timer::after(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+fn spawn_connection(shared: &Arc<Shared>, tcp: async_net::TcpStream) {
+    let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = async_channel::unbounded();
+    shared.state().conns.insert(id, tx);
+    bump(&shared.counters.accepted);
+    bump(&shared.counters.open);
+    let conn_shared = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("sip-registrar-conn-{id}"))
+        .spawn(move || async_io::block_on(connection::run(conn_shared, id, tcp, rx)));
+    if let Err(e) = spawned {
+        tracing::warn!("registrar cannot start a connection thread: {e}");
+        shared.state().connection_closed(id);
+        drop_one(&shared.counters.open);
+    }
+}
