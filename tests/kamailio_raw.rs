@@ -232,3 +232,36 @@ fn signals_reach_every_worker() {
     let mut c = RawClient::connect(k.cfg.port, PRIMARY_NAME, config).unwrap();
     c.ping(Duration::from_secs(1)).unwrap();
 }
+
+/// The keep-alive oracle of the phone scenarios: while a reader process holds a
+/// connection, `core.tcp_list` shows in `timeout` the seconds (5 → 0) before the reader
+/// gives an idle connection back to the main process; every byte received, a CRLF ping
+/// included, resets it. A pinged connection stays at the top, an idle one counts down.
+#[test]
+fn kamailio_reports_how_long_a_connection_was_idle() {
+    let _g = serial();
+    let dir = TempDir::new("raw-idle");
+    let pki = pki::generate(&dir.0);
+    let k = Kamailio::start(&dir.0, &pki, KamailioConfig::new("primary", free_port(), ServerCert::Primary));
+    let config = tls_config(&pki.ca, None).unwrap();
+    let mut pinged = RawClient::connect(k.cfg.port, PRIMARY_NAME, config.clone()).unwrap();
+    let mut idle = RawClient::connect(k.cfg.port, PRIMARY_NAME, config).unwrap();
+    assert_eq!(pinged.register("alice", 600, &[]).unwrap().status(), Some(200));
+    assert_eq!(idle.register("bob", 600, &[]).unwrap().status(), Some(200));
+    let timeout_of = |port: u16| {
+        k.tcp_connections()
+            .into_iter()
+            .find(|c| c.src_port == port)
+            .and_then(|c| c.fields.get("timeout").and_then(|t| t.parse::<i64>().ok()))
+    };
+    let start = Instant::now();
+    let (mut min_pinged, mut min_idle) = (i64::MAX, i64::MAX);
+    while start.elapsed() < Duration::from_secs(5) {
+        pinged.ping(Duration::from_secs(1)).unwrap();
+        min_pinged = min_pinged.min(timeout_of(pinged.local.port()).unwrap());
+        min_idle = min_idle.min(timeout_of(idle.local.port()).unwrap());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(min_pinged >= 4, "pinged every 0.5 s: timeout stays at the top (min {min_pinged})");
+    assert!(min_idle <= 3, "idle for 5 s: timeout counted down (min {min_idle})");
+}

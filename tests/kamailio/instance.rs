@@ -10,6 +10,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Process groups of every instance alive in this test binary, so that a watchdog that
+/// ends a hung test can kill them first (Drop does not run on `process::exit`).
+static LIVE: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// SIGKILLs every live instance of this test binary.
+pub fn kill_all_live() {
+    let live = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+    for pgid in live {
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).status();
+    }
+}
+
+fn set_live(pgid: u32, live: bool) {
+    if let Ok(mut l) = LIVE.lock() {
+        l.retain(|p| *p != pgid);
+        if live {
+            l.push(pgid);
+        }
+    }
+}
+
 /// How long an instance may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -97,6 +118,7 @@ impl Kamailio {
             .process_group(0)
             .spawn()
             .expect("spawn kamailio");
+        set_live(child.id(), true);
         self.child = Some(child);
         self.state = State::Running;
         self.started = Instant::now();
@@ -145,6 +167,7 @@ impl Kamailio {
         self.signal("-KILL");
         if let Some(mut child) = self.child.take() {
             let _ = child.wait();
+            set_live(child.id(), false);
         }
         // Workers are reaped by init; wait until the port is really free.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -246,6 +269,7 @@ impl Drop for Kamailio {
         }
         if let Some(mut child) = self.child.take() {
             let _ = child.wait();
+            set_live(child.id(), false);
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod instance;
 pub mod kamcmd;
+pub mod phone;
 pub mod pki;
 
 use std::sync::{Mutex, MutexGuard};
