@@ -182,7 +182,7 @@ fn s4_primary_killed_failover_to_backup() {
 
 /// Scenario 5: Primary frozen (SIGSTOP: its sockets stay open and silent): the missing pong is
 /// noticed, every account moves to the backup within keep-alive interval + pong timeout
-/// + MARGIN; after SIGCONT the primary must answer STABLE_PROBES probes in a row before
+/// plus MARGIN; after SIGCONT the primary must answer STABLE_PROBES probes in a row before
 /// the phone fails back.
 #[test]
 fn s5_primary_frozen_failover_then_failback_after_stable_probes() {
