@@ -296,8 +296,14 @@ impl Core {
                 let challenge = digest::best_challenge(values.iter().copied());
                 let a = &mut self.accounts[i];
                 a.challenges = a.challenges.saturating_add(1);
+                // Credentials failed only if the server refused the answer to the very nonce it
+                // is offering again; a new nonce (another server, a restart) is a new challenge.
+                let answered_nonce = a.auth.as_ref().map(|c| c.challenge.nonce.clone());
                 match challenge {
-                    Some(ch) if (!rtx.with_auth || ch.stale) && a.challenges <= 3 => {
+                    Some(ch)
+                        if (!rtx.with_auth || ch.stale || answered_nonce.as_deref() != Some(ch.nonce.as_str()))
+                            && a.challenges <= 3 =>
+                    {
                         a.auth = Some(AuthCache { challenge: ch, proxy, nc: 0 });
                         self.send_register(i, conn, rtx.kind);
                     }
