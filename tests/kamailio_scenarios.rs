@@ -118,8 +118,6 @@ fn s2_keepalive_pongs_without_spurious_reconnect() {
 /// back over the same persistent connection (Kamailio may not open connections:
 /// `set_forward_no_connect`), is answered and hung up.
 #[test]
-#[ignore = "phone bug: the INVITE Kamailio routes back keeps the caller's Call-ID and the core answers 491 \
-            (src/engine/calls.rs matches it to the outgoing call); see docs/interop.md"]
 fn s3_call_routed_back_over_the_same_connection() {
     let lab = Lab::start("s3", LIMIT, |_| {});
     let mut phone = lab.phone(lab.config());
@@ -231,8 +229,6 @@ fn s5_primary_frozen_failover_then_failback_after_stable_probes() {
 /// comes back alone: recovery, and a call placed meanwhile is delivered (routed by
 /// Kamailio back to the phone); then the primary comes back: failback.
 #[test]
-#[ignore = "phone bug: after the restart the core re-sends cached digest credentials, Kamailio rejects the \
-            old nonce with a fresh 401 and the core calls that AuthenticationFailed (retry in 1800 s); see docs/interop.md"]
 fn s6_both_down_then_backup_then_primary() {
     let mut lab = Lab::start("s6", LIMIT, |_| {});
     let mut config = lab.config();
@@ -360,8 +356,6 @@ fn s8_mutual_tls() {
 /// Scenario 8b: A server that completes the TLS 1.3 handshake and then refuses the client
 /// certificate must not make the phone reconnect in a tight loop.
 #[test]
-#[ignore = "phone bug: a connection refused right after the handshake is counted as up, so the core \
-            alternates primary/backup with no back-off (hundreds of handshakes a second); see docs/interop.md"]
 fn s8b_refused_client_certificate_backs_off() {
     let lab = Lab::start("s8b", LIMIT, |c| c.require_client_cert = true);
     let mut phone = lab.phone(lab.config());

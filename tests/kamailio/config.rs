@@ -184,7 +184,7 @@ loadmodule "outbound.so"
 modparam("tls", "config", "@TLSCFG@")
 modparam("ctl", "binrpc", "unix:@CTL@")
 modparam("htable", "htable", "users=>size=4;")
-modparam("auth", "secret", "sip-ptls-shared-nonce-secret")
+modparam("auth", "secret", "sip-ptls-@NAME@-nonce-secret")
 modparam("usrloc", "db_mode", 0)
 modparam("usrloc", "handle_lost_tcp", 1)
 modparam("usrloc", "close_expired_tcp", 1)
