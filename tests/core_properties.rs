@@ -259,16 +259,17 @@ impl StateMachineTest for CoreUnderTest {
 /// Cases per run: `PROPTEST_CASES` when set, else 1024.
 fn proptest_config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    // With a bug planted the property must fail: those failures are expected, so they are
+    // neither shrunk at length nor written to the regression file of the real core.
     #[cfg(feature = "planted-bugs")]
-    let max_shrink_iters = 50;
+    let (max_shrink_iters, failure_persistence) = (50, None);
     #[cfg(not(feature = "planted-bugs"))]
-    let max_shrink_iters = ProptestConfig::default().max_shrink_iters;
-    ProptestConfig {
-        cases,
-        max_shrink_iters,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/core_properties.txt"))),
-        ..ProptestConfig::default()
-    }
+    let (max_shrink_iters, failure_persistence) = (
+        ProptestConfig::default().max_shrink_iters,
+        Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/core_properties.txt"))
+            as Box<dyn proptest::test_runner::FailurePersistence>),
+    );
+    ProptestConfig { cases, max_shrink_iters, failure_persistence, ..ProptestConfig::default() }
 }
 
 prop_state_machine! {

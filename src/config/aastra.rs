@@ -1063,8 +1063,9 @@ sip line1 password: secret
         assert_eq!((e[0].file.as_str(), e[0].line), ("mac.cfg", 0));
         assert_eq!(e[0].parameter.as_deref(), Some("sips trusted certificates"));
 
+        // Per-call TLS verifies the proxy too: the trusted certificates are required there as well.
         let text = BASE.replace("sips trusted certificates: ca.pem\n", "sips persistent tls: 0\n");
-        assert_eq!(ok(&text).config.certificates.trusted_certificates, None);
+        assert_eq!(err(&text)[0].parameter.as_deref(), Some("sips trusted certificates"));
     }
 
     #[test]
@@ -1476,7 +1477,7 @@ mod proptests {
             |((persistent, proxy, backup_proxy, registrar, backup_registrar), accounts, t, m, e)| {
                 let mode = if persistent { TransportMode::PersistentTls } else { TransportMode::PerCallTls };
                 let (sips_scheme, outbound, instance_id, root, mutual, trusted) = m;
-                let trusted = if persistent { trusted.or(Some("ca.pem".to_owned())) } else { trusted };
+                let trusted = trusted.or(Some("ca.pem".to_owned()));
                 let config = Config {
                     mode,
                     proxy: Some(proxy),

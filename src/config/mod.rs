@@ -234,12 +234,11 @@ impl Config {
         {
             errors.push(invalid("sip backup proxy ip", "empty address"));
         }
-        if self.mode == TransportMode::PersistentTls
-            && self.certificates.trusted_certificates.as_deref().is_none_or(str::is_empty)
-        {
+        // Both modes verify the proxy; there is no switch to turn verification off.
+        if self.certificates.trusted_certificates.as_deref().is_none_or(str::is_empty) {
             errors.push(ConfigError::Missing {
                 parameter: "sips trusted certificates",
-                why: "Persistent TLS verifies the proxy against the trusted certificates",
+                why: "the proxy's certificate is verified against the trusted certificates",
             });
         }
         let has_cert = self.certificates.local_certificate.as_deref().is_some_and(|s| !s.is_empty());
@@ -349,12 +348,12 @@ mod tests {
     }
 
     #[test]
-    fn persistent_tls_needs_trusted_certificates() {
+    fn both_modes_need_trusted_certificates() {
         let mut c = good();
         c.certificates.trusted_certificates = None;
         assert_eq!(names(&c.validate().unwrap_err()), ["sips trusted certificates"]);
         c.mode = TransportMode::PerCallTls;
-        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(names(&c.validate().unwrap_err()), ["sips trusted certificates"]);
     }
 
     #[test]
