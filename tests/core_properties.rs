@@ -3,7 +3,7 @@
 //! `Monitor` checked after every step, and recovery and call outcomes checked at the end.
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
+use proptest::test_runner::Config as ProptestConfig;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
 use sip_ptls::config::{AccountConfig, CertificateFiles, Config, Failback, ServerAddr, TransportMode};
 use sip_ptls::ids::{AccountId, Server};
@@ -266,8 +266,10 @@ fn proptest_config() -> ProptestConfig {
     #[cfg(not(feature = "planted-bugs"))]
     let (max_shrink_iters, failure_persistence) = (
         ProptestConfig::default().max_shrink_iters,
-        Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/core_properties.txt"))
-            as Box<dyn proptest::test_runner::FailurePersistence>),
+        Some(
+            Box::new(proptest::test_runner::FileFailurePersistence::Direct("proptest-regressions/core_properties.txt"))
+                as Box<dyn proptest::test_runner::FailurePersistence>,
+        ),
     );
     ProptestConfig { cases, max_shrink_iters, failure_persistence, ..ProptestConfig::default() }
 }
