@@ -89,13 +89,6 @@ impl Flow {
         .flatten()
         .min()
     }
-
-    /// Stops probing and any pending switch (shutdown).
-    pub fn stop_failback_work(&mut self) {
-        self.probe_at = None;
-        self.switching = false;
-        self.good_probes = 0;
-    }
 }
 
 impl Core {

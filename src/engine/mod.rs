@@ -271,7 +271,6 @@ impl Core {
         }
         self.phase = Phase::ShuttingDown { deadline: now + self.config.transaction_timeout };
         self.shutdown_calls();
-        self.flow.stop_failback_work();
         self.close_probe();
         self.unregister_all();
         self.after_input();

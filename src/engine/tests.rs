@@ -96,6 +96,9 @@ fn pings_are_jittered_within_the_interval_and_pongs_keep_the_flow() {
     sim.run_for(secs(300));
     let pings = sim.ping_times();
     assert!(pings.len() >= 25, "{} pings in 300 s", pings.len());
+    let up = sim.first_event_after(Instant::ZERO, |e| matches!(e, Event::FlowUp { .. })).unwrap();
+    let first = pings[0].saturating_since(up).as_millis();
+    assert!((8000..=10_000).contains(&first), "first ping {first} ms after the flow came up");
     for w in pings.windows(2) {
         let gap = w[1].saturating_since(w[0]).as_millis();
         // The gap is the drawn wait plus the pong's round trip (20 ms).
@@ -129,7 +132,8 @@ fn a_server_that_never_pongs_is_kept_alive_with_options() {
     sim.run_for(secs(120));
     assert_eq!(sim.count_events(|e| matches!(e, Event::PongsUnsupported { server: Server::Primary })), 1);
     assert_eq!(sim.count_events(|e| matches!(e, Event::FlowLost { .. })), 0);
-    assert!(sim.servers[0].counters.options >= 8, "OPTIONS every interval: {}", sim.servers[0].counters.options);
+    let options = sim.servers[0].counters.options;
+    assert!((8..=14).contains(&options), "one OPTIONS per interval of 8-10 s: {options} in 120 s");
     // And a dead one is still detected, by the OPTIONS transaction timer.
     let t0 = sim.now;
     sim.set_mode(Server::Primary, ServerMode::Silent);
@@ -188,6 +192,7 @@ fn failback_waits_for_stable_probes_then_moves_every_account() {
     let after = back.saturating_since(t_up);
     assert!(after >= secs(10) && after <= secs(16), "{after}");
     assert_eq!(sim.count_events(|e| matches!(e, Event::FailingBack)), 1);
+    assert_eq!(sim.servers[0].counters.options, 3, "exactly the three stable probes, answered, before failing back");
     assert!(all_registered_on(&sim, Server::Primary));
     assert_eq!(sim.count_events(|e| matches!(e, Event::Unregistered { .. })), 2, "de-registered from the backup");
     assert_clean(&sim);
@@ -587,5 +592,134 @@ fn a_server_that_drops_every_connection_after_the_handshake_gets_back_off_not_a_
     let connects = sim.servers[0].counters.accepted + sim.servers[1].counters.accepted;
     assert!(connects <= 20, "{connects} connections in 60 s");
     assert!(sim.count_events(|e| matches!(e, Event::Backoff { .. })) >= 3);
+    assert_clean(&sim);
+}
+
+#[test]
+fn options_answered_with_an_error_still_prove_the_server_alive() {
+    let mut sim = started(cfg(1));
+    sim.server(Server::Primary).behaviour.answer_pings = false;
+    sim.server(Server::Primary).behaviour.options_status = 405;
+    sim.run_for(secs(120));
+    assert_eq!(sim.count_events(|e| matches!(e, Event::FlowLost { .. })), 0);
+    // And a primary that answers probes with 404 is alive enough to fail back to.
+    let mut sim = started(cfg(1));
+    sim.server(Server::Primary).behaviour.options_status = 404;
+    sim.run_for(secs(1));
+    sim.set_mode(Server::Primary, ServerMode::Refusing);
+    sim.run_for(secs(2));
+    sim.set_mode(Server::Primary, ServerMode::Up);
+    sim.run_for(secs(20));
+    assert_eq!(sim.count_events(|e| matches!(e, Event::FailedBack)), 1);
+}
+
+#[test]
+fn unsolicited_crlf_does_not_postpone_the_next_ping() {
+    let mut sim = started(cfg(1));
+    sim.run_for(secs(1));
+    let conn = sim.open_connections()[0];
+    for _ in 0..20 {
+        sim.run_for(secs(3));
+        sim.inject(conn, b"\r\n".to_vec());
+    }
+    let pings = sim.ping_times();
+    assert!(pings.windows(2).all(|w| w[1].saturating_since(w[0]) <= Duration::from_millis(10_020)));
+    assert!(pings.len() >= 6, "{} pings in 61 s", pings.len());
+}
+
+#[test]
+fn flow_state_reports_connecting_up_and_waiting() {
+    let mut sim = Sim::new(cfg(1));
+    sim.start();
+    assert_eq!(sim.core.flow_state(), FlowState::Connecting { server: Server::Primary });
+    sim.run_for(secs(1));
+    assert_eq!(sim.core.flow_state(), FlowState::Up { server: Server::Primary });
+    sim.set_mode(Server::Primary, ServerMode::Refusing);
+    sim.set_mode(Server::Backup, ServerMode::Refusing);
+    sim.run_for(Duration::from_millis(200));
+    assert_eq!(sim.core.flow_state(), FlowState::Waiting);
+    assert_eq!(sim.core.active_server(), None);
+}
+
+#[test]
+fn backoff_window_doubles_to_its_cap() {
+    let core = crate::engine::Core::new(cfg(1), Instant::ZERO);
+    let w: Vec<u64> = (0..8).map(|n| core.backoff_window(n).as_millis()).collect();
+    assert_eq!(w, [2000, 4000, 8000, 16_000, 32_000, 64_000, 120_000, 120_000]);
+}
+
+#[test]
+fn a_proven_connection_resets_the_back_off() {
+    let mut sim = started(cfg(1));
+    sim.run_for(secs(1));
+    sim.set_mode(Server::Primary, ServerMode::Refusing);
+    sim.set_mode(Server::Backup, ServerMode::Refusing);
+    sim.run_for(secs(100));
+    assert!(sim.core.failed_rounds() >= 4);
+    sim.set_mode(Server::Primary, ServerMode::Up);
+    sim.run_for(secs(130));
+    assert_eq!(sim.core.failed_rounds(), 0, "a REGISTER 2xx proves the new connection");
+    let t0 = sim.now;
+    sim.set_mode(Server::Primary, ServerMode::Refusing);
+    sim.run_for(secs(5));
+    let first = sim.events.iter().find_map(|(t, e)| match e {
+        Event::Backoff { wait, failures } if *t >= t0 => Some((*wait, *failures)),
+        _ => None,
+    });
+    let (wait, failures) = first.expect("a back-off round");
+    assert_eq!(failures, 1);
+    assert!(wait <= secs(2), "back to the base window: {wait}");
+}
+
+#[test]
+fn reconnecting_to_the_backup_is_not_a_second_failover() {
+    let mut sim = started(cfg(1));
+    sim.run_for(secs(1));
+    sim.set_mode(Server::Primary, ServerMode::Refusing);
+    sim.run_for(secs(2));
+    sim.drop_connections(Server::Backup, crate::engine::TransportError::PeerClosed);
+    sim.run_for(secs(10));
+    assert!(all_registered_on(&sim, Server::Backup));
+    assert_eq!(sim.count_events(|e| matches!(e, Event::FlowUp { server: Server::Backup })), 2);
+    assert_eq!(sim.count_events(|e| matches!(e, Event::FailedOver)), 1);
+}
+
+#[test]
+fn probing_starts_one_interval_after_failover_and_stops_with_the_backup() {
+    let mut sim = started(cfg(1));
+    sim.run_for(secs(1));
+    sim.set_mode(Server::Primary, ServerMode::Silent);
+    sim.drop_connections(Server::Primary, crate::engine::TransportError::Reset);
+    sim.run_for(secs(1));
+    let up = sim
+        .first_event_after(Instant::from_millis(1000), |e| matches!(e, Event::FlowUp { server: Server::Backup }))
+        .unwrap();
+    sim.run_for(secs(5));
+    // The silent primary accepts the probe connection and never answers its OPTIONS.
+    let probes: Vec<_> = sim.core.connections().filter(|(_, p, _)| *p == crate::engine::ConnPurpose::Probe).collect();
+    assert_eq!(probes.len(), 1, "one probe in flight");
+    let probe_at = sim.sent_requests("OPTIONS").first().map(|(t, _, _)| *t).unwrap();
+    assert!(probe_at.saturating_since(up) >= secs(5), "the first probe waits one interval");
+    sim.drop_connections(Server::Backup, crate::engine::TransportError::Reset);
+    sim.run_for(Duration::from_millis(15));
+    assert_eq!(
+        sim.core.connections().filter(|(_, p, _)| *p == crate::engine::ConnPurpose::Probe).count(),
+        0,
+        "the probe goes with the backup"
+    );
+}
+
+#[test]
+fn shutdown_against_a_silent_server_ends_at_the_transaction_timer() {
+    let mut c = cfg(1);
+    c.keepalive_interval = secs(2);
+    let mut sim = started(c);
+    sim.run_for(secs(1));
+    sim.set_mode(Server::Primary, ServerMode::Silent);
+    let t0 = sim.now;
+    sim.shutdown(secs(10));
+    assert!(sim.core.is_closed());
+    let done = sim.first_event_after(t0, |e| matches!(e, Event::ShutdownComplete)).unwrap();
+    assert_eq!(done.saturating_since(t0), secs(4));
     assert_clean(&sim);
 }

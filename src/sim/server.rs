@@ -34,6 +34,8 @@ pub struct Behaviour {
     pub register_status: Option<u16>,
     /// Final status for INVITEs (`None`: ring forever until CANCEL).
     pub invite_status: Option<u16>,
+    /// Status of the answer to OPTIONS (proxies often answer 404 or 405 for themselves).
+    pub options_status: u16,
     /// Close every connection right after its handshake (a TLS 1.3 server refusing the
     /// client certificate looks like this to the client).
     pub close_after_handshake: bool,
@@ -48,6 +50,7 @@ impl Default for Behaviour {
             register_status: None,
             invite_status: Some(200),
             close_after_handshake: false,
+            options_status: 200,
         }
     }
 }
@@ -145,7 +148,8 @@ impl SimServer {
             "INVITE" => self.invite(&req),
             "OPTIONS" => {
                 self.counters.options += 1;
-                vec![Self::reply(response(&req, 200, "OK"))]
+                let status = self.behaviour.options_status;
+                vec![Self::reply(response(&req, status, if status < 300 { "OK" } else { "Not Here" }))]
             }
             "BYE" => vec![Self::reply(response(&req, 200, "OK"))],
             "CANCEL" => {
