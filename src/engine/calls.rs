@@ -340,12 +340,23 @@ impl Core {
             State::Calling { tx: ClientTx { branch, conn, cseq, deadline }, ring_deadline: None, cancel_wanted: false };
     }
 
-    /// Credentials for a challenged INVITE, kept in the call while it is being set up.
+    /// Credentials for an INVITE: the challenge this call just drew, else the one the
+    /// account's last INVITE drew (with the next nonce count), else none.
     fn invite_credentials(&mut self, i: usize, ruri: &str) -> Option<(String, bool)> {
-        let (challenge, proxy) = self.calls[i].challenge.take()?;
-        let acct = self.config.accounts.get(usize::from(self.calls[i].account.0))?.clone();
+        let a = usize::from(self.calls[i].account.0);
+        let (challenge, proxy, nc) = match self.calls[i].challenge.take() {
+            Some((ch, proxy)) => {
+                self.accounts.get_mut(a)?.remember_invite_challenge(ch, proxy);
+                self.accounts.get_mut(a)?.next_invite_credentials()?
+            }
+            None => self.accounts.get_mut(a)?.next_invite_credentials()?,
+        };
+        let acct = self.config.accounts.get(a)?.clone();
         let cnonce = self.rng.hex(16);
-        Some((digest::authorization(&challenge, acct.digest_user(), &acct.password, "INVITE", ruri, 1, &cnonce), proxy))
+        Some((
+            digest::authorization(&challenge, acct.digest_user(), &acct.password, "INVITE", ruri, nc, &cnonce),
+            proxy,
+        ))
     }
 
     fn send_ack(&mut self, i: usize, conn: ConnId, resp: &Message, success: bool) {

@@ -57,6 +57,9 @@ pub(super) struct Account {
     cseq: u32,
     tx: Option<RegTx>,
     auth: Option<AuthCache>,
+    /// The proxy's last INVITE challenge: later INVITEs carry credentials at once, saving
+    /// the 407 round trip on every call (the proxy challenges again if the nonce is stale).
+    invite_auth: Option<AuthCache>,
     /// Consecutive challenges answered without success.
     challenges: u8,
     /// Raised by 423 Min-Expires.
@@ -82,6 +85,7 @@ impl Account {
             cseq: 0,
             tx: None,
             auth: None,
+            invite_auth: None,
             challenges: 0,
             min_expires: None,
             interval_tries: 0,
@@ -107,6 +111,18 @@ impl Account {
 
     pub fn next_deadline(&self) -> Option<Instant> {
         [self.tx.as_ref().and_then(|t| t.tx.deadline), self.refresh_at, self.retry_at].into_iter().flatten().min()
+    }
+
+    /// Remembers the challenge an INVITE of this account drew.
+    pub fn remember_invite_challenge(&mut self, challenge: Challenge, proxy: bool) {
+        self.invite_auth = Some(AuthCache { challenge, proxy, nc: 0 });
+    }
+
+    /// The cached INVITE challenge with its next nonce count, if any.
+    pub fn next_invite_credentials(&mut self) -> Option<(Challenge, bool, u32)> {
+        let a = self.invite_auth.as_mut()?;
+        a.nc = a.nc.wrapping_add(1);
+        Some((a.challenge.clone(), a.proxy, a.nc))
     }
 
     /// A REGISTER of this account is in flight on `conn`.
@@ -594,6 +610,7 @@ impl Account {
             },
             tx: self.tx.as_ref().map(|t| (t.kind == Kind::Unregister, t.with_auth, t.tx.conn, t.tx.deadline)),
             has_auth: self.auth.is_some(),
+            has_invite_auth: self.invite_auth.is_some(),
             challenges: self.challenges,
             min_expires: self.min_expires,
             interval_tries: self.interval_tries,

@@ -723,3 +723,30 @@ fn shutdown_against_a_silent_server_ends_at_the_transaction_timer() {
     assert_eq!(done.saturating_since(t0), secs(4));
     assert_clean(&sim);
 }
+
+#[test]
+fn later_calls_carry_the_proxy_credentials_at_once() {
+    let mut sim = started(cfg(1));
+    sim.run_for(secs(1));
+    let first = sim.place_call(AccountId(0), "2000").unwrap();
+    sim.run_for(secs(1));
+    sim.hang_up(first);
+    sim.run_for(secs(1));
+    assert_eq!(sim.sent_requests("INVITE").len(), 2, "the first call is challenged");
+    let second = sim.place_call(AccountId(0), "2001").unwrap();
+    sim.run_for(secs(1));
+    let invites = sim.sent_requests("INVITE");
+    assert_eq!(invites.len(), 3, "the second call is not: one INVITE");
+    let auth = invites[2].2.header("Proxy-Authorization").unwrap().to_owned();
+    assert!(auth.contains("nc=00000002"), "{auth}");
+    assert!(sim.events.iter().any(|(_, e)| *e == Event::CallOutcome { call: second, outcome: CallOutcome::Answered }));
+    // Another server does not know the nonce: it challenges once more, and the call goes on.
+    sim.hang_up(second);
+    sim.set_mode(Server::Primary, ServerMode::Refusing);
+    sim.run_for(secs(2));
+    let third = sim.place_call(AccountId(0), "2002").unwrap();
+    sim.run_for(secs(1));
+    assert_eq!(sim.sent_requests("INVITE").len(), 5);
+    assert!(sim.events.iter().any(|(_, e)| *e == Event::CallOutcome { call: third, outcome: CallOutcome::Answered }));
+    assert_clean(&sim);
+}

@@ -104,6 +104,8 @@ pub struct AccountView {
     pub tx: Option<(bool, bool, Option<u8>)>,
     /// Credentials cached from a challenge.
     pub has_auth: bool,
+    /// Credentials cached from an INVITE challenge.
+    pub has_invite_auth: bool,
     /// Challenges answered in a row.
     pub challenges: u8,
     /// Min-Expires learnt from a 423.
@@ -185,6 +187,7 @@ pub(super) struct AccountParts {
     pub registered_on: Option<ConnId>,
     pub tx: Option<(bool, bool, ConnId, Option<Instant>)>,
     pub has_auth: bool,
+    pub has_invite_auth: bool,
     pub challenges: u8,
     pub min_expires: Option<u32>,
     pub interval_tries: u8,
@@ -271,6 +274,7 @@ impl Core {
                 registered_on: p.registered_on.and_then(slot),
                 tx: p.tx.map(|(unreg, auth, conn, _)| (unreg, auth, slot(conn))),
                 has_auth: p.has_auth,
+                has_invite_auth: p.has_invite_auth,
                 challenges: p.challenges,
                 min_expires: p.min_expires,
                 interval_tries: p.interval_tries,
