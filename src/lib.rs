@@ -20,6 +20,8 @@ pub mod ids;
 #[cfg(feature = "registrar")]
 pub mod registrar;
 pub mod rng;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 pub mod sim;
 pub mod sip;
 pub mod time;

@@ -1,3 +1,9 @@
 //! The command line of `sip-ptls`: its subcommands.
 
+pub mod check_config;
+pub mod demo;
+pub mod demo_lab;
+pub mod files;
+pub mod log;
+pub mod run;
 pub mod simulate;

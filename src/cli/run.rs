@@ -1,0 +1,106 @@
+//! `sip-ptls run`: runs a phone from Aastra configuration files until Ctrl-C, then
+//! de-registers every line and exits 0.
+
+use super::{files, log};
+use async_signal::{Signal, Signals};
+use futures_lite::StreamExt;
+use futures_lite::future;
+use sip_ptls::Event;
+use sip_ptls::runtime::{Phone, os_seed};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// What `run` was asked to do.
+pub struct Options {
+    /// The configuration files, in increasing precedence.
+    pub configs: Vec<PathBuf>,
+    /// One JSON object per line instead of human-readable lines.
+    pub json: bool,
+    /// Answer incoming calls (otherwise they are rejected with 480).
+    pub auto_answer: bool,
+}
+
+/// Runs the phone; the exit status is 0 after a clean shutdown, 2 for a bad
+/// configuration, 1 when the phone stopped for another reason.
+pub fn run(opts: &Options) -> ExitCode {
+    log::init(opts.json);
+    let conf = files::read(&opts.configs);
+    let mut loaded = match conf.loaded {
+        Ok(l) => l,
+        Err(errors) => {
+            for e in &errors {
+                tracing::error!("{e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    if !loaded.seed_configured {
+        loaded.config.seed = os_seed();
+    }
+    let lines = loaded.line_numbers.clone();
+    let (phone, driver) = match Phone::new(loaded.config, &conf.base_dir) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let signals = match Signals::new([Signal::Int, Signal::Term]) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot watch for Ctrl-C: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!("phone starting; Ctrl-C de-registers and exits");
+    let app = async move {
+        let mut signals = signals;
+        let mut clean = false;
+        let mut stopping = false;
+        loop {
+            let next = future::or(async { Some(phone.events.next().await) }, async {
+                signals.next().await;
+                None
+            })
+            .await;
+            match next {
+                None if stopping => {
+                    tracing::warn!("second interrupt: exiting without waiting");
+                    break;
+                }
+                None => {
+                    tracing::info!("interrupted: de-registering");
+                    stopping = true;
+                    phone.handle.shutdown();
+                }
+                Some(None) => break,
+                Some(Some(e)) => {
+                    log::event(&e, &lines);
+                    match e.event {
+                        Event::IncomingCall { call, .. } if opts.auto_answer => {
+                            let _ = phone.handle.answer(call, Vec::new()).await;
+                        }
+                        Event::IncomingCall { call, .. } => {
+                            let _ = phone.handle.reject(call, 480).await;
+                        }
+                        Event::ShutdownComplete => clean = true,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        clean
+    };
+    let clean = smol::block_on(future::or(
+        async {
+            driver.run().await;
+            // The driver ended: let the application drain the last events.
+            future::pending::<bool>().await
+        },
+        app,
+    ));
+    if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

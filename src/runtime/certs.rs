@@ -1,0 +1,211 @@
+//! Reads the certificate files named by the Aastra parameters and checks them before the
+//! phone starts: a missing, unreadable, non-PEM or expired file, or a key that does not
+//! match its certificate, is an error naming the parameter and the file.
+
+use super::der;
+use crate::config::{CertificateFiles, TransportMode};
+use rustls::RootCertStore;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Aastra name of the trusted certificates file.
+pub const TRUSTED_CERTIFICATES: &str = "sips trusted certificates";
+/// Aastra name of the chain sent with the local certificate.
+pub const ROOT_AND_INTERMEDIATE: &str = "sips root and intermediate certificates";
+/// Aastra name of the phone's own certificate.
+pub const LOCAL_CERTIFICATE: &str = "sips local certificate";
+/// Aastra name of the private key of the local certificate.
+pub const PRIVATE_KEY: &str = "sips private key";
+
+/// A certificate file that cannot be used, naming the parameter and the file.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("`{parameter}` ({}): {problem}", file.display())]
+pub struct CertFileError {
+    /// The Aastra parameter that names the file.
+    pub parameter: &'static str,
+    /// The file, resolved against the base directory.
+    pub file: PathBuf,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// The contents of the certificate files, checked.
+#[derive(Debug)]
+pub struct Credentials {
+    /// The CAs that verify the proxy.
+    pub roots: RootCertStore,
+    /// The local certificate followed by the root and intermediate chain, with its key,
+    /// when mutual TLS is configured.
+    pub client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+}
+
+/// A configured file name, resolved: relative names are taken from `base_dir`.
+pub fn resolve(base_dir: &Path, name: &str) -> PathBuf {
+    let p = Path::new(name);
+    if p.is_absolute() { p.to_path_buf() } else { base_dir.join(p) }
+}
+
+struct File {
+    parameter: &'static str,
+    path: PathBuf,
+}
+
+impl File {
+    fn error(&self, problem: impl Into<String>) -> CertFileError {
+        CertFileError { parameter: self.parameter, file: self.path.clone(), problem: problem.into() }
+    }
+
+    fn read(&self) -> Result<Vec<u8>, CertFileError> {
+        std::fs::read(&self.path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => self.error("file not found"),
+            std::io::ErrorKind::PermissionDenied => self.error("cannot read the file: permission denied"),
+            _ => self.error(format!("cannot read the file: {e}")),
+        })
+    }
+
+    /// Every certificate in the file, each checked to be in its validity period.
+    fn certificates(&self, now_unix: i64) -> Result<Vec<CertificateDer<'static>>, CertFileError> {
+        let bytes = self.read()?;
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.error(format!("not a PEM file: {}", pem_problem(&e))))?;
+        if certs.is_empty() {
+            return Err(self.error("no PEM certificate (-----BEGIN CERTIFICATE-----) in the file"));
+        }
+        for (i, cert) in certs.iter().enumerate() {
+            let nth = if certs.len() == 1 { "the certificate".to_owned() } else { format!("certificate {}", i + 1) };
+            let v = der::validity(cert).ok_or_else(|| self.error(format!("{nth} is not a valid X.509 certificate")))?;
+            if v.not_after < now_unix {
+                return Err(self.error(format!("{nth} expired on {}", utc(v.not_after))));
+            }
+            if v.not_before > now_unix {
+                return Err(self.error(format!("{nth} is not valid before {}", utc(v.not_before))));
+            }
+        }
+        Ok(certs)
+    }
+
+    fn private_key(&self) -> Result<PrivateKeyDer<'static>, CertFileError> {
+        let bytes = self.read()?;
+        PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| match e {
+            pem::Error::NoItemsFound => self.error("no PEM private key (-----BEGIN … PRIVATE KEY-----) in the file"),
+            e => self.error(format!("not a PEM private key: {}", pem_problem(&e))),
+        })
+    }
+}
+
+fn pem_problem(e: &pem::Error) -> String {
+    match e {
+        pem::Error::MissingSectionEnd { .. } => "a PEM section has no END line".to_owned(),
+        pem::Error::IllegalSectionStart { .. } => "a malformed BEGIN line".to_owned(),
+        pem::Error::Base64Decode(_) => "invalid base64 inside a PEM section".to_owned(),
+        e => e.to_string(),
+    }
+}
+
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+fn utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Inverse of days_from_civil (H. Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn configured(name: &Option<String>) -> Option<&str> {
+    name.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Reads and checks every configured certificate file at `now_unix` (seconds since the
+/// epoch). Relative names are resolved against `base_dir`.
+pub fn load(
+    files: &CertificateFiles,
+    mode: TransportMode,
+    base_dir: &Path,
+    now_unix: i64,
+    provider: &CryptoProvider,
+) -> Result<Credentials, CertFileError> {
+    let file = |parameter, name: &str| File { parameter, path: resolve(base_dir, name) };
+    let Some(trusted) = configured(&files.trusted_certificates) else {
+        let why = match mode {
+            TransportMode::PersistentTls => "required: Persistent TLS verifies the proxy against these CAs",
+            TransportMode::PerCallTls => "required: the proxy's certificate is always verified against these CAs",
+        };
+        return Err(CertFileError { parameter: TRUSTED_CERTIFICATES, file: PathBuf::new(), problem: why.to_owned() });
+    };
+    let trusted = file(TRUSTED_CERTIFICATES, trusted);
+    let mut roots = RootCertStore::empty();
+    for (i, cert) in trusted.certificates(now_unix)?.into_iter().enumerate() {
+        roots
+            .add(cert)
+            .map_err(|e| trusted.error(format!("certificate {} cannot be used as a trust anchor: {e}", i + 1)))?;
+    }
+    let chain = match configured(&files.root_and_intermediate) {
+        Some(name) => file(ROOT_AND_INTERMEDIATE, name).certificates(now_unix)?,
+        None => Vec::new(),
+    };
+    let client = match (configured(&files.local_certificate), configured(&files.private_key)) {
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(CertFileError {
+                parameter: PRIVATE_KEY,
+                file: PathBuf::new(),
+                problem: "required: a local certificate is configured without its key".to_owned(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(CertFileError {
+                parameter: LOCAL_CERTIFICATE,
+                file: PathBuf::new(),
+                problem: "required: a private key is configured without its certificate".to_owned(),
+            });
+        }
+        (Some(cert_name), Some(key_name)) => {
+            let cert_file = file(LOCAL_CERTIFICATE, cert_name);
+            let key_file = file(PRIVATE_KEY, key_name);
+            let mut certs = cert_file.certificates(now_unix)?;
+            let key = key_file.private_key()?;
+            certs.truncate(1);
+            certs.extend(chain);
+            let check = CertifiedKey::from_der(certs.clone(), key.clone_key(), provider);
+            if let Err(e) = check {
+                let problem = match e {
+                    rustls::Error::InconsistentKeys(_) => {
+                        format!(
+                            "the key does not match the certificate in `{LOCAL_CERTIFICATE}` ({})",
+                            cert_file.path.display()
+                        )
+                    }
+                    e => format!("not a usable private key: {e}"),
+                };
+                return Err(key_file.error(problem));
+            }
+            Some((certs, key))
+        }
+    };
+    Ok(Credentials { roots, client })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn formats_utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_868_800), "2000-03-01 00:00:00 UTC");
+        assert_eq!(utc(2_524_607_999), "2049-12-31 23:59:59 UTC");
+    }
+}

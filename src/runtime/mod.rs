@@ -1,0 +1,40 @@
+//! The runtime shell: sockets, TLS, timers, name resolution and certificate files around
+//! the sans-IO [`crate::engine::Core`]. It performs what the core asks and decides
+//! nothing: no retries, no failover, no timers beyond the core's deadlines.
+//!
+//! - [`Phone`]: start a phone from a [`crate::config::Config`], get its [`Events`], send
+//!   commands through its [`PhoneHandle`], shut it down.
+//! - [`Driver`]: the event loop. Poll [`Driver::run`] on any executor, or let
+//!   [`Phone::spawn`] give it a thread. Connection tasks run on an executor owned by the
+//!   driver future, so the crate never chooses a global executor; the async-io reactor
+//!   (sockets, timers) runs on its own thread as async-io always does.
+//! - [`ClientTls`]: the verified rustls client configuration built from the Aastra
+//!   certificate parameters (ring provider, TLS 1.2 and 1.3 only).
+//!
+//! See `docs/embedding.md` for a complete example.
+
+mod certs;
+mod clock;
+mod conn;
+mod der;
+mod driver;
+mod phone;
+mod tls;
+
+pub use certs::{
+    CertFileError, Credentials, LOCAL_CERTIFICATE, PRIVATE_KEY, ROOT_AND_INTERMEDIATE, TRUSTED_CERTIFICATES,
+    load as load_credentials, resolve as resolve_file,
+};
+pub use driver::Driver;
+pub use phone::{Events, Phone, PhoneEvent, PhoneHandle, StartError, Status};
+pub use tls::{ClientTls, connect_error, server_name, stream_error, tls_error};
+
+/// A seed for the core's generator drawn from the OS (std's per-process random hash
+/// keys), for configurations that do not set `sip persistent tls seed`.
+pub fn os_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u32(std::process::id());
+    h.finish()
+}

@@ -1,0 +1,258 @@
+//! The embedding API: start a phone from a [`Config`], receive its events, place, answer
+//! and hang up calls, and shut it down (de-registering every account first).
+
+use super::certs::CertFileError;
+use super::clock::Clock;
+use super::driver::Driver;
+use super::tls::ClientTls;
+use crate::config::{Config, ConfigError};
+use crate::engine::{CommandError, ConnPurpose, Core, Event, FlowState, RegState};
+use crate::ids::{AccountId, CallId, ConnId};
+use crate::time::Instant;
+use async_channel::{Receiver, Sender};
+use async_io::Timer;
+use futures_lite::future;
+use std::path::Path;
+use thiserror::Error;
+
+/// Something the phone did, stamped with the phone's clock (milliseconds since start).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneEvent {
+    /// When, on the phone's clock.
+    pub at: Instant,
+    /// What.
+    pub event: Event,
+}
+
+/// A snapshot of the phone's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The phone's clock.
+    pub now: Instant,
+    /// The persistent connection.
+    pub flow: FlowState,
+    /// Each account's registration, in configuration order.
+    pub registrations: Vec<RegState>,
+    /// Connections asked for and not closed: id, purpose, whether up.
+    pub connections: Vec<(ConnId, ConnPurpose, bool)>,
+    /// Calls waiting for a connection or registration.
+    pub queued_calls: usize,
+    /// Good probes of the primary in a row while on the backup.
+    pub good_probes: u8,
+    /// Reconnect rounds failed in a row.
+    pub failed_rounds: u32,
+}
+
+impl Status {
+    pub(crate) fn of(core: &Core, now: Instant) -> Status {
+        let n = core.config().accounts.len();
+        Status {
+            now,
+            flow: core.flow_state(),
+            registrations: (0..n).filter_map(|i| core.registration(AccountId(i as u8))).collect(),
+            connections: core.connections().collect(),
+            queued_calls: core.queued_calls(),
+            good_probes: core.good_probes(),
+            failed_rounds: core.failed_rounds(),
+        }
+    }
+}
+
+/// Why a phone could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The configuration is not usable.
+    #[error("invalid configuration: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Config(Vec<ConfigError>),
+    /// A certificate file is not usable.
+    #[error("certificate file: {0}")]
+    Certificate(#[from] CertFileError),
+    /// The phone's thread could not be started.
+    #[error("cannot start the phone thread: {0}")]
+    Thread(String),
+}
+
+/// A request from a handle to the driver.
+pub(crate) enum Command {
+    PlaceCall { account: AccountId, target: String, sdp: Vec<u8>, reply: Sender<Result<CallId, CommandError>> },
+    Answer { call: CallId, sdp: Vec<u8>, reply: Sender<Result<(), CommandError>> },
+    Reject { call: CallId, status: u16, reply: Sender<Result<(), CommandError>> },
+    HangUp { call: CallId, reply: Sender<Result<(), CommandError>> },
+    Status { reply: Sender<Status> },
+    Shutdown,
+}
+
+/// Sends commands to a running phone. Cheap to clone; usable from any thread and any
+/// executor. When every handle is dropped the phone shuts down.
+#[derive(Clone, Debug)]
+pub struct PhoneHandle {
+    commands: Sender<Command>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::PlaceCall { .. } => "PlaceCall",
+            Command::Answer { .. } => "Answer",
+            Command::Reject { .. } => "Reject",
+            Command::HangUp { .. } => "HangUp",
+            Command::Status { .. } => "Status",
+            Command::Shutdown => "Shutdown",
+        })
+    }
+}
+
+impl PhoneHandle {
+    async fn ask<T>(&self, make: impl FnOnce(Sender<T>) -> Command) -> Option<T> {
+        let (tx, rx) = async_channel::bounded(1);
+        self.commands.send(make(tx)).await.ok()?;
+        rx.recv().await.ok()
+    }
+
+    /// Places a call from `account` to `target` (a user name, `user@host` or a URI) with
+    /// an optional SDP offer; its outcome arrives as [`Event::CallOutcome`].
+    pub async fn place_call(&self, account: AccountId, target: &str, sdp: Vec<u8>) -> Result<CallId, CommandError> {
+        let target = target.to_owned();
+        self.ask(|reply| Command::PlaceCall { account, target, sdp, reply })
+            .await
+            .unwrap_or(Err(CommandError::NotRunning))
+    }
+
+    /// Answers an incoming call (see [`Event::IncomingCall`]).
+    pub async fn answer(&self, call: CallId, sdp: Vec<u8>) -> Result<(), CommandError> {
+        self.ask(|reply| Command::Answer { call, sdp, reply }).await.unwrap_or(Err(CommandError::NotRunning))
+    }
+
+    /// Rejects an incoming call with a 4xx–6xx status.
+    pub async fn reject(&self, call: CallId, status: u16) -> Result<(), CommandError> {
+        self.ask(|reply| Command::Reject { call, status, reply }).await.unwrap_or(Err(CommandError::NotRunning))
+    }
+
+    /// Hangs up, cancels or rejects a call, whatever its state.
+    pub async fn hang_up(&self, call: CallId) -> Result<(), CommandError> {
+        self.ask(|reply| Command::HangUp { call, reply }).await.unwrap_or(Err(CommandError::NotRunning))
+    }
+
+    /// The phone's current state, or `None` once it has stopped.
+    pub async fn status(&self) -> Option<Status> {
+        self.ask(|reply| Command::Status { reply }).await
+    }
+
+    /// Begins the orderly stop: calls end, every account de-registers, connections
+    /// close, then [`Event::ShutdownComplete`] arrives and the event stream ends.
+    pub fn shutdown(&self) {
+        let _ = self.commands.try_send(Command::Shutdown);
+    }
+
+    /// [`PhoneHandle::place_call`], blocking the calling thread.
+    pub fn place_call_blocking(&self, account: AccountId, target: &str, sdp: Vec<u8>) -> Result<CallId, CommandError> {
+        future::block_on(self.place_call(account, target, sdp))
+    }
+
+    /// [`PhoneHandle::answer`], blocking the calling thread.
+    pub fn answer_blocking(&self, call: CallId, sdp: Vec<u8>) -> Result<(), CommandError> {
+        future::block_on(self.answer(call, sdp))
+    }
+
+    /// [`PhoneHandle::reject`], blocking the calling thread.
+    pub fn reject_blocking(&self, call: CallId, status: u16) -> Result<(), CommandError> {
+        future::block_on(self.reject(call, status))
+    }
+
+    /// [`PhoneHandle::hang_up`], blocking the calling thread.
+    pub fn hang_up_blocking(&self, call: CallId) -> Result<(), CommandError> {
+        future::block_on(self.hang_up(call))
+    }
+
+    /// [`PhoneHandle::status`], blocking the calling thread.
+    pub fn status_blocking(&self) -> Option<Status> {
+        future::block_on(self.status())
+    }
+}
+
+/// The phone's events, in order. The stream ends after the phone shut down.
+#[derive(Clone, Debug)]
+pub struct Events {
+    rx: Receiver<PhoneEvent>,
+}
+
+impl Events {
+    /// The next event, or `None` once the phone has stopped.
+    pub async fn next(&self) -> Option<PhoneEvent> {
+        self.rx.recv().await.ok()
+    }
+
+    /// The next event, waiting at most `timeout`; `None` on timeout or once stopped.
+    pub fn next_timeout(&self, timeout: std::time::Duration) -> Option<PhoneEvent> {
+        async_io::block_on(future::or(self.next(), async {
+            Timer::after(timeout).await;
+            None
+        }))
+    }
+
+    /// An event already waiting, without blocking.
+    pub fn try_next(&self) -> Option<PhoneEvent> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// A phone: its handle and its events. Build one with [`Phone::new`] (you poll the
+/// driver) or [`Phone::spawn`] (a thread of its own polls it).
+#[derive(Debug)]
+pub struct Phone {
+    /// Sends commands.
+    pub handle: PhoneHandle,
+    /// Receives events.
+    pub events: Events,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Phone {
+    /// Checks `config` and the certificate files it names (relative names are resolved
+    /// against `base_dir`, normally the directory of the configuration file), and returns
+    /// the phone and its [`Driver`]. Nothing happens until the driver is polled.
+    pub fn new(config: Config, base_dir: &Path) -> Result<(Phone, Driver), StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let tls = ClientTls::load(&config.certificates, config.mode, base_dir)?;
+        Ok(Phone::with_tls(config, tls))
+    }
+
+    /// Like [`Phone::new`] with TLS settings already built.
+    pub fn with_tls(config: Config, tls: ClientTls) -> (Phone, Driver) {
+        let clock = Clock::start();
+        let core = Core::new(config, clock.now());
+        let (commands_tx, commands) = async_channel::unbounded();
+        let (events_tx, events) = async_channel::unbounded();
+        let driver = Driver::new(core, clock, tls.rustls_config(), commands, events_tx);
+        (Phone { handle: PhoneHandle { commands: commands_tx }, events: Events { rx: events }, thread: None }, driver)
+    }
+
+    /// [`Phone::new`], with the driver run on a thread of its own (`sip-ptls-phone`).
+    pub fn spawn(config: Config, base_dir: &Path) -> Result<Phone, StartError> {
+        let (mut phone, driver) = Phone::new(config, base_dir)?;
+        let thread = std::thread::Builder::new()
+            .name("sip-ptls-phone".into())
+            .spawn(move || async_io::block_on(driver.run()))
+            .map_err(|e| StartError::Thread(e.to_string()))?;
+        phone.thread = Some(thread);
+        Ok(phone)
+    }
+
+    /// Shuts down, returns every event until the end (at most `timeout`), and joins the
+    /// phone's thread if it has one. The last event is [`Event::ShutdownComplete`] when
+    /// the shutdown finished in time.
+    pub fn shutdown(mut self, timeout: std::time::Duration) -> Vec<PhoneEvent> {
+        self.handle.shutdown();
+        let deadline = std::time::Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while let Some(e) = self.events.next_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            seen.push(e);
+        }
+        if let Some(t) = self.thread.take()
+            && self.events.rx.is_closed()
+        {
+            let _ = t.join();
+        }
+        seen
+    }
+}

@@ -1,0 +1,125 @@
+//! The TLS client settings of the phone (rustls with the ring provider, TLS 1.2 and 1.3,
+//! the proxy always verified against the trusted certificates) and the mapping of socket
+//! and TLS failures onto the core's [`TransportError`].
+
+use super::certs::{self, CertFileError, Credentials};
+use crate::config::{CertificateFiles, TransportMode};
+use crate::engine::TransportError;
+use rustls::pki_types::ServerName;
+use rustls::{CertificateError, ClientConfig};
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The verified TLS client configuration a phone uses for every connection.
+///
+/// Built from the certificate files once at start-up. There is no way to turn off the
+/// verification of the proxy's certificate.
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    config: Arc<ClientConfig>,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn unix_now() -> i64 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}
+
+impl ClientTls {
+    /// Reads and checks the certificate files (relative names resolved against
+    /// `base_dir`) and builds the TLS client configuration.
+    pub fn load(files: &CertificateFiles, mode: TransportMode, base_dir: &Path) -> Result<ClientTls, CertFileError> {
+        let provider = provider();
+        let creds = certs::load(files, mode, base_dir, unix_now(), &provider)?;
+        ClientTls::from_credentials(creds)
+    }
+
+    /// Builds the configuration from credentials already in memory.
+    pub fn from_credentials(creds: Credentials) -> Result<ClientTls, CertFileError> {
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| CertFileError {
+                parameter: certs::TRUSTED_CERTIFICATES,
+                file: Default::default(),
+                problem: format!("no usable TLS protocol version: {e}"),
+            })?
+            .with_root_certificates(creds.roots);
+        let config = match creds.client {
+            None => builder.with_no_client_auth(),
+            Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| CertFileError {
+                parameter: certs::PRIVATE_KEY,
+                file: Default::default(),
+                problem: format!("cannot be used for client authentication: {e}"),
+            })?,
+        };
+        Ok(ClientTls { config: Arc::new(config) })
+    }
+
+    /// The rustls configuration, for an embedder that runs its own sockets (see
+    /// `examples/tokio_driver.rs`).
+    pub fn rustls_config(&self) -> Arc<ClientConfig> {
+        Arc::clone(&self.config)
+    }
+}
+
+/// The TLS server name to verify for a configured host: a DNS name, or an IP address
+/// that must appear as an IP SAN in the proxy's certificate.
+pub fn server_name(host: &str) -> Result<ServerName<'static>, TransportError> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_owned())
+        .map_err(|_| TransportError::Certificate(format!("{host:?} is neither a DNS name nor an IP address")))
+}
+
+/// What went wrong while connecting the TCP socket.
+pub fn connect_error(e: &io::Error) -> TransportError {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => TransportError::Refused,
+        io::ErrorKind::TimedOut => TransportError::TimedOut,
+        _ => TransportError::Io(e.to_string()),
+    }
+}
+
+/// What went wrong during the TLS handshake or on an established connection.
+pub fn stream_error(e: &io::Error) -> TransportError {
+    if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        return tls_error(tls);
+    }
+    match e.kind() {
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted => {
+            TransportError::Reset
+        }
+        io::ErrorKind::UnexpectedEof => TransportError::PeerClosed,
+        io::ErrorKind::TimedOut => TransportError::TimedOut,
+        _ => TransportError::Io(e.to_string()),
+    }
+}
+
+/// A rustls error as the core's reason: certificate problems are told apart.
+pub fn tls_error(e: &rustls::Error) -> TransportError {
+    match e {
+        rustls::Error::InvalidCertificate(c) => TransportError::Certificate(certificate_problem(c)),
+        e => TransportError::Tls(e.to_string()),
+    }
+}
+
+fn certificate_problem(c: &CertificateError) -> String {
+    match c {
+        CertificateError::UnknownIssuer => {
+            "issued by a CA that is not in the trusted certificates (sips trusted certificates)".to_owned()
+        }
+        CertificateError::Expired => "the server certificate has expired".to_owned(),
+        CertificateError::ExpiredContext { time, not_after } => format!(
+            "the server certificate expired {} s ago (not valid after {} UNIX)",
+            time.as_secs().saturating_sub(not_after.as_secs()),
+            not_after.as_secs()
+        ),
+        CertificateError::NotValidForName => "the server certificate is not valid for the proxy host name".to_owned(),
+        c => c.to_string(),
+    }
+}

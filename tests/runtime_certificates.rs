@@ -1,0 +1,182 @@
+//! Certificates on real TLS sockets: the proxy's certificate is verified (untrusted CA,
+//! wrong name and expired are refused before any SIP is sent), mutual TLS presents the
+//! local certificate, and bad certificate files stop the phone at start naming the
+//! parameter and the file.
+#![cfg(all(feature = "runtime", feature = "registrar"))]
+
+mod runtime_support;
+
+use runtime_support::{Lab, TempDir, watchdog};
+use sip_ptls::config::CertificateFiles;
+use sip_ptls::ids::Server;
+use sip_ptls::registrar::{Registrar, RegistrarConfig, TestPki};
+use sip_ptls::runtime::{Phone, StartError};
+use sip_ptls::{Event, FlowError, TransportError};
+use std::time::Duration;
+
+/// Runs a phone against `registrar` and returns the reason of the first failed connect.
+fn refusal(lab: &Lab, registrar: &Registrar) -> String {
+    let mut phone = lab.phone(lab.config(registrar, None));
+    let (_, e) = phone.wait("a failed connect", Duration::from_secs(10), |e| matches!(e, Event::ConnectFailed { .. }));
+    phone.idle(Duration::from_millis(300));
+    assert_eq!(registrar.stats().registers, 0, "no REGISTER on a connection that failed verification");
+    assert!(registrar.bindings().is_empty());
+    assert_eq!(
+        phone.count(std::time::Instant::now() - Duration::from_secs(60), |e| matches!(e, Event::Registered { .. })),
+        0
+    );
+    match e {
+        Event::ConnectFailed {
+            reason: FlowError::Transport(TransportError::Certificate(why)),
+            server: Server::Primary,
+        } => why,
+        other => panic!("expected a certificate rejection, got {other:?}"),
+    }
+}
+
+fn registrar_with_cert(cert: sip_ptls::registrar::CertKey) -> Registrar {
+    Registrar::start(RegistrarConfig::new(runtime_support::DOMAIN, &runtime_support::USERS, cert)).expect("registrar")
+}
+
+#[test]
+fn a_server_certificate_from_an_untrusted_ca_is_refused() {
+    let _w = watchdog("untrusted CA", Duration::from_secs(60));
+    let lab = Lab::new();
+    let other = TestPki::other_ca().expect("other CA");
+    let registrar = registrar_with_cert(other.server_cert(&["localhost", "127.0.0.1"]).expect("cert"));
+    let why = refusal(&lab, &registrar);
+    assert!(why.contains("not in the trusted certificates"), "{why}");
+}
+
+#[test]
+fn a_server_certificate_for_another_name_is_refused() {
+    let _w = watchdog("wrong name", Duration::from_secs(60));
+    let lab = Lab::new();
+    let registrar = registrar_with_cert(lab.pki.server_cert(&["sip.elsewhere.test"]).expect("cert"));
+    let why = refusal(&lab, &registrar);
+    assert!(why.contains("not valid for name") && why.contains("127.0.0.1"), "{why}");
+}
+
+#[test]
+fn an_expired_server_certificate_is_refused() {
+    let _w = watchdog("expired", Duration::from_secs(60));
+    let lab = Lab::new();
+    let registrar = registrar_with_cert(lab.pki.expired_server_cert(&["localhost", "127.0.0.1"]).expect("cert"));
+    let why = refusal(&lab, &registrar);
+    assert!(why.contains("expired"), "{why}");
+}
+
+#[test]
+fn mutual_tls_presents_the_local_certificate() {
+    let _w = watchdog("mutual TLS", Duration::from_secs(60));
+    let lab = Lab::new();
+    let registrar = lab.registrar_with(|c| c.client_ca_pem = Some(lab.pki.ca_pem.clone()));
+    let me = lab.pki.client_cert("phone-00085D1A2B3C").expect("client certificate");
+    lab.dir.write("phone.crt", &me.cert_pem);
+    lab.dir.write("phone.key", &me.key_pem);
+    lab.dir.write("chain.pem", &lab.pki.ca_pem);
+    let mut config = lab.config(&registrar, None);
+    config.certificates.local_certificate = Some("phone.crt".into());
+    config.certificates.private_key = Some("phone.key".into());
+    config.certificates.root_and_intermediate = Some("chain.pem".into());
+    let mut phone = lab.phone(config);
+    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    assert_eq!(registrar.stats().handshakes_ok, 1);
+}
+
+#[test]
+fn without_a_local_certificate_a_server_requiring_one_refuses_the_handshake() {
+    let _w = watchdog("mutual TLS refused", Duration::from_secs(60));
+    let lab = Lab::new();
+    let registrar = lab.registrar_with(|c| c.client_ca_pem = Some(lab.pki.ca_pem.clone()));
+    let mut phone = lab.phone(lab.config(&registrar, None));
+    let (_, e) = phone.wait("a failure", Duration::from_secs(10), |e| {
+        matches!(e, Event::ConnectFailed { .. } | Event::FlowLost { .. })
+    });
+    assert!(matches!(e, Event::ConnectFailed { .. } | Event::FlowLost { .. }), "{e:?}");
+    phone.idle(Duration::from_millis(300));
+    assert_eq!(registrar.stats().registers, 0);
+    assert_eq!(registrar.stats().handshakes_ok, 0);
+}
+
+/// Starts a phone whose certificate files are `files` in `dir`; returns the error.
+fn start_error(lab: &Lab, files: CertificateFiles, dir: &std::path::Path) -> sip_ptls::runtime::CertFileError {
+    let registrar = lab.registrar();
+    let mut config = lab.config(&registrar, None);
+    config.certificates = files;
+    match Phone::new(config, dir) {
+        Err(StartError::Certificate(e)) => e,
+        Err(other) => panic!("expected a certificate file error, got {other}"),
+        Ok(_) => panic!("the phone started with a bad certificate file"),
+    }
+}
+
+fn trusted(name: &str) -> CertificateFiles {
+    CertificateFiles { trusted_certificates: Some(name.into()), ..Default::default() }
+}
+
+#[test]
+fn certificate_file_errors_name_the_parameter_and_the_file() {
+    let _w = watchdog("file errors", Duration::from_secs(60));
+    let lab = Lab::new();
+    let dir = TempDir::new();
+    let d = dir.path();
+
+    let e = start_error(&lab, trusted("missing.pem"), d);
+    assert_eq!(e.parameter, "sips trusted certificates");
+    assert_eq!(e.file, d.join("missing.pem"), "relative names resolve against the base directory");
+    assert!(e.to_string().contains("missing.pem") && e.to_string().contains("not found"), "{e}");
+
+    dir.write("garbage.pem", "this is not a certificate\n");
+    let e = start_error(&lab, trusted("garbage.pem"), d);
+    assert_eq!(e.parameter, "sips trusted certificates");
+    assert!(e.problem.contains("no PEM certificate"), "{e}");
+
+    dir.write("broken.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n");
+    let e = start_error(&lab, trusted("broken.pem"), d);
+    assert!(e.problem.contains("not a PEM file"), "{e}");
+
+    let expired = lab.pki.expired_server_cert(&["x"]).expect("cert");
+    dir.write("expired.pem", &expired.cert_pem);
+    let e = start_error(&lab, trusted("expired.pem"), d);
+    assert!(e.problem.contains("expired on 2001-01-01"), "{e}");
+
+    dir.write("ca.pem", &lab.pki.ca_pem);
+    let mine = lab.pki.client_cert("phone").expect("cert");
+    let other = lab.pki.client_cert("other").expect("cert");
+    dir.write("phone.crt", &mine.cert_pem);
+    dir.write("other.key", &other.key_pem);
+    dir.write("expired.key", &expired.key_pem);
+    let files = |cert: &str, key: &str| CertificateFiles {
+        trusted_certificates: Some("ca.pem".into()),
+        local_certificate: Some(cert.into()),
+        private_key: Some(key.into()),
+        root_and_intermediate: None,
+    };
+    let e = start_error(&lab, files("phone.crt", "other.key"), d);
+    assert_eq!(e.parameter, "sips private key");
+    assert_eq!(e.file, d.join("other.key"));
+    assert!(e.problem.contains("does not match") && e.problem.contains("phone.crt"), "{e}");
+
+    let e = start_error(&lab, files("expired.pem", "expired.key"), d);
+    assert_eq!(e.parameter, "sips local certificate");
+    assert!(e.problem.contains("expired"), "{e}");
+
+    let e = start_error(&lab, files("phone.crt", "absent.key"), d);
+    assert_eq!(e.parameter, "sips private key");
+    assert_eq!(e.file, d.join("absent.key"));
+
+    let e = start_error(
+        &lab,
+        CertificateFiles { root_and_intermediate: Some("nochain.pem".into()), ..trusted("ca.pem") },
+        d,
+    );
+    assert_eq!(e.parameter, "sips root and intermediate certificates");
+
+    // An absolute name is used as it is.
+    let abs = d.join("ca.pem").display().to_string();
+    let registrar = lab.registrar();
+    let mut config = lab.config(&registrar, None);
+    config.certificates = trusted(&abs);
+    assert!(Phone::new(config, std::path::Path::new("/nonexistent")).is_ok());
+}

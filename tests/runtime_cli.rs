@@ -1,0 +1,149 @@
+//! The `sip-ptls` binary: `check-config` on sample files, and `run` registering against a
+//! registrar on loopback, then de-registering on Ctrl-C (SIGINT) and exiting 0.
+#![cfg(all(feature = "runtime", feature = "registrar"))]
+
+mod runtime_support;
+
+use runtime_support::{Lab, TempDir, watchdog};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sip-ptls");
+
+fn sample(proxy: &str, port: u16) -> String {
+    format!(
+        "# sample aastra.cfg\n\
+         sip transport protocol: 4\n\
+         sips persistent tls: 1\n\
+         sip persistent tls keep alive: 1\n\
+         sip proxy ip: {proxy}\n\
+         sip proxy port: {port}\n\
+         sip registrar ip: {}\n\
+         sips trusted certificates: ca.pem\n\
+         sip line1 user name: 1001\n\
+         sip line1 password: secret-one\n\
+         sip line2 user name: 1002\n\
+         sip line2 password: secret-two\n",
+        runtime_support::DOMAIN
+    )
+}
+
+fn check_config(files: &[&std::path::Path]) -> (i32, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("check-config");
+    for f in files {
+        cmd.arg("--config").arg(f);
+    }
+    let out = cmd.output().expect("run sip-ptls");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_prints_the_effective_configuration_with_passwords_masked() {
+    let _w = watchdog("check-config", Duration::from_secs(60));
+    let lab = Lab::new();
+    let cfg = lab.dir.write("aastra.cfg", &sample("127.0.0.1", 5061));
+    let mac = lab.dir.write("00085D1A2B3C.cfg", "sip line2 password: changed\n");
+    let (code, out, err) = check_config(&[&cfg, &mac]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("sip proxy ip: 127.0.0.1"), "{out}");
+    assert!(out.contains("sip line1 password: ********"), "{out}");
+    assert!(!out.contains("secret-one") && !out.contains("changed"), "{out}");
+}
+
+#[test]
+fn check_config_reports_every_error_with_file_and_line() {
+    let _w = watchdog("check-config errors", Duration::from_secs(60));
+    let dir = TempDir::new();
+    let cfg = dir.write("aastra.cfg", "sip transport protocol: 4\nsip proxy port: many\nsips persistent tls: 1\n");
+    let (code, out, err) = check_config(&[&cfg]);
+    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("aastra.cfg:2"), "{err}");
+    assert!(err.contains("sip proxy port"), "{err}");
+    assert!(err.contains("sips trusted certificates"), "{err}");
+    assert!(out.is_empty(), "{out}");
+
+    let (code, _, err) = check_config(&[&dir.path().join("absent.cfg")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("absent.cfg") && err.contains("cannot read"), "{err}");
+}
+
+#[test]
+fn check_config_names_a_bad_certificate_parameter_and_file() {
+    let _w = watchdog("check-config certificates", Duration::from_secs(60));
+    let dir = TempDir::new();
+    let cfg = dir.write("aastra.cfg", &sample("127.0.0.1", 5061));
+    let (code, _, err) = check_config(&[&cfg]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("sips trusted certificates") && err.contains(&dir.path().join("ca.pem").display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_registers_both_lines_and_deregisters_on_ctrl_c() {
+    let _w = watchdog("run", Duration::from_secs(60));
+    let lab = Lab::new();
+    let registrar = lab.registrar();
+    let cfg = lab.dir.write("aastra.cfg", &sample("127.0.0.1", registrar.addr().port()));
+    let mut child = Command::new(BIN)
+        .args(["run", "--json", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sip-ptls run");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut registered = 0;
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while registered < 2 && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            if line.contains("\"event\":\"registered\"") {
+                registered += 1;
+            }
+            lines.push(line);
+        }
+    }
+    assert_eq!(registered, 2, "log:\n{}", lines.join("\n"));
+    assert!(
+        lines.iter().all(|l| l.starts_with('{') && l.ends_with('}')),
+        "one JSON object per line:\n{}",
+        lines.join("\n")
+    );
+    assert_eq!(registrar.bindings().len(), 2);
+    assert_eq!(registrar.stats().accepted, 1);
+
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status().expect("send SIGINT");
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("sip-ptls run did not exit after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+        lines.push(line);
+    }
+    assert_eq!(status.code(), Some(0), "log:\n{}", lines.join("\n"));
+    assert!(registrar.bindings().is_empty(), "de-registered before exiting");
+    assert_eq!(lines.iter().filter(|l| l.contains("\"event\":\"unregistered\"")).count(), 2, "{}", lines.join("\n"));
+}

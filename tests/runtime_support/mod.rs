@@ -1,0 +1,323 @@
+//! Shared set-up of the runtime tests: a test PKI, registrars on loopback, certificate
+//! files in a temporary directory, a phone with short timers, bounded waits for its
+//! events, and a watchdog so that a hang fails the test binary quickly.
+#![allow(dead_code)]
+
+use sip_ptls::config::{AccountConfig, Backoff, CertificateFiles, Config, Failback, ServerAddr};
+use sip_ptls::engine::RegState;
+use sip_ptls::ids::{AccountId, Server};
+use sip_ptls::registrar::{Registrar, RegistrarConfig, TestPki};
+use sip_ptls::runtime::{Phone, PhoneEvent, PhoneHandle, Status};
+use sip_ptls::time::Duration as CoreDuration;
+use sip_ptls::{Event, runtime};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const DOMAIN: &str = "test.sip-ptls.test";
+pub const USERS: [(&str, &str); 2] = [("1001", "secret-one"), ("1002", "secret-two")];
+
+/// Ends the whole test process if the guard is still alive after `limit`.
+pub struct Watchdog(Arc<AtomicBool>);
+
+pub fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    std::thread::spawn(move || {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if flag.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("watchdog: {name} still running after {limit:?}: aborting");
+        std::process::exit(101);
+    });
+    Watchdog(done)
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let n = NEXT_DIR.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("sip-ptls-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create the temporary directory");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).expect("write a file in the temporary directory");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A PKI, a temporary directory with `ca.pem`, and helpers to start registrars and phones.
+pub struct Lab {
+    pub pki: TestPki,
+    pub dir: TempDir,
+}
+
+impl Lab {
+    pub fn new() -> Lab {
+        let pki = TestPki::new().expect("test PKI");
+        let dir = TempDir::new();
+        dir.write("ca.pem", &pki.ca_pem);
+        Lab { pki, dir }
+    }
+
+    pub fn registrar(&self) -> Registrar {
+        self.registrar_with(|_| {})
+    }
+
+    pub fn registrar_with(&self, adjust: impl FnOnce(&mut RegistrarConfig)) -> Registrar {
+        let cert = self.pki.server_cert(&["localhost", "127.0.0.1"]).expect("server certificate");
+        let mut cfg = RegistrarConfig::new(DOMAIN, &USERS, cert);
+        adjust(&mut cfg);
+        Registrar::start(cfg).expect("start a registrar")
+    }
+
+    /// Two lines against `primary` (and `backup`), with timers short enough for tests.
+    pub fn config(&self, primary: &Registrar, backup: Option<&Registrar>) -> Config {
+        Config {
+            proxy: Some(addr(primary)),
+            backup_proxy: backup.map(addr),
+            registrar: Some(ServerAddr::new(DOMAIN, 0)),
+            accounts: USERS.iter().map(|(u, p)| AccountConfig::new(u, p)).collect(),
+            certificates: CertificateFiles { trusted_certificates: Some("ca.pem".into()), ..Default::default() },
+            keepalive_interval: CoreDuration::from_millis(1000),
+            pong_timeout: CoreDuration::from_millis(1000),
+            connect_timeout: CoreDuration::from_millis(2000),
+            backoff: Backoff { base: CoreDuration::from_millis(300), max: CoreDuration::from_millis(1000) },
+            failback: Failback { probe_interval: CoreDuration::from_millis(500), stable_probes: 3 },
+            call_setup_timeout: CoreDuration::from_secs(8),
+            seed: runtime::os_seed(),
+            ..Config::default()
+        }
+    }
+
+    pub fn phone(&self, config: Config) -> TestPhone {
+        let phone = Phone::spawn(config, self.dir.path()).expect("start the phone");
+        TestPhone { handle: phone.handle.clone(), phone: Some(phone), seen: Vec::new(), auto_answer: true }
+    }
+}
+
+pub fn addr(r: &Registrar) -> ServerAddr {
+    ServerAddr::new(r.addr().ip().to_string(), r.addr().port())
+}
+
+/// A running phone and every event it produced so far.
+pub struct TestPhone {
+    phone: Option<Phone>,
+    pub handle: PhoneHandle,
+    pub seen: Vec<(Instant, PhoneEvent)>,
+    /// Answer incoming calls as they arrive.
+    pub auto_answer: bool,
+}
+
+impl TestPhone {
+    fn events(&self) -> &sip_ptls::runtime::Events {
+        &self.phone.as_ref().expect("the phone is running").events
+    }
+
+    /// Waits up to `limit` for an event matching `want`; panics with the history if none.
+    pub fn wait(&mut self, what: &str, limit: Duration, want: impl Fn(&Event) -> bool) -> (Instant, Event) {
+        match self.try_wait(limit, want) {
+            Some(x) => x,
+            None => panic!("no {what} within {limit:?}; events so far:\n{}", self.history()),
+        }
+    }
+
+    /// Waits up to `limit` for an event matching `want`.
+    pub fn try_wait(&mut self, limit: Duration, want: impl Fn(&Event) -> bool) -> Option<(Instant, Event)> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let e = self.events().next_timeout(left)?;
+            let at = Instant::now();
+            if self.auto_answer
+                && let Event::IncomingCall { call, .. } = e.event
+            {
+                let _ = self.handle.answer_blocking(call, Vec::new());
+            }
+            self.seen.push((at, e.clone()));
+            if want(&e.event) {
+                return Some((at, e.event));
+            }
+        }
+    }
+
+    /// Reads events for `d`.
+    pub fn idle(&mut self, d: Duration) {
+        let _ = self.try_wait(d, |_| false);
+    }
+
+    /// Waits until both lines reported `Registered` on `server`; returns when the last did.
+    pub fn both_registered(&mut self, server: Server, limit: Duration) -> Instant {
+        let deadline = Instant::now() + limit;
+        let mut lines = BTreeSet::new();
+        let mut last = Instant::now();
+        while lines.len() < USERS.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (at, e) = self.wait(
+                &format!("both lines registered on the {server}"),
+                left,
+                |e| matches!(e, Event::Registered { server: s, .. } if *s == server),
+            );
+            if let Event::Registered { account, .. } = e {
+                lines.insert(account);
+                last = at;
+            }
+        }
+        last
+    }
+
+    pub fn status(&self) -> Status {
+        self.handle.status_blocking().expect("the phone is running")
+    }
+
+    pub fn all_registered_on(&self, server: Server) -> bool {
+        self.status().registrations.iter().all(|r| *r == RegState::Registered { server })
+    }
+
+    pub fn count(&self, since: Instant, what: impl Fn(&Event) -> bool) -> usize {
+        self.seen.iter().filter(|(t, e)| *t >= since && what(&e.event)).count()
+    }
+
+    pub fn history(&self) -> String {
+        self.seen.iter().map(|(_, e)| format!("  {} {:?}\n", e.at, e.event)).collect()
+    }
+
+    /// Places a call and waits for its outcome.
+    pub fn call(&mut self, from: AccountId, to: &str, limit: Duration) -> (sip_ptls::ids::CallId, Event) {
+        let id = self.handle.place_call_blocking(from, to, Vec::new()).expect("place a call");
+        let (_, e) =
+            self.wait("the call's outcome", limit, |e| matches!(e, Event::CallOutcome { call, .. } if *call == id));
+        (id, e)
+    }
+
+    /// Shuts down and returns the events of the shutdown.
+    pub fn shutdown(mut self) -> Vec<PhoneEvent> {
+        match self.phone.take() {
+            Some(p) => p.shutdown(Duration::from_secs(10)),
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Drop for TestPhone {
+    fn drop(&mut self) {
+        if let Some(p) = self.phone.take() {
+            p.shutdown(Duration::from_secs(5));
+        }
+    }
+}
+
+/// A TCP relay on loopback in front of a registrar, to cut one phone's path without
+/// touching the others: `cut` closes every relayed connection and refuses new ones,
+/// `restore` accepts again on the same port.
+pub struct Relay {
+    pub addr: std::net::SocketAddr,
+    target: std::net::SocketAddr,
+    state: Arc<std::sync::Mutex<RelayState>>,
+}
+
+#[derive(Default)]
+struct RelayState {
+    open: Vec<std::net::TcpStream>,
+    listening: Option<Arc<AtomicBool>>,
+}
+
+impl Relay {
+    pub fn start(target: std::net::SocketAddr) -> Relay {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the relay");
+        let addr = listener.local_addr().expect("relay address");
+        let relay = Relay { addr, target, state: Arc::default() };
+        relay.serve(listener);
+        relay
+    }
+
+    fn serve(&self, listener: std::net::TcpListener) {
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        let stop = Arc::new(AtomicBool::new(false));
+        self.state.lock().expect("relay state").listening = Some(stop.clone());
+        let (state, target) = (self.state.clone(), self.target);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let Ok(server) = std::net::TcpStream::connect(target) else { continue };
+                let _ = client.set_nonblocking(false);
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    });
+                };
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else { continue };
+                state
+                    .lock()
+                    .expect("relay state")
+                    .open
+                    .extend([client.try_clone(), server.try_clone()].into_iter().flatten());
+                pipe(client, s2);
+                pipe(server, c2);
+            }
+        });
+    }
+
+    /// Closes every relayed connection and stops listening (connects are refused).
+    pub fn cut(&self) {
+        let mut st = self.state.lock().expect("relay state");
+        if let Some(stop) = st.listening.take() {
+            stop.store(true, Ordering::SeqCst);
+        }
+        for s in st.open.drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        drop(st);
+        // Let the accept thread see the flag and drop the listener.
+        std::thread::sleep(Duration::from_millis(30));
+    }
+
+    /// Listens again on the same port.
+    pub fn restore(&self) {
+        let listener = std::net::TcpListener::bind(self.addr).expect("re-bind the relay port");
+        self.serve(listener);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
