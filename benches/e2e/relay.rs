@@ -1,0 +1,204 @@
+//! An in-process TCP relay on loopback that delays each direction by half the emulated
+//! round-trip time (and the client's first bytes by one more RTT, because the kernel
+//! completes the TCP handshake with the relay at once: the server then sees the first
+//! flight when it would after a real SYN / SYN-ACK round trip), counts the bytes and segments it carries, and notes when the first
+//! byte of each TLS record from the client is delivered to the server (so that the
+//! benchmark can tell when the INVITE reached the server without decrypting anything).
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A TLS record sent by the client, as delivered to the server.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordSeen {
+    /// The relayed connection (numbered from 1 in accept order).
+    pub conn: u64,
+    /// TLS content type: 22 handshake, 20 change_cipher_spec, 23 application data.
+    pub content_type: u8,
+    /// When the relay wrote the record's first byte to the server.
+    pub delivered: Instant,
+}
+
+#[derive(Default)]
+struct Shared {
+    records: Mutex<Vec<RecordSeen>>,
+    /// Bytes and writes client→server and server→client.
+    up_bytes: AtomicU64,
+    up_writes: AtomicU64,
+    down_bytes: AtomicU64,
+    down_writes: AtomicU64,
+    next_conn: AtomicU64,
+    stop: AtomicBool,
+}
+
+/// A running relay. Dropping it stops accepting (relayed connections run to their end).
+pub struct Relay {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+/// Byte and write counters in both directions.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Traffic {
+    /// Client to server bytes.
+    pub up_bytes: u64,
+    /// Client to server writes (≈ TCP segments on loopback with `TCP_NODELAY`).
+    pub up_writes: u64,
+    /// Server to client bytes.
+    pub down_bytes: u64,
+    /// Server to client writes.
+    pub down_writes: u64,
+}
+
+impl Relay {
+    /// Relays connections to `target`, delaying each direction by `rtt / 2`.
+    pub fn start(target: SocketAddr, rtt: Duration) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the relay");
+        let addr = listener.local_addr().expect("relay address");
+        let shared = Arc::new(Shared::default());
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name("relay-accept".into())
+            .spawn(move || {
+                for client in listener.incoming() {
+                    if s.stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(client) = client else { continue };
+                    let Ok(server) = TcpStream::connect(target) else { continue };
+                    let conn = s.next_conn.fetch_add(1, Ordering::SeqCst) + 1;
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let (c2, s2) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+                    pipe(client, server, rtt / 2, Some(conn), s.clone());
+                    pipe(s2, c2, rtt / 2, None, s.clone());
+                }
+            })
+            .expect("relay thread");
+        Relay { addr, shared }
+    }
+
+    /// The client's TLS records delivered so far.
+    pub fn records(&self) -> Vec<RecordSeen> {
+        self.shared.records.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Bytes and writes so far.
+    pub fn traffic(&self) -> Traffic {
+        let g = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        Traffic {
+            up_bytes: g(&self.shared.up_bytes),
+            up_writes: g(&self.shared.up_writes),
+            down_bytes: g(&self.shared.down_bytes),
+            down_writes: g(&self.shared.down_writes),
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Sleeps until `t`: coarse sleep, then a short yield loop, so that the emulated delay
+/// is not stretched by the timer slack.
+fn sleep_until(t: Instant) {
+    loop {
+        let now = Instant::now();
+        if now >= t {
+            return;
+        }
+        let left = t - now;
+        if left > Duration::from_micros(400) {
+            std::thread::sleep(left - Duration::from_micros(300));
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+enum Chunk {
+    Data(Instant, Vec<u8>),
+    End,
+}
+
+/// One direction: a reader thread stamps what arrives, a writer thread delivers it
+/// `delay` later. `records`: the connection number when this is the client's direction.
+fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration, records: Option<u64>, shared: Arc<Shared>) {
+    let (tx, rx) = mpsc::channel::<Chunk>();
+    std::thread::Builder::new()
+        .name(if records.is_some() { "relay-up-rd" } else { "relay-down-rd" }.into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            // The TCP handshake's round trip, charged to the client's first bytes.
+            let mut handshake = if records.is_some() { delay * 2 } else { Duration::ZERO };
+            loop {
+                match from.read(&mut buf) {
+                    Ok(0) | Err(_) => {
+                        let _ = tx.send(Chunk::End);
+                        return;
+                    }
+                    Ok(n) => {
+                        let due = Instant::now() + delay + std::mem::take(&mut handshake);
+                        if tx.send(Chunk::Data(due, buf[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+        .expect("relay reader");
+    std::thread::Builder::new()
+        .name(if records.is_some() { "relay-up-wr" } else { "relay-down-wr" }.into())
+        .spawn(move || {
+            // TLS record parser state: header bytes so far, body bytes still to skip.
+            let mut header: Vec<u8> = Vec::with_capacity(5);
+            let mut skip = 0usize;
+            while let Ok(chunk) = rx.recv() {
+                match chunk {
+                    Chunk::End => break,
+                    Chunk::Data(due, data) => {
+                        sleep_until(due);
+                        if to.write_all(&data).is_err() {
+                            break;
+                        }
+                        let delivered = Instant::now();
+                        let (bytes, writes) = match records {
+                            Some(_) => (&shared.up_bytes, &shared.up_writes),
+                            None => (&shared.down_bytes, &shared.down_writes),
+                        };
+                        bytes.fetch_add(data.len() as u64, Ordering::SeqCst);
+                        writes.fetch_add(1, Ordering::SeqCst);
+                        if let Some(conn) = records {
+                            let mut i = 0;
+                            while i < data.len() {
+                                if skip > 0 {
+                                    let n = skip.min(data.len() - i);
+                                    skip -= n;
+                                    i += n;
+                                    continue;
+                                }
+                                header.push(data[i]);
+                                i += 1;
+                                if header.len() == 5 {
+                                    skip = usize::from(u16::from_be_bytes([header[3], header[4]]));
+                                    let seen = RecordSeen { conn, content_type: header[0], delivered };
+                                    shared.records.lock().unwrap_or_else(|e| e.into_inner()).push(seen);
+                                    header.clear();
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let _ = to.shutdown(Shutdown::Write);
+        })
+        .expect("relay writer");
+}
