@@ -47,7 +47,7 @@ pub struct Lab {
 
 impl Lab {
     /// A fresh PKI in a fresh directory.
-    pub fn new() -> Lab {
+    pub fn create() -> Lab {
         let dir = std::env::temp_dir().join(format!("sip-ptls-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the benchmark directory");
@@ -145,6 +145,9 @@ pub fn docs_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs")
 }
 
+/// A scenario: its name and what runs it.
+type Scenario = (&'static str, fn(&Lab));
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some(server::ARG) {
@@ -154,8 +157,8 @@ fn main() {
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
     println!("machine: {}", measure::machine());
-    let lab = Lab::new();
-    let scenarios: [(&str, fn(&Lab)); 5] = [
+    let lab = Lab::create();
+    let scenarios: [Scenario; 5] = [
         ("call_setup", call_setup::run),
         ("failover", failover::run),
         ("idle", idle::run),
