@@ -20,6 +20,7 @@ enum Command {
     /// Run a phone from Aastra configuration files until Ctrl-C (then de-register and exit 0).
     Run {
         /// A configuration file: aastra.cfg, then <model>.cfg, then <mac>.cfg (later ones win).
+        /// Certificate file names are resolved against the directory of the first one.
         #[arg(long = "config", value_name = "FILE", required = true)]
         configs: Vec<PathBuf>,
         /// Log one JSON object per line instead of human-readable lines.
@@ -33,6 +34,7 @@ enum Command {
     /// (passwords masked) or every error with file and line. Exit status 0 or 2.
     CheckConfig {
         /// A configuration file: aastra.cfg, then <model>.cfg, then <mac>.cfg (later ones win).
+        /// Certificate file names are resolved against the directory of the first one.
         #[arg(long = "config", value_name = "FILE", required = true)]
         configs: Vec<PathBuf>,
     },

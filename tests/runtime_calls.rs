@@ -45,8 +45,6 @@ fn a_call_between_two_phones_reuses_each_persistent_connection() {
 }
 
 #[test]
-#[ignore = "the core matches an incoming INVITE to calls by Call-ID alone (engine/calls.rs), so a phone calling \
-            its own other line answers its own INVITE with 491; un-ignore once dialogs are matched by tags"]
 fn a_call_from_line_1_to_line_2_of_one_phone_goes_over_its_one_connection() {
     let _w = watchdog("call between lines", Duration::from_secs(60));
     let lab = Lab::new();

@@ -69,3 +69,25 @@ fn sip_uris_with_transport_tls_otherwise() {
         assert!(!l.contains("sips:"), "{l}");
     }
 }
+
+#[test]
+fn a_host_name_is_resolved_and_verified_by_name() {
+    let _w = watchdog("host name", Duration::from_secs(60));
+    let lab = Lab::new();
+    let primary = lab.registrar();
+    let mut config = lab.config(&primary, None);
+    config.proxy = Some(sip_ptls::config::ServerAddr::new("localhost", primary.addr().port()));
+    let mut phone = lab.phone(config);
+    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    assert_eq!(primary.stats().handshakes_ok, 1);
+}
+
+#[test]
+fn a_tls_1_2_only_server_is_accepted() {
+    let _w = watchdog("TLS 1.2", Duration::from_secs(60));
+    let lab = Lab::new();
+    let primary = lab.registrar_with(|c| c.tls12_only = true);
+    let mut phone = lab.phone(lab.config(&primary, None));
+    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    assert_eq!(primary.stats().accepted, 1);
+}

@@ -536,8 +536,7 @@ impl Core {
     /// Handles a request that arrived on `conn`.
     pub(super) fn on_request(&mut self, conn: ConnId, msg: Message) {
         let method = msg.method().unwrap_or("").to_ascii_uppercase();
-        let call_id = msg.call_id().unwrap_or("").to_owned();
-        let existing = self.calls.iter().position(|c| c.call_id == call_id);
+        let existing = self.find_dialog(&msg, &method);
         match method.as_str() {
             "ACK" => {
                 if let Some(i) = existing
@@ -588,8 +587,24 @@ impl Core {
         }
     }
 
+    /// The call a request belongs to: by Call-ID and our tag in To (in-dialog requests), or
+    /// for CANCEL by Call-ID and the caller's From tag. A proxy that routes a call between
+    /// two lines of this phone hands us an INVITE with the Call-ID of our own outgoing call;
+    /// it has no To tag, so it is a new call, not a re-INVITE of the outgoing one.
+    fn find_dialog(&self, msg: &Message, method: &str) -> Option<usize> {
+        let call_id = msg.call_id()?;
+        if method == "CANCEL" {
+            let from_tag = tag_of(msg, "From");
+            return self.calls.iter().position(|c| !c.outgoing && c.call_id == call_id && c.remote_tag == from_tag);
+        }
+        let to_tag = tag_of(msg, "To")?;
+        self.calls.iter().position(|c| c.call_id == call_id && c.local_tag == to_tag)
+    }
+
     fn incoming_invite(&mut self, conn: ConnId, msg: Message) {
-        if !self.running() {
+        // A probe connection lives for one OPTIONS: no dialog may be bound to it.
+        let on_probe = self.conn(conn).is_some_and(|c| c.purpose == ConnPurpose::Probe);
+        if !self.running() || on_probe {
             self.respond(conn, &msg, 480, "Temporarily Unavailable");
             return;
         }

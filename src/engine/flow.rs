@@ -120,7 +120,8 @@ impl Core {
             return;
         }
         let server = conn.server;
-        self.flow.tried = [false; 2];
+        // `tried` is kept: a connection that comes up and dies before proving itself still
+        // counts as a failure of its server, so such a server cannot make the phone spin.
         self.flow.proven = false;
         self.flow.flow_timer = None;
         self.flow.pong_deadline = None;
@@ -210,6 +211,7 @@ impl Core {
     pub(super) fn flow_proven(&mut self) {
         self.flow.proven = true;
         self.flow.failed_rounds = 0;
+        self.flow.tried = [false; 2];
     }
 
     pub(super) fn flow_pong(&mut self, conn: ConnId) {

@@ -369,10 +369,11 @@ impl Core {
         Some(self.conns.remove(pos))
     }
 
-    /// Closes a connection the core no longer wants.
+    /// Closes a connection the core no longer wants; a call still bound to it ends.
     fn close_conn(&mut self, id: ConnId) {
         if self.remove_conn(id).is_some() {
             self.out.push_back(Output::Close { conn: id });
+            self.calls_connection_lost(id);
         }
     }
 

@@ -18,7 +18,7 @@ use crate::time::{Duration, Instant};
 const DEFAULT_EXPIRES: u32 = 3600;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Phase2 {
+enum Stage {
     Idle,
     Registering,
     Registered { server: Server, conn: ConnId },
@@ -50,7 +50,7 @@ struct AuthCache {
 /// One account's registration.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Account {
-    state: Phase2,
+    state: Stage,
     /// One Call-ID per registrar (primary, backup), kept for the phone's life.
     call_ids: [String; 2],
     from_tag: String,
@@ -76,7 +76,7 @@ pub(super) struct Account {
 impl Account {
     pub fn new(rng: &mut Rng) -> Account {
         Account {
-            state: Phase2::Idle,
+            state: Stage::Idle,
             call_ids: [rng.hex(20), rng.hex(20)],
             from_tag: rng.hex(12),
             cseq: 0,
@@ -96,12 +96,12 @@ impl Account {
 
     pub fn public_state(&self) -> RegState {
         match self.state {
-            Phase2::Idle => RegState::Unregistered,
-            Phase2::Registering => RegState::Registering,
-            Phase2::Registered { server, .. } => RegState::Registered { server },
-            Phase2::RetryWait => RegState::RetryWait,
-            Phase2::Rejected => RegState::Rejected,
-            Phase2::Unregistering => RegState::Unregistering,
+            Stage::Idle => RegState::Unregistered,
+            Stage::Registering => RegState::Registering,
+            Stage::Registered { server, .. } => RegState::Registered { server },
+            Stage::RetryWait => RegState::RetryWait,
+            Stage::Rejected => RegState::Rejected,
+            Stage::Unregistering => RegState::Unregistering,
         }
     }
 
@@ -115,12 +115,12 @@ impl Account {
     }
 
     pub fn is_unregistering(&self) -> bool {
-        self.state == Phase2::Unregistering
+        self.state == Stage::Unregistering
     }
 
     /// Registered on `conn`.
     pub fn registered_on(&self, conn: ConnId) -> bool {
-        matches!(self.state, Phase2::Registered { conn: c, .. } if c == conn)
+        matches!(self.state, Stage::Registered { conn: c, .. } if c == conn)
     }
 
     /// The first round on the current connection has an outcome for this account.
@@ -135,7 +135,7 @@ impl Account {
 
     /// Forgets everything tied to a connection.
     fn drop_connection_state(&mut self) {
-        self.state = if self.state == Phase2::Rejected { Phase2::Rejected } else { Phase2::Idle };
+        self.state = if self.state == Stage::Rejected { Stage::Rejected } else { Stage::Idle };
         self.tx = None;
         self.refresh_at = None;
         self.retry_at = None;
@@ -145,7 +145,7 @@ impl Account {
 
     pub fn reset_all(&mut self) {
         self.drop_connection_state();
-        self.state = Phase2::Idle;
+        self.state = Stage::Idle;
     }
 }
 
@@ -177,7 +177,7 @@ impl Core {
             a.challenges = 0;
             a.interval_tries = 0;
             if a.rejected_by[idx(conn.server)] {
-                a.state = Phase2::Rejected;
+                a.state = Stage::Rejected;
                 a.round_done = true;
                 continue;
             }
@@ -198,8 +198,8 @@ impl Core {
         }
         a.pending = Some(Kind::Register);
         a.exchange_server = Server::Primary;
-        if a.state != Phase2::Rejected {
-            a.state = Phase2::Registering;
+        if a.state != Stage::Rejected {
+            a.state = Stage::Registering;
         }
         self.connect(Server::Primary, ConnPurpose::Register(account));
     }
@@ -260,9 +260,9 @@ impl Core {
         a.refresh_at = None;
         a.retry_at = None;
         a.state = match (kind, a.state) {
-            (Kind::Unregister, _) => Phase2::Unregistering,
-            (Kind::Register, Phase2::Registered { server, conn }) => Phase2::Registered { server, conn },
-            (Kind::Register, _) => Phase2::Registering,
+            (Kind::Unregister, _) => Stage::Unregistering,
+            (Kind::Register, Stage::Registered { server, conn }) => Stage::Registered { server, conn },
+            (Kind::Register, _) => Stage::Registering,
         };
     }
 
@@ -284,7 +284,7 @@ impl Core {
         let server = conn.server;
         match status {
             200..=299 if rtx.kind == Kind::Unregister => {
-                self.accounts[i].state = Phase2::Idle;
+                self.accounts[i].state = Stage::Idle;
                 self.emit(Event::Unregistered { account });
                 self.exchange_done(i, conn);
             }
@@ -296,8 +296,14 @@ impl Core {
                 let challenge = digest::best_challenge(values.iter().copied());
                 let a = &mut self.accounts[i];
                 a.challenges = a.challenges.saturating_add(1);
+                // Credentials failed only if the server refused the answer to the very nonce it
+                // is offering again; a new nonce (another server, a restart) is a new challenge.
+                let answered_nonce = a.auth.as_ref().map(|c| c.challenge.nonce.clone());
                 match challenge {
-                    Some(ch) if (!rtx.with_auth || ch.stale) && a.challenges <= 3 => {
+                    Some(ch)
+                        if (!rtx.with_auth || ch.stale || answered_nonce.as_deref() != Some(ch.nonce.as_str()))
+                            && a.challenges <= 3 =>
+                    {
                         a.auth = Some(AuthCache { challenge: ch, proxy, nc: 0 });
                         self.send_register(i, conn, rtx.kind);
                     }
@@ -328,7 +334,7 @@ impl Core {
             403 | 404 | 603 | 604 if rtx.kind == Kind::Register => {
                 let a = &mut self.accounts[i];
                 a.rejected_by[idx(server)] = true;
-                a.state = Phase2::Rejected;
+                a.state = Stage::Rejected;
                 a.round_done = true;
                 self.emit(Event::RegistrationFailed { account, reason: RegError::Rejected(status), retry_in: None });
                 self.exchange_done(i, conn);
@@ -369,9 +375,9 @@ impl Core {
         a.round_done = true;
         let server = conn.server;
         if self.config.mode == TransportMode::PersistentTls {
-            a.state = Phase2::Registered { server, conn };
+            a.state = Stage::Registered { server, conn };
         } else {
-            a.state = Phase2::Registered { server, conn: ConnId { server, generation: 0 } };
+            a.state = Stage::Registered { server, conn: ConnId { server, generation: 0 } };
         }
         a.refresh_at = Some(self.now + refresh_delay(granted, renewal));
         self.emit(Event::Registered { account, server, expires: granted });
@@ -384,7 +390,7 @@ impl Core {
     fn registration_failed(&mut self, i: usize, conn: ConnId, kind: Kind, reason: RegError, after: Option<Duration>) {
         let account = AccountId(i as u8);
         if kind == Kind::Unregister {
-            self.accounts[i].state = Phase2::Idle;
+            self.accounts[i].state = Stage::Idle;
             self.emit(Event::RegistrationFailed { account, reason, retry_in: None });
             self.exchange_done(i, conn);
             return;
@@ -398,7 +404,7 @@ impl Core {
         });
         let now = self.now;
         let a = &mut self.accounts[i];
-        a.state = Phase2::RetryWait;
+        a.state = Stage::RetryWait;
         a.round_done = true;
         a.retry_at = Some(now + wait);
         a.refresh_at = None;
@@ -419,7 +425,7 @@ impl Core {
     /// Every account's binding went with the connection.
     pub(super) fn registrations_lost(&mut self) {
         for i in 0..self.accounts.len() {
-            if matches!(self.accounts[i].state, Phase2::Registered { .. }) {
+            if matches!(self.accounts[i].state, Stage::Registered { .. }) {
                 self.emit(Event::RegistrationLost { account: AccountId(i as u8) });
             }
             self.accounts[i].drop_connection_state();
@@ -441,7 +447,7 @@ impl Core {
                     _ => {
                         self.accounts[i].tx = None;
                         if kind == Kind::Unregister {
-                            self.accounts[i].state = Phase2::Idle;
+                            self.accounts[i].state = Stage::Idle;
                             self.exchange_done(i, conn);
                         } else {
                             // No answer: the exchange's connection failed (RFC 3263 §4.3).
@@ -472,13 +478,13 @@ impl Core {
     /// Sends a de-REGISTER for every registered account (shutdown, failback).
     pub(super) fn unregister_all(&mut self) {
         for i in 0..self.accounts.len() {
-            let Phase2::Registered { .. } = self.accounts[i].state else {
-                if !matches!(self.accounts[i].state, Phase2::Rejected) {
+            let Stage::Registered { .. } = self.accounts[i].state else {
+                if !matches!(self.accounts[i].state, Stage::Rejected) {
                     let a = &mut self.accounts[i];
                     if a.tx.as_ref().is_some_and(|t| t.kind == Kind::Register) || a.pending.is_some() {
                         continue;
                     }
-                    a.state = Phase2::Idle;
+                    a.state = Stage::Idle;
                     a.refresh_at = None;
                     a.retry_at = None;
                 }
@@ -496,7 +502,7 @@ impl Core {
                     a.retry_at = None;
                     a.pending = Some(Kind::Unregister);
                     a.exchange_server = Server::Primary;
-                    a.state = Phase2::Unregistering;
+                    a.state = Stage::Unregistering;
                     self.connect(Server::Primary, ConnPurpose::Register(AccountId(i as u8)));
                 }
             }
@@ -583,7 +589,7 @@ impl Account {
         super::view::AccountParts {
             state: self.public_state(),
             registered_on: match self.state {
-                Phase2::Registered { conn, .. } => Some(conn),
+                Stage::Registered { conn, .. } => Some(conn),
                 _ => None,
             },
             tx: self.tx.as_ref().map(|t| (t.kind == Kind::Unregister, t.with_auth, t.tx.conn, t.tx.deadline)),

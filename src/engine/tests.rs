@@ -457,8 +457,9 @@ fn incoming_call_answered_then_hung_up_by_the_far_end() {
     assert!(ok.header("To").unwrap().contains("tag="));
     assert!(ok.header("Contact").is_some());
     assert_eq!(ok.header("Record-Route"), Some("<sips:primary.test;lr>"), "route set copied into the 2xx");
-    sim.inject(conn, b"ACK sips:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS primary.test;branch=z9hG4bKin2\r\nFrom: <sips:3000@primary.test>;tag=far\r\nTo: <sips:1002@primary.test>\r\nCall-ID: in-1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n".to_vec());
-    sim.inject(conn, b"BYE sips:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS primary.test;branch=z9hG4bKin3\r\nFrom: <sips:3000@primary.test>;tag=far\r\nTo: <sips:1002@primary.test>\r\nCall-ID: in-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n".to_vec());
+    let to = format!("To: {}", ok.header("To").unwrap());
+    sim.inject(conn, format!("ACK sips:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS primary.test;branch=z9hG4bKin2\r\nFrom: <sips:3000@primary.test>;tag=far\r\n{to}\r\nCall-ID: in-1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n").into_bytes());
+    sim.inject(conn, format!("BYE sips:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS primary.test;branch=z9hG4bKin3\r\nFrom: <sips:3000@primary.test>;tag=far\r\n{to}\r\nCall-ID: in-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n").into_bytes());
     sim.run_for(secs(1));
     assert!(sim.events.iter().any(|(_, e)| *e == Event::CallEnded { call, reason: EndReason::RemoteHangup }));
     assert_eq!(sim.core.live_calls(), 0);
@@ -526,5 +527,65 @@ fn frozen_handshake_hits_the_connect_timeout() {
         Event::ConnectFailed { server: Server::Primary, reason: FlowError::ConnectTimeout }
     ) && *t == Instant::from_millis(5000)));
     assert!(all_registered_on(&sim, Server::Backup));
+    assert_clean(&sim);
+}
+
+#[test]
+fn a_call_between_two_lines_routed_back_by_the_proxy_is_a_new_incoming_call() {
+    let mut sim = started(cfg(2));
+    sim.server(Server::Primary).behaviour.invite_status = None; // the proxy only rings
+    sim.run_for(secs(1));
+    let out = sim.place_call(AccountId(0), "1002").unwrap();
+    sim.run_for(secs(1));
+    // The proxy forwards line 1's INVITE to line 2 over the same connection, Call-ID and
+    // From tag unchanged, no To tag: a new dialog for line 2.
+    let (_, conn, invite) = sim.sent_requests("INVITE").pop().unwrap();
+    let mut forwarded = invite.clone();
+    forwarded.headers.insert(
+        0,
+        crate::sip::Header { name: "Via".into(), value: "SIP/2.0/TLS primary.test;branch=z9hG4bKfwd".into() },
+    );
+    sim.inject(conn, forwarded.to_bytes());
+    sim.run_for(secs(1));
+    let incoming = sim.events.iter().find_map(|(_, e)| {
+        if let Event::IncomingCall { call, account, .. } = e { Some((*call, *account)) } else { None }
+    });
+    let (call, account) = incoming.expect("line 2 rings");
+    assert_eq!(account, AccountId(1));
+    assert_ne!(call, out);
+    let responses: Vec<u16> =
+        sim.sent.iter().filter_map(|(_, _, d)| Message::parse(d).ok()).filter_map(|m| m.status()).collect();
+    assert!(!responses.contains(&491), "not mistaken for a re-INVITE of line 1's call: {responses:?}");
+    sim.core.answer(sim.now, call, Vec::new()).unwrap();
+    sim.drain();
+    assert!(
+        sim.sent
+            .iter()
+            .filter_map(|(_, _, d)| Message::parse(d).ok())
+            .any(|m| m.status() == Some(200) && m.call_id() == invite.call_id())
+    );
+}
+
+#[test]
+fn credentials_cached_for_one_server_are_challenged_afresh_by_the_other() {
+    let mut sim = started(cfg(1));
+    sim.run_for(secs(1));
+    sim.set_mode(Server::Primary, ServerMode::Refusing);
+    sim.run_for(secs(1));
+    // The backup refuses the primary's nonce with a new challenge; that is not a failure.
+    assert!(all_registered_on(&sim, Server::Backup));
+    assert_eq!(sim.count_events(|e| matches!(e, Event::RegistrationFailed { .. })), 0);
+}
+
+#[test]
+fn a_server_that_drops_every_connection_after_the_handshake_gets_back_off_not_a_loop() {
+    let mut sim = Sim::new(cfg(1));
+    sim.server(Server::Primary).behaviour.close_after_handshake = true;
+    sim.server(Server::Backup).behaviour.close_after_handshake = true;
+    sim.start();
+    sim.run_for(secs(60));
+    let connects = sim.servers[0].counters.accepted + sim.servers[1].counters.accepted;
+    assert!(connects <= 20, "{connects} connections in 60 s");
+    assert!(sim.count_events(|e| matches!(e, Event::Backoff { .. })) >= 3);
     assert_clean(&sim);
 }

@@ -23,7 +23,6 @@ pub const PRIVATE_KEY: &str = "sips private key";
 
 /// A certificate file that cannot be used, naming the parameter and the file.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("`{parameter}` ({}): {problem}", file.display())]
 pub struct CertFileError {
     /// The Aastra parameter that names the file.
     pub parameter: &'static str,
@@ -31,6 +30,16 @@ pub struct CertFileError {
     pub file: PathBuf,
     /// What is wrong with it.
     pub problem: String,
+}
+
+impl std::fmt::Display for CertFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.file.as_os_str().is_empty() {
+            write!(f, "`{}`: {}", self.parameter, self.problem)
+        } else {
+            write!(f, "`{}` ({}): {}", self.parameter, self.file.display(), self.problem)
+        }
+    }
 }
 
 /// The contents of the certificate files, checked.

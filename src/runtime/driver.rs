@@ -172,14 +172,10 @@ impl Driver {
                     }
                 }
                 Output::Event(event) => {
-                    let _ = self.events.try_send(PhoneEvent { at: self.core_now(), event });
+                    let _ = self.events.try_send(PhoneEvent { at: self.clock.now(), event });
                 }
             }
         }
-    }
-
-    fn core_now(&self) -> crate::time::Instant {
-        self.clock.now()
     }
 
     fn report(&mut self, conn: ConnId, r: Report) {

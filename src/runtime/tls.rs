@@ -123,3 +123,35 @@ fn certificate_problem(c: &CertificateError) -> String {
         c => c.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_names_accept_dns_names_and_ip_literals() {
+        assert!(matches!(server_name("sip.example.com"), Ok(ServerName::DnsName(_))));
+        assert!(matches!(server_name("127.0.0.1"), Ok(ServerName::IpAddress(_))));
+        assert!(matches!(server_name("[::1]"), Ok(ServerName::IpAddress(_))));
+        assert!(matches!(server_name("not a name"), Err(TransportError::Certificate(_))));
+    }
+
+    #[test]
+    fn socket_errors_map_to_transport_reasons() {
+        let e = |k| io::Error::new(k, "x");
+        assert_eq!(connect_error(&e(io::ErrorKind::ConnectionRefused)), TransportError::Refused);
+        assert_eq!(connect_error(&e(io::ErrorKind::TimedOut)), TransportError::TimedOut);
+        assert_eq!(stream_error(&e(io::ErrorKind::ConnectionReset)), TransportError::Reset);
+        assert_eq!(stream_error(&e(io::ErrorKind::UnexpectedEof)), TransportError::PeerClosed);
+        assert!(matches!(stream_error(&e(io::ErrorKind::Other)), TransportError::Io(_)));
+    }
+
+    #[test]
+    fn certificate_failures_are_told_apart_from_other_tls_failures() {
+        let unknown = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let wrapped = io::Error::new(io::ErrorKind::InvalidData, unknown);
+        assert!(matches!(stream_error(&wrapped), TransportError::Certificate(why) if why.contains("trusted")));
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
+        assert!(matches!(tls_error(&alert), TransportError::Tls(_)));
+    }
+}

@@ -208,6 +208,10 @@ impl Sim {
                 let local =
                     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 40000 + (conn.generation % 20000) as u16);
                 self.core.handle_input(self.now, Input::Connected { conn, local });
+                if self.servers[idx(conn.server)].behaviour.close_after_handshake {
+                    let alert = TransportError::Tls("alert: certificate required".into());
+                    self.schedule(self.latency, Delivery::Closed(conn, alert));
+                }
             }
             Delivery::ConnectFailed(conn, reason) => {
                 let Some(c) = self.net.get_mut(&conn) else { return };

@@ -34,6 +34,9 @@ pub struct Behaviour {
     pub register_status: Option<u16>,
     /// Final status for INVITEs (`None`: ring forever until CANCEL).
     pub invite_status: Option<u16>,
+    /// Close every connection right after its handshake (a TLS 1.3 server refusing the
+    /// client certificate looks like this to the client).
+    pub close_after_handshake: bool,
 }
 
 impl Default for Behaviour {
@@ -44,6 +47,7 @@ impl Default for Behaviour {
             flow_timer: None,
             register_status: None,
             invite_status: Some(200),
+            close_after_handshake: false,
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct SimServer {
     /// What it saw.
     pub counters: Counters,
     nonces: u32,
+    /// Nonces this server issued: credentials computed for another server's nonce fail.
+    issued: std::collections::BTreeSet<String>,
     /// Calls ringing forever: Call-ID → the INVITE, to answer a CANCEL with 487.
     ringing: BTreeMap<String, Message>,
 }
@@ -103,6 +109,7 @@ impl SimServer {
             bindings: BTreeMap::new(),
             counters: Counters::default(),
             nonces: 0,
+            issued: std::collections::BTreeSet::new(),
             ringing: BTreeMap::new(),
         }
     }
@@ -159,15 +166,17 @@ impl SimServer {
         };
         let Ok(auth) = digest::parse_authorization(value) else { return false };
         let Some(password) = self.users.get(&auth.username) else { return false };
-        digest::verify(&auth, password, method)
+        self.issued.contains(&auth.nonce) && digest::verify(&auth, password, method)
     }
 
     fn challenge(&mut self, req: &Message) -> Message {
         self.nonces += 1;
+        let nonce = format!("n{}{}", self.nonces, self.role);
+        self.issued.insert(nonce.clone());
         let mut resp = response(req, 401, "Unauthorized");
         resp.push_header(
             "WWW-Authenticate",
-            format!("Digest realm=\"sim\", nonce=\"n{}{}\", qop=\"auth\", algorithm=MD5", self.nonces, self.role),
+            format!("Digest realm=\"sim\", nonce=\"{nonce}\", qop=\"auth\", algorithm=MD5"),
         );
         resp
     }

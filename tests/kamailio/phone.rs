@@ -1,0 +1,305 @@
+//! The phone side of the scenarios: a lab with a primary and a backup Kamailio and the
+//! generated certificates, a phone configuration with short timers (every bound in the
+//! scenarios is derived from these constants), a running phone with bounded waits for
+//! its events, and a watchdog that ends a hung test after killing its Kamailio instances.
+
+use super::config::{KamailioConfig, password};
+use super::instance::{Kamailio, free_port, kill_all_live};
+use super::pki::{self, Pki, ServerCert};
+use super::{TempDir, serial};
+use sip_ptls::Event;
+use sip_ptls::config::{AccountConfig, Backoff, CertificateFiles, Config, Failback, ServerAddr};
+use sip_ptls::engine::RegState;
+use sip_ptls::ids::{AccountId, CallId, Server};
+use sip_ptls::runtime::{Phone, PhoneEvent, PhoneHandle, Status};
+use sip_ptls::time::Duration as CoreDuration;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The phone's keep-alive interval I (pings every [0.8 I, I]).
+pub const KEEPALIVE: Duration = Duration::from_secs(2);
+/// The phone's pong timeout.
+pub const PONG_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connect plus TLS handshake bound.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Transaction timer (first response to REGISTER/INVITE/OPTIONS; the configuration
+/// accepts 4 s at least).
+pub const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(4);
+/// Probe interval of the primary while on the backup.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// Good probes in a row before failback.
+pub const STABLE_PROBES: u8 = 3;
+/// Back-off base and cap after a round in which every server failed.
+pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
+/// See [`BACKOFF_BASE`].
+pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// How long a queued call may wait.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Measured floor of connect + TLS 1.3 handshake against this Kamailio is ~2 ms and a
+/// REGISTER/401/REGISTER/200 round ~1 ms (reference notes); this margin covers a loaded
+/// 2-core test machine and the process wake-ups, not protocol waits.
+pub const MARGIN: Duration = Duration::from_millis(1500);
+
+/// The accounts of the scenarios, in phone order.
+pub const ACCOUNTS: [&str; 3] = ["alice", "bob", "carol"];
+
+fn core(d: Duration) -> CoreDuration {
+    CoreDuration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Ends the whole test process if the guard is still alive after `limit`, killing the
+/// Kamailio instances first.
+pub struct Watchdog(Arc<AtomicBool>);
+
+/// Starts a watchdog for one test.
+pub fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    std::thread::spawn(move || {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if flag.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("watchdog: {name} still running after {limit:?}: killing Kamailio and aborting");
+        kill_all_live();
+        std::process::exit(101);
+    });
+    Watchdog(done)
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// One scenario's world. Field order matters: the phone (in the test) is dropped before
+/// the lab, and the instances before the directory.
+pub struct Lab {
+    /// The primary instance.
+    pub primary: Kamailio,
+    /// The backup instance.
+    pub backup: Kamailio,
+    /// The certificates.
+    pub pki: Pki,
+    /// The directory of certificates, configurations and logs.
+    pub dir: TempDir,
+    _watchdog: Watchdog,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Lab {
+    /// Starts a primary and a backup with the default configuration, adjusted by `adjust`
+    /// (called with each configuration).
+    pub fn start(name: &'static str, limit: Duration, adjust: impl Fn(&mut KamailioConfig)) -> Lab {
+        let serial = serial();
+        let watchdog = watchdog(name, limit);
+        let dir = TempDir::new(name);
+        let pki = pki::generate(&dir.0);
+        let mut p = KamailioConfig::new("primary", free_port(), ServerCert::Primary);
+        let mut b = KamailioConfig::new("backup", free_port(), ServerCert::Backup);
+        adjust(&mut p);
+        adjust(&mut b);
+        let primary = Kamailio::start(&dir.0, &pki, p);
+        let backup = Kamailio::start(&dir.0, &pki, b);
+        Lab { primary, backup, pki, dir, _watchdog: watchdog, _serial: serial }
+    }
+
+    /// The phone configuration: both servers on 127.0.0.1, our CA trusted, the scenario
+    /// accounts, short timers.
+    pub fn config(&self) -> Config {
+        Config {
+            proxy: Some(ServerAddr::new("127.0.0.1", self.primary.cfg.port)),
+            backup_proxy: Some(ServerAddr::new("127.0.0.1", self.backup.cfg.port)),
+            accounts: ACCOUNTS.iter().map(|u| AccountConfig::new(u, password(u))).collect(),
+            certificates: CertificateFiles {
+                trusted_certificates: Some(self.pki.ca.display().to_string()),
+                ..Default::default()
+            },
+            keepalive_interval: core(KEEPALIVE),
+            pong_timeout: core(PONG_TIMEOUT),
+            connect_timeout: core(CONNECT_TIMEOUT),
+            transaction_timeout: core(TRANSACTION_TIMEOUT),
+            registration_period: 300,
+            outbound: true,
+            backoff: Backoff { base: core(BACKOFF_BASE), max: core(BACKOFF_MAX) },
+            failback: Failback { probe_interval: core(PROBE_INTERVAL), stable_probes: STABLE_PROBES },
+            call_setup_timeout: core(CALL_TIMEOUT),
+            seed: sip_ptls::runtime::os_seed(),
+            ..Config::default()
+        }
+    }
+
+    /// Starts a phone.
+    pub fn phone(&self, config: Config) -> TestPhone {
+        let phone = Phone::spawn(config, &self.dir.0).expect("start the phone");
+        TestPhone { handle: phone.handle.clone(), phone: Some(phone), seen: Vec::new(), auto_answer: true }
+    }
+
+    /// The instance of `server`.
+    pub fn instance(&self, server: Server) -> &Kamailio {
+        match server {
+            Server::Primary => &self.primary,
+            Server::Backup => &self.backup,
+        }
+    }
+
+    /// Polls `what` on an instance every 50 ms until it holds or `limit` passes.
+    pub fn until(&self, what: &str, limit: Duration, mut check: impl FnMut(&Lab) -> bool) -> Duration {
+        let start = Instant::now();
+        loop {
+            if check(self) {
+                return start.elapsed();
+            }
+            assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// [`Lab::kamailio_sees_all_on_one_connection`] on the primary, panicking otherwise.
+    pub fn primary_one_connection(&self) -> u16 {
+        self.kamailio_sees_all_on_one_connection(Server::Primary).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Lines of the primary's log containing `needle`.
+    pub fn primary_log_count(&self, needle: &str) -> usize {
+        self.primary.log_lines(&[needle]).len()
+    }
+
+    /// Every scenario account is bound on `server`, all through one connection from one
+    /// source port, which is the only connection that instance holds. Returns that port.
+    pub fn kamailio_sees_all_on_one_connection(&self, server: Server) -> Result<u16, String> {
+        let k = self.instance(server);
+        let bindings = k.bindings();
+        let aors: BTreeSet<&str> = bindings.iter().map(|b| b.aor.as_str()).collect();
+        if aors != ACCOUNTS.iter().copied().collect() {
+            return Err(format!("{server} bindings {bindings:?}"));
+        }
+        let ports: BTreeSet<Option<u16>> = bindings.iter().map(|b| b.received_port()).collect();
+        let conns = k.tcp_connections();
+        match (ports.iter().next(), conns.as_slice()) {
+            (Some(Some(port)), [only]) if ports.len() == 1 && only.src_port == *port => Ok(*port),
+            _ => Err(format!("{server}: binding sources {ports:?}, connections {conns:?}")),
+        }
+    }
+}
+
+/// A running phone and every event it produced so far (with the test's clock).
+pub struct TestPhone {
+    phone: Option<Phone>,
+    /// Commands.
+    pub handle: PhoneHandle,
+    /// Every event so far.
+    pub seen: Vec<(Instant, PhoneEvent)>,
+    /// Answer incoming calls as they arrive.
+    pub auto_answer: bool,
+}
+
+impl TestPhone {
+    fn events(&self) -> &sip_ptls::runtime::Events {
+        &self.phone.as_ref().expect("the phone is running").events
+    }
+
+    /// Waits up to `limit` for an event matching `want`; panics with the history if none.
+    pub fn wait(&mut self, what: &str, limit: Duration, want: impl Fn(&Event) -> bool) -> (Instant, Event) {
+        match self.try_wait(limit, want) {
+            Some(x) => x,
+            None => panic!("no {what} within {limit:?}; events so far:\n{}", self.history()),
+        }
+    }
+
+    /// Waits up to `limit` for an event matching `want`.
+    pub fn try_wait(&mut self, limit: Duration, want: impl Fn(&Event) -> bool) -> Option<(Instant, Event)> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let e = self.events().next_timeout(left)?;
+            let at = Instant::now();
+            if self.auto_answer
+                && let Event::IncomingCall { call, .. } = e.event
+            {
+                let _ = self.handle.answer_blocking(call, Vec::new());
+            }
+            self.seen.push((at, e.clone()));
+            if want(&e.event) {
+                return Some((at, e.event));
+            }
+        }
+    }
+
+    /// Collects events for `d`.
+    pub fn idle(&mut self, d: Duration) {
+        let _ = self.try_wait(d, |_| false);
+    }
+
+    /// Waits until every account reported `Registered` on `server`; returns when the last did.
+    pub fn all_registered(&mut self, server: Server, limit: Duration) -> Instant {
+        let deadline = Instant::now() + limit;
+        let mut lines = BTreeSet::new();
+        let mut last = Instant::now();
+        while lines.len() < ACCOUNTS.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (at, e) = self.wait(
+                &format!("every account registered on the {server}"),
+                left,
+                |e| matches!(e, Event::Registered { server: s, .. } if *s == server),
+            );
+            if let Event::Registered { account, .. } = e {
+                lines.insert(account);
+                last = at;
+            }
+        }
+        last
+    }
+
+    /// The phone's status.
+    pub fn status(&self) -> Status {
+        self.handle.status_blocking().expect("the phone is running")
+    }
+
+    /// Every account is registered on `server`, in the phone's view.
+    pub fn all_registered_on(&self, server: Server) -> bool {
+        self.status().registrations.iter().all(|r| *r == RegState::Registered { server })
+    }
+
+    /// Events since `since` matching `what`.
+    pub fn count(&self, since: Instant, what: impl Fn(&Event) -> bool) -> usize {
+        self.seen.iter().filter(|(t, e)| *t >= since && what(&e.event)).count()
+    }
+
+    /// The events so far, one a line.
+    pub fn history(&self) -> String {
+        self.seen.iter().map(|(_, e)| format!("  {} {:?}\n", e.at, e.event)).collect()
+    }
+
+    /// Places a call from `from` to user `to`.
+    pub fn place(&self, from: usize, to: &str) -> CallId {
+        self.handle.place_call_blocking(AccountId(from as u8), to, Vec::new()).expect("place a call")
+    }
+
+    /// Waits for the outcome of `call`.
+    pub fn outcome(&mut self, call: CallId, limit: Duration) -> (Instant, Event) {
+        self.wait("the call's outcome", limit, |e| matches!(e, Event::CallOutcome { call: c, .. } if *c == call))
+    }
+
+    /// Shuts down and returns the events of the shutdown.
+    pub fn shutdown(mut self) -> Vec<PhoneEvent> {
+        match self.phone.take() {
+            Some(p) => p.shutdown(Duration::from_secs(10)),
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Drop for TestPhone {
+    fn drop(&mut self) {
+        if let Some(p) = self.phone.take() {
+            p.shutdown(Duration::from_secs(5));
+        }
+    }
+}
