@@ -99,6 +99,9 @@ pub fn wait_for(events: &Events, deadline: Instant, mut want: impl FnMut(&Event)
         }
         let e = events.next_timeout(left)?;
         let at = Instant::now();
+        if std::env::var_os("SIP_PTLS_BENCH_TRACE").is_some() {
+            eprintln!("trace: phone at {} ms: {:?}", e.at.as_millis(), e.event);
+        }
         if want(&e.event) {
             return Some((at, e.event));
         }
