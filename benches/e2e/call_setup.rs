@@ -75,6 +75,17 @@ pub struct Point {
     pub invite: Vec<f64>,
     /// place-call → 200 OK seen by the application (`CallOutcome::Answered`).
     pub ok: Vec<f64>,
+    /// Persistent TLS only: time spent on the server side (registrar and callee), ms.
+    pub server: Vec<f64>,
+    /// Persistent TLS only: the relay's own delay beyond RTT/2 per traversal, measured on
+    /// the client's records of the call (delivery − arrival − RTT/2), µs.
+    pub relay_excess: Vec<f64>,
+    /// Persistent TLS only: 200 OK at phone − (floor + server time), µs.
+    pub above_floor_and_server: Vec<f64>,
+    /// Persistent TLS only: 200 OK at phone − (1 RTT + server time), µs.
+    pub above_one_rtt_and_server: Vec<f64>,
+    /// Persistent TLS only: the above less four relay traversals' excess, µs.
+    pub phone_own: Vec<f64>,
 }
 
 /// A callee phone that answers every call at once, on a thread of its own.
@@ -141,6 +152,20 @@ fn measure(lab: &Lab, registrar: &RegistrarProcess, mode: Mode, rtt: Duration, c
         if let Some(t) = invite_delivered(&relay, t0, mode) {
             point.invite.push(ms(t - t0));
         }
+        if mode.transport == TransportMode::PersistentTls
+            && let Some(d) = server_time(&relay, t0, t_ok, rtt)
+            && let Some(x) = relay_excess(&relay, t0, rtt)
+        {
+            let (total, server, rtt_ms) = (ms(t_ok - t0), ms(d), ms(rtt));
+            let own = (total - mode.floor_rtts * rtt_ms - server) * 1e3;
+            point.server.push(server);
+            point.relay_excess.push(x * 1e3);
+            point.above_floor_and_server.push(own);
+            point.above_one_rtt_and_server.push((total - rtt_ms - server) * 1e3);
+            // Four traversals (INVITE, 407, authenticated INVITE, 200); the server's
+            // direction is assumed to cost the relay what the client's does.
+            point.phone_own.push(own - 4.0 * x * 1e3);
+        }
         let _ = phone.handle.hang_up_blocking(call);
         let _ = wait_for(
             &phone.events,
@@ -169,6 +194,44 @@ fn invite_delivered(relay: &Relay, t0: Instant, mode: Mode) -> Option<Instant> {
     }
 }
 
+/// Time a Persistent call spent on the server side (registrar, and the callee behind it):
+/// from the INVITE's delivery to the 407 leaving the server, plus from the last client
+/// record delivered before the 200 left (the authenticated INVITE) to the 200 leaving.
+/// "Leaving the server" is when the relay read it. `None` when the records do not fit.
+fn server_time(relay: &Relay, t0: Instant, t_ok: Instant, rtt: Duration) -> Option<Duration> {
+    let half = rtt / 2;
+    let up: Vec<Instant> =
+        relay.records().iter().filter(|r| r.delivered >= t0 && r.content_type == 23).map(|r| r.delivered).collect();
+    let down: Vec<Instant> =
+        relay.arrivals().iter().filter(|a| !a.up && a.at >= t0 && a.content_type == 23).map(|a| a.at).collect();
+    let invite = *up.first()?;
+    let challenge = *down.iter().find(|a| **a >= invite)?;
+    let ok = *down.iter().rfind(|a| **a + half <= t_ok)?;
+    let authenticated = *up.iter().rfind(|u| **u <= ok)?;
+    let d = (challenge - invite) + (ok - authenticated);
+    // The callee is not behind the relay, so server time never holds a round trip: more
+    // than half an RTT means the records were attributed wrongly; the sample is dropped.
+    (authenticated > challenge && (rtt.is_zero() || d < half)).then_some(d)
+}
+
+/// The relay's mean delay beyond RTT/2 on the client's records since `t0`, ms. A record's
+/// arrival and delivery are matched by their order on the connection.
+fn relay_excess(relay: &Relay, t0: Instant, rtt: Duration) -> Option<f64> {
+    let arrivals: Vec<_> = relay.arrivals().into_iter().filter(|a| a.up).collect();
+    let delivered = relay.records();
+    let mut excess = Vec::new();
+    for conn in delivered.iter().map(|r| r.conn).collect::<std::collections::BTreeSet<_>>() {
+        let a = arrivals.iter().filter(|a| a.conn == conn);
+        let d = delivered.iter().filter(|r| r.conn == conn);
+        for (a, d) in a.zip(d) {
+            if a.at >= t0 {
+                excess.push(ms(d.delivered.saturating_duration_since(a.at + rtt / 2)));
+            }
+        }
+    }
+    (!excess.is_empty()).then(|| excess.iter().sum::<f64>() / excess.len() as f64)
+}
+
 /// The scenario.
 pub fn run(lab: &Lab) {
     let calls = env_num("SIP_PTLS_BENCH_CALLS", if quick() { 3 } else { 10 }) as usize;
@@ -188,15 +251,19 @@ pub fn run(lab: &Lab) {
                 "{id}/floor: {floor:.3} ({floor:.3}..{floor:.3}) ms  ({} RTT; INVITE floor {} RTT)",
                 mode.floor_rtts, mode.invite_floor_rtts
             );
-            if let Some(ok) = ok {
+            if ok.is_some() {
                 let over: Vec<f64> = point.ok.iter().map(|t| (t - floor) * 1e3).collect();
                 line(&format!("{id}/above_floor"), &over, "us", 0);
                 if mode.transport == TransportMode::PersistentTls {
-                    // The issue's floor: one RTT plus server time (an unchallenged INVITE).
-                    let issue: Vec<f64> = point.ok.iter().map(|t| (t - rtt as f64) * 1e3).collect();
-                    line(&format!("{id}/above_one_rtt"), &issue, "us", 0);
+                    // The floor with the server's time: 2 RTT + server time; what is left
+                    // is the phone's own time and the relay's.
+                    line(&format!("{id}/server_time"), &point.server, "ms", 3);
+                    line(&format!("{id}/above_floor_plus_server_time"), &point.above_floor_and_server, "us", 0);
+                    line(&format!("{id}/relay_excess_per_traversal"), &point.relay_excess, "us", 0);
+                    line(&format!("{id}/phone_own_time"), &point.phone_own, "us", 0);
+                    let issue = &point.above_one_rtt_and_server;
+                    line(&format!("{id}/above_one_rtt_plus_server_time"), issue, "us", 0);
                 }
-                let _ = ok;
             }
             results.push((mode, rtt, point));
         }

@@ -23,9 +23,55 @@ pub struct RecordSeen {
     pub delivered: Instant,
 }
 
+/// A TLS record as it arrived at the relay (before the delay), in either direction.
+#[derive(Clone, Copy, Debug)]
+pub struct Arrival {
+    /// The relayed connection.
+    pub conn: u64,
+    /// True for client → server.
+    pub up: bool,
+    /// TLS content type.
+    pub content_type: u8,
+    /// When the relay read the record's first byte.
+    pub at: Instant,
+}
+
+/// Splits a byte stream into TLS records across chunks: header bytes so far and body
+/// bytes still to skip.
+#[derive(Default)]
+struct RecordParser {
+    header: Vec<u8>,
+    skip: usize,
+}
+
+impl RecordParser {
+    /// The content types of the records that start in `data`.
+    fn starts(&mut self, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < data.len() {
+            if self.skip > 0 {
+                let n = self.skip.min(data.len() - i);
+                self.skip -= n;
+                i += n;
+                continue;
+            }
+            self.header.push(data[i]);
+            i += 1;
+            if self.header.len() == 5 {
+                self.skip = usize::from(u16::from_be_bytes([self.header[3], self.header[4]]));
+                out.push(self.header[0]);
+                self.header.clear();
+            }
+        }
+        out
+    }
+}
+
 #[derive(Default)]
 struct Shared {
     records: Mutex<Vec<RecordSeen>>,
+    arrivals: Mutex<Vec<Arrival>>,
     /// Bytes and writes client→server and server→client.
     up_bytes: AtomicU64,
     up_writes: AtomicU64,
@@ -75,8 +121,8 @@ impl Relay {
                     let _ = client.set_nodelay(true);
                     let _ = server.set_nodelay(true);
                     let (c2, s2) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
-                    pipe(client, server, rtt / 2, Some(conn), s.clone());
-                    pipe(s2, c2, rtt / 2, None, s.clone());
+                    pipe(client, server, rtt / 2, conn, true, s.clone());
+                    pipe(s2, c2, rtt / 2, conn, false, s.clone());
                 }
             })
             .expect("relay thread");
@@ -86,6 +132,11 @@ impl Relay {
     /// The client's TLS records delivered so far.
     pub fn records(&self) -> Vec<RecordSeen> {
         self.shared.records.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Every record that arrived so far, both directions.
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.shared.arrivals.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Bytes and writes so far.
@@ -130,15 +181,18 @@ enum Chunk {
 }
 
 /// One direction: a reader thread stamps what arrives, a writer thread delivers it
-/// `delay` later. `records`: the connection number when this is the client's direction.
-fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration, records: Option<u64>, shared: Arc<Shared>) {
+/// `delay` later. `up`: this is the client's direction (connection `conn`).
+fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration, conn: u64, up: bool, shared: Arc<Shared>) {
+    let records = up.then_some(conn);
     let (tx, rx) = mpsc::channel::<Chunk>();
+    let arrivals = shared.clone();
     std::thread::Builder::new()
         .name(if records.is_some() { "relay-up-rd" } else { "relay-down-rd" }.into())
         .spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
             // The TCP handshake's round trip, charged to the client's first bytes.
             let mut handshake = if records.is_some() { delay * 2 } else { Duration::ZERO };
+            let mut parser = RecordParser::default();
             loop {
                 match from.read(&mut buf) {
                     Ok(0) | Err(_) => {
@@ -146,7 +200,13 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration, records: Option
                         return;
                     }
                     Ok(n) => {
-                        let due = Instant::now() + delay + std::mem::take(&mut handshake);
+                        let at = Instant::now();
+                        let started = parser.starts(&buf[..n]);
+                        if !started.is_empty() {
+                            let mut log = arrivals.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+                            log.extend(started.into_iter().map(|content_type| Arrival { conn, up, content_type, at }));
+                        }
+                        let due = at + delay + std::mem::take(&mut handshake);
                         if tx.send(Chunk::Data(due, buf[..n].to_vec())).is_err() {
                             return;
                         }
@@ -158,9 +218,7 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration, records: Option
     std::thread::Builder::new()
         .name(if records.is_some() { "relay-up-wr" } else { "relay-down-wr" }.into())
         .spawn(move || {
-            // TLS record parser state: header bytes so far, body bytes still to skip.
-            let mut header: Vec<u8> = Vec::with_capacity(5);
-            let mut skip = 0usize;
+            let mut parser = RecordParser::default();
             while let Ok(chunk) = rx.recv() {
                 match chunk {
                     Chunk::End => break,
@@ -177,23 +235,13 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration, records: Option
                         bytes.fetch_add(data.len() as u64, Ordering::SeqCst);
                         writes.fetch_add(1, Ordering::SeqCst);
                         if let Some(conn) = records {
-                            let mut i = 0;
-                            while i < data.len() {
-                                if skip > 0 {
-                                    let n = skip.min(data.len() - i);
-                                    skip -= n;
-                                    i += n;
-                                    continue;
-                                }
-                                header.push(data[i]);
-                                i += 1;
-                                if header.len() == 5 {
-                                    skip = usize::from(u16::from_be_bytes([header[3], header[4]]));
-                                    let seen = RecordSeen { conn, content_type: header[0], delivered };
-                                    shared.records.lock().unwrap_or_else(|e| e.into_inner()).push(seen);
-                                    header.clear();
-                                }
-                            }
+                            let started = parser.starts(&data);
+                            let mut log = shared.records.lock().unwrap_or_else(|e| e.into_inner());
+                            log.extend(started.into_iter().map(|content_type| RecordSeen {
+                                conn,
+                                content_type,
+                                delivered,
+                            }));
                         }
                     }
                 }
