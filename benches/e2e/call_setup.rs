@@ -204,6 +204,10 @@ fn server_time(relay: &Relay, t0: Instant, t_ok: Instant, rtt: Duration) -> Opti
         relay.records().iter().filter(|r| r.delivered >= t0 && r.content_type == 23).map(|r| r.delivered).collect();
     let down: Vec<Instant> =
         relay.arrivals().iter().filter(|a| !a.up && a.at >= t0 && a.content_type == 23).map(|a| a.at).collect();
+    if std::env::var_os("SIP_PTLS_BENCH_TRACE").is_some() {
+        let rel = |v: &[Instant]| v.iter().map(|t| format!("{:.3}", ms(*t - t0))).collect::<Vec<_>>().join(" ");
+        eprintln!("trace: up delivered [{}] down arrived [{}] ok {:.3}", rel(&up), rel(&down), ms(t_ok - t0));
+    }
     let invite = *up.first()?;
     let challenge = *down.iter().find(|a| **a >= invite)?;
     let ok = *down.iter().rfind(|a| **a + half <= t_ok)?;

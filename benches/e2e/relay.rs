@@ -19,7 +19,8 @@ pub struct RecordSeen {
     pub conn: u64,
     /// TLS content type: 22 handshake, 20 change_cipher_spec, 23 application data.
     pub content_type: u8,
-    /// When the relay wrote the record's first byte to the server.
+    /// When the relay wrote the record's first byte to the server (stamped just before the
+    /// write).
     pub delivered: Instant,
 }
 
@@ -224,10 +225,12 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration, conn: u64, up: 
                     Chunk::End => break,
                     Chunk::Data(due, data) => {
                         sleep_until(due);
+                        // Stamped before the write: a stamp taken after it can come later
+                        // than the server's answer, which another thread reads.
+                        let delivered = Instant::now();
                         if to.write_all(&data).is_err() {
                             break;
                         }
-                        let delivered = Instant::now();
                         let (bytes, writes) = match records {
                             Some(_) => (&shared.up_bytes, &shared.up_writes),
                             None => (&shared.down_bytes, &shared.down_writes),
