@@ -8,8 +8,8 @@
 //! Request-URI, and switches to misbehave (`kill`, `reset`, `freeze`).
 //!
 //! The registrar runs on its own threads, each with its own `async_io::block_on` loop (one
-//! accepting, one per connection), so it never shares an event loop with the phone under
-//! test. Its SIP state lives behind one mutex; connections exchange messages through
+//! accepting, and a pool of one worker per CPU running a task per connection), so it never
+//! shares an event loop with the phone under test. Its SIP state lives behind one mutex; connections exchange messages through
 //! channels.
 
 mod bindings;
@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub next_conn: AtomicU64,
     /// SIP state: bindings, transactions, nonces, connections' outboxes, the log.
     pub state: Mutex<proxy::State>,
+    /// Runs the connection tasks.
+    pub pool: server::Pool,
 }
 
 impl Shared {
@@ -86,6 +88,7 @@ impl Registrar {
             frozen: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
             state: Mutex::new(proxy::State::new(&config, addr)),
+            pool: server::Pool::start()?,
         });
         let listening = listening.run(shared.clone())?;
         Ok(Registrar { shared, addr, listener: Mutex::new(Some(listening)) })

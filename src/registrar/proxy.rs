@@ -13,15 +13,18 @@ use crate::sip::digest::{self, parse_authorization};
 use crate::sip::headers::{NameAddr, Via, has_option_tag, parse_u32, split_list, uri_host_port, uri_user};
 use crate::sip::message::same_header_name;
 use crate::sip::{Header, Message, StartLine};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::time::Instant;
 
 /// Lifetime granted when the REGISTER names none (RFC 3261 §10.2).
 const DEFAULT_EXPIRES: u32 = 3600;
-/// Nonces remembered (older ones get a `stale=true` challenge).
-const MAX_NONCES: usize = 4096;
+/// Nonces remembered (older ones get a `stale=true` challenge). Room for every account of
+/// the scale benchmark (20,000) to be challenged at once: with fewer, the nonces of a
+/// registration storm are forgotten before their answers arrive and every client is
+/// re-challenged as stale until it gives up.
+const MAX_NONCES: usize = 65_536;
 /// Transactions remembered for relaying responses, CANCEL and ACK.
 const MAX_TRANSACTIONS: usize = 4096;
 /// Branches of INVITEs answered here with a final non-2xx (their ACK is absorbed).
@@ -58,6 +61,8 @@ pub(crate) struct State {
     seed: u64,
     counter: u64,
     nonces: VecDeque<String>,
+    /// The same nonces, for constant-time look-up.
+    nonce_set: HashSet<String>,
     transactions: BTreeMap<String, Transaction>,
     /// (caller connection, caller branch) → proxy branch.
     by_caller: BTreeMap<(u64, String), String>,
@@ -128,6 +133,7 @@ impl State {
             seed: h.finish(),
             counter: 0,
             nonces: VecDeque::new(),
+            nonce_set: HashSet::new(),
             transactions: BTreeMap::new(),
             by_caller: BTreeMap::new(),
             absorbed: BTreeSet::new(),
@@ -195,10 +201,13 @@ impl State {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(self.seed ^ n);
         let nonce = format!("{:016x}{n:08x}", h.finish());
-        if self.nonces.len() >= MAX_NONCES {
-            self.nonces.pop_front();
+        if self.nonces.len() >= MAX_NONCES
+            && let Some(old) = self.nonces.pop_front()
+        {
+            self.nonce_set.remove(&old);
         }
         self.nonces.push_back(nonce.clone());
+        self.nonce_set.insert(nonce.clone());
         nonce
     }
 
@@ -273,7 +282,7 @@ impl State {
         if auth.realm != self.domain || !digest::verify(&auth, password, method) {
             return Err(false);
         }
-        if !self.nonces.contains(&auth.nonce) {
+        if !self.nonce_set.contains(&auth.nonce) {
             return Err(true);
         }
         Ok(auth.username)

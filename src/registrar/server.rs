@@ -1,10 +1,13 @@
-//! The accept loop: owns the listening socket on its own thread and starts one thread per
-//! accepted connection.
+//! The accept loop, which owns the listening socket on its own thread, and the pool that
+//! runs the accepted connections: one task per connection on an executor polled by one
+//! worker thread per CPU. (A thread per connection was fine for tens of connections but
+//! not for the 10,000 of the scale benchmark: see docs/benchmarks.md.)
 
 use super::Shared;
 use super::connection;
 use super::error::RegistrarError;
-use super::stats::{bump, drop_one};
+use super::stats::bump;
+use async_executor::Executor;
 use async_net::TcpListener;
 use futures_lite::future;
 use std::net::SocketAddr;
@@ -22,6 +25,36 @@ pub(crate) struct Bound {
 pub(crate) struct Listening {
     stop: async_channel::Sender<()>,
     thread: JoinHandle<()>,
+}
+
+/// The executor of the connection tasks and its worker threads. The workers end when the
+/// pool is dropped (with the registrar's shared state); they are not joined, since the
+/// last holder of that state may be one of them.
+pub(crate) struct Pool {
+    executor: Arc<Executor<'static>>,
+    /// Dropped with the pool: every worker's `run` then returns.
+    _stop: async_channel::Sender<()>,
+}
+
+impl Pool {
+    /// Starts one worker thread per CPU.
+    pub fn start() -> Result<Pool, RegistrarError> {
+        let executor = Arc::new(Executor::new());
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        for i in 0..workers {
+            let (ex, stopped) = (executor.clone(), stopped.clone());
+            std::thread::Builder::new()
+                .name(format!("sip-registrar-{i}"))
+                .spawn(move || {
+                    async_io::block_on(ex.run(async {
+                        let _ = stopped.recv().await;
+                    }))
+                })
+                .map_err(RegistrarError::Thread)?;
+        }
+        Ok(Pool { executor, _stop: stop })
+    }
 }
 
 /// Binds `addr` (std sets SO_REUSEADDR, so a port just closed can be bound again).
@@ -78,13 +111,5 @@ fn spawn_connection(shared: &Arc<Shared>, tcp: async_net::TcpStream) {
     shared.state().conns.insert(id, tx);
     bump(&shared.counters.accepted);
     bump(&shared.counters.open);
-    let conn_shared = shared.clone();
-    let spawned = std::thread::Builder::new()
-        .name(format!("sip-registrar-conn-{id}"))
-        .spawn(move || async_io::block_on(connection::run(conn_shared, id, tcp, rx)));
-    if let Err(e) = spawned {
-        tracing::warn!("registrar cannot start a connection thread: {e}");
-        shared.state().connection_closed(id);
-        drop_one(&shared.counters.open);
-    }
+    shared.pool.executor.spawn(connection::run(shared.clone(), id, tcp, rx)).detach();
 }

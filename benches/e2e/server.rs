@@ -1,0 +1,181 @@
+//! The registrar in a process of its own, so that the client's and the server's CPU do
+//! not mix: the benchmark binary re-executes itself with a hidden argument and drives the
+//! child through its standard input (`kill`, `reset`, `freeze`, `thaw`, `restore`,
+//! `stats`), one command per line, one answer line each.
+
+use sip_ptls::registrar::{CertKey, Registrar, RegistrarConfig, TestPki};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+/// The hidden argument that turns the benchmark binary into a registrar.
+pub const ARG: &str = "--sip-ptls-registrar-process";
+
+/// The SIP domain of every benchmark.
+pub const DOMAIN: &str = "bench.sip-ptls.test";
+
+/// User `i` (from 0): name and password.
+pub fn user(i: usize) -> (String, String) {
+    (format!("{}", 100_000 + i), format!("pw{i}"))
+}
+
+/// The registrar's counters as the child reports them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counts {
+    /// TCP connections accepted.
+    pub accepted: u64,
+    /// Pings received.
+    pub pings: u64,
+    /// INVITEs received.
+    pub invites: u64,
+}
+
+/// A registrar process and the pipe to it.
+pub struct RegistrarProcess {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+/// Writes the server certificate of `pki` (for `127.0.0.1`) into `dir`.
+pub fn write_server_cert(pki: &TestPki, dir: &Path) {
+    let cert = pki.server_cert(&["localhost", "127.0.0.1"]).expect("server certificate");
+    std::fs::write(dir.join("server.pem"), &cert.cert_pem).expect("write server.pem");
+    std::fs::write(dir.join("server.key"), &cert.key_pem).expect("write server.key");
+}
+
+impl RegistrarProcess {
+    /// Starts a registrar process knowing `users` users, with the certificate in `dir`.
+    pub fn start(dir: &Path, users: usize, tls12_only: bool) -> RegistrarProcess {
+        let exe = std::env::current_exe().expect("the benchmark's own path");
+        let mut child = Command::new(exe)
+            .arg(ARG)
+            .arg(dir)
+            .arg(users.to_string())
+            .arg(if tls12_only { "tls12" } else { "tls13" })
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the registrar process");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("the registrar's first line");
+        let addr = line.trim().strip_prefix("LISTENING ").and_then(|a| a.parse().ok());
+        let addr = addr.unwrap_or_else(|| panic!("registrar process said {line:?}"));
+        RegistrarProcess { child, stdin, stdout, addr }
+    }
+
+    /// Sends one command and returns the answer line.
+    pub fn cmd(&mut self, c: &str) -> String {
+        writeln!(self.stdin, "{c}").expect("write to the registrar");
+        self.stdin.flush().expect("flush to the registrar");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read from the registrar");
+        line.trim().to_string()
+    }
+
+    /// Sends a command without waiting for its answer (call [`RegistrarProcess::answer`]).
+    pub fn send(&mut self, c: &str) {
+        writeln!(self.stdin, "{c}").expect("write to the registrar");
+        self.stdin.flush().expect("flush to the registrar");
+    }
+
+    /// The answer to a command sent with [`RegistrarProcess::send`].
+    pub fn answer(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read from the registrar");
+        line.trim().to_string()
+    }
+
+    /// The counters.
+    pub fn counts(&mut self) -> Counts {
+        let line = self.cmd("stats");
+        let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+        let g = |i: usize| v.get(i).copied().unwrap_or(0);
+        Counts { accepted: g(0), pings: g(3), invites: g(4) }
+    }
+
+    /// The registrar process's CPU time so far (user + system), from /proc.
+    pub fn cpu(&self) -> std::time::Duration {
+        crate::measure::process_cpu(self.child.id())
+    }
+
+    /// The registrar process's resident memory in bytes.
+    pub fn rss(&self) -> u64 {
+        crate::measure::rss(&format!("/proc/{}/status", self.child.id()))
+    }
+}
+
+impl Drop for RegistrarProcess {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.stdin.flush();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The child's side: `ARG dir users tls12|tls13`.
+pub fn child_main(args: &[String]) {
+    let dir = Path::new(&args[0]);
+    let n: usize = args[1].parse().expect("user count");
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let cert = CertKey {
+        cert_pem: std::fs::read_to_string(dir.join("server.pem")).expect("server.pem"),
+        key_pem: std::fs::read_to_string(dir.join("server.key")).expect("server.key"),
+    };
+    let users: Vec<(String, String)> = (0..n).map(user).collect();
+    let refs: Vec<(&str, &str)> = users.iter().map(|(u, p)| (u.as_str(), p.as_str())).collect();
+    let mut cfg = RegistrarConfig::new(DOMAIN, &refs, cert);
+    cfg.tls12_only = args[2] == "tls12";
+    let registrar = Registrar::start(cfg).expect("start the registrar");
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "LISTENING {}", registrar.addr()).expect("stdout");
+    out.flush().expect("stdout");
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let answer = match line.trim() {
+            "kill" => {
+                registrar.kill();
+                "ok".to_string()
+            }
+            "reset" => {
+                registrar.reset();
+                "ok".to_string()
+            }
+            "freeze" => {
+                registrar.freeze();
+                "ok".to_string()
+            }
+            "thaw" => {
+                registrar.thaw();
+                "ok".to_string()
+            }
+            "restore" => match registrar.restore() {
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("error {e}"),
+            },
+            "stats" => {
+                let s = registrar.stats();
+                format!("stats {} {} {} {} {} {}", s.accepted, s.open, s.registers, s.pings, s.invites, s.handshakes_ok)
+            }
+            "quit" => break,
+            other => format!("error unknown command {other:?}"),
+        };
+        writeln!(out, "{answer}").expect("stdout");
+        out.flush().expect("stdout");
+    }
+    drop(registrar);
+}
