@@ -50,7 +50,7 @@ fn a_call_from_line_1_to_line_2_of_one_phone_goes_over_its_one_connection() {
     let lab = Lab::new();
     let primary = lab.registrar();
     let mut phone = lab.phone(lab.config(&primary, None));
-    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
     let (id, outcome) = phone.call(AccountId(0), "1002", Duration::from_secs(10));
     assert_eq!(outcome, Event::CallOutcome { call: id, outcome: CallOutcome::Answered }, "{}", phone.history());
     assert_eq!(
@@ -100,7 +100,7 @@ fn a_call_placed_during_an_outage_fails_at_its_deadline() {
     let mut config = lab.config(&primary, None);
     config.call_setup_timeout = CoreDuration::from_secs(2);
     let mut phone = lab.phone(config);
-    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
     primary.kill();
     phone.wait("the flow lost", Duration::from_secs(10), |e| matches!(e, Event::FlowLost { .. }));
     let placed = std::time::Instant::now();

@@ -80,7 +80,7 @@ fn mutual_tls_presents_the_local_certificate() {
     config.certificates.private_key = Some("phone.key".into());
     config.certificates.root_and_intermediate = Some("chain.pem".into());
     let mut phone = lab.phone(config);
-    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
     assert_eq!(registrar.stats().handshakes_ok, 1);
 }
 

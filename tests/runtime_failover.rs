@@ -15,10 +15,10 @@ fn primary_closed_moves_both_lines_to_the_backup_within_the_bound() {
     let lab = Lab::new();
     let (primary, backup) = (lab.registrar(), lab.registrar());
     let mut phone = lab.phone(lab.config(&primary, Some(&backup)));
-    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
     let killed = Instant::now();
     primary.kill();
-    let done = phone.both_registered(Server::Backup, Duration::from_secs(10));
+    let done = phone.all_registered(Server::Backup, Duration::from_secs(10));
     let took = done.duration_since(killed);
     // A closed connection is noticed at once; the bound is the connect timeout (2 s).
     assert!(took < Duration::from_secs(2), "both lines on the backup after {took:?}");
@@ -34,7 +34,7 @@ fn a_silent_primary_is_detected_by_the_pong_deadline() {
     let lab = Lab::new();
     let (primary, backup) = (lab.registrar(), lab.registrar());
     let mut phone = lab.phone(lab.config(&primary, Some(&backup)));
-    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
     // Once the primary has answered a ping, a missing pong is proof enough (before, the
     // core would first ask with OPTIONS whether the server just does not do pongs).
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -51,7 +51,7 @@ fn a_silent_primary_is_detected_by_the_pong_deadline() {
     assert_eq!(lost, Event::FlowLost { server: Server::Primary, reason: FlowError::PongTimeout });
     // Bound: keep-alive interval (1 s) + pong timeout (1 s), plus scheduling slack.
     assert!(took <= Duration::from_millis(3000), "detected after {took:?}");
-    phone.both_registered(Server::Backup, Duration::from_secs(10));
+    phone.all_registered(Server::Backup, Duration::from_secs(10));
     primary.thaw();
 }
 
@@ -61,9 +61,9 @@ fn failback_happens_only_after_the_primary_is_stable() {
     let lab = Lab::new();
     let (primary, backup) = (lab.registrar(), lab.registrar());
     let mut phone = lab.phone(lab.config(&primary, Some(&backup)));
-    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
     primary.kill();
-    phone.both_registered(Server::Backup, Duration::from_secs(10));
+    phone.all_registered(Server::Backup, Duration::from_secs(10));
 
     // The primary comes back briefly (fewer good probes than needed), then dies again.
     primary.restore().expect("restore");
@@ -80,7 +80,7 @@ fn failback_happens_only_after_the_primary_is_stable() {
     let (at, _) = phone.wait("failback", Duration::from_secs(10), |e| *e == Event::FailedBack);
     let waited = at.duration_since(restored);
     assert!(waited >= Duration::from_millis(1000), "failed back after only {waited:?}");
-    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
     assert!(backup.bindings().is_empty(), "de-registered on the backup before leaving it");
 }
 
@@ -90,7 +90,7 @@ fn with_both_servers_down_the_phone_backs_off_and_recovers_when_one_returns() {
     let lab = Lab::new();
     let (primary, backup) = (lab.registrar(), lab.registrar());
     let mut phone = lab.phone(lab.config(&primary, Some(&backup)));
-    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
     backup.kill();
     primary.kill();
     let down = Instant::now();
@@ -111,5 +111,5 @@ fn with_both_servers_down_the_phone_backs_off_and_recovers_when_one_returns() {
         .collect();
     assert!(waits.iter().all(|w| *w <= 1000), "waits within the 1 s cap: {waits:?}");
     backup.restore().expect("restore the backup");
-    phone.both_registered(Server::Backup, Duration::from_secs(10));
+    phone.all_registered(Server::Backup, Duration::from_secs(10));
 }

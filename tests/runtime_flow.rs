@@ -15,7 +15,7 @@ fn both_lines_register_over_a_single_tcp_connection() {
     let lab = Lab::new();
     let primary = lab.registrar();
     let mut phone = lab.phone(lab.config(&primary, None));
-    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
     let stats = primary.stats();
     assert_eq!(stats.accepted, 1, "one TCP connection for both lines");
     assert_eq!(stats.handshakes_ok, 1);
@@ -37,7 +37,7 @@ fn pings_go_out_at_the_configured_interval_and_pongs_keep_the_flow() {
     let primary = lab.registrar();
     // Interval 1 s, jittered to 0.8–1 s: 4 to 6 pings in 5 s.
     let mut phone = lab.phone(lab.config(&primary, None));
-    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
     let before = primary.stats();
     let since = Instant::now();
     phone.idle(Duration::from_secs(5));
@@ -56,7 +56,7 @@ fn a_server_that_never_pongs_is_kept_alive_with_options() {
     let lab = Lab::new();
     let primary = lab.registrar_with(|c| c.answer_pings = false);
     let mut phone = lab.phone(lab.config(&primary, None));
-    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
     phone.wait("PongsUnsupported", Duration::from_secs(10), |e| matches!(e, Event::PongsUnsupported { .. }));
     let before = primary.stats();
     let since = Instant::now();

@@ -18,7 +18,7 @@ fn per_call_tls_opens_one_connection_per_call() {
     let mut config = lab.config(&primary, None);
     config.mode = TransportMode::PerCallTls;
     let mut phone = lab.phone(config);
-    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
     phone.idle(Duration::from_millis(300));
     let after_register = primary.stats().accepted;
     assert!(after_register >= 2, "each registration exchange has its own connection: {after_register}");
@@ -41,7 +41,7 @@ fn wire_log(sips: bool) -> Vec<String> {
     let mut config = lab.config(&primary, None);
     config.sips_scheme = sips;
     let mut phone = lab.phone(config);
-    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
     primary.log()
 }
 
@@ -78,7 +78,7 @@ fn a_host_name_is_resolved_and_verified_by_name() {
     let mut config = lab.config(&primary, None);
     config.proxy = Some(sip_ptls::config::ServerAddr::new("localhost", primary.addr().port()));
     let mut phone = lab.phone(config);
-    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
     assert_eq!(primary.stats().handshakes_ok, 1);
 }
 
@@ -88,6 +88,6 @@ fn a_tls_1_2_only_server_is_accepted() {
     let lab = Lab::new();
     let primary = lab.registrar_with(|c| c.tls12_only = true);
     let mut phone = lab.phone(lab.config(&primary, None));
-    phone.both_registered(Server::Primary, Duration::from_secs(10));
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
     assert_eq!(primary.stats().accepted, 1);
 }

@@ -13,6 +13,8 @@ pub mod instance;
 pub mod kamcmd;
 pub mod phone;
 pub mod pki;
+#[path = "../common/test_phone.rs"]
+pub mod test_phone;
 
 use std::sync::{Mutex, MutexGuard};
 

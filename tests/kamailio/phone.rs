@@ -6,12 +6,11 @@
 use super::config::{KamailioConfig, password};
 use super::instance::{Kamailio, free_port, kill_all_live};
 use super::pki::{self, Pki, ServerCert};
+pub use super::test_phone::TestPhone;
 use super::{TempDir, serial};
-use sip_ptls::Event;
 use sip_ptls::config::{AccountConfig, Backoff, CertificateFiles, Config, Failback, ServerAddr};
-use sip_ptls::engine::RegState;
-use sip_ptls::ids::{AccountId, CallId, Server};
-use sip_ptls::runtime::{Phone, PhoneEvent, PhoneHandle, Status};
+use sip_ptls::ids::Server;
+use sip_ptls::runtime::Phone;
 use sip_ptls::time::Duration as CoreDuration;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -138,7 +137,7 @@ impl Lab {
     /// Starts a phone.
     pub fn phone(&self, config: Config) -> TestPhone {
         let phone = Phone::spawn(config, &self.dir.0).expect("start the phone");
-        TestPhone { handle: phone.handle.clone(), phone: Some(phone), seen: Vec::new(), auto_answer: true }
+        TestPhone::new(phone)
     }
 
     /// The instance of `server`.
@@ -185,121 +184,6 @@ impl Lab {
         match (ports.iter().next(), conns.as_slice()) {
             (Some(Some(port)), [only]) if ports.len() == 1 && only.src_port == *port => Ok(*port),
             _ => Err(format!("{server}: binding sources {ports:?}, connections {conns:?}")),
-        }
-    }
-}
-
-/// A running phone and every event it produced so far (with the test's clock).
-pub struct TestPhone {
-    phone: Option<Phone>,
-    /// Commands.
-    pub handle: PhoneHandle,
-    /// Every event so far.
-    pub seen: Vec<(Instant, PhoneEvent)>,
-    /// Answer incoming calls as they arrive.
-    pub auto_answer: bool,
-}
-
-impl TestPhone {
-    fn events(&self) -> &sip_ptls::runtime::Events {
-        &self.phone.as_ref().expect("the phone is running").events
-    }
-
-    /// Waits up to `limit` for an event matching `want`; panics with the history if none.
-    pub fn wait(&mut self, what: &str, limit: Duration, want: impl Fn(&Event) -> bool) -> (Instant, Event) {
-        match self.try_wait(limit, want) {
-            Some(x) => x,
-            None => panic!("no {what} within {limit:?}; events so far:\n{}", self.history()),
-        }
-    }
-
-    /// Waits up to `limit` for an event matching `want`.
-    pub fn try_wait(&mut self, limit: Duration, want: impl Fn(&Event) -> bool) -> Option<(Instant, Event)> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let e = self.events().next_timeout(left)?;
-            let at = Instant::now();
-            if self.auto_answer
-                && let Event::IncomingCall { call, .. } = e.event
-            {
-                let _ = self.handle.answer_blocking(call, Vec::new());
-            }
-            self.seen.push((at, e.clone()));
-            if want(&e.event) {
-                return Some((at, e.event));
-            }
-        }
-    }
-
-    /// Collects events for `d`.
-    pub fn idle(&mut self, d: Duration) {
-        let _ = self.try_wait(d, |_| false);
-    }
-
-    /// Waits until every account reported `Registered` on `server`; returns when the last did.
-    pub fn all_registered(&mut self, server: Server, limit: Duration) -> Instant {
-        let deadline = Instant::now() + limit;
-        let mut lines = BTreeSet::new();
-        let mut last = Instant::now();
-        while lines.len() < ACCOUNTS.len() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let (at, e) = self.wait(
-                &format!("every account registered on the {server}"),
-                left,
-                |e| matches!(e, Event::Registered { server: s, .. } if *s == server),
-            );
-            if let Event::Registered { account, .. } = e {
-                lines.insert(account);
-                last = at;
-            }
-        }
-        last
-    }
-
-    /// The phone's status.
-    pub fn status(&self) -> Status {
-        self.handle.status_blocking().expect("the phone is running")
-    }
-
-    /// Every account is registered on `server`, in the phone's view.
-    pub fn all_registered_on(&self, server: Server) -> bool {
-        self.status().registrations.iter().all(|r| *r == RegState::Registered { server })
-    }
-
-    /// Events since `since` matching `what`.
-    pub fn count(&self, since: Instant, what: impl Fn(&Event) -> bool) -> usize {
-        self.seen.iter().filter(|(t, e)| *t >= since && what(&e.event)).count()
-    }
-
-    /// The events so far, one a line.
-    pub fn history(&self) -> String {
-        self.seen.iter().map(|(_, e)| format!("  {} {:?}\n", e.at, e.event)).collect()
-    }
-
-    /// Places a call from `from` to user `to`.
-    pub fn place(&self, from: usize, to: &str) -> CallId {
-        self.handle.place_call_blocking(AccountId(from as u8), to, Vec::new()).expect("place a call")
-    }
-
-    /// Waits for the outcome of `call`.
-    pub fn outcome(&mut self, call: CallId, limit: Duration) -> (Instant, Event) {
-        self.wait("the call's outcome", limit, |e| matches!(e, Event::CallOutcome { call: c, .. } if *c == call))
-    }
-
-    /// Shuts down and returns the events of the shutdown.
-    pub fn shutdown(mut self) -> Vec<PhoneEvent> {
-        match self.phone.take() {
-            Some(p) => p.shutdown(Duration::from_secs(10)),
-            None => Vec::new(),
-        }
-    }
-}
-
-impl Drop for TestPhone {
-    fn drop(&mut self) {
-        if let Some(p) = self.phone.take() {
-            p.shutdown(Duration::from_secs(5));
         }
     }
 }

@@ -4,17 +4,18 @@
 #![allow(dead_code)]
 
 use sip_ptls::config::{AccountConfig, Backoff, CertificateFiles, Config, Failback, ServerAddr};
-use sip_ptls::engine::RegState;
-use sip_ptls::ids::{AccountId, Server};
 use sip_ptls::registrar::{Registrar, RegistrarConfig, TestPki};
-use sip_ptls::runtime::{Phone, PhoneEvent, PhoneHandle, Status};
+use sip_ptls::runtime::Phone;
 use sip_ptls::time::Duration as CoreDuration;
-use sip_ptls::{Event, runtime};
-use std::collections::BTreeSet;
+use sip_ptls::runtime;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+#[path = "../common/test_phone.rs"]
+mod test_phone;
+pub use test_phone::TestPhone;
 
 pub const DOMAIN: &str = "test.sip-ptls.test";
 pub const USERS: [(&str, &str); 2] = [("1001", "secret-one"), ("1002", "secret-two")];
@@ -122,119 +123,12 @@ impl Lab {
 
     pub fn phone(&self, config: Config) -> TestPhone {
         let phone = Phone::spawn(config, self.dir.path()).expect("start the phone");
-        TestPhone { handle: phone.handle.clone(), phone: Some(phone), seen: Vec::new(), auto_answer: true }
+        TestPhone::new(phone)
     }
 }
 
 pub fn addr(r: &Registrar) -> ServerAddr {
     ServerAddr::new(r.addr().ip().to_string(), r.addr().port())
-}
-
-/// A running phone and every event it produced so far.
-pub struct TestPhone {
-    phone: Option<Phone>,
-    pub handle: PhoneHandle,
-    pub seen: Vec<(Instant, PhoneEvent)>,
-    /// Answer incoming calls as they arrive.
-    pub auto_answer: bool,
-}
-
-impl TestPhone {
-    fn events(&self) -> &sip_ptls::runtime::Events {
-        &self.phone.as_ref().expect("the phone is running").events
-    }
-
-    /// Waits up to `limit` for an event matching `want`; panics with the history if none.
-    pub fn wait(&mut self, what: &str, limit: Duration, want: impl Fn(&Event) -> bool) -> (Instant, Event) {
-        match self.try_wait(limit, want) {
-            Some(x) => x,
-            None => panic!("no {what} within {limit:?}; events so far:\n{}", self.history()),
-        }
-    }
-
-    /// Waits up to `limit` for an event matching `want`.
-    pub fn try_wait(&mut self, limit: Duration, want: impl Fn(&Event) -> bool) -> Option<(Instant, Event)> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let e = self.events().next_timeout(left)?;
-            let at = Instant::now();
-            if self.auto_answer
-                && let Event::IncomingCall { call, .. } = e.event
-            {
-                let _ = self.handle.answer_blocking(call, Vec::new());
-            }
-            self.seen.push((at, e.clone()));
-            if want(&e.event) {
-                return Some((at, e.event));
-            }
-        }
-    }
-
-    /// Reads events for `d`.
-    pub fn idle(&mut self, d: Duration) {
-        let _ = self.try_wait(d, |_| false);
-    }
-
-    /// Waits until both lines reported `Registered` on `server`; returns when the last did.
-    pub fn both_registered(&mut self, server: Server, limit: Duration) -> Instant {
-        let deadline = Instant::now() + limit;
-        let mut lines = BTreeSet::new();
-        let mut last = Instant::now();
-        while lines.len() < USERS.len() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let (at, e) = self.wait(
-                &format!("both lines registered on the {server}"),
-                left,
-                |e| matches!(e, Event::Registered { server: s, .. } if *s == server),
-            );
-            if let Event::Registered { account, .. } = e {
-                lines.insert(account);
-                last = at;
-            }
-        }
-        last
-    }
-
-    pub fn status(&self) -> Status {
-        self.handle.status_blocking().expect("the phone is running")
-    }
-
-    pub fn all_registered_on(&self, server: Server) -> bool {
-        self.status().registrations.iter().all(|r| *r == RegState::Registered { server })
-    }
-
-    pub fn count(&self, since: Instant, what: impl Fn(&Event) -> bool) -> usize {
-        self.seen.iter().filter(|(t, e)| *t >= since && what(&e.event)).count()
-    }
-
-    pub fn history(&self) -> String {
-        self.seen.iter().map(|(_, e)| format!("  {} {:?}\n", e.at, e.event)).collect()
-    }
-
-    /// Places a call and waits for its outcome.
-    pub fn call(&mut self, from: AccountId, to: &str, limit: Duration) -> (sip_ptls::ids::CallId, Event) {
-        let id = self.handle.place_call_blocking(from, to, Vec::new()).expect("place a call");
-        let (_, e) =
-            self.wait("the call's outcome", limit, |e| matches!(e, Event::CallOutcome { call, .. } if *call == id));
-        (id, e)
-    }
-
-    /// Shuts down and returns the events of the shutdown.
-    pub fn shutdown(mut self) -> Vec<PhoneEvent> {
-        match self.phone.take() {
-            Some(p) => p.shutdown(Duration::from_secs(10)),
-            None => Vec::new(),
-        }
-    }
-}
-
-impl Drop for TestPhone {
-    fn drop(&mut self) {
-        if let Some(p) = self.phone.take() {
-            p.shutdown(Duration::from_secs(5));
-        }
-    }
 }
 
 /// A TCP relay on loopback in front of a registrar, to cut one phone's path without
