@@ -5,9 +5,9 @@
 
 use sip_ptls::config::{AccountConfig, Backoff, CertificateFiles, Config, Failback, ServerAddr};
 use sip_ptls::registrar::{Registrar, RegistrarConfig, TestPki};
+use sip_ptls::runtime;
 use sip_ptls::runtime::Phone;
 use sip_ptls::time::Duration as CoreDuration;
-use sip_ptls::runtime;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
