@@ -26,6 +26,8 @@ mod measure;
 mod relay;
 mod scale;
 mod server;
+#[path = "../support/summary.rs"]
+mod summary;
 mod svg;
 
 use sip_ptls::Event;

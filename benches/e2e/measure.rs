@@ -5,14 +5,7 @@ use std::time::Duration;
 
 /// Median, minimum and maximum of `v` (`None` when empty).
 pub fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
-    let mut v = v.to_vec();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
-    Some((median, v[0], v[n - 1]))
+    crate::summary::stats(v.to_vec())
 }
 
 /// Prints `id: median (min..max) unit` with `decimals` digits; returns the median.

@@ -13,8 +13,6 @@ use sip_ptls::ids::Server;
 use sip_ptls::runtime::Phone;
 use sip_ptls::time::Duration as CoreDuration;
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The phone's keep-alive interval I (pings every [0.8 I, I]).
@@ -48,33 +46,11 @@ fn core(d: Duration) -> CoreDuration {
     CoreDuration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Ends the whole test process if the guard is still alive after `limit`, killing the
-/// Kamailio instances first.
-pub struct Watchdog(Arc<AtomicBool>);
+pub use super::watchdog::Watchdog;
 
-/// Starts a watchdog for one test.
+/// Starts a watchdog for one test; on expiry it kills the Kamailio instances first.
 pub fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
-    let done = Arc::new(AtomicBool::new(false));
-    let flag = done.clone();
-    std::thread::spawn(move || {
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            if flag.load(Ordering::SeqCst) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!("watchdog: {name} still running after {limit:?}: killing Kamailio and aborting");
-        kill_all_live();
-        std::process::exit(101);
-    });
-    Watchdog(done)
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
+    super::watchdog::watchdog_with(name, limit, kill_all_live)
 }
 
 /// One scenario's world. Field order matters: the phone (in the test) is dropped before

@@ -11,7 +11,7 @@ use sip_ptls::time::Duration as CoreDuration;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[path = "../common/test_phone.rs"]
 mod test_phone;
@@ -20,30 +20,13 @@ pub use test_phone::TestPhone;
 pub const DOMAIN: &str = "test.sip-ptls.test";
 pub const USERS: [(&str, &str); 2] = [("1001", "secret-one"), ("1002", "secret-two")];
 
-/// Ends the whole test process if the guard is still alive after `limit`.
-pub struct Watchdog(Arc<AtomicBool>);
+#[path = "../common/watchdog.rs"]
+mod watchdog_impl;
+pub use watchdog_impl::Watchdog;
 
+/// Starts a watchdog for one test.
 pub fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
-    let done = Arc::new(AtomicBool::new(false));
-    let flag = done.clone();
-    std::thread::spawn(move || {
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            if flag.load(Ordering::SeqCst) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!("watchdog: {name} still running after {limit:?}: aborting");
-        std::process::exit(101);
-    });
-    Watchdog(done)
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
+    watchdog_impl::watchdog_with(name, limit, || {})
 }
 
 /// A directory removed when dropped.
