@@ -19,6 +19,14 @@ impl Server {
             Server::Backup => Server::Primary,
         }
     }
+
+    /// Position in per-server arrays: 0 for the primary, 1 for the backup.
+    pub const fn index(self) -> usize {
+        match self {
+            Server::Primary => 0,
+            Server::Backup => 1,
+        }
+    }
 }
 
 impl fmt::Display for Server {

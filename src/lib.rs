@@ -10,7 +10,62 @@
 //! state machine with no IO (time is passed in, randomness comes from a seed in the
 //! configuration); the runtime shell, behind the default `runtime` feature, owns the
 //! sockets, TLS, timers and files and only performs what the core asks. See
-//! `docs/architecture.md` for the run loop and the time contract.
+//! `docs/architecture.md` for the time contract and the decision table.
+//!
+//! # Run loop
+//!
+//! Whoever drives a [`Core`] waits for the earliest of its next deadline, a transport
+//! happening or an application command; applies exactly one of them; then drains every
+//! output before the next. The core never reads a clock: `now` goes in with every call.
+//!
+//! ```
+//! use sip_ptls::config::{AccountConfig, Config, ServerAddr};
+//! use sip_ptls::time::Instant;
+//! use sip_ptls::{Core, Event, Input, Output};
+//!
+//! let config = Config {
+//!     proxy: Some(ServerAddr::new("sip.example.com", 5061)),
+//!     accounts: vec![AccountConfig::new("1001", "secret")],
+//!     seed: 7,
+//!     ..Config::default()
+//! };
+//! let mut now = Instant::ZERO;
+//! let mut core = Core::new(config, now);
+//! core.start(now);
+//!
+//! let (mut sent, mut events) = (Vec::new(), Vec::new());
+//! for _ in 0..3 {
+//!     // Drain: perform every output the last mutation produced.
+//!     while let Some(output) = core.poll_output() {
+//!         match output {
+//!             // A real shell opens TCP and TLS here; this one pretends it succeeded.
+//!             Output::Connect { conn, target } => {
+//!                 assert_eq!(target.host, "sip.example.com");
+//!                 let local = "192.0.2.10:40000".parse().unwrap();
+//!                 core.handle_input(now, Input::Connected { conn, local });
+//!             }
+//!             Output::Transmit { data, .. } => sent.push(data),
+//!             Output::Close { .. } => {}
+//!             Output::Event(event) => events.push(event),
+//!         }
+//!     }
+//!     // Wait: here nothing else happens, so the next deadline comes.
+//!     let Some(deadline) = core.poll_timeout() else { break };
+//!     if let Some((timer, _)) = core.timeout_reason() {
+//!         println!("sleeping until {} ms for the {timer}", deadline.as_millis());
+//!     }
+//!     now = deadline;
+//!     core.handle_timeout(now);
+//! }
+//! assert!(sent[0].starts_with(b"REGISTER sips:sip.example.com SIP/2.0\r\n"));
+//! // Nobody answered the REGISTER: after the transaction timer the connection is dead,
+//! // and the core, with no backup configured, backs off before the next round.
+//! assert!(events.contains(&Event::FlowLost {
+//!     server: sip_ptls::ids::Server::Primary,
+//!     reason: sip_ptls::FlowError::TransactionTimeout,
+//! }));
+//! assert!(events.iter().any(|e| matches!(e, Event::Backoff { failures: 1, .. })));
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -22,9 +77,18 @@ pub mod registrar;
 pub mod rng;
 #[cfg(feature = "runtime")]
 pub mod runtime;
+/// The simulator and invariant monitor: test scaffolding, compiled with the `sim` feature
+/// (the command, the model checker and the tests turn it on) and in unit tests.
+#[cfg(any(test, feature = "sim"))]
 pub mod sim;
 pub mod sip;
 pub mod time;
+
+// The examples of docs/embedding.md are compiled as doctests, so the document cannot
+// drift from the API.
+#[cfg(all(doctest, feature = "runtime"))]
+#[doc = include_str!("../docs/embedding.md")]
+pub struct EmbeddingDoc;
 
 pub use engine::{
     CallFailure, CallOutcome, CommandError, ConnPurpose, Core, EndReason, Event, FlowError, FlowState, Input, Output,

@@ -411,13 +411,6 @@ pub struct PtlsModel {
     pub bug: Option<PlantedBug>,
 }
 
-fn idx(s: Server) -> usize {
-    match s {
-        Server::Primary => 0,
-        Server::Backup => 1,
-    }
-}
-
 fn is_periodic(k: TimerKey) -> bool {
     matches!(k, TimerKey::Ping | TimerKey::RegRefresh(_) | TimerKey::ProbeAt)
 }
@@ -510,7 +503,7 @@ impl PtlsModel {
         let flow_conn = s.core.connections().find(|(_, p, up)| *p == ConnPurpose::Flow && *up).map(|(id, _, _)| id);
         let doomed = flow_conn
             .and_then(|id| s.net.iter().find(|c| c.id == id))
-            .is_some_and(|c| c.unanswered && s.modes[idx(server)] != Mode::Up);
+            .is_some_and(|c| c.unanswered && s.modes[server.index()] != Mode::Up);
         let accounts_done = (0..self.bounds.accounts).all(|a| {
             matches!(s.core.registration(AccountId(a)), Some(RegState::Registered { .. } | RegState::Rejected))
         });
@@ -575,7 +568,7 @@ impl PtlsModel {
                 if purpose == Some(ConnPurpose::Flow) && s.net.iter().any(|c| c.purpose == Some(ConnPurpose::Flow)) {
                     s.ghost.viol |= viol::TWO_FLOWS;
                 }
-                let first = match s.modes[idx(conn.server)] {
+                let first = match s.modes[conn.server.index()] {
                     Mode::Up | Mode::Silent => Delivery::Connected,
                     Mode::Refusing => Delivery::ConnectFailed,
                 };
@@ -593,7 +586,7 @@ impl PtlsModel {
             }
             Output::Close { conn } => {
                 s.net.retain(|c| c.id != conn);
-                s.servers[idx(conn.server)].connection_closed(conn);
+                s.servers[conn.server.index()].connection_closed(conn);
             }
             Output::Transmit { conn, data } => self.on_transmit(s, conn, &data, placing),
             Output::Event(e) => self.on_event(s, e),
@@ -601,7 +594,7 @@ impl PtlsModel {
     }
 
     fn on_transmit(&self, s: &mut State, conn: ConnId, data: &[u8], placing: bool) {
-        let mode = s.modes[idx(conn.server)];
+        let mode = s.modes[conn.server.index()];
         let Some(ci) = s.net.iter().position(|c| c.id == conn) else {
             s.ghost.viol |= viol::SEND_NOT_UP;
             return;
@@ -612,7 +605,7 @@ impl PtlsModel {
         }
         if data == b"\r\n\r\n" {
             if mode == Mode::Up {
-                if s.servers[idx(conn.server)].ping().is_some() {
+                if s.servers[conn.server.index()].ping().is_some() {
                     s.net[ci].queue.push_back(Delivery::Pong);
                 }
             } else {
@@ -654,7 +647,7 @@ impl PtlsModel {
             return;
         }
         let request = Arc::new(m);
-        let replies = s.servers[idx(conn.server)].handle(conn, Frame::Message((*request).clone()));
+        let replies = s.servers[conn.server.index()].handle(conn, Frame::Message((*request).clone()));
         for r in replies {
             if let Some(reply) = self.label(&r.bytes, &request) {
                 s.net[ci].queue.push_back(Delivery::Reply(reply));
@@ -688,7 +681,7 @@ impl PtlsModel {
 
     fn check_invite(&self, s: &mut State, ci: usize, m: &Message) {
         let c = &s.net[ci];
-        let server = idx(c.id.server);
+        let server = c.id.server.index();
         let all = (0..usize::from(self.bounds.accounts)).all(|a| c.finals[a].is_some() || s.ghost.rejected[server][a]);
         let from = m
             .header("From")
@@ -784,7 +777,7 @@ impl PtlsModel {
                     }
                     Delivery::Closed => {
                         s.net.remove(i);
-                        s.servers[idx(conn.server)].connection_closed(conn);
+                        s.servers[conn.server.index()].connection_closed(conn);
                         let reason = TransportError::Reset;
                         self.guarded(&mut s, |c| c.handle_input(now, Input::Closed { conn, reason }));
                     }
@@ -803,7 +796,7 @@ impl PtlsModel {
                         {
                             let a = usize::from(a);
                             s.net[i].finals[a] = Some(r.status);
-                            let sv = idx(conn.server);
+                            let sv = conn.server.index();
                             if matches!(r.status, 403 | 404 | 603 | 604) {
                                 s.ghost.rejected[sv][a] = true;
                             } else if (200..300).contains(&r.status) {
@@ -834,7 +827,7 @@ impl PtlsModel {
                 let c = s.net.get(usize::from(i))?;
                 let Some(Delivery::Reply(r)) = c.queue.front() else { return None };
                 let (conn, request) = (c.id, Arc::clone(&r.request));
-                let server = &mut s.servers[idx(conn.server)];
+                let server = &mut s.servers[conn.server.index()];
                 server.behaviour.register_status = Some(status);
                 let replies = server.handle(conn, Frame::Message((*request).clone()));
                 server.behaviour.register_status = None;
@@ -849,7 +842,7 @@ impl PtlsModel {
             }
             Action::SetMode(server, mode) => {
                 fault = true;
-                s.modes[idx(server)] = mode;
+                s.modes[server.index()] = mode;
                 let mut pongs_lost = Vec::new();
                 for (ci, c) in s.net.iter_mut().enumerate().filter(|(_, c)| c.id.server == server) {
                     let lost_answer = c.queue.iter().any(|d| {
@@ -972,7 +965,7 @@ impl Model for PtlsModel {
             }
             for server in [Server::Primary, Server::Backup] {
                 for m in MODES {
-                    if s.modes[idx(server)] != m {
+                    if s.modes[server.index()] != m {
                         actions.push(Action::SetMode(server, m));
                     }
                 }

@@ -99,8 +99,9 @@ pub struct Backoff {
 pub struct Failback {
     /// Time between two probes of the primary while the phone runs on the backup.
     pub probe_interval: Duration,
-    /// Consecutive successful probes (TLS handshake plus a ping answered) before the
-    /// primary counts as stable; a failed probe starts the count again.
+    /// Consecutive good probes before the primary counts as stable. A probe is a TLS
+    /// connection to the primary carrying one OPTIONS request; any final answer makes it
+    /// good, and a failed probe (no connection, no answer in time) starts the count again.
     pub stable_probes: u8,
 }
 

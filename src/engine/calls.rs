@@ -5,6 +5,7 @@
 use super::bugs::Bug;
 use super::io::{CallFailure, CallOutcome, CommandError, ConnPurpose, EndReason, Event, FlowError};
 use super::message::{ALLOW, USER_AGENT, aor, contact_uri, name_addr, response_to, scheme, tag_of};
+use super::timer::Timer;
 use super::transaction::ClientTx;
 use super::{Core, Phase};
 use crate::config::TransportMode;
@@ -19,24 +20,29 @@ const NO_ANSWER: Duration = Duration::from_secs(180);
 /// How long we wait for the ACK of our 2xx (64·T1).
 const ACK_WAIT: Duration = Duration::from_secs(32);
 
+/// Where a call is. Every state but `Established` and `Ringing` is bounded by the
+/// call's one timer, [`Timer::Call`], whose meaning the state gives.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum State {
-    /// Waiting for a usable connection and registration (Persistent TLS).
-    Queued { deadline: Instant },
-    /// Per-call TLS: waiting for the call's own connection.
-    Connecting { deadline: Instant, server: Server },
-    /// INVITE sent. `ring_deadline` is set once a provisional response arrived.
-    Calling { tx: ClientTx, ring_deadline: Option<Instant>, cancel_wanted: bool },
+    /// Waiting for a usable connection and registration (Persistent TLS); the timer is
+    /// the call's setup deadline.
+    Queued,
+    /// Per-call TLS: waiting for the call's own connection; the timer is the setup
+    /// deadline.
+    Connecting { server: Server },
+    /// INVITE sent. Until a provisional response (`ringing`) the timer is the INVITE
+    /// transaction's; then it is the no-answer deadline.
+    Calling { tx: ClientTx, ringing: bool, cancel_wanted: bool },
     /// The outcome is given; waiting for the INVITE's final response to ACK it.
-    Cancelling { tx: ClientTx, deadline: Instant },
+    Cancelling { tx: ClientTx },
     /// Dialog established.
     Established,
     /// Ended from our side; the BYE is out (or waits for a connection).
-    Ending { bye: Option<ClientTx>, deadline: Instant },
+    Ending { bye: Option<ClientTx> },
     /// Incoming INVITE waiting for the application.
     Ringing { invite: Message },
     /// We answered; waiting for the ACK.
-    AwaitAck { deadline: Instant },
+    AwaitAck,
 }
 
 /// One call.
@@ -67,24 +73,18 @@ pub(super) struct Call {
 }
 
 impl Call {
+    #[cfg(any(test, feature = "sim"))]
+    pub fn id(&self) -> CallId {
+        self.id
+    }
+
     /// The call's dialog runs on `conn`.
     pub fn uses(&self, conn: ConnId) -> bool {
         self.conn == Some(conn)
     }
 
     pub fn is_queued(&self) -> bool {
-        matches!(self.state, State::Queued { .. })
-    }
-
-    pub fn next_deadline(&self) -> Option<Instant> {
-        match &self.state {
-            State::Queued { deadline } | State::Connecting { deadline, .. } => Some(*deadline),
-            State::Calling { tx, ring_deadline, .. } => tx.deadline.or(*ring_deadline),
-            State::Cancelling { deadline, .. } | State::Ending { deadline, .. } | State::AwaitAck { deadline } => {
-                Some(*deadline)
-            }
-            State::Established | State::Ringing { .. } => None,
-        }
+        matches!(self.state, State::Queued)
     }
 }
 
@@ -117,11 +117,10 @@ impl Core {
         let id = CallId(self.next_call);
         let call_id = self.new_token();
         let local_tag = self.new_token();
-        let deadline = now + self.config.call_setup_timeout;
         let queued = self.calls.iter().filter(|c| c.is_queued()).count();
         let state = match self.config.mode {
-            TransportMode::PersistentTls => State::Queued { deadline },
-            TransportMode::PerCallTls => State::Connecting { deadline, server: Server::Primary },
+            TransportMode::PersistentTls => State::Queued,
+            TransportMode::PerCallTls => State::Connecting { server: Server::Primary },
         };
         let call = Call {
             id,
@@ -150,6 +149,7 @@ impl Core {
             return Ok(id);
         }
         self.calls.push(call);
+        self.timers.set(Timer::Call(id), now + self.config.call_setup_timeout);
         if self.config.mode == TransportMode::PerCallTls
             && let Some(conn) = self.connect(Server::Primary, ConnPurpose::Call(id))
             && let Some(c) = self.calls.last_mut()
@@ -178,7 +178,8 @@ impl Core {
         self.send(conn, &resp);
         let c = &mut self.calls[i];
         c.body = sdp;
-        c.state = State::AwaitAck { deadline: self.now + ACK_WAIT };
+        c.state = State::AwaitAck;
+        self.timers.set(Timer::Call(call), self.now + ACK_WAIT);
         self.after_input();
         Ok(())
     }
@@ -199,20 +200,20 @@ impl Core {
         self.advance(now);
         let i = self.calls.iter().position(|c| c.id == call).ok_or(CommandError::UnknownCall(call))?;
         match self.calls[i].state.clone() {
-            State::Queued { .. } | State::Connecting { .. } => {
+            State::Queued | State::Connecting { .. } => {
                 self.outcome(i, CallOutcome::Failed(CallFailure::Cancelled));
                 self.remove_call(i);
             }
-            State::Calling { tx, ring_deadline, .. } => {
+            State::Calling { tx, ringing, .. } => {
                 self.outcome(i, CallOutcome::Failed(CallFailure::Cancelled));
-                if ring_deadline.is_some() {
+                if ringing {
                     self.send_cancel(i, tx);
                 } else if let State::Calling { cancel_wanted, .. } = &mut self.calls[i].state {
                     // RFC 3261 §9.1: no CANCEL before a provisional response.
                     *cancel_wanted = true;
                 }
             }
-            State::Established | State::AwaitAck { .. } => {
+            State::Established | State::AwaitAck => {
                 self.emit(Event::CallEnded { call, reason: EndReason::LocalHangup });
                 self.start_bye(i);
             }
@@ -243,6 +244,7 @@ impl Core {
 
     fn remove_call(&mut self, i: usize) {
         let c = self.calls.remove(i);
+        self.timers.stop(Timer::Call(c.id));
         if self.config.mode == TransportMode::PerCallTls
             && let Some(conn) = c.conn
         {
@@ -264,7 +266,7 @@ impl Core {
         while i < self.calls.len() {
             let c = &self.calls[i];
             match c.state {
-                State::Queued { .. } if self.account_registered_on(c.account, conn) => {
+                State::Queued if self.account_registered_on(c.account, conn) => {
                     if i + 1 == self.calls.len() && i > 0 && self.planted(Bug::DropQueuedCall) {
                         self.calls.remove(i);
                         continue;
@@ -272,7 +274,7 @@ impl Core {
                     self.calls[i].conn = Some(conn);
                     self.send_invite(i, conn);
                 }
-                State::Queued { .. } if self.account_rejected_by(c.account, conn.server) => {
+                State::Queued if self.account_rejected_by(c.account, conn.server) => {
                     self.outcome(i, CallOutcome::Failed(CallFailure::AccountUnavailable));
                     self.remove_call(i);
                     continue;
@@ -335,9 +337,10 @@ impl Core {
         }
         self.calls[i].invite_via = m.top_via().unwrap_or_default().to_owned();
         self.send(conn, &m);
-        let deadline = Some(self.now + self.config.transaction_timeout);
-        self.calls[i].state =
-            State::Calling { tx: ClientTx { branch, conn, cseq, deadline }, ring_deadline: None, cancel_wanted: false };
+        let c = &mut self.calls[i];
+        c.state = State::Calling { tx: ClientTx { branch, conn, cseq }, ringing: false, cancel_wanted: false };
+        let id = c.id;
+        self.timers.set(Timer::Call(id), self.now + self.config.transaction_timeout);
     }
 
     /// Credentials for an INVITE: the challenge this call just drew, else the one the
@@ -363,18 +366,16 @@ impl Core {
         let c = &self.calls[i];
         let to = resp.header("To").unwrap_or(&c.remote_uri).to_owned();
         let cseq = c.cseq;
-        let (mut m, uri) = if success {
+        let mut m = if success {
             let uri = c.remote_target.clone().unwrap_or_else(|| c.request_uri.clone());
-            let (m, _) = self.base_request("ACK", &uri, conn);
-            (m, uri)
+            self.base_request("ACK", &uri, conn).0
         } else {
             // A non-2xx ACK belongs to the INVITE transaction: same Via, same URI.
             let mut m = Message::request("ACK", &c.request_uri);
             m.push_header("Via", c.invite_via.clone());
             m.push_header("Max-Forwards", "70");
-            (m, c.request_uri.clone())
+            m
         };
-        let _ = uri;
         let c = &self.calls[i];
         if success {
             for r in &c.route_set {
@@ -401,14 +402,16 @@ impl Core {
         if self.conn_is_up(conn) {
             self.send(conn, &m);
         }
-        let deadline = self.now + self.config.transaction_timeout.saturating_mul(2);
-        self.calls[i].state = State::Cancelling { tx: invite, deadline };
+        self.calls[i].state = State::Cancelling { tx: invite };
+        let id = self.calls[i].id;
+        self.timers.set(Timer::Call(id), self.now + self.config.transaction_timeout.saturating_mul(2));
     }
 
     /// Ends an established dialog from our side (event already emitted).
     fn start_bye(&mut self, i: usize) {
-        let deadline = self.now + self.config.call_setup_timeout;
-        self.calls[i].state = State::Ending { bye: None, deadline };
+        self.calls[i].state = State::Ending { bye: None };
+        let id = self.calls[i].id;
+        self.timers.set(Timer::Call(id), self.now + self.config.call_setup_timeout);
         let conn = match self.config.mode {
             TransportMode::PersistentTls => self.flow_up_conn(),
             TransportMode::PerCallTls => self.calls[i].conn.filter(|c| self.conn_is_up(*c)),
@@ -435,9 +438,10 @@ impl Core {
         m.push_header("User-Agent", USER_AGENT);
         let cseq = c.cseq;
         self.send(conn, &m);
-        let deadline = self.now + self.config.transaction_timeout;
-        self.calls[i].state =
-            State::Ending { bye: Some(ClientTx { branch, conn, cseq, deadline: Some(deadline) }), deadline };
+        let c = &mut self.calls[i];
+        c.state = State::Ending { bye: Some(ClientTx { branch, conn, cseq }) };
+        let id = c.id;
+        self.timers.set(Timer::Call(id), self.now + self.config.transaction_timeout);
     }
 
     fn refuse_incoming(&mut self, i: usize, status: u16, reason: EndReason) {
@@ -477,11 +481,14 @@ impl Core {
             State::Ending { .. } if status >= 200 => {
                 self.remove_call(i);
             }
-            State::Calling { mut tx, ring_deadline, cancel_wanted } => {
+            State::Calling { tx, ringing, cancel_wanted } => {
                 if status < 200 {
-                    tx.deadline = None;
-                    let ring = ring_deadline.or(Some(self.now + NO_ANSWER));
-                    self.calls[i].state = State::Calling { tx: tx.clone(), ring_deadline: ring, cancel_wanted };
+                    if !ringing {
+                        // The far side is alive: the INVITE's deadline gives way to Timer C.
+                        let id = self.calls[i].id;
+                        self.timers.set(Timer::Call(id), self.now + NO_ANSWER);
+                    }
+                    self.calls[i].state = State::Calling { tx: tx.clone(), ringing: true, cancel_wanted };
                     if cancel_wanted {
                         self.send_cancel(i, tx);
                     } else if status > 100 {
@@ -497,6 +504,8 @@ impl Core {
                         self.send_bye(i, conn);
                     } else {
                         self.calls[i].state = State::Established;
+                        let id = self.calls[i].id;
+                        self.timers.stop(Timer::Call(id));
                         self.outcome(i, CallOutcome::Answered);
                     }
                     return;
@@ -551,9 +560,11 @@ impl Core {
         match method.as_str() {
             "ACK" => {
                 if let Some(i) = existing
-                    && matches!(self.calls[i].state, State::AwaitAck { .. })
+                    && matches!(self.calls[i].state, State::AwaitAck)
                 {
                     self.calls[i].state = State::Established;
+                    let id = self.calls[i].id;
+                    self.timers.stop(Timer::Call(id));
                 }
             }
             "OPTIONS" => {
@@ -563,7 +574,7 @@ impl Core {
                 self.send(conn, &resp);
             }
             "BYE" => match existing {
-                Some(i) if matches!(self.calls[i].state, State::Established | State::AwaitAck { .. }) => {
+                Some(i) if matches!(self.calls[i].state, State::Established | State::AwaitAck) => {
                     self.respond(conn, &msg, 200, "OK");
                     let call = self.calls[i].id;
                     self.emit(Event::CallEnded { call, reason: EndReason::RemoteHangup });
@@ -671,57 +682,32 @@ impl Core {
         self.emit(Event::IncomingCall { call: id, account, from });
     }
 
-    pub(super) fn call_timeouts(&mut self) {
-        let now = self.now;
-        let mut i = 0;
-        while i < self.calls.len() {
-            let Some(deadline) = self.calls[i].next_deadline() else {
-                i += 1;
-                continue;
-            };
-            if deadline > now {
-                i += 1;
-                continue;
+    /// The timer of `call` fired; what it means depends on the call's state.
+    pub(super) fn on_call_timer(&mut self, call: CallId) {
+        let Some(i) = self.calls.iter().position(|c| c.id == call) else { return };
+        match self.calls[i].state.clone() {
+            State::Queued | State::Connecting { .. } => {
+                self.outcome(i, CallOutcome::Failed(CallFailure::Deadline));
+                self.remove_call(i);
             }
-            match self.calls[i].state.clone() {
-                State::Queued { .. } | State::Connecting { .. } => {
-                    self.outcome(i, CallOutcome::Failed(CallFailure::Deadline));
+            State::Calling { tx, ringing: false, .. } => {
+                // Not even a 100 Trying: the connection does not carry requests. On the
+                // persistent connection that settles every call on it.
+                if !self.transaction_timed_out(tx.conn) {
+                    self.outcome(i, CallOutcome::Failed(CallFailure::ConnectionLost));
                     self.remove_call(i);
-                    continue;
                 }
-                State::Calling { tx, ring_deadline, .. } => {
-                    if tx.expired(now) {
-                        // Not even a 100 Trying: the connection does not carry requests.
-                        match self.config.mode {
-                            TransportMode::PersistentTls if self.flow.conn == Some(tx.conn) => {
-                                // Failing the connection settles every call on it: start over.
-                                self.fail_conn(tx.conn, FlowError::TransactionTimeout);
-                                i = 0;
-                            }
-                            _ => {
-                                self.outcome(i, CallOutcome::Failed(CallFailure::ConnectionLost));
-                                self.remove_call(i);
-                            }
-                        }
-                        continue;
-                    }
-                    if ring_deadline.is_some_and(|t| t <= now) {
-                        self.outcome(i, CallOutcome::Failed(CallFailure::NoAnswer));
-                        self.send_cancel(i, tx);
-                    }
-                }
-                State::Cancelling { .. } | State::Ending { .. } => {
-                    self.remove_call(i);
-                    continue;
-                }
-                State::AwaitAck { .. } => {
-                    let call = self.calls[i].id;
-                    self.emit(Event::CallEnded { call, reason: EndReason::NoAck });
-                    self.start_bye(i);
-                }
-                State::Established | State::Ringing { .. } => {}
             }
-            i += 1;
+            State::Calling { tx, ringing: true, .. } => {
+                self.outcome(i, CallOutcome::Failed(CallFailure::NoAnswer));
+                self.send_cancel(i, tx);
+            }
+            State::Cancelling { .. } | State::Ending { .. } => self.remove_call(i),
+            State::AwaitAck => {
+                self.emit(Event::CallEnded { call, reason: EndReason::NoAck });
+                self.start_bye(i);
+            }
+            State::Established | State::Ringing { .. } => {}
         }
     }
 
@@ -740,7 +726,7 @@ impl Core {
                     self.remove_call(i);
                 }
                 State::Cancelling { .. } | State::Ending { .. } => self.remove_call(i),
-                State::Ringing { .. } | State::AwaitAck { .. } => {
+                State::Ringing { .. } | State::AwaitAck => {
                     self.emit(Event::CallEnded { call, reason: EndReason::ConnectionLost });
                     self.remove_call(i);
                 }
@@ -749,7 +735,7 @@ impl Core {
                     self.remove_call(i);
                 }
                 // The media may well go on; in-dialog requests use the next connection.
-                State::Established | State::Queued { .. } | State::Connecting { .. } => {
+                State::Established | State::Queued | State::Connecting { .. } => {
                     self.calls[i].conn = None;
                     i += 1;
                 }
@@ -763,21 +749,21 @@ impl Core {
         while i < self.calls.len() {
             let call = self.calls[i].id;
             match self.calls[i].state.clone() {
-                State::Queued { .. } | State::Connecting { .. } => {
+                State::Queued | State::Connecting { .. } => {
                     self.outcome(i, CallOutcome::Failed(CallFailure::Shutdown));
                     self.remove_call(i);
                     continue;
                 }
-                State::Calling { tx, ring_deadline, .. } => {
+                State::Calling { tx, ringing, .. } => {
                     self.outcome(i, CallOutcome::Failed(CallFailure::Shutdown));
-                    if ring_deadline.is_some() {
+                    if ringing {
                         self.send_cancel(i, tx);
                     } else {
                         self.remove_call(i);
                         continue;
                     }
                 }
-                State::Established | State::AwaitAck { .. } => {
+                State::Established | State::AwaitAck => {
                     self.emit(Event::CallEnded { call, reason: EndReason::Shutdown });
                     self.start_bye(i);
                     if matches!(self.calls[i].state, State::Ending { bye: None, .. }) {
@@ -793,7 +779,7 @@ impl Core {
             }
             i += 1;
         }
-        debug_assert!(matches!(self.phase, Phase::ShuttingDown { .. }));
+        debug_assert!(self.phase == Phase::ShuttingDown);
     }
 
     /// Per-call TLS: the call's connection is up; send the INVITE.
@@ -810,11 +796,11 @@ impl Core {
     /// Per-call TLS: the call's connection failed; try the backup once while connecting.
     pub(super) fn dedicated_call_failed(&mut self, call: CallId, conn: ConnId, _reason: FlowError) {
         let Some(i) = self.calls.iter().position(|c| c.id == call) else { return };
-        if let State::Connecting { deadline, server: Server::Primary } = self.calls[i].state
+        if let State::Connecting { server: Server::Primary } = self.calls[i].state
             && self.config.backup_proxy.is_some()
             && self.running()
         {
-            self.calls[i].state = State::Connecting { deadline, server: Server::Backup };
+            self.calls[i].state = State::Connecting { server: Server::Backup };
             let new = self.connect(Server::Backup, ConnPurpose::Call(call));
             self.calls[i].conn = new;
             return;
@@ -829,21 +815,22 @@ impl Core {
     }
 }
 
+#[cfg(any(test, feature = "sim"))]
 impl Call {
     /// The raw parts the decision view abstracts (see `view.rs`).
     pub(super) fn parts(&self) -> super::view::CallParts {
         use super::view::CallPhase;
         let (phase, tx_conn, ringing, cancel_wanted) = match &self.state {
-            State::Queued { .. } => (CallPhase::Queued, None, false, false),
+            State::Queued => (CallPhase::Queued, None, false, false),
             State::Connecting { .. } => (CallPhase::Connecting, None, false, false),
-            State::Calling { tx, ring_deadline, cancel_wanted } => {
-                (CallPhase::Calling, Some(tx.conn), ring_deadline.is_some(), *cancel_wanted)
+            State::Calling { tx, ringing, cancel_wanted } => {
+                (CallPhase::Calling, Some(tx.conn), *ringing, *cancel_wanted)
             }
             State::Cancelling { tx, .. } => (CallPhase::Cancelling, Some(tx.conn), true, false),
             State::Established => (CallPhase::Established, None, false, false),
             State::Ending { bye, .. } => (CallPhase::Ending, bye.as_ref().map(|t| t.conn), false, false),
             State::Ringing { .. } => (CallPhase::Ringing, None, false, false),
-            State::AwaitAck { .. } => (CallPhase::AwaitAck, None, false, false),
+            State::AwaitAck => (CallPhase::AwaitAck, None, false, false),
         };
         super::view::CallParts {
             phase,
@@ -855,7 +842,6 @@ impl Call {
             cancel_wanted,
             challenged: self.challenged,
             outcome_given: self.outcome_given,
-            deadline: self.next_deadline(),
         }
     }
 }

@@ -8,14 +8,22 @@
 //! Time contract: `now` never decreases from one call to the next (an earlier `now` is
 //! treated as the latest one seen). [`Core::handle_timeout`] may be called early or more
 //! than once; it only acts on deadlines that have passed.
+//!
+//! Where each decision is taken is listed in the decision table of
+//! `docs/architecture.md`.
 
+mod backoff;
 mod bugs;
 mod calls;
+mod failback;
 mod flow;
 mod io;
+mod keepalive;
 mod message;
 mod registration;
+mod timer;
 mod transaction;
+#[cfg(any(test, feature = "sim"))]
 mod view;
 
 #[cfg(feature = "planted-bugs")]
@@ -25,6 +33,8 @@ pub use io::{
     RegError, RegState, TransportError,
 };
 pub use registration::refresh_delay as registration_refresh_delay;
+pub use timer::{FlowTimer, RegTimer, Timer};
+#[cfg(any(test, feature = "sim"))]
 pub use view::{AccountView, CallPhase, CallView, ConnView, DecisionView, FlowView, PhaseView, TimerKey};
 
 use crate::config::{Config, ServerAddr, TransportMode};
@@ -32,19 +42,24 @@ use crate::ids::{AccountId, ConnId, Server};
 use crate::rng::Rng;
 use crate::sip::{Frame, Framer, Limits, Message};
 use crate::time::{Duration, Instant};
+use backoff::Backoff;
 use calls::Call;
 use core::net::SocketAddr;
+use failback::Failback;
 use flow::Flow;
+use keepalive::KeepAlive;
 use registration::Account;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use timer::TimerTable;
 
 /// Where the phone is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Phase {
     Created,
     Running,
-    ShuttingDown { deadline: Instant },
+    /// Ending calls and de-registering; bounded by [`Timer::Shutdown`].
+    ShuttingDown,
     Closed,
 }
 
@@ -53,14 +68,40 @@ enum Phase {
 struct Conn {
     id: ConnId,
     purpose: ConnPurpose,
-    /// `None` while connecting; the local socket address once up.
+    /// `None` while connecting (bounded by [`Timer::Connect`]); the local socket address
+    /// once up.
     local: Option<SocketAddr>,
-    /// Connect plus handshake must finish before this.
-    connect_deadline: Instant,
     framer: Framer,
 }
 
+/// Most timers one [`Core::handle_timeout`] fires before it returns, so that no
+/// sequence of timers re-armed at `now` can hold the caller.
+const MAX_TIMERS_PER_CALL: usize = 4096;
+
 /// The Persistent-TLS connection manager: one per phone.
+///
+/// Methods come in four kinds, as in quinn-proto: getters; `handle_*` for network and
+/// clock input; commands from the application ([`Core::start`], [`Core::place_call`],
+/// [`Core::answer`], [`Core::reject`], [`Core::hang_up`], [`Core::shutdown`]); and
+/// `poll_*`, drained after every call of the other two kinds.
+///
+/// # Decisions re-evaluated after every input
+///
+/// Every `handle_*` call and every command ends by re-evaluating, in this order, the
+/// decisions that depend on state many handlers change, so that no handler has to
+/// remember to trigger them:
+///
+/// 1. **Release of queued calls** (`calls.rs`, `release_queued_calls`): reads the
+///    persistent connection (up and not being left), whether every account has a final
+///    REGISTER answer on it, each queued call's account registration or rejection, and
+///    the BYEs waiting for a connection.
+/// 2. **Failback** (`failback.rs`, `Failback::decide`): reads the count of consecutive
+///    good probes, whether a switch is under way, the server the flow is up on, and
+///    whether a call other than a queued one is live.
+/// 3. **End of shutdown**: reads whether a de-REGISTER still waits for its answer and
+///    whether any call is still tracked.
+///
+/// The first two are evaluated only while the phone runs.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Core {
     config: Arc<Config>,
@@ -69,7 +110,12 @@ pub struct Core {
     phase: Phase,
     next_generation: u32,
     conns: Vec<Conn>,
+    /// Every deadline of the core.
+    timers: TimerTable,
     flow: Flow,
+    keepalive: KeepAlive,
+    backoff: Backoff,
+    failback: Failback,
     accounts: Vec<Account>,
     calls: Vec<Call>,
     next_call: u32,
@@ -99,7 +145,11 @@ impl Core {
             phase: Phase::Created,
             next_generation: 0,
             conns: Vec::new(),
+            timers: TimerTable::default(),
             flow: Flow::default(),
+            keepalive: KeepAlive::default(),
+            backoff: Backoff::default(),
+            failback: Failback::default(),
             accounts,
             calls: Vec::new(),
             next_call: 0,
@@ -123,7 +173,7 @@ impl Core {
             Phase::Created => FlowState::Idle,
             Phase::Closed => FlowState::Closed,
             _ if self.config.mode == TransportMode::PerCallTls => FlowState::Idle,
-            _ => self.flow.public_state(&self.conns),
+            _ => self.flow_public_state(&self.conns),
         }
     }
 
@@ -148,7 +198,7 @@ impl Core {
 
     /// Reconnect rounds that failed in a row (the back-off exponent).
     pub fn failed_rounds(&self) -> u32 {
-        self.flow.failed_rounds
+        self.backoff.failed_rounds()
     }
 
     /// Calls waiting for a connection or a registration.
@@ -163,7 +213,7 @@ impl Core {
 
     /// Consecutive good probes of the primary while on the backup.
     pub fn good_probes(&self) -> u8 {
-        self.flow.good_probes
+        self.failback.good_probes()
     }
 
     /// The `urn:uuid:` instance identifier of this phone.
@@ -192,6 +242,7 @@ impl Core {
                 }
                 c.local = Some(local);
                 let purpose = c.purpose;
+                self.timers.stop(Timer::Connect(conn));
                 self.on_connected(conn, purpose);
             }
             Input::ConnectFailed { conn, reason } | Input::Closed { conn, reason } => {
@@ -204,35 +255,58 @@ impl Core {
         self.after_input();
     }
 
-    /// Acts on every deadline that has passed at `now`.
+    /// Acts on every deadline that has passed at `now`: the expired timers fire one at a
+    /// time, earliest first (see [`Timer`] for the order of equal deadlines), each
+    /// disarmed before its handler runs, until none has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
-        if self.phase == Phase::Closed {
-            return;
+        if self.phase != Phase::Running {
+            // Nothing of the flow's own work goes on once the phone stops running, not
+            // even what a flow that came up during shutdown armed.
+            self.timers.stop_where(|t| matches!(t, Timer::Flow(_)));
         }
-        let expired: Vec<ConnId> =
-            self.conns.iter().filter(|c| c.local.is_none() && c.connect_deadline <= now).map(|c| c.id).collect();
-        for id in expired {
-            if self.planted(bugs::Bug::DoubleConnect) {
-                if let Some(c) = self.conn(id).cloned() {
-                    self.on_conn_failed(c, FlowError::ConnectTimeout);
-                }
-                continue;
+        for _ in 0..MAX_TIMERS_PER_CALL {
+            if self.phase == Phase::Closed {
+                return;
             }
-            if let Some(c) = self.remove_conn(id) {
-                self.out.push_back(Output::Close { conn: c.id });
+            let Some(timer) = self.timers.next_expired(self.now) else { break };
+            self.timers.stop(timer);
+            self.on_timer(timer);
+        }
+        if self.phase != Phase::Closed {
+            self.after_input();
+        }
+    }
+
+    /// One expired timer: the single dispatch of every deadline the core arms.
+    fn on_timer(&mut self, timer: Timer) {
+        match timer {
+            Timer::Connect(conn) => self.on_connect_timeout(conn),
+            Timer::Flow(_) if !self.running() => {}
+            Timer::Flow(FlowTimer::Retry) => self.on_retry_timer(),
+            Timer::Flow(FlowTimer::OptionsTx) => self.on_keepalive_options_timeout(),
+            Timer::Flow(FlowTimer::PongDeadline) => self.on_pong_deadline(),
+            Timer::Flow(FlowTimer::Ping) => self.on_ping_timer(),
+            Timer::Flow(FlowTimer::ProbeAt) => self.on_probe_timer(),
+            Timer::Flow(FlowTimer::ProbeTx) => self.on_probe_timeout(),
+            Timer::Registration(account, t) => self.on_registration_timer(account, t),
+            Timer::Call(call) => self.on_call_timer(call),
+            Timer::Shutdown => self.finish_shutdown(),
+        }
+    }
+
+    /// Connect plus handshake took too long.
+    fn on_connect_timeout(&mut self, id: ConnId) {
+        if self.planted(bugs::Bug::DoubleConnect) {
+            if let Some(c) = self.conn(id).cloned() {
                 self.on_conn_failed(c, FlowError::ConnectTimeout);
             }
+            return;
         }
-        self.flow_timeouts();
-        self.registration_timeouts();
-        self.call_timeouts();
-        if let Phase::ShuttingDown { deadline } = self.phase
-            && deadline <= now
-        {
-            self.finish_shutdown();
+        if let Some(c) = self.remove_conn(id) {
+            self.out.push_back(Output::Close { conn: c.id });
+            self.on_conn_failed(c, FlowError::ConnectTimeout);
         }
-        self.after_input();
     }
 
     // ----- (C) application commands -----
@@ -267,9 +341,11 @@ impl Core {
                 return;
             }
             Phase::Running => {}
-            Phase::ShuttingDown { .. } | Phase::Closed => return,
+            Phase::ShuttingDown | Phase::Closed => return,
         }
-        self.phase = Phase::ShuttingDown { deadline: now + self.config.transaction_timeout };
+        self.phase = Phase::ShuttingDown;
+        self.timers.stop_where(|t| matches!(t, Timer::Flow(_)));
+        self.timers.set(Timer::Shutdown, now + self.config.transaction_timeout);
         self.shutdown_calls();
         self.close_probe();
         self.unregister_all();
@@ -285,31 +361,13 @@ impl Core {
 
     /// The earliest deadline at which [`Core::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.phase == Phase::Closed {
-            return None;
-        }
-        let mut next: Option<Instant> = None;
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-        };
-        for c in &self.conns {
-            if c.local.is_none() {
-                consider(Some(c.connect_deadline));
-            }
-        }
-        consider(self.flow.next_deadline());
-        for a in &self.accounts {
-            consider(a.next_deadline());
-        }
-        for c in &self.calls {
-            consider(c.next_deadline());
-        }
-        if let Phase::ShuttingDown { deadline } = self.phase {
-            consider(Some(deadline));
-        }
-        next
+        self.timeout_reason().map(|(_, at)| at)
+    }
+
+    /// Why the next wake-up is due: the timer behind [`Core::poll_timeout`] and its
+    /// deadline (for logs; str0m's `last_timeout_reason`).
+    pub fn timeout_reason(&self) -> Option<(Timer, Instant)> {
+        self.timers.next()
     }
 
     // ----- shared plumbing -----
@@ -340,13 +398,8 @@ impl Core {
         let target = self.server_addr(server)?;
         self.next_generation = self.next_generation.wrapping_add(1);
         let id = ConnId { server, generation: self.next_generation };
-        self.conns.push(Conn {
-            id,
-            purpose,
-            local: None,
-            connect_deadline: self.now + self.config.connect_timeout,
-            framer: Framer::new(Limits::default()),
-        });
+        self.conns.push(Conn { id, purpose, local: None, framer: Framer::new(Limits::default()) });
+        self.timers.set(Timer::Connect(id), self.now + self.config.connect_timeout);
         self.out.push_back(Output::Connect { conn: id, target });
         Some(id)
     }
@@ -365,6 +418,7 @@ impl Core {
 
     fn remove_conn(&mut self, id: ConnId) -> Option<Conn> {
         let pos = self.conns.iter().position(|c| c.id == id)?;
+        self.timers.stop(Timer::Connect(id));
         Some(self.conns.remove(pos))
     }
 
@@ -439,7 +493,12 @@ impl Core {
                 Ok(Some(Frame::Crlf)) => self.on_crlf(conn),
                 Ok(Some(Frame::Message(msg))) => self.on_message(conn, msg),
                 Err(e) => {
-                    self.fail_conn(conn, FlowError::Protocol(e.to_string()));
+                    let reason = FlowError::Protocol(e.to_string());
+                    if self.flow.conn == Some(conn) {
+                        self.flow_dead(conn, reason);
+                    } else {
+                        self.fail_conn(conn, reason);
+                    }
                     return;
                 }
             }
@@ -463,7 +522,8 @@ impl Core {
 
     fn on_response(&mut self, conn: ConnId, msg: Message) {
         let Some(branch) = message::top_branch(&msg) else { return };
-        if self.flow_response(conn, &branch, &msg) {
+        let Some(status) = msg.status() else { return };
+        if self.keepalive_response(conn, &branch, status) || self.probe_response(conn, &branch, status) {
             return;
         }
         if self.registration_response(conn, &branch, &msg) {
@@ -472,13 +532,13 @@ impl Core {
         self.call_response(conn, &branch, &msg);
     }
 
-    /// Work that follows any input: release queued calls, finish shutdown, fail back.
+    /// The decisions re-evaluated after every input (see the [`Core`] documentation).
     fn after_input(&mut self) {
         if self.running() {
             self.release_queued_calls();
             self.maybe_fail_back();
         }
-        if matches!(self.phase, Phase::ShuttingDown { .. }) && self.shutdown_done() {
+        if self.phase == Phase::ShuttingDown && self.shutdown_done() {
             self.finish_shutdown();
         }
     }
@@ -489,10 +549,13 @@ impl Core {
             self.close_conn(id);
         }
         self.flow = Flow::default();
+        self.failback = Failback::default();
+        self.keepalive.options_tx = None;
         for a in &mut self.accounts {
             a.reset_all();
         }
         self.calls.clear();
+        self.timers = TimerTable::default();
         self.phase = Phase::Closed;
         self.emit(Event::ShutdownComplete);
     }
@@ -500,13 +563,6 @@ impl Core {
     /// A pseudo-random duration in `[low, high]`.
     fn jitter(&mut self, low: Duration, high: Duration) -> Duration {
         Duration::from_millis(self.rng.between(low.as_millis(), high.as_millis()))
-    }
-
-    /// Keep-alive interval drawn in `[0.8·I, I]` (RFC 5626 §4.4.1).
-    fn keepalive_wait(&mut self) -> Duration {
-        let i = self.config.effective_keepalive(self.flow.flow_timer);
-        let low = Duration::from_millis(i.as_millis() - i.as_millis() / 5);
-        self.jitter(low, i)
     }
 }
 

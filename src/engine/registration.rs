@@ -4,6 +4,7 @@
 use super::bugs::Bug;
 use super::io::{ConnPurpose, Event, RegError, RegState};
 use super::message::{ALLOW, USER_AGENT, aor, contact_uri, name_addr};
+use super::timer::{RegTimer, Timer};
 use super::transaction::ClientTx;
 use super::{Core, Phase};
 use crate::config::TransportMode;
@@ -12,7 +13,7 @@ use crate::rng::Rng;
 use crate::sip::Message;
 use crate::sip::digest::{self, Challenge};
 use crate::sip::headers::{NameAddr, parse_u32};
-use crate::time::{Duration, Instant};
+use crate::time::Duration;
 
 /// Registration lifetime assumed when neither we nor the registrar named one.
 const DEFAULT_EXPIRES: u32 = 3600;
@@ -65,8 +66,6 @@ pub(super) struct Account {
     /// Raised by 423 Min-Expires.
     min_expires: Option<u32>,
     interval_tries: u8,
-    refresh_at: Option<Instant>,
-    retry_at: Option<Instant>,
     /// Registrars that rejected the account for good.
     rejected_by: [bool; 2],
     /// The account has a final outcome for the current connection's first round.
@@ -89,8 +88,6 @@ impl Account {
             challenges: 0,
             min_expires: None,
             interval_tries: 0,
-            refresh_at: None,
-            retry_at: None,
             rejected_by: [false; 2],
             round_done: false,
             exchange_server: Server::Primary,
@@ -107,10 +104,6 @@ impl Account {
             Stage::Rejected => RegState::Rejected,
             Stage::Unregistering => RegState::Unregistering,
         }
-    }
-
-    pub fn next_deadline(&self) -> Option<Instant> {
-        [self.tx.as_ref().and_then(|t| t.tx.deadline), self.refresh_at, self.retry_at].into_iter().flatten().min()
     }
 
     /// Remembers the challenge an INVITE of this account drew.
@@ -146,30 +139,27 @@ impl Account {
 
     /// Permanently rejected by `server`.
     pub fn rejected_by(&self, server: Server) -> bool {
-        self.rejected_by[idx(server)]
+        self.rejected_by[server.index()]
     }
 
-    /// Forgets everything tied to a connection.
+    /// Forgets everything tied to a connection (its timers are the caller's to stop).
     fn drop_connection_state(&mut self) {
         self.state = if self.state == Stage::Rejected { Stage::Rejected } else { Stage::Idle };
         self.tx = None;
-        self.refresh_at = None;
-        self.retry_at = None;
         self.round_done = false;
         self.pending = None;
     }
 
+    /// Forgets everything but what the account learnt (shutdown finished).
     pub fn reset_all(&mut self) {
         self.drop_connection_state();
         self.state = Stage::Idle;
     }
 }
 
-fn idx(server: Server) -> usize {
-    match server {
-        Server::Primary => 0,
-        Server::Backup => 1,
-    }
+/// The three timers of account `i`.
+fn reg_timer(i: usize, t: RegTimer) -> Timer {
+    Timer::Registration(AccountId(i as u8), t)
 }
 
 /// When to refresh a binding granted for `expires` seconds: the later of half-way and
@@ -181,18 +171,26 @@ pub fn refresh_delay(expires: u32, renewal: u32) -> Duration {
 }
 
 impl Core {
-    fn account(&self, i: usize) -> Option<&Account> {
-        self.accounts.get(i)
+    /// Forgets account `i`'s state tied to a connection, and its timers.
+    fn drop_account_connection_state(&mut self, i: usize) {
+        self.accounts[i].drop_connection_state();
+        self.stop_account_timers(i);
+    }
+
+    fn stop_account_timers(&mut self, i: usize) {
+        for t in [RegTimer::Transaction, RegTimer::Refresh, RegTimer::Retry] {
+            self.timers.stop(reg_timer(i, t));
+        }
     }
 
     /// Registers every account on a connection that just came up.
     pub(super) fn register_all_on_flow(&mut self, conn: ConnId) {
         for i in 0..self.accounts.len() {
+            self.drop_account_connection_state(i);
             let a = &mut self.accounts[i];
-            a.drop_connection_state();
             a.challenges = 0;
             a.interval_tries = 0;
-            if a.rejected_by[idx(conn.server)] {
+            if a.rejected_by[conn.server.index()] {
                 a.state = Stage::Rejected;
                 a.round_done = true;
                 continue;
@@ -244,7 +242,7 @@ impl Core {
         let cseq = a.cseq;
         m.push_header("From", name_addr(&acfg.display_name, &aor, Some(&a.from_tag)));
         m.push_header("To", name_addr(&acfg.display_name, &aor, None));
-        m.push_header("Call-ID", a.call_ids[idx(server)].clone());
+        m.push_header("Call-ID", a.call_ids[server.index()].clone());
         m.push_header("CSeq", format!("{cseq} REGISTER"));
         let mut contact_value = format!("<{contact}>");
         if self.config.outbound {
@@ -270,11 +268,11 @@ impl Core {
             with_auth = true;
         }
         self.send(conn, &m);
-        let deadline = Some(self.now + self.config.transaction_timeout);
+        self.timers.set(reg_timer(i, RegTimer::Transaction), self.now + self.config.transaction_timeout);
+        self.timers.stop(reg_timer(i, RegTimer::Refresh));
+        self.timers.stop(reg_timer(i, RegTimer::Retry));
         let a = &mut self.accounts[i];
-        a.tx = Some(RegTx { tx: ClientTx { branch, conn, cseq, deadline }, kind, with_auth });
-        a.refresh_at = None;
-        a.retry_at = None;
+        a.tx = Some(RegTx { tx: ClientTx { branch, conn, cseq }, kind, with_auth });
         a.state = match (kind, a.state) {
             (Kind::Unregister, _) => Stage::Unregistering,
             (Kind::Register, Stage::Registered { server, conn }) => Stage::Registered { server, conn },
@@ -296,6 +294,7 @@ impl Core {
             return true;
         }
         let Some(rtx) = self.accounts[i].tx.take() else { return true };
+        self.timers.stop(reg_timer(i, RegTimer::Transaction));
         let account = AccountId(i as u8);
         let server = conn.server;
         match status {
@@ -349,7 +348,7 @@ impl Core {
             }
             403 | 404 | 603 | 604 if rtx.kind == Kind::Register => {
                 let a = &mut self.accounts[i];
-                a.rejected_by[idx(server)] = true;
+                a.rejected_by[server.index()] = true;
                 a.state = Stage::Rejected;
                 a.round_done = true;
                 self.emit(Event::RegistrationFailed { account, reason: RegError::Rejected(status), retry_in: None });
@@ -370,19 +369,8 @@ impl Core {
         let requested = self.config.period_for(i);
         let granted =
             granted_expires(msg, &local_contact).unwrap_or(if requested > 0 { requested } else { DEFAULT_EXPIRES });
-        if let Some(ft) = msg.header("Flow-Timer").and_then(parse_u32)
-            && self.flow.conn == Some(conn)
-            && ft > 0
-        {
-            let ft = Duration::from_secs(u64::from(ft));
-            self.flow.flow_timer = Some(ft);
-            // A ping scheduled beyond the server's Flow-Timer comes too late.
-            if let Some(at) = self.flow.ping_at
-                && at > self.now + ft
-            {
-                let wait = self.keepalive_wait();
-                self.flow.ping_at = Some(self.now + wait);
-            }
+        if let Some(ft) = msg.header("Flow-Timer").and_then(parse_u32) {
+            self.flow_timer_received(conn, ft);
         }
         let renewal = self.config.registration_renewal;
         let a = &mut self.accounts[i];
@@ -395,7 +383,7 @@ impl Core {
         } else {
             a.state = Stage::Registered { server, conn: ConnId { server, generation: 0 } };
         }
-        a.refresh_at = Some(self.now + refresh_delay(granted, renewal));
+        self.timers.set(reg_timer(i, RegTimer::Refresh), self.now + refresh_delay(granted, renewal));
         self.emit(Event::Registered { account, server, expires: granted });
         if self.flow.conn == Some(conn) {
             self.flow_proven();
@@ -418,12 +406,11 @@ impl Core {
             };
             Duration::from_secs(u64::from(secs))
         });
-        let now = self.now;
         let a = &mut self.accounts[i];
         a.state = Stage::RetryWait;
         a.round_done = true;
-        a.retry_at = Some(now + wait);
-        a.refresh_at = None;
+        self.timers.set(reg_timer(i, RegTimer::Retry), self.now + wait);
+        self.timers.stop(reg_timer(i, RegTimer::Refresh));
         self.emit(Event::RegistrationFailed { account, reason, retry_in: Some(wait) });
         self.exchange_done(i, conn);
     }
@@ -444,48 +431,44 @@ impl Core {
             if matches!(self.accounts[i].state, Stage::Registered { .. }) {
                 self.emit(Event::RegistrationLost { account: AccountId(i as u8) });
             }
-            self.accounts[i].drop_connection_state();
+            self.drop_account_connection_state(i);
         }
     }
 
-    pub(super) fn registration_timeouts(&mut self) {
-        let now = self.now;
-        for i in 0..self.accounts.len() {
-            let Some(a) = self.account(i) else { continue };
-            if let Some(t) = a.tx.as_ref().filter(|t| t.tx.expired(now)) {
-                let conn = t.tx.conn;
-                let kind = t.kind;
-                match self.config.mode {
-                    TransportMode::PersistentTls if self.flow.conn == Some(conn) => {
-                        // The registrar did not answer on this connection: it is dead.
-                        self.fail_conn(conn, super::io::FlowError::TransactionTimeout);
-                    }
-                    _ => {
-                        self.accounts[i].tx = None;
-                        if kind == Kind::Unregister {
-                            self.accounts[i].state = Stage::Idle;
-                            self.exchange_done(i, conn);
-                        } else {
-                            // No answer: the exchange's connection failed (RFC 3263 §4.3).
-                            self.fail_conn(conn, super::io::FlowError::TransactionTimeout);
-                        }
-                    }
+    /// One of account `account`'s timers fired.
+    pub(super) fn on_registration_timer(&mut self, account: AccountId, timer: RegTimer) {
+        let i = usize::from(account.0);
+        let Some(a) = self.accounts.get(i) else { return };
+        match timer {
+            RegTimer::Transaction => {
+                let Some(t) = a.tx.as_ref() else { return };
+                let (conn, kind) = (t.tx.conn, t.kind);
+                // No answer on the persistent connection: it is dead.
+                if self.transaction_timed_out(conn) {
+                    return;
                 }
-                continue;
+                self.accounts[i].tx = None;
+                if kind == Kind::Unregister {
+                    self.accounts[i].state = Stage::Idle;
+                    self.exchange_done(i, conn);
+                } else {
+                    // No answer: the exchange's connection failed (RFC 3263 §4.3).
+                    self.fail_conn(conn, super::io::FlowError::TransactionTimeout);
+                }
             }
-            let due = a.refresh_at.is_some_and(|t| t <= now) || a.retry_at.is_some_and(|t| t <= now);
-            if due {
-                self.accounts[i].refresh_at = None;
-                self.accounts[i].retry_at = None;
-            }
-            if due && self.running() {
+            RegTimer::Refresh | RegTimer::Retry => {
+                self.timers.stop(reg_timer(i, RegTimer::Refresh));
+                self.timers.stop(reg_timer(i, RegTimer::Retry));
+                if !self.running() {
+                    return;
+                }
                 match self.config.mode {
                     TransportMode::PersistentTls => {
                         if let Some(conn) = self.flow_up_conn() {
                             self.send_register(i, conn, Kind::Register);
                         }
                     }
-                    TransportMode::PerCallTls => self.start_registration(AccountId(i as u8)),
+                    TransportMode::PerCallTls => self.start_registration(account),
                 }
             }
         }
@@ -501,8 +484,8 @@ impl Core {
                         continue;
                     }
                     a.state = Stage::Idle;
-                    a.refresh_at = None;
-                    a.retry_at = None;
+                    self.timers.stop(reg_timer(i, RegTimer::Refresh));
+                    self.timers.stop(reg_timer(i, RegTimer::Retry));
                 }
                 continue;
             };
@@ -513,9 +496,9 @@ impl Core {
                     }
                 }
                 TransportMode::PerCallTls => {
+                    self.timers.stop(reg_timer(i, RegTimer::Refresh));
+                    self.timers.stop(reg_timer(i, RegTimer::Retry));
                     let a = &mut self.accounts[i];
-                    a.refresh_at = None;
-                    a.retry_at = None;
                     a.pending = Some(Kind::Unregister);
                     a.exchange_server = Server::Primary;
                     a.state = Stage::Unregistering;
@@ -541,6 +524,7 @@ impl Core {
         let Some(a) = self.accounts.get_mut(i) else { return };
         let Some(kind) = a.pending else { return };
         a.tx = None;
+        self.timers.stop(reg_timer(i, RegTimer::Transaction));
         if a.exchange_server == Server::Primary && can_fail_over {
             a.exchange_server = Server::Backup;
             self.connect(Server::Backup, ConnPurpose::Register(account));
@@ -556,7 +540,7 @@ impl Core {
 
     /// Shutdown can finish once no de-REGISTER waits for its answer.
     pub(super) fn shutdown_done(&self) -> bool {
-        matches!(self.phase, Phase::ShuttingDown { .. })
+        self.phase == Phase::ShuttingDown
             && !self.accounts.iter().any(|a| a.is_unregistering())
             && self.calls.is_empty()
     }
@@ -599,6 +583,7 @@ fn uri_eq(a: &str, b: &str) -> bool {
     strip(a) == strip(b)
 }
 
+#[cfg(any(test, feature = "sim"))]
 impl Account {
     /// The raw parts the decision view abstracts (see `view.rs`).
     pub(super) fn parts(&self) -> super::view::AccountParts {
@@ -608,7 +593,7 @@ impl Account {
                 Stage::Registered { conn, .. } => Some(conn),
                 _ => None,
             },
-            tx: self.tx.as_ref().map(|t| (t.kind == Kind::Unregister, t.with_auth, t.tx.conn, t.tx.deadline)),
+            tx: self.tx.as_ref().map(|t| (t.kind == Kind::Unregister, t.with_auth, t.tx.conn)),
             has_auth: self.auth.is_some(),
             has_invite_auth: self.invite_auth.is_some(),
             challenges: self.challenges,
@@ -616,8 +601,6 @@ impl Account {
             interval_tries: self.interval_tries,
             rejected_by: self.rejected_by,
             round_done: self.round_done,
-            refresh_at: self.refresh_at,
-            retry_at: self.retry_at,
         }
     }
 }

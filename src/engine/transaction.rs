@@ -1,7 +1,7 @@
-//! Client transactions over a reliable transport: no retransmissions, one deadline.
+//! Client transactions over a reliable transport: no retransmissions; the one deadline
+//! of each lives in the timer table under the timer of its owner.
 
 use crate::ids::ConnId;
-use crate::time::Instant;
 
 /// A request we sent and whose response we wait for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -12,14 +12,4 @@ pub(super) struct ClientTx {
     pub conn: ConnId,
     /// CSeq number of the request.
     pub cseq: u32,
-    /// No response by then means the connection is dead; `None` once a provisional
-    /// response showed the far side is alive (INVITE).
-    pub deadline: Option<Instant>,
-}
-
-impl ClientTx {
-    /// True when the deadline has passed at `now`.
-    pub fn expired(&self, now: Instant) -> bool {
-        self.deadline.is_some_and(|d| d <= now)
-    }
 }

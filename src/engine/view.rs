@@ -1,4 +1,4 @@
-//! The core's decision state, without the data that only names or times things: an
+//! Checker-only views of the core (feature `sim`). The core's decision state, without the data that only names or times things: an
 //! abstraction for model checkers and other tools that must tell two cores apart by what
 //! they will *do*, not by their connection generations, CSeq numbers, tags, nonces,
 //! random generator or absolute deadlines.
@@ -9,11 +9,13 @@
 //! with equal views and what that hides.
 
 use super::io::{ConnPurpose, RegState};
+use super::timer::{FlowTimer, RegTimer, Timer};
 use super::{Core, Phase};
 use crate::ids::{AccountId, CallId, ConnId, Server};
 use crate::time::Instant;
 
-/// A timer the core may have armed.
+/// A timer of the core's timer table, with connections and calls named by their position
+/// in the core's tables instead of their identifiers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TimerKey {
     /// Connect plus handshake deadline of the connection in this slot.
@@ -185,7 +187,7 @@ pub struct DecisionView {
 pub(super) struct AccountParts {
     pub state: RegState,
     pub registered_on: Option<ConnId>,
-    pub tx: Option<(bool, bool, ConnId, Option<Instant>)>,
+    pub tx: Option<(bool, bool, ConnId)>,
     pub has_auth: bool,
     pub has_invite_auth: bool,
     pub challenges: u8,
@@ -193,8 +195,6 @@ pub(super) struct AccountParts {
     pub interval_tries: u8,
     pub rejected_by: [bool; 2],
     pub round_done: bool,
-    pub refresh_at: Option<Instant>,
-    pub retry_at: Option<Instant>,
 }
 
 /// A call's raw parts, read by the view (filled in `calls.rs`).
@@ -208,28 +208,47 @@ pub(super) struct CallParts {
     pub cancel_wanted: bool,
     pub challenged: bool,
     pub outcome_given: bool,
-    pub deadline: Option<Instant>,
 }
 
 impl Core {
+    /// The view's name of a timer of the table: every variant of [`Timer`] maps here, so
+    /// no timer can be left out of the view.
+    fn timer_key(&self, timer: Timer) -> Option<TimerKey> {
+        let conn_slot = |id: ConnId| self.conns.iter().position(|c| c.id == id).map(|p| p as u8);
+        Some(match timer {
+            Timer::Connect(id) => TimerKey::Connect(conn_slot(id)?),
+            Timer::Flow(FlowTimer::Retry) => TimerKey::FlowRetry,
+            Timer::Flow(FlowTimer::OptionsTx) => TimerKey::OptionsTx,
+            Timer::Flow(FlowTimer::PongDeadline) => TimerKey::PongDeadline,
+            Timer::Flow(FlowTimer::Ping) => TimerKey::Ping,
+            Timer::Flow(FlowTimer::ProbeAt) => TimerKey::ProbeAt,
+            Timer::Flow(FlowTimer::ProbeTx) => TimerKey::ProbeTx,
+            Timer::Registration(a, RegTimer::Transaction) => TimerKey::RegTx(a.0),
+            Timer::Registration(a, RegTimer::Refresh) => TimerKey::RegRefresh(a.0),
+            Timer::Registration(a, RegTimer::Retry) => TimerKey::RegRetry(a.0),
+            Timer::Call(id) => TimerKey::Call(self.calls.iter().position(|c| c.id() == id)? as u8),
+            Timer::Shutdown => TimerKey::Shutdown,
+        })
+    }
+
+    /// The back-off window bound for `failed_rounds` failures, as the core computes it.
+    pub fn backoff_window(&self, failed_rounds: u32) -> crate::time::Duration {
+        super::backoff::Backoff::window(self.config.backoff, failed_rounds, true)
+    }
+
     /// The decision state of the core (see [`DecisionView`]).
     pub fn decision_view(&self) -> DecisionView {
         let slot = |id: ConnId| self.conns.iter().position(|c| c.id == id).map(|p| p as u8);
         let phase = match self.phase {
             Phase::Created => PhaseView::Created,
             Phase::Running => PhaseView::Running,
-            Phase::ShuttingDown { .. } => PhaseView::ShuttingDown,
+            Phase::ShuttingDown => PhaseView::ShuttingDown,
             Phase::Closed => PhaseView::Closed,
         };
-        let mut deadlines: Vec<(TimerKey, Instant)> = Vec::new();
         let conns = self
             .conns
             .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if c.local.is_none() {
-                    deadlines.push((TimerKey::Connect(i as u8), c.connect_deadline));
-                }
+            .map(|c| {
                 let purpose = match c.purpose {
                     ConnPurpose::Call(_) => ConnPurpose::Call(CallId(0)),
                     p => p,
@@ -237,70 +256,59 @@ impl Core {
                 ConnView { server: c.id.server, purpose, up: c.local.is_some() }
             })
             .collect();
-        let f = &self.flow;
-        let mut arm = |k: TimerKey, t: Option<Instant>| {
-            if let Some(t) = t {
-                deadlines.push((k, t));
-            }
-        };
-        arm(TimerKey::FlowRetry, f.retry_at);
-        arm(TimerKey::Ping, f.ping_at);
-        arm(TimerKey::PongDeadline, f.pong_deadline);
-        arm(TimerKey::OptionsTx, f.options_tx.as_ref().and_then(|t| t.deadline));
-        arm(TimerKey::ProbeAt, f.probe_at);
-        arm(TimerKey::ProbeTx, f.probe.as_ref().and_then(|p| p.tx.as_ref()).and_then(|t| t.deadline));
+        let probe = self.failback.probe.as_ref();
         let flow = FlowView {
-            conn: f.conn.and_then(slot),
-            last_up: f.last_up,
-            tried: f.tried,
-            failed_rounds: f.failed_rounds,
-            pongs: f.pongs,
-            flow_timer: f.flow_timer.is_some(),
-            proven: f.proven,
-            probe: f.probe.as_ref().map(|p| (slot(p.conn), p.tx.is_some())),
-            good_probes: f.good_probes,
-            switching: f.switching,
-            options_tx: f.options_tx.is_some(),
+            conn: self.flow.conn.and_then(slot),
+            last_up: self.flow.last_up,
+            tried: self.backoff.tried(),
+            failed_rounds: self.backoff.failed_rounds(),
+            pongs: self.keepalive.pongs(),
+            flow_timer: self.keepalive.has_flow_timer(),
+            proven: self.flow.proven,
+            probe: probe.map(|p| (slot(p.conn), p.tx.is_some())),
+            good_probes: self.failback.good_probes(),
+            switching: self.failback.is_switching(),
+            options_tx: self.keepalive.options_tx.is_some(),
         };
-        let mut accounts = Vec::with_capacity(self.accounts.len());
-        for (i, a) in self.accounts.iter().enumerate() {
-            let p = a.parts();
-            let i = i as u8;
-            arm(TimerKey::RegTx(i), p.tx.and_then(|t| t.3));
-            arm(TimerKey::RegRefresh(i), p.refresh_at);
-            arm(TimerKey::RegRetry(i), p.retry_at);
-            accounts.push(AccountView {
-                state: p.state,
-                registered_on: p.registered_on.and_then(slot),
-                tx: p.tx.map(|(unreg, auth, conn, _)| (unreg, auth, slot(conn))),
-                has_auth: p.has_auth,
-                has_invite_auth: p.has_invite_auth,
-                challenges: p.challenges,
-                min_expires: p.min_expires,
-                interval_tries: p.interval_tries,
-                rejected_by: p.rejected_by,
-                round_done: p.round_done,
-            });
-        }
-        let mut calls = Vec::with_capacity(self.calls.len());
-        for (i, c) in self.calls.iter().enumerate() {
-            let p = c.parts();
-            arm(TimerKey::Call(i as u8), p.deadline);
-            calls.push(CallView {
-                phase: p.phase,
-                outgoing: p.outgoing,
-                account: p.account,
-                conn: p.conn.and_then(slot),
-                tx_conn: p.tx_conn.and_then(slot),
-                ringing: p.ringing,
-                cancel_wanted: p.cancel_wanted,
-                challenged: p.challenged,
-                outcome_given: p.outcome_given,
-            });
-        }
-        if let Phase::ShuttingDown { deadline } = self.phase {
-            arm(TimerKey::Shutdown, Some(deadline));
-        }
+        let accounts = self
+            .accounts
+            .iter()
+            .map(|a| {
+                let p = a.parts();
+                AccountView {
+                    state: p.state,
+                    registered_on: p.registered_on.and_then(slot),
+                    tx: p.tx.map(|(unreg, auth, conn)| (unreg, auth, slot(conn))),
+                    has_auth: p.has_auth,
+                    has_invite_auth: p.has_invite_auth,
+                    challenges: p.challenges,
+                    min_expires: p.min_expires,
+                    interval_tries: p.interval_tries,
+                    rejected_by: p.rejected_by,
+                    round_done: p.round_done,
+                }
+            })
+            .collect();
+        let calls = self
+            .calls
+            .iter()
+            .map(|c| {
+                let p = c.parts();
+                CallView {
+                    phase: p.phase,
+                    outgoing: p.outgoing,
+                    account: p.account,
+                    conn: p.conn.and_then(slot),
+                    tx_conn: p.tx_conn.and_then(slot),
+                    ringing: p.ringing,
+                    cancel_wanted: p.cancel_wanted,
+                    challenged: p.challenged,
+                    outcome_given: p.outcome_given,
+                }
+            })
+            .collect();
+        let deadlines: Vec<(TimerKey, Instant)> =
+            self.timers.iter().filter_map(|(t, at)| Some((self.timer_key(t)?, at))).collect();
         let mut distinct: Vec<Instant> = deadlines.iter().map(|(_, t)| *t).collect();
         distinct.sort_unstable();
         distinct.dedup();

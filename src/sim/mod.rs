@@ -70,13 +70,6 @@ pub struct Sim {
     seq: u64,
 }
 
-fn idx(server: Server) -> usize {
-    match server {
-        Server::Primary => 0,
-        Server::Backup => 1,
-    }
-}
-
 impl Sim {
     /// A world for `config`, whose accounts the servers know; the core is not started.
     pub fn new(config: Config) -> Sim {
@@ -106,7 +99,7 @@ impl Sim {
 
     /// The server playing `role`.
     pub fn server(&mut self, role: Server) -> &mut SimServer {
-        &mut self.servers[idx(role)]
+        &mut self.servers[role.index()]
     }
 
     /// How the network sees a connection.
@@ -126,7 +119,7 @@ impl Sim {
 
     /// Changes how a server behaves; a server that starts refusing resets its connections.
     pub fn set_mode(&mut self, role: Server, mode: ServerMode) {
-        self.servers[idx(role)].mode = mode;
+        self.servers[role.index()].mode = mode;
         if mode == ServerMode::Refusing {
             self.drop_connections(role, TransportError::Reset);
         }
@@ -208,7 +201,7 @@ impl Sim {
                 let local =
                     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 40000 + (conn.generation % 20000) as u16);
                 self.core.handle_input(self.now, Input::Connected { conn, local });
-                if self.servers[idx(conn.server)].behaviour.close_after_handshake {
+                if self.servers[conn.server.index()].behaviour.close_after_handshake {
                     let alert = TransportError::Tls("alert: certificate required".into());
                     self.schedule(self.latency, Delivery::Closed(conn, alert));
                 }
@@ -239,7 +232,7 @@ impl Sim {
                     return;
                 }
                 c.state = NetState::Closed;
-                self.servers[idx(conn.server)].connection_closed(conn);
+                self.servers[conn.server.index()].connection_closed(conn);
                 self.core.handle_input(self.now, Input::Closed { conn, reason });
             }
         }
@@ -259,7 +252,7 @@ impl Sim {
                     if let Some(c) = self.net.get_mut(&conn) {
                         c.state = NetState::Closed;
                     }
-                    self.servers[idx(conn.server)].connection_closed(conn);
+                    self.servers[conn.server.index()].connection_closed(conn);
                 }
                 Output::Event(e) => self.events.push((self.now, e)),
             }
@@ -273,7 +266,7 @@ impl Sim {
 
     fn connect(&mut self, conn: ConnId) {
         self.net.insert(conn, NetConn { state: NetState::Connecting, framer: Framer::new(Limits::default()) });
-        let server = &mut self.servers[idx(conn.server)];
+        let server = &mut self.servers[conn.server.index()];
         match server.mode {
             ServerMode::Up | ServerMode::Silent => {
                 server.counters.accepted += 1;
@@ -295,7 +288,7 @@ impl Sim {
         // Pings are recognised before framing because RFC 5626 defines them on the raw
         // stream between messages.
         if data == b"\r\n\r\n" {
-            let server = &mut self.servers[idx(conn.server)];
+            let server = &mut self.servers[conn.server.index()];
             if server.mode == ServerMode::Up {
                 if let Some(r) = server.ping() {
                     self.schedule(self.latency.saturating_mul(2), Delivery::Received(conn, r.bytes, None));
@@ -310,7 +303,7 @@ impl Sim {
         while let Ok(Some(f)) = c.framer.next_frame() {
             frames.push(f);
         }
-        let server = &mut self.servers[idx(conn.server)];
+        let server = &mut self.servers[conn.server.index()];
         if server.mode != ServerMode::Up {
             return;
         }
