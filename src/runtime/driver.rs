@@ -7,8 +7,8 @@
 //! runs the phone.
 
 use super::clock::Clock;
+use super::command::{Command, PhoneEvent, Status};
 use super::conn::{self, CLOSE_GRACE, Report};
-use super::phone::{Command, PhoneEvent, Status};
 use crate::engine::{Core, Input, Output};
 use crate::ids::ConnId;
 use async_channel::{Receiver, Sender};

@@ -15,6 +15,7 @@
 
 mod certs;
 mod clock;
+mod command;
 mod conn;
 mod der;
 mod driver;
@@ -25,8 +26,9 @@ pub use certs::{
     CertFileError, Credentials, LOCAL_CERTIFICATE, PRIVATE_KEY, ROOT_AND_INTERMEDIATE, TRUSTED_CERTIFICATES,
     load as load_credentials, resolve as resolve_file,
 };
+pub use command::{PhoneEvent, Status};
 pub use driver::Driver;
-pub use phone::{Events, Phone, PhoneEvent, PhoneHandle, StartError, Status};
+pub use phone::{Events, Phone, PhoneHandle, StartError};
 pub use tls::{ClientTls, connect_error, server_name, stream_error, tls_error};
 
 /// A seed for the core's generator drawn from the OS (std's per-process random hash

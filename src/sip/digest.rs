@@ -124,7 +124,7 @@ fn parse_digest_params(value: &str) -> Result<Vec<(String, String)>, DigestError
             return Ok(out);
         }
         let name_start = i;
-        while chars.get(i).is_some_and(|c| super::message::is_token_char(*c)) {
+        while chars.get(i).is_some_and(|c| super::syntax::is_token_char(*c)) {
             i += 1;
         }
         let name: String = chars[name_start..i].iter().collect();

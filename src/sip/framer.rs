@@ -6,33 +6,21 @@
 //! because a pong is a single CRLF and must not wait for bytes that may never come; the
 //! caller decides whether two in a row were a ping.
 //!
-//! The framer is bounded and chunking-independent. Each limit violation has a *proof
-//! position*: the first byte of the stream at which it becomes certain (for example the
-//! `max_line + 1`-th byte of a line). The framer reports the violation with the smallest
-//! proof position, ties broken in the fixed order header count, line length, message size,
-//! then syntax. Since this only depends on the bytes, not on when they arrived, the frames
-//! and the error are the same for every way of cutting the stream into chunks, and an
-//! oversized message is rejected before more than `max_message` of it is held.
+//! The framer is bounded and chunking-independent: each line of a header block is judged
+//! against the [`Limits`] by the earliest byte that proves a violation (see
+//! [`super::limits`]) before its syntax is checked. Since that only depends on the bytes,
+//! not on when they arrived, the frames and the error are the same for every way of
+//! cutting the stream into chunks, and an oversized message is rejected before more than
+//! `max_message` of it is held.
 
-use super::message::{Header, Message, StartLine, parse_start_line, push_header_line};
+use super::limits::{Exceeded, first_exceeded};
+use super::message::Message;
+use super::syntax::{
+    BodyLength, Header, StartLine, SyntaxError, parse_start_line, push_header_line, strip_cr, take_content_length,
+};
 
-/// Size bounds that keep a misbehaving peer from exhausting memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Limits {
-    /// Largest message (header block plus body) in bytes.
-    pub max_message: usize,
-    /// Most header lines in one message (continuation lines not counted).
-    pub max_headers: usize,
-    /// Longest line of the header block in bytes, line terminator excluded.
-    pub max_line: usize,
-}
-
-impl Default for Limits {
-    /// 64 KiB messages (the usual stack convention), 64 headers, 4 KiB lines.
-    fn default() -> Self {
-        Limits { max_message: 65536, max_headers: 64, max_line: 4096 }
-    }
-}
+// Defined apart so that `Message::parse` applies the same bounds without the framer.
+pub use super::limits::Limits;
 
 /// One unit of the received stream.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -67,10 +55,20 @@ pub enum FramingError {
     },
     /// The bytes are not a SIP message.
     #[error("malformed SIP message: {0}")]
-    Malformed(String),
+    Malformed(#[from] SyntaxError),
     /// The header block has no Content-Length, so the body cannot be delimited.
     #[error("SIP message on a stream transport has no Content-Length header")]
     MissingContentLength,
+}
+
+impl From<Exceeded> for FramingError {
+    fn from(e: Exceeded) -> Self {
+        match e {
+            Exceeded::Headers { limit } => FramingError::TooManyHeaders { limit },
+            Exceeded::Line { limit } => FramingError::LineTooLong { limit },
+            Exceeded::Message { limit } => FramingError::MessageTooLarge { limit },
+        }
+    }
 }
 
 /// Progress through the header block of the message at the front of the buffer.
@@ -103,9 +101,6 @@ pub struct Framer {
     /// Set by the first error, which is then repeated forever.
     poisoned: Option<FramingError>,
 }
-
-/// The first violation found in one line: (proof position, priority, error).
-type Violation = (usize, u8, FramingError);
 
 impl Framer {
     /// An empty framer with these limits.
@@ -176,9 +171,7 @@ impl Framer {
                     self.start += 2;
                     return Ok(Some(Frame::Crlf));
                 }
-                (Some(b'\r'), Some(_)) => {
-                    return Err(FramingError::Malformed("CR not followed by LF between messages".into()));
-                }
+                (Some(b'\r'), Some(_)) => return Err(SyntaxError::StrayCr.into()),
                 _ => {}
             }
         }
@@ -195,8 +188,7 @@ impl Framer {
         };
         let body = body.to_vec();
         let scan = std::mem::take(&mut self.scan);
-        let start =
-            scan.start_line.ok_or_else(|| FramingError::Malformed("header block without a start line".into()))?;
+        let start = scan.start_line.ok_or(SyntaxError::MissingStartLine)?;
         self.start += total;
         Ok(Some(Frame::Message(Message { start, headers: scan.headers, body })))
     }
@@ -212,21 +204,8 @@ fn scan_head(scan: &mut Scan, data: &[u8], limits: &Limits) -> Result<Option<(us
         // Only bytes up to `end` (exclusive) may be used as proof positions.
         let end = newline.map_or(data.len(), |i| ls + i + 1);
         let in_head = scan.start_line.is_some();
-        let mut violations: Vec<Violation> = Vec::new();
-        if in_head
-            && scan.headers.len() >= limits.max_headers
-            && let Some(at) = header_start_proof(data, ls, end)
-        {
-            violations.push((at, 0, FramingError::TooManyHeaders { limit: limits.max_headers }));
-        }
-        if let Some(at) = line_too_long_proof(data, ls, end, limits.max_line) {
-            violations.push((at, 1, FramingError::LineTooLong { limit: limits.max_line }));
-        }
-        if limits.max_message < end {
-            violations.push((limits.max_message, 2, FramingError::MessageTooLarge { limit: limits.max_message }));
-        }
-        if let Some((_, _, err)) = violations.into_iter().min_by_key(|(at, prio, _)| (*at, *prio)) {
-            return Err(err);
+        if let Some(exceeded) = first_exceeded(data, ls, end, in_head.then_some(scan.headers.len()), limits) {
+            return Err(exceeded.into());
         }
         let Some(i) = newline else {
             return Ok(None);
@@ -243,61 +222,17 @@ fn scan_head(scan: &mut Scan, data: &[u8], limits: &Limits) -> Result<Option<(us
     }
 }
 
-fn strip_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-/// Where the line starting at `ls` becomes known to be a new header line (not a
-/// continuation, not the blank line), if that is already visible before `end`.
-fn header_start_proof(data: &[u8], ls: usize, end: usize) -> Option<usize> {
-    let byte = |i: usize| data.get(i).copied().filter(|_| i < end);
-    match byte(ls)? {
-        b' ' | b'\t' | b'\n' => None,
-        b'\r' => match byte(ls + 1)? {
-            b'\n' => None,
-            _ => Some(ls + 1),
-        },
-        _ => Some(ls),
-    }
-}
-
-/// Where the line starting at `ls` becomes known to have more than `max_line` bytes
-/// before its terminator, if that is already visible before `end`.
-fn line_too_long_proof(data: &[u8], ls: usize, end: usize, max_line: usize) -> Option<usize> {
-    let byte = |i: usize| data.get(i).copied().filter(|_| i < end);
-    let at = ls.checked_add(max_line)?;
-    match byte(at)? {
-        b'\n' => None,
-        // A CR is content only if it is not the one right before the LF.
-        b'\r' => match byte(at + 1)? {
-            b'\n' => None,
-            _ => Some(at + 1),
-        },
-        _ => Some(at),
-    }
-}
-
 /// Validates the complete header block: Content-Length present, well-formed and
 /// consistent, and the whole message within `max_message`.
 fn finish_head(scan: &mut Scan, head_len: usize, limits: &Limits) -> Result<(usize, usize), FramingError> {
-    let mut length: Option<usize> = None;
-    for h in scan.headers.iter().filter(|h| super::message::same_header_name(&h.name, "Content-Length")) {
-        let value = h.value.as_str();
-        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(FramingError::Malformed("Content-Length is not a decimal number".into()));
-        }
-        // All digits but unparsable means it does not fit in memory at all.
-        let n = value.parse::<usize>().map_err(|_| FramingError::MessageTooLarge { limit: limits.max_message })?;
-        if length.is_some_and(|prev| prev != n) {
-            return Err(FramingError::Malformed("conflicting Content-Length headers".into()));
-        }
-        length = Some(n);
-    }
-    let body_len = length.ok_or(FramingError::MissingContentLength)?;
+    let body_len = match take_content_length(&mut scan.headers)? {
+        BodyLength::Bytes(n) => n,
+        BodyLength::Missing => return Err(FramingError::MissingContentLength),
+        BodyLength::Unrepresentable => return Err(Exceeded::Message { limit: limits.max_message }.into()),
+    };
     if head_len.saturating_add(body_len) > limits.max_message {
-        return Err(FramingError::MessageTooLarge { limit: limits.max_message });
+        return Err(Exceeded::Message { limit: limits.max_message }.into());
     }
-    scan.headers.retain(|h| !super::message::same_header_name(&h.name, "Content-Length"));
     scan.head = Some((head_len, body_len));
     Ok((head_len, body_len))
 }
@@ -305,6 +240,7 @@ fn finish_head(scan: &mut Scan, head_len: usize, limits: &Limits) -> Result<(usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sip::message::ParseError;
     use crate::sip::message::tests::message;
     use proptest::prelude::*;
 
@@ -331,6 +267,26 @@ mod tests {
 
     fn small() -> Limits {
         Limits { max_message: 200, max_headers: 3, max_line: 40 }
+    }
+
+    /// What `Message::parse` answered when it was built on the framer: the one message of
+    /// `data` after any keep-alives, or the framer's error.
+    fn parse_by_framing(data: &[u8], limits: Limits) -> Result<Message, ParseError> {
+        let mut f = Framer::new(limits);
+        f.push(data);
+        loop {
+            return match f.next_frame() {
+                Ok(Some(Frame::Crlf)) => continue,
+                Ok(Some(Frame::Message(m))) if f.buffered() == 0 => Ok(m),
+                Ok(Some(Frame::Message(_))) => Err(ParseError::TrailingBytes),
+                Ok(None) => Err(ParseError::Incomplete),
+                Err(FramingError::MessageTooLarge { limit }) => Err(ParseError::MessageTooLarge { limit }),
+                Err(FramingError::TooManyHeaders { limit }) => Err(ParseError::TooManyHeaders { limit }),
+                Err(FramingError::LineTooLong { limit }) => Err(ParseError::LineTooLong { limit }),
+                Err(FramingError::Malformed(e)) => Err(ParseError::Malformed(e)),
+                Err(FramingError::MissingContentLength) => Err(ParseError::MissingContentLength),
+            };
+        }
     }
 
     #[test]
@@ -575,6 +531,22 @@ mod tests {
                 }
             }
             prop_assert_eq!((frames, error), run(limits, &[&data]));
+        }
+
+        #[test]
+        fn message_parse_agrees_with_the_framer(
+            data in prop_oneof![
+                sipish(),
+                message().prop_map(|m| m.to_bytes()),
+                prop::collection::vec(any::<u8>(), 0..300),
+            ],
+            max_message in 0usize..300,
+            max_headers in 0usize..6,
+            max_line in 0usize..50,
+        ) {
+            let limits = Limits { max_message, max_headers, max_line };
+            prop_assert_eq!(Message::parse_within(&data, limits), parse_by_framing(&data, limits));
+            prop_assert_eq!(Message::parse(&data), parse_by_framing(&data, Limits::default()));
         }
 
         #[test]

@@ -5,7 +5,7 @@
 //! Everything here is lenient where the grammar is ambiguous in practice and returns
 //! `None` rather than guessing when a value cannot be understood; nothing panics.
 
-use super::message::{WS, is_token_char};
+use super::syntax::{WS, is_token_char};
 
 /// Splits a comma-separated header value into its elements. Commas inside a
 /// quoted-string or inside `<...>` are not separators. Elements are trimmed of SP/HT and

@@ -5,36 +5,15 @@
 //! and [`Message::body`] already carries it. [`Message::to_bytes`] always writes it from the
 //! body length and parsing removes it, so a message and its wire form cannot disagree.
 
-use super::framer::{Frame, Framer, FramingError, Limits};
 use super::headers::split_list;
+use super::limits::{Exceeded, Limits, first_exceeded};
+use super::syntax::{
+    BodyLength, SyntaxError, WS, is_token, parse_start_line, push_header_line, strip_cr, take_content_length,
+};
 
-/// One header field, as written on the wire (name spelling preserved, value trimmed).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Header {
-    /// Field name as spelled by the sender (e.g. `Via`, `v`, `CALL-ID`).
-    pub name: String,
-    /// Field value with surrounding SP/HT removed and continuation lines folded.
-    pub value: String,
-}
-
-/// The first line of a SIP message.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum StartLine {
-    /// `METHOD uri SIP/2.0`.
-    Request {
-        /// Request method, e.g. `REGISTER`.
-        method: String,
-        /// Request-URI exactly as written.
-        uri: String,
-    },
-    /// `SIP/2.0 status reason`.
-    Response {
-        /// Three-digit status code (100..=699).
-        status: u16,
-        /// Reason phrase, verbatim (may be empty).
-        reason: String,
-    },
-}
+// The line-level types live in `syntax`, which parsing builds on; they are part of a
+// message, so they are reachable from here too.
+pub use super::syntax::{Header, StartLine, same_header_name};
 
 /// A complete SIP request or response.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -47,121 +26,50 @@ pub struct Message {
     pub body: Vec<u8>,
 }
 
-/// Compact forms (RFC 3261 §7.3.3 and later registrations), lower-case full names.
-const COMPACT: &[(char, &str)] = &[
-    ('i', "call-id"),
-    ('m', "contact"),
-    ('v', "via"),
-    ('f', "from"),
-    ('t', "to"),
-    ('l', "content-length"),
-    ('c', "content-type"),
-    ('k', "supported"),
-    ('e', "content-encoding"),
-    ('s', "subject"),
-    ('o', "event"),
-    ('r', "refer-to"),
-    ('x', "session-expires"),
-    ('a', "accept-contact"),
-    ('u', "allow-events"),
-    ('j', "reject-contact"),
-    ('d', "request-disposition"),
-    ('y', "identity"),
-    ('b', "referred-by"),
-];
+/// Why bytes are not exactly one SIP message. The texts are those the framer gives for
+/// the same faults, so a log reads the same whichever found it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum ParseError {
+    /// The message (header block plus declared body) exceeds the size limit.
+    #[error("SIP message exceeds the limit of {limit} bytes")]
+    MessageTooLarge {
+        /// The `max_message` applied.
+        limit: usize,
+    },
+    /// The header block has too many header lines.
+    #[error("SIP message has more than {limit} header fields")]
+    TooManyHeaders {
+        /// The `max_headers` applied.
+        limit: usize,
+    },
+    /// A line of the header block is too long.
+    #[error("SIP header line is longer than {limit} bytes")]
+    LineTooLong {
+        /// The `max_line` applied.
+        limit: usize,
+    },
+    /// The bytes are not a SIP message.
+    #[error("malformed SIP message: {0}")]
+    Malformed(#[from] SyntaxError),
+    /// The header block has no Content-Length, so the body cannot be delimited.
+    #[error("SIP message on a stream transport has no Content-Length header")]
+    MissingContentLength,
+    /// The header block or the body is cut short.
+    #[error("malformed SIP message: incomplete message")]
+    Incomplete,
+    /// More bytes follow the body.
+    #[error("malformed SIP message: bytes after the end of the message")]
+    TrailingBytes,
+}
 
-/// Maps a compact header name to its full name; other names are returned unchanged.
-fn expand_name(name: &str) -> &str {
-    let mut chars = name.chars();
-    if let (Some(c), None) = (chars.next(), chars.next()) {
-        let c = c.to_ascii_lowercase();
-        if let Some((_, full)) = COMPACT.iter().find(|(short, _)| *short == c) {
-            return full;
+impl From<Exceeded> for ParseError {
+    fn from(e: Exceeded) -> Self {
+        match e {
+            Exceeded::Headers { limit } => ParseError::TooManyHeaders { limit },
+            Exceeded::Line { limit } => ParseError::LineTooLong { limit },
+            Exceeded::Message { limit } => ParseError::MessageTooLarge { limit },
         }
     }
-    name
-}
-
-/// True when two header names denote the same field: case-insensitive, and a compact
-/// form equals its full form (`v` = `Via`, `l` = `Content-Length`, ...).
-pub fn same_header_name(a: &str, b: &str) -> bool {
-    expand_name(a).eq_ignore_ascii_case(expand_name(b))
-}
-
-/// SIP linear white space inside a line; Unicode spaces are data, not separators.
-pub(crate) const WS: &[char] = &[' ', '\t'];
-
-/// RFC 3261 `token` characters, used for method and header names.
-pub(crate) fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c)
-}
-
-pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(is_token_char)
-}
-
-/// Parses the request or status line (without its line terminator).
-pub(crate) fn parse_start_line(line: &[u8]) -> Result<StartLine, FramingError> {
-    let line = std::str::from_utf8(line).map_err(|_| FramingError::Malformed("start line is not UTF-8".into()))?;
-    let is_response = line.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/"));
-    if is_response {
-        let rest = line
-            .get(..8)
-            .filter(|p| p.eq_ignore_ascii_case("SIP/2.0 "))
-            .and_then(|_| line.get(8..))
-            .ok_or_else(|| FramingError::Malformed("status line is not SIP/2.0".into()))?;
-        let code = rest
-            .get(..3)
-            .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|c| c.parse::<u16>().ok())
-            .filter(|c| (100..=699).contains(c))
-            .ok_or_else(|| FramingError::Malformed("status code is not 100..=699".into()))?;
-        let reason = match rest.get(3..) {
-            Some("") | None => "",
-            Some(r) => r
-                .strip_prefix(' ')
-                .ok_or_else(|| FramingError::Malformed("no space between status code and reason".into()))?,
-        };
-        return Ok(StartLine::Response { status: code, reason: reason.to_string() });
-    }
-    let mut parts = line.split(WS).filter(|p| !p.is_empty());
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(method), Some(uri), Some(version), None)
-            if is_token(method) && version.eq_ignore_ascii_case("SIP/2.0") =>
-        {
-            Ok(StartLine::Request { method: method.to_string(), uri: uri.to_string() })
-        }
-        _ => {
-            Err(FramingError::Malformed("start line is neither `METHOD uri SIP/2.0` nor `SIP/2.0 code reason`".into()))
-        }
-    }
-}
-
-/// Adds one header line (without terminator) to `headers`, folding continuation lines.
-pub(crate) fn push_header_line(headers: &mut Vec<Header>, line: &[u8]) -> Result<(), FramingError> {
-    let line = std::str::from_utf8(line).map_err(|_| FramingError::Malformed("header line is not UTF-8".into()))?;
-    if line.starts_with(WS) {
-        // RFC 3261 §7.3.1: folding is equivalent to a single space.
-        let last = headers
-            .last_mut()
-            .ok_or_else(|| FramingError::Malformed("continuation line before the first header".into()))?;
-        let more = line.trim_matches(WS);
-        if !more.is_empty() {
-            if !last.value.is_empty() {
-                last.value.push(' ');
-            }
-            last.value.push_str(more);
-        }
-        return Ok(());
-    }
-    let (name, value) =
-        line.split_once(':').ok_or_else(|| FramingError::Malformed("header line has no colon".into()))?;
-    let name = name.trim_end_matches(WS);
-    if !is_token(name) {
-        return Err(FramingError::Malformed("header name is empty or not a token".into()));
-    }
-    headers.push(Header { name: name.to_string(), value: value.trim_matches(WS).to_string() });
-    Ok(())
 }
 
 impl Message {
@@ -241,21 +149,28 @@ impl Message {
     /// token, the URI is non-empty without SP/HT, the status is 100..=699, nothing
     /// contains CR or LF, header names are tokens, header values have no leading or
     /// trailing SP/HT, no header is a Content-Length, and the limits are respected.
-    pub fn parse(bytes: &[u8]) -> Result<Message, FramingError> {
-        let mut framer = Framer::new(Limits::default());
-        framer.push(bytes);
-        loop {
-            match framer.next_frame()? {
-                Some(Frame::Crlf) => continue,
-                Some(Frame::Message(m)) if framer.buffered() == 0 => return Ok(m),
-                Some(Frame::Message(_)) => {
-                    return Err(FramingError::Malformed("bytes after the end of the message".into()));
-                }
-                None => {
-                    return Err(FramingError::Malformed("incomplete message".into()));
-                }
-            }
+    pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
+        Message::parse_within(bytes, Limits::default())
+    }
+
+    /// [`Message::parse`] with other limits.
+    pub(crate) fn parse_within(bytes: &[u8], limits: Limits) -> Result<Message, ParseError> {
+        let data = skip_keepalives(bytes)?;
+        let (start, mut headers, head_len) = parse_head(data, limits)?;
+        let body_len = match take_content_length(&mut headers)? {
+            BodyLength::Bytes(n) => n,
+            BodyLength::Missing => return Err(ParseError::MissingContentLength),
+            BodyLength::Unrepresentable => return Err(Exceeded::Message { limit: limits.max_message }.into()),
+        };
+        let total = head_len.saturating_add(body_len);
+        if total > limits.max_message {
+            return Err(Exceeded::Message { limit: limits.max_message }.into());
         }
+        let body = data.get(head_len..total).ok_or(ParseError::Incomplete)?;
+        if data.len() > total {
+            return Err(ParseError::TrailingBytes);
+        }
+        Ok(Message { start, headers, body: body.to_vec() })
     }
 
     /// True for a request, false for a response.
@@ -318,6 +233,48 @@ impl Message {
     /// The first value of the first Via header (the one this hop added).
     pub fn top_via(&self) -> Option<&str> {
         split_list(self.header("Via")?).into_iter().next()
+    }
+}
+
+/// The start line, the headers (Content-Length still among them) and the length of the
+/// header block, blank line included.
+fn parse_head(data: &[u8], limits: Limits) -> Result<(StartLine, Vec<Header>, usize), ParseError> {
+    let mut start: Option<StartLine> = None;
+    let mut headers = Vec::new();
+    let mut line_start = 0;
+    loop {
+        let rest = data.get(line_start..).unwrap_or_default();
+        let newline = rest.iter().position(|&b| b == b'\n');
+        let end = newline.map_or(data.len(), |i| line_start + i + 1);
+        let line = strip_cr(rest.get(..newline.unwrap_or(rest.len())).unwrap_or_default());
+        // Limits before syntax, as the framer judges them, so both report the same error.
+        if let Some(exceeded) = first_exceeded(data, line_start, end, start.is_some().then_some(headers.len()), &limits)
+        {
+            return Err(exceeded.into());
+        }
+        if newline.is_none() {
+            return Err(ParseError::Incomplete);
+        }
+        line_start = end;
+        if start.is_none() {
+            start = Some(parse_start_line(line)?);
+        } else if let Some(start) = start.take_if(|_| line.is_empty()) {
+            return Ok((start, headers, end));
+        } else {
+            push_header_line(&mut headers, line)?;
+        }
+    }
+}
+
+/// The bytes after the CRLFs (or lone LFs) that RFC 3261 §7.5 allows before a message.
+fn skip_keepalives(mut data: &[u8]) -> Result<&[u8], ParseError> {
+    loop {
+        data = match data {
+            [b'\n', rest @ ..] | [b'\r', b'\n', rest @ ..] => rest,
+            [b'\r'] => return Err(ParseError::Incomplete),
+            [b'\r', ..] => return Err(SyntaxError::StrayCr.into()),
+            _ => return Ok(data),
+        };
     }
 }
 
@@ -419,33 +376,55 @@ pub(crate) mod tests {
 
     #[test]
     fn parse_rejects() {
-        let bad: &[&[u8]] = &[
-            b"",
-            b"INVITE sip:a SIP/2.0\r\nContent-Length: 0\r\n",
-            b"INVITE sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\nX",
-            b"INVITE sip:a SIP/3.0\r\nContent-Length: 0\r\n\r\n",
-            b"INVITE sip:a\r\nContent-Length: 0\r\n\r\n",
-            b"SIP/2.0 99 Low\r\nContent-Length: 0\r\n\r\n",
-            b"SIP/2.0 2000 OK\r\nContent-Length: 0\r\n\r\n",
-            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-            b"INVITE sip:a SIP/2.0\r\n folded\r\nContent-Length: 0\r\n\r\n",
-            b"INVITE sip:a SIP/2.0\r\nNoColon\r\nContent-Length: 0\r\n\r\n",
-            b"INVITE sip:a SIP/2.0\r\n: v\r\nContent-Length: 0\r\n\r\n",
-            b"INVITE sip:a SIP/2.0\r\nX: \xff\r\nContent-Length: 0\r\n\r\n",
-            b"INVITE sip:a SIP/2.0\r\nContent-Length: x\r\n\r\n",
-            b"INVITE sip:a SIP/2.0\r\nl: 1\r\nContent-Length: 2\r\n\r\nab",
+        use ParseError::{Incomplete, Malformed, MissingContentLength, TrailingBytes};
+        use SyntaxError::*;
+        let bad: &[(&[u8], ParseError)] = &[
+            (b"", Incomplete),
+            (b"\r", Incomplete),
+            (b"\r\rINVITE sip:a SIP/2.0\r\nl: 0\r\n\r\n", Malformed(StrayCr)),
+            (b"INVITE sip:a SIP/2.0\r\nContent-Length: 0\r\n", Incomplete),
+            (b"INVITE sip:a SIP/2.0\r\nContent-Length: 2\r\n\r\nX", Incomplete),
+            (b"INVITE sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\nX", TrailingBytes),
+            (b"INVITE sip:a SIP/3.0\r\nContent-Length: 0\r\n\r\n", Malformed(BadStartLine)),
+            (b"INVITE sip:a\r\nContent-Length: 0\r\n\r\n", Malformed(BadStartLine)),
+            (b"SIP/2.0 99 Low\r\nContent-Length: 0\r\n\r\n", Malformed(BadStatusCode)),
+            (b"SIP/2.0 2000 OK\r\nContent-Length: 0\r\n\r\n", Malformed(NoSpaceBeforeReason)),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Malformed(BadStartLine)),
+            (b"INVITE sip:a SIP/2.0\r\n folded\r\nContent-Length: 0\r\n\r\n", Malformed(ContinuationFirst)),
+            (b"INVITE sip:a SIP/2.0\r\nNoColon\r\nContent-Length: 0\r\n\r\n", Malformed(HeaderNoColon)),
+            (b"INVITE sip:a SIP/2.0\r\n: v\r\nContent-Length: 0\r\n\r\n", Malformed(BadHeaderName)),
+            (b"INVITE sip:a SIP/2.0\r\nX: \xff\r\nContent-Length: 0\r\n\r\n", Malformed(HeaderNotUtf8)),
+            (b"INVITE sip:a SIP/2.0\r\nContent-Length: x\r\n\r\n", Malformed(BadContentLength)),
+            (b"INVITE sip:a SIP/2.0\r\nl: 1\r\nContent-Length: 2\r\n\r\nab", Malformed(ConflictingContentLength)),
+            (b"INVITE sip:a SIP/2.0\r\nTo: x\r\n\r\n", MissingContentLength),
         ];
-        for raw in bad {
-            assert!(
-                matches!(Message::parse(raw), Err(FramingError::Malformed(_))),
-                "{:?}",
-                String::from_utf8_lossy(raw)
-            );
+        for (raw, want) in bad {
+            assert_eq!(&Message::parse(raw), &Err(want.clone()), "{:?}", String::from_utf8_lossy(raw));
         }
-        assert_eq!(Message::parse(b"INVITE sip:a SIP/2.0\r\nTo: x\r\n\r\n"), Err(FramingError::MissingContentLength));
         // Equal duplicates are harmless; leading CRLFs are ignored; reason may be empty.
         let m = Message::parse(b"\r\n\nSIP/2.0 180\r\nl: 1\r\nContent-Length: 1\r\n\r\nZ");
         assert_eq!(m.map(|m| (m.status(), m.body)), Ok((Some(180), b"Z".to_vec())));
+    }
+
+    #[test]
+    fn parse_applies_the_limits() {
+        let limits = Limits { max_message: 60, max_headers: 2, max_line: 30 };
+        let ok = b"SIP/2.0 200 OK\r\nA: 1\r\n  more\r\nl: 0\r\n\r\n";
+        assert!(Message::parse_within(ok, limits).is_ok());
+        let cases: &[(&[u8], ParseError)] = &[
+            (b"SIP/2.0 200 OK\r\nA: 1\r\nB: 2\r\nl: 0\r\n\r\n", ParseError::TooManyHeaders { limit: 2 }),
+            (
+                b"SIP/2.0 200 OK\r\nA: 1234567890123456789012345678\r\nl: 0\r\n\r\n",
+                ParseError::LineTooLong { limit: 30 },
+            ),
+            (b"SIP/2.0 200 OK\r\nl: 50\r\n\r\n", ParseError::MessageTooLarge { limit: 60 }),
+            (b"SIP/2.0 200 OK\r\nl: 99999999999999999999999\r\n\r\n", ParseError::MessageTooLarge { limit: 60 }),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(&Message::parse_within(raw, limits), &Err(want.clone()), "{:?}", String::from_utf8_lossy(raw));
+        }
+        let text = ParseError::LineTooLong { limit: 9 }.to_string();
+        assert_eq!(text, "SIP header line is longer than 9 bytes");
     }
 
     pub(crate) fn token() -> impl Strategy<Value = String> {

@@ -4,14 +4,24 @@
 //!
 //! No IO, clock or randomness: everything is a function of its inputs, and every type is
 //! `Clone + Eq + Hash` so it can live inside model-checked state.
+//!
+//! The modules are layered, each using only those before it in this list, so each can be
+//! read and tested on its own: [`syntax`] (tokens, start and header lines) and [`limits`]
+//! (size bounds), [`headers`] (typed views of header values), [`message`] (the value type
+//! and the parsing of one complete message), [`framer`] (the stream); [`digest`] uses
+//! [`syntax`] only. A test below keeps it so.
 
 pub mod digest;
 pub mod framer;
 pub mod headers;
+pub mod limits;
 pub mod message;
+pub mod syntax;
 
-pub use framer::{Frame, Framer, FramingError, Limits};
-pub use message::{Header, Message, StartLine};
+pub use framer::{Frame, Framer, FramingError};
+pub use limits::Limits;
+pub use message::{Message, ParseError};
+pub use syntax::{Header, StartLine, SyntaxError};
 
 /// The proptest settings of the codec's properties: 256 cases, regressions kept in the
 /// top-level `proptest-regressions/` directory.

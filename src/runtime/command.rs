@@ -1,0 +1,75 @@
+//! What crosses the channels between a phone's handles and its driver: [`Command`]s in,
+//! [`PhoneEvent`]s and [`Status`] snapshots out. Kept apart from both ends so that the
+//! driver needs nothing of the embedding API and the API only starts the driver.
+
+use crate::engine::{CommandError, ConnPurpose, Core, Event, FlowState, RegState};
+use crate::ids::{AccountId, CallId, ConnId};
+use crate::time::Instant;
+use async_channel::Sender;
+
+/// Something the phone did, stamped with the phone's clock (milliseconds since start).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneEvent {
+    /// When, on the phone's clock.
+    pub at: Instant,
+    /// What.
+    pub event: Event,
+}
+
+/// A snapshot of the phone's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The phone's clock.
+    pub now: Instant,
+    /// The persistent connection.
+    pub flow: FlowState,
+    /// Each account's registration, in configuration order.
+    pub registrations: Vec<RegState>,
+    /// Connections asked for and not closed: id, purpose, whether up.
+    pub connections: Vec<(ConnId, ConnPurpose, bool)>,
+    /// Calls waiting for a connection or registration.
+    pub queued_calls: usize,
+    /// Good probes of the primary in a row while on the backup.
+    pub good_probes: u8,
+    /// Reconnect rounds failed in a row.
+    pub failed_rounds: u32,
+}
+
+impl Status {
+    pub(crate) fn of(core: &Core, now: Instant) -> Status {
+        let n = core.config().accounts.len();
+        Status {
+            now,
+            flow: core.flow_state(),
+            registrations: (0..n).filter_map(|i| core.registration(AccountId(i as u8))).collect(),
+            connections: core.connections().collect(),
+            queued_calls: core.queued_calls(),
+            good_probes: core.good_probes(),
+            failed_rounds: core.failed_rounds(),
+        }
+    }
+}
+
+/// A request from a handle to the driver.
+pub(crate) enum Command {
+    PlaceCall { account: AccountId, target: String, sdp: Vec<u8>, reply: Sender<Result<CallId, CommandError>> },
+    Answer { call: CallId, sdp: Vec<u8>, reply: Sender<Result<(), CommandError>> },
+    Reject { call: CallId, status: u16, reply: Sender<Result<(), CommandError>> },
+    HangUp { call: CallId, reply: Sender<Result<(), CommandError>> },
+    Status { reply: Sender<Status> },
+    Shutdown,
+}
+
+// By hand because the reply senders carry nothing worth logging; the variant is.
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::PlaceCall { .. } => "PlaceCall",
+            Command::Answer { .. } => "Answer",
+            Command::Reject { .. } => "Reject",
+            Command::HangUp { .. } => "HangUp",
+            Command::Status { .. } => "Status",
+            Command::Shutdown => "Shutdown",
+        })
+    }
+}
