@@ -86,7 +86,7 @@ pub fn run() -> bool {
         lab.primary.addr(),
         lab.backup.addr()
     );
-    let phone = match Phone::spawn(lab.config(), lab.dir.path()) {
+    let phone = match Phone::spawn(lab.config(), lab.dir()) {
         Ok(p) => p,
         Err(e) => {
             println!("demo: the phone cannot start: {e}");
