@@ -7,6 +7,8 @@
 
 #[path = "support/rig.rs"]
 mod rig;
+#[path = "support/summary.rs"]
+mod summary;
 
 use rig::{Rig, config};
 use sip_ptls::engine::Core;
@@ -30,10 +32,8 @@ fn live() -> (usize, usize) {
 }
 
 fn line(id: &str, v: &[u64], unit: &str) {
-    let mut v = v.to_vec();
-    v.sort_unstable();
-    let median = v[v.len() / 2];
-    println!("{id}: {median} ({}..{}) {unit}", v[0], v[v.len() - 1]);
+    let Some((median, min, max)) = summary::stats(v.iter().map(|&x| x as f64).collect()) else { return };
+    println!("{id}: {median} ({min}..{max}) {unit}");
 }
 
 /// Per round of the core's work alone: firing the deadline and receiving the answer.

@@ -3,6 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What the tests run besides cargo (Kamailio, kill, the C compiler): installed when
+# missing, so that they fail only on a real fault, never on a bare machine.
+bash scripts/deps.sh
+
 # The shipped code: unit tests, scenarios, property tests, runtime tests, doc tests.
 cargo test --workspace
 

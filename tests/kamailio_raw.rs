@@ -8,7 +8,7 @@ use kamailio::client::{RawClient, tls_config};
 use kamailio::config::{KamailioConfig, REALM, password};
 use kamailio::instance::{Kamailio, free_port};
 use kamailio::pki::{self, BACKUP_NAME, PRIMARY_NAME, ServerCert};
-use kamailio::{TempDir, serial};
+use kamailio::{serial, temp_dir};
 use sip_ptls::sip::{Message, digest};
 use std::time::{Duration, Instant};
 
@@ -18,9 +18,9 @@ const INSTANCE: &str = "<urn:uuid:00000000-0000-4000-8000-00000000c0de>";
 fn pings_pong_and_digest_register_shows_in_kamailio_tables() {
     let _g = serial();
     let t0 = Instant::now();
-    let dir = TempDir::new("raw-register");
-    let pki = pki::generate(&dir.0);
-    let k = Kamailio::start(&dir.0, &pki, KamailioConfig::new("primary", free_port(), ServerCert::Primary));
+    let dir = temp_dir("raw-register");
+    let pki = pki::generate(&dir);
+    let k = Kamailio::start(dir.path(), &pki, KamailioConfig::new("primary", free_port(), ServerCert::Primary));
     let mut c = RawClient::connect(k.cfg.port, PRIMARY_NAME, tls_config(&pki.ca, None).unwrap()).unwrap();
     for _ in 0..3 {
         let rtt = c.ping(Duration::from_secs(1)).expect("CRLFCRLF answered by CRLF");
@@ -64,11 +64,11 @@ fn pings_pong_and_digest_register_shows_in_kamailio_tables() {
 #[test]
 fn flow_timer_and_wrong_password() {
     let _g = serial();
-    let dir = TempDir::new("raw-flow-timer");
-    let pki = pki::generate(&dir.0);
+    let dir = temp_dir("raw-flow-timer");
+    let pki = pki::generate(&dir);
     let mut cfg = KamailioConfig::new("primary", free_port(), ServerCert::Primary);
     cfg.flow_timer = 5;
-    let k = Kamailio::start(&dir.0, &pki, cfg);
+    let k = Kamailio::start(dir.path(), &pki, cfg);
     let mut c = RawClient::connect(k.cfg.port, PRIMARY_NAME, tls_config(&pki.ca, None).unwrap()).unwrap();
     let resp = c
         .register_with_contact(
@@ -115,8 +115,8 @@ fn flow_timer_and_wrong_password() {
 #[test]
 fn server_certificates_are_verified_by_rustls() {
     let _g = serial();
-    let dir = TempDir::new("raw-certs");
-    let pki = pki::generate(&dir.0);
+    let dir = temp_dir("raw-certs");
+    let pki = pki::generate(&dir);
     let config = tls_config(&pki.ca, None).unwrap();
     let cases = [
         (ServerCert::Primary, PRIMARY_NAME, None),
@@ -127,7 +127,7 @@ fn server_certificates_are_verified_by_rustls() {
         (ServerCert::OtherCa, "127.0.0.1", Some("issuer")),
     ];
     for (i, (cert, name, want_error)) in cases.into_iter().enumerate() {
-        let k = Kamailio::start(&dir.0, &pki, KamailioConfig::new(&format!("cert{i}"), free_port(), cert));
+        let k = Kamailio::start(dir.path(), &pki, KamailioConfig::new(&format!("cert{i}"), free_port(), cert));
         let result = RawClient::connect(k.cfg.port, name, config.clone());
         match (want_error, result) {
             (None, Ok(mut c)) => {
@@ -145,11 +145,11 @@ fn server_certificates_are_verified_by_rustls() {
 #[test]
 fn mutual_tls_accepts_our_client_certificate_only() {
     let _g = serial();
-    let dir = TempDir::new("raw-mtls");
-    let pki = pki::generate(&dir.0);
+    let dir = temp_dir("raw-mtls");
+    let pki = pki::generate(&dir);
     let mut cfg = KamailioConfig::new("primary", free_port(), ServerCert::Primary);
     cfg.require_client_cert = true;
-    let k = Kamailio::start(&dir.0, &pki, cfg);
+    let k = Kamailio::start(dir.path(), &pki, cfg);
 
     let with = tls_config(&pki.ca, Some((&pki.client.cert, &pki.client.key))).unwrap();
     let mut c = RawClient::connect(k.cfg.port, PRIMARY_NAME, with).unwrap();
@@ -175,9 +175,9 @@ fn mutual_tls_accepts_our_client_certificate_only() {
 #[test]
 fn kamailio_routes_a_call_over_the_callees_own_connection() {
     let _g = serial();
-    let dir = TempDir::new("raw-call");
-    let pki = pki::generate(&dir.0);
-    let k = Kamailio::start(&dir.0, &pki, KamailioConfig::new("primary", free_port(), ServerCert::Primary));
+    let dir = temp_dir("raw-call");
+    let pki = pki::generate(&dir);
+    let k = Kamailio::start(dir.path(), &pki, KamailioConfig::new("primary", free_port(), ServerCert::Primary));
     let config = tls_config(&pki.ca, None).unwrap();
     let mut alice = RawClient::connect(k.cfg.port, PRIMARY_NAME, config.clone()).unwrap();
     let mut bob = RawClient::connect(k.cfg.port, PRIMARY_NAME, config).unwrap();
@@ -203,9 +203,9 @@ fn kamailio_routes_a_call_over_the_callees_own_connection() {
 #[test]
 fn signals_reach_every_worker() {
     let _g = serial();
-    let dir = TempDir::new("raw-signals");
-    let pki = pki::generate(&dir.0);
-    let mut k = Kamailio::start(&dir.0, &pki, KamailioConfig::new("primary", free_port(), ServerCert::Primary));
+    let dir = temp_dir("raw-signals");
+    let pki = pki::generate(&dir);
+    let mut k = Kamailio::start(dir.path(), &pki, KamailioConfig::new("primary", free_port(), ServerCert::Primary));
     let config = tls_config(&pki.ca, None).unwrap();
     let mut c = RawClient::connect(k.cfg.port, PRIMARY_NAME, config.clone()).unwrap();
     c.ping(Duration::from_secs(1)).unwrap();
@@ -240,9 +240,9 @@ fn signals_reach_every_worker() {
 #[test]
 fn kamailio_reports_how_long_a_connection_was_idle() {
     let _g = serial();
-    let dir = TempDir::new("raw-idle");
-    let pki = pki::generate(&dir.0);
-    let k = Kamailio::start(&dir.0, &pki, KamailioConfig::new("primary", free_port(), ServerCert::Primary));
+    let dir = temp_dir("raw-idle");
+    let pki = pki::generate(&dir);
+    let k = Kamailio::start(dir.path(), &pki, KamailioConfig::new("primary", free_port(), ServerCert::Primary));
     let config = tls_config(&pki.ca, None).unwrap();
     let mut pinged = RawClient::connect(k.cfg.port, PRIMARY_NAME, config.clone()).unwrap();
     let mut idle = RawClient::connect(k.cfg.port, PRIMARY_NAME, config).unwrap();

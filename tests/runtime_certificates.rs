@@ -6,7 +6,7 @@
 
 mod runtime_support;
 
-use runtime_support::{Lab, TempDir, watchdog};
+use runtime_support::{Lab, temp_dir, watchdog};
 use sip_ptls::config::CertificateFiles;
 use sip_ptls::ids::Server;
 use sip_ptls::registrar::{Registrar, RegistrarConfig, TestPki};
@@ -72,9 +72,9 @@ fn mutual_tls_presents_the_local_certificate() {
     let lab = Lab::new();
     let registrar = lab.registrar_with(|c| c.client_ca_pem = Some(lab.pki.ca_pem.clone()));
     let me = lab.pki.client_cert("phone-00085D1A2B3C").expect("client certificate");
-    lab.dir.write("phone.crt", &me.cert_pem);
-    lab.dir.write("phone.key", &me.key_pem);
-    lab.dir.write("chain.pem", &lab.pki.ca_pem);
+    lab.dir.write("phone.crt", &me.cert_pem).expect("write a test file");
+    lab.dir.write("phone.key", &me.key_pem).expect("write a test file");
+    lab.dir.write("chain.pem", &lab.pki.ca_pem).expect("write a test file");
     let mut config = lab.config(&registrar, None);
     config.certificates.local_certificate = Some("phone.crt".into());
     config.certificates.private_key = Some("phone.key".into());
@@ -119,7 +119,7 @@ fn trusted(name: &str) -> CertificateFiles {
 fn certificate_file_errors_name_the_parameter_and_the_file() {
     let _w = watchdog("file errors", Duration::from_secs(60));
     let lab = Lab::new();
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let d = dir.path();
 
     let e = start_error(&lab, trusted("missing.pem"), d);
@@ -127,26 +127,26 @@ fn certificate_file_errors_name_the_parameter_and_the_file() {
     assert_eq!(e.file, d.join("missing.pem"), "relative names resolve against the base directory");
     assert!(e.to_string().contains("missing.pem") && e.to_string().contains("not found"), "{e}");
 
-    dir.write("garbage.pem", "this is not a certificate\n");
+    dir.write("garbage.pem", "this is not a certificate\n").expect("write a test file");
     let e = start_error(&lab, trusted("garbage.pem"), d);
     assert_eq!(e.parameter, "sips trusted certificates");
     assert!(e.problem.contains("no PEM certificate"), "{e}");
 
-    dir.write("broken.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n");
+    dir.write("broken.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n").expect("write a test file");
     let e = start_error(&lab, trusted("broken.pem"), d);
     assert!(e.problem.contains("not a PEM file"), "{e}");
 
     let expired = lab.pki.expired_server_cert(&["x"]).expect("cert");
-    dir.write("expired.pem", &expired.cert_pem);
+    dir.write("expired.pem", &expired.cert_pem).expect("write a test file");
     let e = start_error(&lab, trusted("expired.pem"), d);
     assert!(e.problem.contains("expired on 2001-01-01"), "{e}");
 
-    dir.write("ca.pem", &lab.pki.ca_pem);
+    dir.write("ca.pem", &lab.pki.ca_pem).expect("write a test file");
     let mine = lab.pki.client_cert("phone").expect("cert");
     let other = lab.pki.client_cert("other").expect("cert");
-    dir.write("phone.crt", &mine.cert_pem);
-    dir.write("other.key", &other.key_pem);
-    dir.write("expired.key", &expired.key_pem);
+    dir.write("phone.crt", &mine.cert_pem).expect("write a test file");
+    dir.write("other.key", &other.key_pem).expect("write a test file");
+    dir.write("expired.key", &expired.key_pem).expect("write a test file");
     let files = |cert: &str, key: &str| CertificateFiles {
         trusted_certificates: Some("ca.pem".into()),
         local_certificate: Some(cert.into()),

@@ -4,7 +4,7 @@
 
 mod runtime_support;
 
-use runtime_support::{Lab, TempDir, watchdog};
+use runtime_support::{Lab, temp_dir, watchdog};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,8 +47,8 @@ fn check_config(files: &[&std::path::Path]) -> (i32, String, String) {
 fn check_config_prints_the_effective_configuration_with_passwords_masked() {
     let _w = watchdog("check-config", Duration::from_secs(60));
     let lab = Lab::new();
-    let cfg = lab.dir.write("aastra.cfg", &sample("127.0.0.1", 5061));
-    let mac = lab.dir.write("00085D1A2B3C.cfg", "sip line2 password: changed\n");
+    let cfg = lab.dir.write("aastra.cfg", sample("127.0.0.1", 5061)).expect("write a test file");
+    let mac = lab.dir.write("00085D1A2B3C.cfg", "sip line2 password: changed\n").expect("write a test file");
     let (code, out, err) = check_config(&[&cfg, &mac]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("sip proxy ip: 127.0.0.1"), "{out}");
@@ -59,8 +59,10 @@ fn check_config_prints_the_effective_configuration_with_passwords_masked() {
 #[test]
 fn check_config_reports_every_error_with_file_and_line() {
     let _w = watchdog("check-config errors", Duration::from_secs(60));
-    let dir = TempDir::new();
-    let cfg = dir.write("aastra.cfg", "sip transport protocol: 4\nsip proxy port: many\nsips persistent tls: 1\n");
+    let dir = temp_dir();
+    let cfg = dir
+        .write("aastra.cfg", "sip transport protocol: 4\nsip proxy port: many\nsips persistent tls: 1\n")
+        .expect("write a test file");
     let (code, out, err) = check_config(&[&cfg]);
     assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
     assert!(err.contains("aastra.cfg:2"), "{err}");
@@ -76,8 +78,8 @@ fn check_config_reports_every_error_with_file_and_line() {
 #[test]
 fn check_config_names_a_bad_certificate_parameter_and_file() {
     let _w = watchdog("check-config certificates", Duration::from_secs(60));
-    let dir = TempDir::new();
-    let cfg = dir.write("aastra.cfg", &sample("127.0.0.1", 5061));
+    let dir = temp_dir();
+    let cfg = dir.write("aastra.cfg", sample("127.0.0.1", 5061)).expect("write a test file");
     let (code, _, err) = check_config(&[&cfg]);
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -91,7 +93,7 @@ fn run_registers_both_lines_and_deregisters_on_ctrl_c() {
     let _w = watchdog("run", Duration::from_secs(60));
     let lab = Lab::new();
     let registrar = lab.registrar();
-    let cfg = lab.dir.write("aastra.cfg", &sample("127.0.0.1", registrar.addr().port()));
+    let cfg = lab.dir.write("aastra.cfg", sample("127.0.0.1", registrar.addr().port())).expect("write a test file");
     let mut child = Command::new(BIN)
         .args(["run", "--json", "--config"])
         .arg(&cfg)

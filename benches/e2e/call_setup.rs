@@ -97,7 +97,7 @@ struct Callee {
 impl Callee {
     fn start(lab: &Lab, registrar: &RegistrarProcess) -> Callee {
         let cfg = phone_config(registrar.addr, None, 1, 1);
-        let phone = Phone::spawn(cfg, lab.dir()).expect("start the callee");
+        let phone = Phone::spawn(cfg, lab.dir.path()).expect("start the callee");
         wait_registered(&phone.events, 1, None, Duration::from_secs(10)).expect("callee registered");
         let stop = Arc::new(AtomicBool::new(false));
         let (events, handle, flag) = (phone.events.clone(), phone.handle.clone(), stop.clone());
@@ -131,7 +131,7 @@ fn measure(lab: &Lab, registrar: &RegistrarProcess, mode: Mode, rtt: Duration, c
     let relay = Relay::start(registrar.addr, rtt);
     let mut cfg = phone_config(relay.addr, None, 0, 1);
     cfg.mode = mode.transport;
-    let phone = Phone::spawn(cfg, lab.dir()).expect("start the caller");
+    let phone = Phone::spawn(cfg, lab.dir.path()).expect("start the caller");
     wait_registered(&phone.events, 1, None, Duration::from_secs(10)).expect("caller registered");
     let target = user(1).0;
     let mut point = Point::default();
@@ -239,8 +239,8 @@ fn relay_excess(relay: &Relay, t0: Instant, rtt: Duration) -> Option<f64> {
 /// The scenario.
 pub fn run(lab: &Lab) {
     let calls = env_num("SIP_PTLS_BENCH_CALLS", if quick() { 3 } else { 10 }) as usize;
-    let mut r13 = RegistrarProcess::start(lab.dir(), 2, false);
-    let mut r12 = RegistrarProcess::start(lab.dir(), 2, true);
+    let mut r13 = RegistrarProcess::start(lab.dir.path(), 2, false);
+    let mut r12 = RegistrarProcess::start(lab.dir.path(), 2, true);
     let callees = (Callee::start(lab, &r13), Callee::start(lab, &r12));
     let mut results: Vec<(Mode, u64, Point)> = Vec::new();
     for rtt in RTTS {

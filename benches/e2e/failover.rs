@@ -22,15 +22,15 @@ const PONG_TIMEOUT_MS: u64 = 1000;
 /// The scenario.
 pub fn run(lab: &Lab) {
     let reps = env_num("SIP_PTLS_BENCH_FAILOVERS", if quick() { 1 } else { 3 }) as usize;
-    let mut primary = RegistrarProcess::start(lab.dir(), 9, false);
-    let backup = RegistrarProcess::start(lab.dir(), 9, false);
+    let mut primary = RegistrarProcess::start(lab.dir.path(), 9, false);
+    let backup = RegistrarProcess::start(lab.dir.path(), 9, false);
     let mut floors = std::collections::BTreeMap::new();
     let mut n = 0;
     for k in [1usize, 3, 9] {
         let v: Vec<f64> = (0..15)
             .map(|_| {
                 n += 1;
-                ms(register_floor(backup.addr, &lab.ca_pem, k, n))
+                ms(register_floor(backup.addr, &lab.pki.ca_pem, k, n))
             })
             .collect();
         let m = line(&format!("failover/floor_{k}_accounts"), &v, "ms", 3);
@@ -44,7 +44,7 @@ pub fn run(lab: &Lab) {
                 let mut cfg = phone_config(primary.addr, Some(backup.addr), 0, k);
                 cfg.keepalive_interval = CoreDuration::from_millis(KEEPALIVE_MS);
                 cfg.pong_timeout = CoreDuration::from_millis(PONG_TIMEOUT_MS);
-                let phone = Phone::spawn(cfg, lab.dir()).expect("start the phone");
+                let phone = Phone::spawn(cfg, lab.dir.path()).expect("start the phone");
                 if wait_registered(&phone.events, k, Some(Server::Primary), Duration::from_secs(10)).is_none() {
                     eprintln!("failover: {k} accounts not registered on the primary");
                     phone.shutdown(Duration::from_secs(1));

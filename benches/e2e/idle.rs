@@ -26,11 +26,11 @@ fn delta(before: &[ThreadSample], after: &[ThreadSample], skip: u64) -> Vec<(Str
 /// The scenario.
 pub fn run(lab: &Lab) {
     let secs = env_num("SIP_PTLS_BENCH_IDLE_SECS", if quick() { 10 } else { 60 });
-    let mut registrar = RegistrarProcess::start(lab.dir(), 1, false);
+    let mut registrar = RegistrarProcess::start(lab.dir.path(), 1, false);
     let relay = Relay::start(registrar.addr, Duration::ZERO);
     let mut cfg = phone_config(relay.addr, None, 0, 1);
     cfg.keepalive_interval = CoreDuration::from_secs(5);
-    let phone = Phone::spawn(cfg, lab.dir()).expect("start the phone");
+    let phone = Phone::spawn(cfg, lab.dir.path()).expect("start the phone");
     wait_registered(&phone.events, 1, None, Duration::from_secs(10)).expect("registered");
     std::thread::sleep(Duration::from_secs(1));
     let me: u64 = std::fs::read_link("/proc/thread-self")

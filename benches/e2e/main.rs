@@ -31,64 +31,37 @@ mod summary;
 mod svg;
 
 use sip_ptls::Event;
-use sip_ptls::config::{AccountConfig, CertificateFiles, Config, ServerAddr};
-use sip_ptls::registrar::TestPki;
-use sip_ptls::runtime::{Events, os_seed};
+use sip_ptls::config::{AccountConfig, Config};
+use sip_ptls::registrar::lab;
+use sip_ptls::runtime::Events;
 use sip_ptls::time::Duration as CoreDuration;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// A directory with the CA (`ca.pem`, trusted by the phones) and the registrar's
-/// certificate, removed when dropped.
-pub struct Lab {
-    dir: PathBuf,
-    /// The CA certificate, PEM.
-    pub ca_pem: String,
-}
+/// The shared lab: the CA (`ca.pem`, trusted by the phones) in the directory that the
+/// phones and the registrar processes share.
+pub use sip_ptls::registrar::lab::Lab;
 
-impl Lab {
-    /// A fresh PKI in a fresh directory.
-    pub fn create() -> Lab {
-        let dir = std::env::temp_dir().join(format!("sip-ptls-bench-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the benchmark directory");
-        let pki = TestPki::new().expect("test PKI");
-        std::fs::write(dir.join("ca.pem"), &pki.ca_pem).expect("write ca.pem");
-        server::write_server_cert(&pki, &dir);
-        Lab { dir, ca_pem: pki.ca_pem }
-    }
-
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// A fresh lab, with the registrar processes' certificate written beside the CA.
+fn create_lab() -> Lab {
+    let lab = Lab::new("bench").expect("test PKI and the benchmark directory");
+    server::write_server_cert(&lab);
+    lab
 }
 
 /// A phone configuration: `accounts` lines from user `first_user`, Persistent TLS to
 /// `proxy` (and `backup`), a 30 s keep-alive.
 pub fn phone_config(proxy: SocketAddr, backup: Option<SocketAddr>, first_user: usize, accounts: usize) -> Config {
-    let addr = |a: SocketAddr| ServerAddr::new(a.ip().to_string(), a.port());
+    let accounts = (first_user..first_user + accounts)
+        .map(|i| {
+            let (u, p) = server::user(i);
+            AccountConfig::new(&u, &p)
+        })
+        .collect();
     Config {
-        proxy: Some(addr(proxy)),
-        backup_proxy: backup.map(addr),
-        registrar: Some(ServerAddr::new(server::DOMAIN, 0)),
-        accounts: (first_user..first_user + accounts)
-            .map(|i| {
-                let (u, p) = server::user(i);
-                AccountConfig::new(&u, &p)
-            })
-            .collect(),
-        certificates: CertificateFiles { trusted_certificates: Some("ca.pem".into()), ..Default::default() },
         keepalive_interval: CoreDuration::from_secs(30),
-        seed: os_seed(),
-        ..Config::default()
+        ..lab::phone_config(server::DOMAIN, accounts, proxy, backup)
     }
 }
 
@@ -162,7 +135,7 @@ fn main() {
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
     println!("machine: {}", measure::machine());
-    let lab = Lab::create();
+    let lab = create_lab();
     let scenarios: [Scenario; 5] = [
         ("call_setup", call_setup::run),
         ("failover", failover::run),

@@ -38,7 +38,7 @@ struct Fleet {
 impl Fleet {
     fn start(lab: &Lab, registrar: &RegistrarProcess, n: usize) -> Fleet {
         let files = CertificateFiles { trusted_certificates: Some("ca.pem".into()), ..Default::default() };
-        let tls = ClientTls::load(&files, TransportMode::PersistentTls, lab.dir()).expect("client TLS");
+        let tls = ClientTls::load(&files, TransportMode::PersistentTls, lab.dir.path()).expect("client TLS");
         let ex: Arc<Executor<'static>> = Arc::new(Executor::new());
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -126,7 +126,7 @@ pub fn run_scale(lab: &Lab) {
     let default = if quick() { "1000" } else { "1000,10000" };
     let sizes = std::env::var("SIP_PTLS_BENCH_SCALE").unwrap_or_else(|_| default.to_string());
     for n in sizes.split(',').filter_map(|s| s.trim().parse::<usize>().ok()) {
-        let mut registrar = RegistrarProcess::start(lab.dir(), n * ACCOUNTS, false);
+        let mut registrar = RegistrarProcess::start(lab.dir.path(), n * ACCOUNTS, false);
         let rss0 = self_rss();
         let cpu0 = process_cpu(std::process::id());
         let t0 = Instant::now();
@@ -184,7 +184,7 @@ pub fn run_scale(lab: &Lab) {
 pub fn run_storm(lab: &Lab) {
     raise_fd_limit();
     let n = env_num("SIP_PTLS_BENCH_STORM", if quick() { 1000 } else { 10_000 }) as usize;
-    let mut registrar = RegistrarProcess::start(lab.dir(), n * ACCOUNTS, false);
+    let mut registrar = RegistrarProcess::start(lab.dir.path(), n * ACCOUNTS, false);
     let fleet = Fleet::start(lab, &registrar, n);
     let id = format!("storm/{n}_phones");
     if fleet.wait_all(Duration::from_secs(180)).is_none() {

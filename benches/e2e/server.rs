@@ -3,7 +3,8 @@
 //! child through its standard input (`kill`, `reset`, `freeze`, `thaw`, `restore`,
 //! `stats`), one command per line, one answer line each.
 
-use sip_ptls::registrar::{CertKey, Registrar, RegistrarConfig, TestPki};
+use sip_ptls::registrar::lab::Lab;
+use sip_ptls::registrar::{PemFiles, Registrar, RegistrarConfig};
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -40,11 +41,14 @@ pub struct RegistrarProcess {
     pub addr: SocketAddr,
 }
 
-/// Writes the server certificate of `pki` (for `127.0.0.1`) into `dir`.
-pub fn write_server_cert(pki: &TestPki, dir: &Path) {
-    let cert = pki.server_cert(&["localhost", "127.0.0.1"]).expect("server certificate");
-    std::fs::write(dir.join("server.pem"), &cert.cert_pem).expect("write server.pem");
-    std::fs::write(dir.join("server.key"), &cert.key_pem).expect("write server.key");
+/// The name of the registrar processes' certificate files (`server.pem`, `server.key`).
+const CERT: &str = "server";
+
+/// Writes a loopback server certificate from the lab's CA into its directory, where the
+/// registrar processes read it.
+pub fn write_server_cert(lab: &Lab) {
+    let cert = lab.loopback_cert().expect("server certificate");
+    lab.dir.write_cert(CERT, &cert).expect("write the server certificate");
 }
 
 impl RegistrarProcess {
@@ -132,10 +136,7 @@ pub fn child_main(args: &[String]) {
     let dir = Path::new(&args[0]);
     let n: usize = args[1].parse().expect("user count");
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let cert = CertKey {
-        cert_pem: std::fs::read_to_string(dir.join("server.pem")).expect("server.pem"),
-        key_pem: std::fs::read_to_string(dir.join("server.key")).expect("server.key"),
-    };
+    let cert = PemFiles::named(dir, CERT).read().expect("the server certificate");
     let users: Vec<(String, String)> = (0..n).map(user).collect();
     let refs: Vec<(&str, &str)> = users.iter().map(|(u, p)| (u.as_str(), p.as_str())).collect();
     let mut cfg = RegistrarConfig::new(DOMAIN, &refs, cert);

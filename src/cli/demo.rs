@@ -4,6 +4,7 @@
 //! measured times is printed. Returns success only if every step happened.
 
 use super::demo_lab::{KEEPALIVE, Lab, PROBE_INTERVAL, STABLE_PROBES, Watcher};
+use super::narrator::Narrator;
 use sip_ptls::engine::RegState;
 use sip_ptls::ids::{AccountId, Server};
 use sip_ptls::runtime::{Phone, PhoneHandle};
@@ -13,26 +14,6 @@ use std::time::{Duration, Instant};
 
 /// The bound on any one step.
 const STEP: Duration = Duration::from_secs(12);
-
-#[derive(Default)]
-struct Narrator {
-    failures: Vec<String>,
-    summary: Vec<String>,
-}
-
-impl Narrator {
-    fn step(&mut self, ok: bool, what: &str) -> bool {
-        println!("  [{}] {what}", if ok { "ok" } else { "FAILED" });
-        if !ok {
-            self.failures.push(what.to_owned());
-        }
-        ok
-    }
-
-    fn note(&self, text: &str) {
-        println!("        {text}");
-    }
-}
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
@@ -105,7 +86,7 @@ pub fn run() -> bool {
         lab.primary.addr(),
         lab.backup.addr()
     );
-    let phone = match Phone::spawn(lab.config(), lab.dir.path()) {
+    let phone = match Phone::spawn(lab.config(), lab.dir()) {
         Ok(p) => p,
         Err(e) => {
             println!("demo: the phone cannot start: {e}");
@@ -116,8 +97,8 @@ pub fn run() -> bool {
     let mut w = Watcher::new(phone.events.clone(), handle.clone());
     let mut n = Narrator::default();
     let ok = steps(&lab, &handle, &mut w, &mut n);
-    if !n.failures.is_empty() {
-        println!("        the phone's last events:");
+    if n.failed() {
+        n.note("the phone's last events:");
         for (_, e) in w.seen.iter().rev().take(12).rev() {
             println!("          {} {:?}", e.at, e.event);
         }
@@ -135,17 +116,7 @@ pub fn run() -> bool {
         total < Duration::from_secs(60),
         &format!("the demo finished in {:.1} s (bound: 60 s)", total.as_secs_f64()),
     );
-    println!("summary");
-    for line in &n.summary {
-        println!("  {line}");
-    }
-    if n.failures.is_empty() {
-        println!("demo: every step happened");
-        true
-    } else {
-        println!("demo: {} step(s) failed: {}", n.failures.len(), n.failures.join("; "));
-        false
-    }
+    n.finish("demo")
 }
 
 /// The scenario up to shutdown; false as soon as a step fails (the rest would not mean
@@ -163,7 +134,7 @@ fn steps(lab: &Lab, handle: &PhoneHandle, w: &mut Watcher, n: &mut Narrator) -> 
         return false;
     }
     if let Some(t) = up {
-        n.summary.push(format!("start to both lines registered over one connection: {}", ms(t.duration_since(t0))));
+        n.summarize(format!("start to both lines registered over one connection: {}", ms(t.duration_since(t0))));
     }
 
     let before = lab.primary.stats();
@@ -179,7 +150,7 @@ fn steps(lab: &Lab, handle: &PhoneHandle, w: &mut Watcher, n: &mut Narrator) -> 
     ) {
         return false;
     }
-    n.summary.push(format!(
+    n.summarize(format!(
         "keep-alive: {pings} CRLF pings answered in {:.1} s (interval {KEEPALIVE})",
         watch.as_secs_f64()
     ));
@@ -196,7 +167,7 @@ fn steps(lab: &Lab, handle: &PhoneHandle, w: &mut Watcher, n: &mut Narrator) -> 
     }
     if let Ok(d) = setup {
         n.note(&format!("call setup {} (INVITE, 407, INVITE with credentials, 200, ACK)", ms(d)));
-        n.summary.push(format!("call setup over the persistent connection: {}", ms(d)));
+        n.summarize(format!("call setup over the persistent connection: {}", ms(d)));
     }
 
     println!("  -- the primary registrar is killed (connections closed, port refused) --");
@@ -213,7 +184,7 @@ fn steps(lab: &Lab, handle: &PhoneHandle, w: &mut Watcher, n: &mut Narrator) -> 
     if let Some(t) = on_backup {
         let d = t.duration_since(killed);
         n.note(&format!("primary loss to both lines registered on the backup: {}", ms(d)));
-        n.summary.push(format!("primary loss to both lines registered on the backup: {}", ms(d)));
+        n.summarize(format!("primary loss to both lines registered on the backup: {}", ms(d)));
     }
 
     let setup = call(w, handle, AccountId(1), "1001", AccountId(0));
@@ -222,7 +193,7 @@ fn steps(lab: &Lab, handle: &PhoneHandle, w: &mut Watcher, n: &mut Narrator) -> 
         n.note(why);
     }
     if let Ok(d) = setup {
-        n.summary.push(format!("call setup over the backup connection: {}", ms(d)));
+        n.summarize(format!("call setup over the backup connection: {}", ms(d)));
     }
 
     println!("  -- the primary registrar is restored --");
@@ -248,7 +219,7 @@ fn steps(lab: &Lab, handle: &PhoneHandle, w: &mut Watcher, n: &mut Narrator) -> 
             "failback {:.1} s after the primary returned (probes every {PROBE_INTERVAL})",
             d.as_secs_f64()
         ));
-        n.summary.push(format!(
+        n.summarize(format!(
             "failback {:.1} s after the primary returned ({STABLE_PROBES} good probes, {PROBE_INTERVAL} apart)",
             d.as_secs_f64()
         ));

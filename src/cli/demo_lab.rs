@@ -1,13 +1,13 @@
-//! The demo's set-up: a test PKI, a primary and a backup registrar on loopback, the
-//! certificate files in a temporary directory, the phone's configuration, and a watcher
-//! that waits for the phone's events with a bound.
+//! The demo's set-up: a primary and a backup registrar on loopback around the shared
+//! [`lab`] (test CA and its file), the phone's configuration, and a watcher that waits
+//! for the phone's events with a bound.
 
-use sip_ptls::config::{AccountConfig, Backoff, CertificateFiles, Config, Failback, ServerAddr};
-use sip_ptls::registrar::{Registrar, RegistrarConfig, TestPki};
+use sip_ptls::Event;
+use sip_ptls::config::{AccountConfig, Backoff, Config, Failback};
+use sip_ptls::registrar::{Registrar, lab};
 use sip_ptls::runtime::{Events, PhoneEvent, PhoneHandle};
 use sip_ptls::time::Duration;
-use sip_ptls::{Event, runtime};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// The SIP domain of the demo's accounts.
@@ -21,40 +21,10 @@ pub const PROBE_INTERVAL: Duration = Duration::from_millis(1000);
 /// Good probes in a row before failing back.
 pub const STABLE_PROBES: u8 = 3;
 
-/// A directory removed when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// Creates a fresh directory under the system's temporary directory.
-    pub fn new() -> Result<TempDir, String> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let p = std::env::temp_dir().join(format!("sip-ptls-demo-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
-        Ok(TempDir(p))
-    }
-
-    /// Its path.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// Writes a file into it.
-    pub fn write(&self, name: &str, text: &str) -> Result<(), String> {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The two registrars and the files the phone needs.
 pub struct Lab {
-    /// Certificate files.
-    pub dir: TempDir,
+    /// The CA and its file, the phone's base directory.
+    pub files: lab::Lab,
     /// `sip proxy ip`.
     pub primary: Registrar,
     /// `sip backup proxy ip`.
@@ -64,33 +34,29 @@ pub struct Lab {
 impl Lab {
     /// Makes the PKI, writes the CA file and starts both registrars.
     pub fn start() -> Result<Lab, String> {
-        let pki = TestPki::new().map_err(|e| format!("test PKI: {e}"))?;
-        let dir = TempDir::new()?;
-        dir.write("ca.pem", &pki.ca_pem)?;
+        let files = lab::Lab::new("demo").map_err(|e| format!("test PKI: {e}"))?;
         let registrar = |what: &str| -> Result<Registrar, String> {
-            let cert = pki.server_cert(&["localhost", "127.0.0.1"]).map_err(|e| format!("{what} certificate: {e}"))?;
-            Registrar::start(RegistrarConfig::new(DOMAIN, &USERS, cert)).map_err(|e| format!("{what} registrar: {e}"))
+            files.registrar(DOMAIN, &USERS, |_| {}).map_err(|e| format!("{what} registrar: {e}"))
         };
-        Ok(Lab { primary: registrar("primary")?, backup: registrar("backup")?, dir })
+        Ok(Lab { primary: registrar("primary")?, backup: registrar("backup")?, files })
+    }
+
+    /// The phone's base directory.
+    pub fn dir(&self) -> &Path {
+        self.files.dir.path()
     }
 
     /// The phone's configuration: two lines, both proxies, short timers.
     pub fn config(&self) -> Config {
-        let addr = |r: &Registrar| ServerAddr::new(r.addr().ip().to_string(), r.addr().port());
+        let accounts = USERS.iter().map(|(u, p)| AccountConfig::new(u, p)).collect();
         Config {
-            proxy: Some(addr(&self.primary)),
-            backup_proxy: Some(addr(&self.backup)),
-            registrar: Some(ServerAddr::new(DOMAIN, 0)),
-            accounts: USERS.iter().map(|(u, p)| AccountConfig::new(u, p)).collect(),
-            certificates: CertificateFiles { trusted_certificates: Some("ca.pem".into()), ..Default::default() },
             keepalive_interval: KEEPALIVE,
             pong_timeout: Duration::from_millis(1000),
             connect_timeout: Duration::from_millis(2000),
             backoff: Backoff { base: Duration::from_millis(500), max: Duration::from_secs(2) },
             failback: Failback { probe_interval: PROBE_INTERVAL, stable_probes: STABLE_PROBES },
             call_setup_timeout: Duration::from_secs(10),
-            seed: runtime::os_seed(),
-            ..Config::default()
+            ..lab::phone_config(DOMAIN, accounts, self.primary.addr(), Some(self.backup.addr()))
         }
     }
 }

@@ -5,5 +5,6 @@ pub mod demo;
 pub mod demo_lab;
 pub mod files;
 pub mod log;
+pub mod narrator;
 pub mod run;
 pub mod simulate;

@@ -1,24 +1,12 @@
 //! `sip-ptls simulate`: the whole Persistent-TLS story on the virtual clock, against the
 //! simulated servers, with every step checked. No sockets: it shows what the core decides.
 
+use super::narrator::Narrator;
 use sip_ptls::config::{AccountConfig, CertificateFiles, Config, Failback, ServerAddr};
 use sip_ptls::ids::{AccountId, Server};
 use sip_ptls::sim::{ServerMode, Sim};
 use sip_ptls::time::{Duration, Instant};
 use sip_ptls::{CallOutcome, Event, RegState};
-
-struct Narrator {
-    failures: Vec<String>,
-}
-
-impl Narrator {
-    fn step(&mut self, ok: bool, what: &str) {
-        println!("  [{}] {what}", if ok { "ok" } else { "FAILED" });
-        if !ok {
-            self.failures.push(what.to_owned());
-        }
-    }
-}
 
 fn all_on(sim: &Sim, server: Server) -> bool {
     (0..2).all(|i| sim.core.registration(AccountId(i)) == Some(RegState::Registered { server }))
@@ -40,7 +28,7 @@ fn config() -> Config {
 
 /// Runs the simulation; returns whether every step happened.
 pub fn run() -> bool {
-    let mut n = Narrator { failures: Vec::new() };
+    let mut n = Narrator::default();
     let mut sim = Sim::new(config());
     println!("sip-ptls simulate: two lines, primary and backup proxy, virtual clock, 10 ms one-way delay");
     sim.start();
@@ -67,10 +55,10 @@ pub fn run() -> bool {
         "a call from line 1 is answered over the same connection",
     );
     if let Some(t) = answered {
-        println!(
-            "        call setup: {} ms (INVITE, 407, INVITE, 200 over the open connection)",
+        n.note(&format!(
+            "call setup: {} ms (INVITE, 407, INVITE, 200 over the open connection)",
             t.saturating_since(placed).as_millis()
-        );
+        ));
     }
     if let Some(c) = call {
         sim.hang_up(c);
@@ -93,11 +81,11 @@ pub fn run() -> bool {
         "the silence is noticed by the pong deadline and both lines move to the backup",
     );
     if let (Some(l), Some(b)) = (lost, both) {
-        println!(
-            "        detected after {:.1} s (bound: interval 30 s + pong timeout 10 s); both lines on the backup {:.0} ms later",
+        n.note(&format!(
+            "detected after {:.1} s (bound: interval 30 s + pong timeout 10 s); both lines on the backup {:.0} ms later",
             l.saturating_since(killed).as_millis() as f64 / 1000.0,
             b.saturating_since(l).as_millis()
-        );
+        ));
     }
     let placed = sim.now;
     let call = sim.place_call(AccountId(1), "2000");
@@ -120,10 +108,10 @@ pub fn run() -> bool {
         "after three good probes the phone fails back and re-registers both lines",
     );
     if let Some(b) = back {
-        println!(
-            "        failback {:.0} s after the primary returned (3 probes, 30 s apart)",
+        n.note(&format!(
+            "failback {:.0} s after the primary returned (3 probes, 30 s apart)",
             b.saturating_since(restored).as_millis() as f64 / 1000.0
-        );
+        ));
     }
     sim.shutdown(Duration::from_secs(10));
     n.step(
@@ -132,13 +120,7 @@ pub fn run() -> bool {
     );
     n.step(sim.monitor.violations().is_empty(), "no safety invariant was broken");
     for v in sim.monitor.violations() {
-        println!("        violation: {v}");
+        n.note(&format!("violation: {v}"));
     }
-    if n.failures.is_empty() {
-        println!("simulate: every step happened");
-        true
-    } else {
-        println!("simulate: {} step(s) failed", n.failures.len());
-        false
-    }
+    n.finish("simulate")
 }

@@ -1,4 +1,5 @@
-//! Errors of the embedded registrar: certificate generation, TLS configuration and sockets.
+//! Errors of the embedded registrar: certificate generation, TLS configuration, sockets,
+//! and the files of its test directories.
 
 /// Why the registrar (or its test PKI) could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -34,4 +35,12 @@ pub enum RegistrarError {
     /// `restore` was called while the registrar is still listening.
     #[error("the registrar is already listening on {0}")]
     AlreadyListening(std::net::SocketAddr),
+    /// A file or directory of a [`crate::registrar::TestDir`] could not be made, written or read.
+    #[error("{}: {source}", .path.display())]
+    File {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }

@@ -16,16 +16,19 @@ mod bindings;
 mod config;
 mod connection;
 mod error;
+pub mod lab;
 pub mod pki;
 mod proxy;
 mod server;
 mod stats;
+mod test_dir;
 
 pub use bindings::Binding;
 pub use config::RegistrarConfig;
 pub use error::RegistrarError;
 pub use pki::{CertKey, TestPki};
 pub use stats::Stats;
+pub use test_dir::{Keep, PemFiles, TestDir};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

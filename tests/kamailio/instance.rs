@@ -42,11 +42,11 @@ pub fn kamailio_binary() -> PathBuf {
     assert!(
         bin.exists() && kamcmd.exists(),
         "Kamailio is not installed (/usr/sbin/kamailio, /usr/sbin/kamcmd missing): these interop tests need it; \
-         install with `apt-get install -y kamailio kamailio-tls-modules kamailio-outbound-modules` (.ci/run does)"
+         run `bash scripts/deps.sh` (scripts/test-all.sh and .ci/run do)"
     );
     assert!(
         config::module_dir().is_some_and(|d| d.join("outbound.so").exists()),
-        "Kamailio's TLS or outbound module is missing: install `kamailio-tls-modules kamailio-outbound-modules`"
+        "Kamailio's TLS or outbound module is missing: run `bash scripts/deps.sh`"
     );
     bin
 }

@@ -18,6 +18,7 @@ pub mod test_phone;
 #[path = "../common/watchdog.rs"]
 pub mod watchdog;
 
+use sip_ptls::registrar::{Keep, TestDir};
 use std::sync::{Mutex, MutexGuard};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -28,27 +29,10 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A fresh temporary directory for one test (removed when dropped unless
-/// `SIP_PTLS_KEEP_KAMAILIO` is set, so a failing run can be inspected).
-pub struct TempDir(pub std::path::PathBuf);
-
-impl TempDir {
-    /// Creates `$TMPDIR/sip-ptls-kamailio-<test>-<pid>-<n>`.
-    pub fn new(test: &str) -> TempDir {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("sip-ptls-kamailio-{test}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::env::var_os("SIP_PTLS_KEEP_KAMAILIO").is_none() && !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+/// A fresh temporary directory for one test, `$TMPDIR/sip-ptls-kamailio-<test>-<pid>-<n>`:
+/// kept when the test fails, or always with `SIP_PTLS_KEEP_KAMAILIO` set, so that its
+/// configurations and logs can be inspected.
+pub fn temp_dir(test: &str) -> TestDir {
+    let keep = if std::env::var_os("SIP_PTLS_KEEP_KAMAILIO").is_some() { Keep::Always } else { Keep::OnPanic };
+    TestDir::new(&format!("kamailio-{test}")).expect("create temp dir").keep(keep)
 }

@@ -7,9 +7,10 @@ use super::config::{KamailioConfig, password};
 use super::instance::{Kamailio, free_port, kill_all_live};
 use super::pki::{self, Pki, ServerCert};
 pub use super::test_phone::TestPhone;
-use super::{TempDir, serial};
+use super::{serial, temp_dir};
 use sip_ptls::config::{AccountConfig, Backoff, CertificateFiles, Config, Failback, ServerAddr};
 use sip_ptls::ids::Server;
+use sip_ptls::registrar::TestDir;
 use sip_ptls::runtime::Phone;
 use sip_ptls::time::Duration as CoreDuration;
 use std::collections::BTreeSet;
@@ -63,7 +64,7 @@ pub struct Lab {
     /// The certificates.
     pub pki: Pki,
     /// The directory of certificates, configurations and logs.
-    pub dir: TempDir,
+    pub dir: TestDir,
     _watchdog: Watchdog,
     _serial: std::sync::MutexGuard<'static, ()>,
 }
@@ -74,14 +75,14 @@ impl Lab {
     pub fn start(name: &'static str, limit: Duration, adjust: impl Fn(&mut KamailioConfig)) -> Lab {
         let serial = serial();
         let watchdog = watchdog(name, limit);
-        let dir = TempDir::new(name);
-        let pki = pki::generate(&dir.0);
+        let dir = temp_dir(name);
+        let pki = pki::generate(&dir);
         let mut p = KamailioConfig::new("primary", free_port(), ServerCert::Primary);
         let mut b = KamailioConfig::new("backup", free_port(), ServerCert::Backup);
         adjust(&mut p);
         adjust(&mut b);
-        let primary = Kamailio::start(&dir.0, &pki, p);
-        let backup = Kamailio::start(&dir.0, &pki, b);
+        let primary = Kamailio::start(dir.path(), &pki, p);
+        let backup = Kamailio::start(dir.path(), &pki, b);
         Lab { primary, backup, pki, dir, _watchdog: watchdog, _serial: serial }
     }
 
@@ -112,7 +113,7 @@ impl Lab {
 
     /// Starts a phone.
     pub fn phone(&self, config: Config) -> TestPhone {
-        let phone = Phone::spawn(config, &self.dir.0).expect("start the phone");
+        let phone = Phone::spawn(config, self.dir.path()).expect("start the phone");
         TestPhone::new(phone)
     }
 

@@ -3,14 +3,12 @@
 //! events, and a watchdog so that a hang fails the test binary quickly.
 #![allow(dead_code)]
 
-use sip_ptls::config::{AccountConfig, Backoff, CertificateFiles, Config, Failback, ServerAddr};
-use sip_ptls::registrar::{Registrar, RegistrarConfig, TestPki};
-use sip_ptls::runtime;
+use sip_ptls::config::{AccountConfig, Backoff, Config, Failback, ServerAddr};
+use sip_ptls::registrar::{Registrar, RegistrarConfig, TestDir, lab};
 use sip_ptls::runtime::Phone;
 use sip_ptls::time::Duration as CoreDuration;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[path = "../common/test_phone.rs"]
@@ -29,49 +27,25 @@ pub fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
     watchdog_impl::watchdog_with(name, limit, || {})
 }
 
-/// A directory removed when dropped.
-pub struct TempDir(PathBuf);
+/// A fresh temporary directory for one test.
+pub fn temp_dir() -> TestDir {
+    TestDir::new("test").expect("create a temporary directory")
+}
 
-static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
+/// The shared lab (its `pki`, and its `dir` holding `ca.pem`) with helpers to start
+/// registrars and phones with the runtime tests' domain, users and timers.
+pub struct Lab(lab::Lab);
 
-impl TempDir {
-    pub fn new() -> TempDir {
-        let n = NEXT_DIR.fetch_add(1, Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("sip-ptls-test-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create the temporary directory");
-        TempDir(p)
-    }
-
-    pub fn path(&self) -> &Path {
+impl std::ops::Deref for Lab {
+    type Target = lab::Lab;
+    fn deref(&self) -> &lab::Lab {
         &self.0
     }
-
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).expect("write a file in the temporary directory");
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A PKI, a temporary directory with `ca.pem`, and helpers to start registrars and phones.
-pub struct Lab {
-    pub pki: TestPki,
-    pub dir: TempDir,
 }
 
 impl Lab {
     pub fn new() -> Lab {
-        let pki = TestPki::new().expect("test PKI");
-        let dir = TempDir::new();
-        dir.write("ca.pem", &pki.ca_pem);
-        Lab { pki, dir }
+        Lab(lab::Lab::new("test").expect("test PKI and its directory"))
     }
 
     pub fn registrar(&self) -> Registrar {
@@ -79,28 +53,20 @@ impl Lab {
     }
 
     pub fn registrar_with(&self, adjust: impl FnOnce(&mut RegistrarConfig)) -> Registrar {
-        let cert = self.pki.server_cert(&["localhost", "127.0.0.1"]).expect("server certificate");
-        let mut cfg = RegistrarConfig::new(DOMAIN, &USERS, cert);
-        adjust(&mut cfg);
-        Registrar::start(cfg).expect("start a registrar")
+        self.0.registrar(DOMAIN, &USERS, adjust).expect("start a registrar")
     }
 
     /// Two lines against `primary` (and `backup`), with timers short enough for tests.
     pub fn config(&self, primary: &Registrar, backup: Option<&Registrar>) -> Config {
+        let accounts = USERS.iter().map(|(u, p)| AccountConfig::new(u, p)).collect();
         Config {
-            proxy: Some(addr(primary)),
-            backup_proxy: backup.map(addr),
-            registrar: Some(ServerAddr::new(DOMAIN, 0)),
-            accounts: USERS.iter().map(|(u, p)| AccountConfig::new(u, p)).collect(),
-            certificates: CertificateFiles { trusted_certificates: Some("ca.pem".into()), ..Default::default() },
             keepalive_interval: CoreDuration::from_millis(1000),
             pong_timeout: CoreDuration::from_millis(1000),
             connect_timeout: CoreDuration::from_millis(2000),
             backoff: Backoff { base: CoreDuration::from_millis(300), max: CoreDuration::from_millis(1000) },
             failback: Failback { probe_interval: CoreDuration::from_millis(500), stable_probes: 3 },
             call_setup_timeout: CoreDuration::from_secs(8),
-            seed: runtime::os_seed(),
-            ..Config::default()
+            ..lab::phone_config(DOMAIN, accounts, primary.addr(), backup.map(Registrar::addr))
         }
     }
 
