@@ -91,11 +91,11 @@ pub fn child_main() {
         let Ok(line) = line else { break };
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["call", account, target] => {
+            ["call", seq, account, target] => {
                 let account = AccountId(account.parse().expect("account number"));
                 match phone.handle.place_call_blocking(account, target, Vec::new()) {
-                    Ok(id) => println!("@@P {}", id.0),
-                    Err(e) => println!("@@X {e}"),
+                    Ok(id) => println!("@@P {seq} {}", id.0),
+                    Err(e) => println!("@@X {seq} {e}"),
                 }
             }
             ["shutdown"] => break,
@@ -154,6 +154,9 @@ pub struct ChildPhone {
     /// Lines on the child's standard error that mention a panic.
     panics: Arc<Mutex<Vec<String>>>,
     ended_clean: Option<bool>,
+    /// The answer to each call command, by its number (late answers included).
+    pub placed: BTreeMap<u64, Result<u32, String>>,
+    commands: u64,
 }
 
 impl ChildPhone {
@@ -229,6 +232,8 @@ impl ChildPhone {
             pid,
             panics,
             ended_clean: None,
+            placed: BTreeMap::new(),
+            commands: 0,
         };
         phone.wait_line(Duration::from_secs(20), |l| l == "@@READY").expect("the child phone started");
         phone
@@ -241,6 +246,11 @@ impl ChildPhone {
             let mut it = c.split(' ').map(|x| x.parse().unwrap_or(0));
             self.incoming = it.next().unwrap_or(0);
             self.ended = it.next().unwrap_or(0);
+        } else if let Some((seq, rest)) = line.strip_prefix("@@P ").and_then(|r| r.split_once(' ')) {
+            let id = rest.parse().map_err(|_| line.clone());
+            self.placed.insert(seq.parse().unwrap_or(u64::MAX), id);
+        } else if let Some((seq, rest)) = line.strip_prefix("@@X ").and_then(|r| r.split_once(' ')) {
+            self.placed.insert(seq.parse().unwrap_or(u64::MAX), Err(rest.to_owned()));
         } else if let Some(c) = line.strip_prefix("@@END ") {
             self.ended_clean = Some(c == "clean");
         }
@@ -298,12 +308,15 @@ impl ChildPhone {
     /// Places a call from `account` to `target`; `Err` if refused or no answer in `limit`
     /// (a phone whose event loop is starved does not answer commands).
     pub fn place(&mut self, account: u8, target: &str, limit: Duration) -> Result<u32, String> {
+        self.commands += 1;
+        let seq = self.commands;
         let stdin = self.stdin.as_mut().ok_or("input closed")?;
-        writeln!(stdin, "call {account} {target}").map_err(|e| e.to_string())?;
+        writeln!(stdin, "call {seq} {account} {target}").map_err(|e| e.to_string())?;
         stdin.flush().map_err(|e| e.to_string())?;
-        match self.wait_line(limit, |l| l.starts_with("@@P ") || l.starts_with("@@X ")) {
-            Some((_, l)) if l.starts_with("@@P ") => l[4..].parse().map_err(|_| l.clone()),
-            Some((_, l)) => Err(l),
+        let (p, x) = (format!("@@P {seq} "), format!("@@X {seq} "));
+        let _ = self.wait_line(limit, |l| l.starts_with(&p) || l.starts_with(&x));
+        match self.placed.get(&seq) {
+            Some(r) => r.clone(),
             None => Err(format!("the phone did not take the call command within {limit:?}")),
         }
     }
