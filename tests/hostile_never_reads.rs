@@ -23,8 +23,9 @@ fn never_reads(test: &'static str, script: Script, run_for: Duration) {
     let t0 = Instant::now();
     let mut phone = ChildPhone::spawn(server.addr, lab.dir.path(), 30);
     v.check(phone.wait(Duration::from_secs(10), |e| e.starts_with("FlowUp")).is_some(), "the connection comes up");
-    phone.pump(Duration::from_millis(300));
+    // At once: in b2 the server arms (and pumps) as soon as both accounts registered.
     phone.mark_baseline();
+    phone.pump(Duration::from_millis(300));
     let mut calls = Vec::new();
     place_call(&mut v, &mut phone, 0, &mut calls);
     let first_lost = phone.wait(run_for, |e| e.starts_with("FlowLost"));

@@ -27,8 +27,10 @@ fn storm(test: &'static str, bad: RegisterMode, bad_for: Duration) {
     let _w = watchdog(test, Duration::from_secs(170));
     let mut v = Verdict::new(test);
     let lab = lab();
-    let server =
-        HostileServer::start(&lab, Script { register: bad.clone(), action: Action::Nothing, start: Start::AfterRegistered });
+    let server = HostileServer::start(
+        &lab,
+        Script { register: bad.clone(), action: Action::Nothing, start: Start::AfterRegistered },
+    );
     let t0 = Instant::now();
     let mut phone = ChildPhone::spawn(server.addr, lab.dir.path(), 30);
     let up = phone.wait(Duration::from_secs(10), |e| e.starts_with("FlowUp"));
@@ -62,13 +64,21 @@ fn rate_checks(v: &mut Verdict, server: &HostileServer, phone: &ChildPhone, t0: 
     for (user, _) in USERS {
         let times = log.registers_of(user);
         let worst = max_in_window(&times, MINUTE);
-        figure(v.test, &format!("REGISTERs of {user}"), format!("{} in {:?}, at most {worst} in a minute", times.len(), t0.elapsed()));
+        figure(
+            v.test,
+            &format!("REGISTERs of {user}"),
+            format!("{} in {:?}, at most {worst} in a minute", times.len(), t0.elapsed()),
+        );
         v.check(worst <= PER_MINUTE, format!("{user}: at most {PER_MINUTE} REGISTERs in any minute (saw {worst})"));
     }
     let waits = phone.retry_ins(t0);
     let longest = waits.iter().flatten().max().copied();
     let shortest = waits.iter().flatten().min().copied();
-    figure(v.test, "retry waits announced", format!("{} failures, shortest {shortest:?}, longest {longest:?}", waits.len()));
+    figure(
+        v.test,
+        "retry waits announced",
+        format!("{} failures, shortest {shortest:?}, longest {longest:?}", waits.len()),
+    );
     v.check(longest.is_none_or(|w| w <= HOUR), format!("no retry wait beyond an hour (longest {longest:?})"));
 }
 
@@ -107,7 +117,11 @@ fn d2_register_answered_503_with_huge_retry_after() {
     let lab = lab();
     let server = HostileServer::start(
         &lab,
-        Script { register: RegisterMode::Unavailable { retry_after: 86400 }, action: Action::Nothing, start: Start::AfterRegistered },
+        Script {
+            register: RegisterMode::Unavailable { retry_after: 86400 },
+            action: Action::Nothing,
+            start: Start::AfterRegistered,
+        },
     );
     let t0 = Instant::now();
     let mut phone = ChildPhone::spawn(server.addr, lab.dir.path(), 30);

@@ -63,9 +63,8 @@ pub fn flood(test: &'static str, action: Action) {
         server.with_log(|l| l.pings_since(stopped + Duration::from_millis(500))) >= 2
     });
     v.check(pinged, "pings reach the server within 30 s after the flood");
-    let registered = server.with_log(|l| {
-        USERS.iter().all(|(u, _)| l.requests.iter().any(|r| r.method == "REGISTER" && &r.user == u))
-    });
+    let registered = server
+        .with_log(|l| USERS.iter().all(|(u, _)| l.requests.iter().any(|r| r.method == "REGISTER" && &r.user == u)));
     v.check(registered, "every account registered with the server");
     place_call(&mut v, &mut phone, 1, &mut calls);
     v.common(&mut phone, &calls);

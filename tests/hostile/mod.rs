@@ -100,7 +100,11 @@ impl Verdict {
         let growth = m.hwm.max(m.peak_sampled).saturating_sub(m.baseline);
         self.check(
             growth <= MEMORY_GROWTH_BOUND,
-            format!("memory stays bounded: peak {} over the baseline (bound {})", mib(growth), mib(MEMORY_GROWTH_BOUND)),
+            format!(
+                "memory stays bounded: peak {} over the baseline (bound {})",
+                mib(growth),
+                mib(MEMORY_GROWTH_BOUND)
+            ),
         );
         // Calls whose command the phone took late count as placed too.
         let mut calls = calls.to_vec();
@@ -125,7 +129,13 @@ impl Verdict {
 
     /// Fails the test if any check failed.
     pub fn finish(self) {
-        assert!(self.problems.is_empty(), "{}: {} check(s) failed:\n  {}", self.test, self.problems.len(), self.problems.join("\n  "));
+        assert!(
+            self.problems.is_empty(),
+            "{}: {} check(s) failed:\n  {}",
+            self.test,
+            self.problems.len(),
+            self.problems.join("\n  ")
+        );
     }
 }
 

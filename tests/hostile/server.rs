@@ -414,7 +414,12 @@ fn handle(shared: &Shared, conn: &Conn, m: Message) {
     let method = m.method().unwrap_or("").to_owned();
     let user = m.header("From").and_then(NameAddr::parse).and_then(|n| uri_user(&n.uri).map(str::to_owned));
     let user = user.unwrap_or_default();
-    shared.log().requests.push(Request { at: Instant::now(), conn: conn.id, method: method.clone(), user: user.clone() });
+    shared.log().requests.push(Request {
+        at: Instant::now(),
+        conn: conn.id,
+        method: method.clone(),
+        user: user.clone(),
+    });
     match method.as_str() {
         "REGISTER" => {
             let script = shared.script();
@@ -478,21 +483,19 @@ pub fn request_to_phone(method: &str, seq: u64, port: u16) -> Vec<u8> {
 
 /// The slowloris request: a header line that never ends.
 fn slow_byte(i: u64) -> u8 {
-    const HEAD: &[u8] = b"OPTIONS sip:1001@test.sip-ptls.test SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1;branch=z9hG4bK-slow\r\nX-Slow: ";
+    const HEAD: &[u8] =
+        b"OPTIONS sip:1001@test.sip-ptls.test SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1;branch=z9hG4bK-slow\r\nX-Slow: ";
     HEAD.get(i as usize).copied().unwrap_or(b'a')
 }
 
 /// Writes `bytes` unless the server stops first; false on error or stop.
 async fn write(shared: &Shared, conn: &Conn, wr: &mut WriteHalf, bytes: &[u8]) -> bool {
-    future::or(
-        async { wr.write_all(bytes).await.is_ok() && wr.flush().await.is_ok() },
-        async {
-            while !shared.stop.load(Ordering::SeqCst) && !conn.close.load(Ordering::SeqCst) {
-                Timer::after(Duration::from_millis(100)).await;
-            }
-            false
-        },
-    )
+    future::or(async { wr.write_all(bytes).await.is_ok() && wr.flush().await.is_ok() }, async {
+        while !shared.stop.load(Ordering::SeqCst) && !conn.close.load(Ordering::SeqCst) {
+            Timer::after(Duration::from_millis(100)).await;
+        }
+        false
+    })
     .await
 }
 
