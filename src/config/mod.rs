@@ -5,6 +5,7 @@
 //! Aastra spelling so that an administrator can find it in the configuration files.
 
 pub mod aastra;
+mod syntax;
 
 use crate::time::Duration;
 use thiserror::Error;
@@ -264,15 +265,42 @@ impl Config {
             errors.push(invalid("sip lineN", format!("at most {MAX_ACCOUNTS} lines, got {}", self.accounts.len())));
         }
         for (i, a) in self.accounts.iter().enumerate() {
+            let name = |field: &str| format!("sip line{} {field}", i + 1);
             if a.user_name.is_empty() {
-                errors.push(invalid(&format!("sip line{} user name", i + 1), "empty"));
+                errors.push(invalid(&name("user name"), "empty"));
+            } else if let Some(why) = syntax::user_part(&a.user_name) {
+                errors.push(invalid(&name("user name"), why));
             }
-            if a.user_name.chars().any(|c| c.is_whitespace() || matches!(c, '@' | '<' | '>' | '"' | ':' | ';')) {
-                errors.push(invalid(
-                    &format!("sip line{} user name", i + 1),
-                    "contains a character not allowed in a SIP user part",
-                ));
+            // The auth name travels as a quoted-string in Authorization; the password is
+            // only ever hashed, so it may hold any character.
+            if let Some(why) = syntax::quoted_text(&a.auth_name) {
+                errors.push(invalid(&name("auth name"), why));
             }
+            if let Some(why) = syntax::quoted_text(&a.display_name) {
+                errors.push(invalid(&name("display name"), why));
+            }
+        }
+        let hosts = [
+            ("sip proxy ip", &self.proxy),
+            ("sip backup proxy ip", &self.backup_proxy),
+            ("sip registrar ip", &self.registrar),
+            ("sip backup registrar ip", &self.backup_registrar),
+        ];
+        for (parameter, server) in hosts {
+            let Some(s) = server else { continue };
+            if s.host.is_empty() || s.host == "0.0.0.0" {
+                // The proxies' unset addresses are reported above in their own words.
+                if parameter.contains("registrar") {
+                    errors.push(invalid(parameter, "empty address; leave the registrar out instead"));
+                }
+            } else if let Some(why) = syntax::host(&s.host) {
+                errors.push(invalid(parameter, why));
+            }
+        }
+        if let Some(id) = &self.instance_id
+            && let Some(why) = syntax::instance_id(id)
+        {
+            errors.push(invalid("sip persistent tls instance id", why));
         }
         if self.pong_timeout.is_zero() {
             errors.push(invalid("sip persistent tls pong timeout", "must be at least 1 ms"));
