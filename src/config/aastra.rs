@@ -26,12 +26,20 @@ use core::fmt;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One configuration file: its name (used in messages only) and its contents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Its `Debug` shows the name and the length, never the text, which holds passwords.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Source<'a> {
     /// File name as it should appear in messages, e.g. `aastra.cfg`.
     pub name: &'a str,
     /// The whole text of the file.
     pub text: &'a str,
+}
+
+impl fmt::Debug for Source<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source").field("name", &self.name).field("len", &self.text.len()).finish()
+    }
 }
 
 /// An error or a warning about the configuration, tied to a file and line.

@@ -5,6 +5,7 @@
 //! Aastra spelling so that an administrator can find it in the configuration files.
 
 pub mod aastra;
+mod debug;
 mod syntax;
 
 use crate::time::Duration;
@@ -39,7 +40,8 @@ pub enum TransportMode {
 }
 
 /// One line of the phone.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// `Debug` is written by hand (`debug.rs`): it never shows the password.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct AccountConfig {
     /// `sip lineN user name`: user part of the address of record.
     pub user_name: String,
@@ -106,8 +108,9 @@ pub struct Failback {
     pub stable_probes: u8,
 }
 
-/// Everything the core needs to know. Plain data: `Clone + Eq + Hash`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// Everything the core needs to know. Plain data: `Clone + Eq + Hash`; `Debug` is written
+/// by hand (`debug.rs`) so that no password reaches a log.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Config {
     /// Per-call TLS or Persistent TLS.
     pub mode: TransportMode,
