@@ -6,6 +6,7 @@
 
 pub mod aastra;
 mod debug;
+pub mod instance;
 mod syntax;
 
 use crate::time::Duration;
@@ -147,7 +148,10 @@ pub struct Config {
     pub sips_scheme: bool,
     /// `sip outbound support`: RFC 5626 `Supported: outbound`, `+sip.instance`, `reg-id`.
     pub outbound: bool,
-    /// The `urn:uuid:` instance identifier; derived from the seed when absent.
+    /// The `+sip.instance` URN (`sip persistent tls instance id`). Embedders should set it
+    /// from the device's identity ([`instance`], `runtime::device_instance_id`); when it
+    /// is absent the core falls back to one derived from the seed, which is stable only
+    /// while the seed is, and shared by every device given the same seed.
     pub instance_id: Option<String>,
     /// Certificate file names.
     pub certificates: CertificateFiles,
