@@ -26,12 +26,20 @@ use core::fmt;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One configuration file: its name (used in messages only) and its contents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Its `Debug` shows the name and the length, never the text, which holds passwords.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Source<'a> {
     /// File name as it should appear in messages, e.g. `aastra.cfg`.
     pub name: &'a str,
     /// The whole text of the file.
     pub text: &'a str,
+}
+
+impl fmt::Debug for Source<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source").field("name", &self.name).field("len", &self.text.len()).finish()
+    }
 }
 
 /// An error or a warning about the configuration, tied to a file and line.
@@ -691,14 +699,22 @@ impl<'s, 'a> Loader<'s, 'a> {
     /// Where a parameter named by [`Config::validate`] was last set.
     fn locate(&self, parameter: &str, origins: &[Origin]) -> Diagnostic {
         let mut candidates = vec![parameter.to_owned()];
-        if let Some((digits, "user name")) = split_line_name(parameter) {
+        // Validation names accounts by their index; the files name them by line, or by
+        // the global set for line 1.
+        if let Some((digits, field)) = split_line_name(parameter).filter(|(_, f)| AUTH_SET.contains(f)) {
             let index = digits.parse::<usize>().ok().and_then(|k| k.checked_sub(1));
             match index.and_then(|i| origins.get(i)) {
-                Some(o) if o.global => candidates = vec!["sip user name".to_owned()],
-                Some(o) => candidates = vec![format!("sip line{} user name", o.line)],
-                None if origins.is_empty() => candidates.push("sip user name".to_owned()),
+                Some(o) if o.global => candidates = vec![format!("sip {field}")],
+                Some(o) => candidates = vec![format!("sip line{} {field}", o.line)],
+                None if origins.is_empty() => candidates.push(format!("sip {field}")),
                 None => {}
             }
+        }
+        // The outbound proxies stand in for unset proxies (section 3 of the reference).
+        match parameter {
+            "sip proxy ip" => candidates.push("sip outbound proxy".to_owned()),
+            "sip backup proxy ip" => candidates.push("sip backup outbound proxy".to_owned()),
+            _ => {}
         }
         for name in &candidates {
             if let Some(s) = self.settings.get(name) {
@@ -1095,6 +1111,29 @@ sip line1 password: secret
     }
 
     #[test]
+    fn values_that_would_break_a_message_are_reported_on_their_lines() {
+        // A CR inside a line is part of the value (only LF ends a line): it would have
+        // added an `Injected: yes` header to every REGISTER and INVITE.
+        let text = with("sip line4 user name: 1004\nsip line4 display name: \"Al\rInjected: yes\"\n");
+        let e = err(&text);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert_eq!((e[0].line, e[0].parameter.as_deref()), (9, Some("sip line4 display name")));
+        assert!(e[0].message.contains("U+000D") && !e[0].message.contains('\r'), "{}", e[0]);
+
+        let text = "sip auth name: a\tb\nsip user name: 1\n".to_owned()
+            + &BASE.replace("sip line1 user name: 1001\nsip line1 password: secret\n", "");
+        let e = err(&text);
+        assert_eq!((e[0].line, e[0].parameter.as_deref()), (1, Some("sip auth name")));
+
+        let e = err(&with("sip registrar ip: bad host\nsip persistent tls instance id: urn:a\"b\n"));
+        let found: Vec<_> = e.iter().map(|d| (d.line, d.parameter.as_deref())).collect();
+        assert_eq!(found, [(8, Some("sip registrar ip")), (9, Some("sip persistent tls instance id"))]);
+
+        let e = err(&BASE.replace("sip proxy ip: proxy.example.com\n", "sip outbound proxy: a_b\n"));
+        assert_eq!((e[0].line, e[0].parameter.as_deref()), (3, Some("sip outbound proxy")));
+    }
+
+    #[test]
     fn the_global_set_defines_line_one_only() {
         let text = BASE.replace("sip line1 user name: 1001\nsip line1 password: secret\n", "")
             + "sip user name: 2000\nsip auth name: auth2000\nsip password: pw\nsip display name: Reception\n";
@@ -1431,7 +1470,7 @@ mod proptests {
     }
 
     fn server() -> impl Strategy<Value = ServerAddr> {
-        ("[a-z][a-z0-9-]{0,10}(\\.[a-z]{2,5}){0,2}", 1u16..=65535).prop_map(|(h, p)| ServerAddr::new(h, p))
+        ("[a-z]([a-z0-9-]{0,9}[a-z0-9])?(\\.[a-z]{2,5}){0,2}", 1u16..=65535).prop_map(|(h, p)| ServerAddr::new(h, p))
     }
 
     fn account() -> impl Strategy<Value = AccountConfig> {

@@ -10,6 +10,8 @@
 //!   (sockets, timers) runs on its own thread as async-io always does.
 //! - [`ClientTls`]: the verified rustls client configuration built from the Aastra
 //!   certificate parameters (ring provider, TLS 1.2 and 1.3 only).
+//! - [`device_instance_id`]: the phone's `+sip.instance`, stable per device (configured,
+//!   from the MAC file name, or generated once and kept beside the configuration).
 //!
 //! See `docs/embedding.md` for a complete example.
 
@@ -19,6 +21,7 @@ mod command;
 mod conn;
 mod der;
 mod driver;
+mod identity;
 mod phone;
 mod tls;
 
@@ -28,6 +31,7 @@ pub use certs::{
 };
 pub use command::{PhoneEvent, Status};
 pub use driver::Driver;
+pub use identity::{INSTANCE_ID_FILE, InstanceIdOrigin, device_instance_id, stored_instance_id};
 pub use phone::{Events, Phone, PhoneHandle, StartError};
 pub use tls::{ClientTls, connect_error, server_name, stream_error, tls_error};
 
