@@ -52,6 +52,11 @@ impl fmt::Debug for Config {
             failback,
             call_queue_limit,
             call_setup_timeout,
+            write_stall_timeout,
+            max_write_backlog,
+            max_ringing_calls,
+            ringing_timeout,
+            orphaned_call_timeout,
             seed,
         } = self;
         f.debug_struct("Config")
@@ -78,6 +83,11 @@ impl fmt::Debug for Config {
             .field("failback", failback)
             .field("call_queue_limit", call_queue_limit)
             .field("call_setup_timeout", call_setup_timeout)
+            .field("write_stall_timeout", write_stall_timeout)
+            .field("max_write_backlog", max_write_backlog)
+            .field("max_ringing_calls", max_ringing_calls)
+            .field("ringing_timeout", ringing_timeout)
+            .field("orphaned_call_timeout", orphaned_call_timeout)
             // The seed's own Debug decides how much of it to show.
             .field("seed", seed)
             .finish()
