@@ -19,6 +19,7 @@ mod command;
 mod conn;
 mod der;
 mod driver;
+mod events;
 mod phone;
 mod tls;
 
@@ -28,7 +29,8 @@ pub use certs::{
 };
 pub use command::{PhoneEvent, Status};
 pub use driver::Driver;
-pub use phone::{Events, Phone, PhoneHandle, StartError};
+pub use events::{INFORMATIONAL_CAPACITY, OUTCOME_CAPACITY, is_outcome};
+pub use phone::{COMMAND_CAPACITY, Events, Phone, PhoneHandle, StartError};
 pub use tls::{ClientTls, connect_error, server_name, stream_error, tls_error};
 
 /// A seed for the core's generator drawn from the OS (std's per-process random hash
