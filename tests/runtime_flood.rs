@@ -139,14 +139,14 @@ async fn serve(
                             crlfs += 1;
                             if crlfs == 2 {
                                 crlfs = 0;
-                                log.lock().unwrap().pings.push(Instant::now());
+                                log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pings.push(Instant::now());
                             }
                         }
                         Frame::Message(msg) => {
                             crlfs = 0;
                             match msg.method() {
                                 Some("REGISTER") => {
-                                    log.lock().unwrap().registers.push(Instant::now());
+                                    log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).registers.push(Instant::now());
                                     let _ = replies_tx.try_send(response(&msg, 200, "OK", &[("Expires", "4")]));
                                     registered.store(true, Ordering::SeqCst);
                                 }
@@ -263,7 +263,7 @@ fn a_flood_of_bytes_does_not_starve_pings_refreshes_or_commands() {
     }
     let end = Instant::now();
     let flooded = server.flooded.load(Ordering::SeqCst);
-    let log = server.log.lock().unwrap();
+    let log = server.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let in_window =
         |ts: &[Instant]| -> Vec<Instant> { ts.iter().copied().filter(|t| *t >= start && *t <= end).collect() };
     let max_gap = |ts: &[Instant]| -> Duration {
