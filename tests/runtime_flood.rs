@@ -139,14 +139,20 @@ async fn serve(
                             crlfs += 1;
                             if crlfs == 2 {
                                 crlfs = 0;
-                                log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pings.push(Instant::now());
+                                log.lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    .pings
+                                    .push(Instant::now());
                             }
                         }
                         Frame::Message(msg) => {
                             crlfs = 0;
                             match msg.method() {
                                 Some("REGISTER") => {
-                                    log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).registers.push(Instant::now());
+                                    log.lock()
+                                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                        .registers
+                                        .push(Instant::now());
                                     let _ = replies_tx.try_send(response(&msg, 200, "OK", &[("Expires", "4")]));
                                     registered.store(true, Ordering::SeqCst);
                                 }
@@ -162,7 +168,7 @@ async fn serve(
         }
     };
     let writer = async move {
-        let crlfs = vec![b'\r', b'\n'].repeat(8 * 1024);
+        let crlfs = b"\r\n".repeat(8 * 1024);
         let mut ringing: Option<(Message, u64)> = None;
         while !stop.load(Ordering::SeqCst) {
             while let Ok(r) = replies.try_recv() {

@@ -224,8 +224,7 @@ impl Driver {
         self.reports_first = !self.reports_first;
         let inputs =
             async { if self.reports_first { or(reports, commands).await } else { or(commands, reports).await } };
-        let wake = or(inputs, or(timer, progress)).await;
-        wake
+        or(inputs, or(timer, progress)).await
     }
 
     /// Performs every output the core queued.
