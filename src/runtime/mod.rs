@@ -21,6 +21,7 @@ mod command;
 mod conn;
 mod der;
 mod driver;
+mod events;
 mod identity;
 mod phone;
 mod tls;
@@ -31,8 +32,9 @@ pub use certs::{
 };
 pub use command::{PhoneEvent, Status};
 pub use driver::Driver;
+pub use events::{INFORMATIONAL_CAPACITY, OUTCOME_CAPACITY, is_outcome};
 pub use identity::{INSTANCE_ID_FILE, InstanceIdOrigin, device_instance_id, stored_instance_id};
-pub use phone::{Events, Phone, PhoneHandle, StartError};
+pub use phone::{COMMAND_CAPACITY, Events, Phone, PhoneHandle, StartError};
 pub use tls::{ClientTls, connect_error, server_name, stream_error, tls_error};
 
 /// A seed for the core's generator drawn from the OS (std's per-process random hash
