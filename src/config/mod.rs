@@ -6,6 +6,7 @@
 
 pub mod aastra;
 
+pub use crate::rng::Seed;
 use crate::time::Duration;
 use thiserror::Error;
 
@@ -156,8 +157,8 @@ pub struct Config {
     /// How long a placed call may wait for a connection and a final answer's first sign
     /// of life before it fails.
     pub call_setup_timeout: Duration,
-    /// Seed of every jitter and identifier.
-    pub seed: u64,
+    /// Seed of every jitter and identifier: the key of the core's ChaCha20 generator.
+    pub seed: Seed,
 }
 
 /// RFC 5626 §4.4.1 default keep-alive bound for a mains-powered device.
@@ -188,7 +189,7 @@ impl Default for Config {
             failback: Failback { probe_interval: Duration::from_secs(30), stable_probes: 3 },
             call_queue_limit: 8,
             call_setup_timeout: Duration::from_secs(32),
-            seed: 0,
+            seed: Seed::ZERO,
         }
     }
 }

@@ -16,7 +16,7 @@ fn cfg(accounts: usize) -> Config {
         keepalive_interval: Duration::from_secs(10),
         pong_timeout: Duration::from_secs(2),
         failback: Failback { probe_interval: Duration::from_secs(5), stable_probes: 3 },
-        seed: 42,
+        seed: 42.into(),
         ..Config::default()
     }
 }
@@ -147,7 +147,7 @@ fn a_server_that_never_pongs_is_kept_alive_with_options() {
 #[test]
 fn primary_refusing_at_start_means_backup_at_once() {
     let mut c = cfg(2);
-    c.seed = 7;
+    c.seed = 7.into();
     let mut sim = Sim::new(c);
     sim.set_mode(Server::Primary, ServerMode::Refusing);
     sim.start();
