@@ -12,7 +12,6 @@
 //! from the OS unless the configuration pins one.
 
 use core::fmt;
-use core::hash::{Hash, Hasher};
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -82,23 +81,32 @@ impl fmt::Debug for Seed {
 
 /// A seeded generator: ChaCha20's keystream (stream 0) from the start.
 ///
-/// Two generators are equal, and hash alike, when they have the same seed, stream and
-/// position in the keystream, whatever part of it their buffers hold, so equal cores
-/// stay equal for the model checker's state sets.
-#[derive(Clone)]
+/// It holds only the seed and its position in the keystream, not the keystream buffer
+/// of a `ChaCha20Rng` (a quarter kilobyte): every core clone of the simulator and the
+/// model checker copies it, and equal positions make equal, equally hashed cores. Each
+/// draw computes the ChaCha block it needs, a fraction of a microsecond, and the core
+/// draws a few numbers per message.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Rng {
-    stream: ChaCha20Rng,
+    seed: Seed,
+    /// 32-bit keystream words used so far.
+    words: u64,
 }
 
 impl Rng {
     /// A generator started from `seed`.
     pub fn new(seed: Seed) -> Rng {
-        Rng { stream: ChaCha20Rng::from_seed(seed.0) }
+        Rng { seed, words: 0 }
     }
 
-    /// The next 64 pseudo-random bits.
+    /// The next 64 pseudo-random bits: the next two keystream words, as one continuous
+    /// `ChaCha20Rng` would give them.
     pub fn next_u64(&mut self) -> u64 {
-        self.stream.next_u64()
+        let mut stream = ChaCha20Rng::from_seed(self.seed.0);
+        stream.set_word_pos(u128::from(self.words));
+        // 2^63 draws never happen; wrapping keeps the core free of overflow panics.
+        self.words = self.words.wrapping_add(2);
+        stream.next_u64()
     }
 
     /// A value spread over `low..=high` (`low` when `high <= low`). The reduction by
@@ -132,25 +140,8 @@ impl Rng {
 
     /// How many 32-bit words of the keystream have been used: the only part of the state
     /// that `Debug` shows.
-    pub fn word_pos(&self) -> u128 {
-        self.stream.get_word_pos()
-    }
-}
-
-impl PartialEq for Rng {
-    fn eq(&self, other: &Rng) -> bool {
-        // rand_chacha compares seed, stream and word position, not the buffers.
-        self.stream == other.stream
-    }
-}
-
-impl Eq for Rng {}
-
-impl Hash for Rng {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.stream.get_seed().hash(state);
-        self.stream.get_stream().hash(state);
-        self.stream.get_word_pos().hash(state);
+    pub fn word_pos(&self) -> u64 {
+        self.words
     }
 }
 
@@ -164,6 +155,8 @@ impl fmt::Debug for Rng {
 #[cfg(test)]
 mod tests {
     use super::{Rng, Seed};
+    use rand_chacha::ChaCha20Rng;
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
     use std::collections::hash_map::DefaultHasher;
     use std::hash::{Hash, Hasher};
 
@@ -194,8 +187,21 @@ mod tests {
         assert_eq!(r.next_u64(), 0x28bd_8653_e56a_5d40);
     }
 
+    /// Computing each draw's block afresh gives the continuous stream, across block and
+    /// buffer boundaries.
     #[test]
-    fn equality_and_hash_follow_the_position_not_the_buffer() {
+    fn draws_follow_one_continuous_stream() {
+        let seed = Seed::from([0x5A; 32]);
+        let mut continuous = ChaCha20Rng::from_seed(seed.to_bytes());
+        let mut r = Rng::new(seed);
+        for _ in 0..200 {
+            assert_eq!(r.next_u64(), continuous.next_u64());
+        }
+        assert_eq!(u128::from(r.word_pos()), continuous.get_word_pos());
+    }
+
+    #[test]
+    fn equality_and_hash_follow_the_position() {
         let mut a = Rng::new(Seed::from(1));
         let mut b = a.clone();
         assert_eq!((a == b, hash_of(&a)), (true, hash_of(&b)));
