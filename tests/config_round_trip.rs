@@ -18,7 +18,7 @@ fn base() -> Config {
         certificates: CertificateFiles { trusted_certificates: Some("ca.pem".into()), ..Default::default() },
         outbound: true,
         instance_id: Some("urn:uuid:00000000-0000-1000-8000-00085d1a2b3c".into()),
-        seed: 7,
+        seed: 7.into(),
         ..Config::default()
     }
 }

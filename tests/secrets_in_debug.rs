@@ -15,7 +15,7 @@ fn config() -> Config {
         proxy: Some(ServerAddr::new("proxy.example.com", 5061)),
         accounts: vec![AccountConfig::new("1001", PASSWORD), AccountConfig::new("1002", GLOBAL_PASSWORD)],
         certificates: CertificateFiles { trusted_certificates: Some("ca.pem".into()), ..Default::default() },
-        seed: 7,
+        seed: 7.into(),
         ..Config::default()
     }
 }

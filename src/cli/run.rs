@@ -38,7 +38,13 @@ pub fn run(opts: &Options) -> ExitCode {
         tracing::warn!("{w}");
     }
     if !loaded.seed_configured {
-        loaded.config.seed = os_seed();
+        loaded.config.seed = match os_seed() {
+            Ok(seed) => seed,
+            Err(e) => {
+                tracing::error!("cannot draw a seed from the OS random source: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     }
     // The instance identifier names the device, not the run: never left to the seed.
     match device_instance_id(&loaded.config, &opts.configs) {

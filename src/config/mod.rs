@@ -9,6 +9,7 @@ mod debug;
 pub mod instance;
 mod syntax;
 
+pub use crate::rng::Seed;
 use crate::time::Duration;
 use thiserror::Error;
 
@@ -175,8 +176,8 @@ pub struct Config {
     /// An established call whose connection is gone is ended after this, since the far
     /// end can no longer reach it.
     pub orphaned_call_timeout: Duration,
-    /// Seed of every jitter and identifier.
-    pub seed: u64,
+    /// Seed of every jitter and identifier: the key of the core's ChaCha20 generator.
+    pub seed: Seed,
 }
 
 /// RFC 5626 §4.4.1 default keep-alive bound for a mains-powered device.
@@ -212,7 +213,7 @@ impl Default for Config {
             max_ringing_calls: 4,
             ringing_timeout: Duration::from_secs(180),
             orphaned_call_timeout: Duration::from_secs(120),
-            seed: 0,
+            seed: Seed::ZERO,
         }
     }
 }

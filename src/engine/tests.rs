@@ -115,7 +115,7 @@ fn a_server_that_never_pongs_is_kept_alive_with_options() {
 #[test]
 fn primary_refusing_at_start_means_backup_at_once() {
     let mut c = cfg(2);
-    c.seed = 7;
+    c.seed = 7.into();
     let mut sim = Sim::new(c);
     sim.set_mode(Server::Primary, ServerMode::Refusing);
     sim.start();
