@@ -4,8 +4,9 @@
 //! A round tries the other server at once after a failure; when both have failed the
 //! phone waits a time drawn in `[W/2, W]`, `W = min(max, base·2^n)` for `n` failed rounds
 //! in a row, and starts the next round with the primary. A round is forgotten only when
-//! a connection proves itself (a 2xx or a pong on it), so a server that accepts TLS and
-//! then dies cannot make the phone spin.
+//! a connection lives through a keep-alive round (a pong, or an answered OPTIONS), so a
+//! server that accepts TLS, or even answers REGISTER, and then dies cannot make the
+//! phone spin.
 
 use crate::config;
 use crate::ids::Server;
@@ -20,7 +21,7 @@ const MAX_SHIFT: u32 = 20;
 pub(super) struct Backoff {
     /// Servers that failed in the current round (by [`Server::index`]).
     tried: [bool; 2],
-    /// Rounds that failed in a row; reset once a flow proves itself.
+    /// Rounds that failed in a row; reset once a flow answers a keep-alive.
     failed_rounds: u32,
 }
 

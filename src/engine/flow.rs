@@ -162,8 +162,9 @@ impl Core {
         self.emit(Event::Backoff { wait, failures: self.backoff.failed_rounds() });
     }
 
-    /// The flow carried a 2xx or a pong: it is good, and so are the next rounds' odds.
-    pub(super) fn flow_proven(&mut self) {
+    /// The flow answered a keep-alive (a pong, or OPTIONS for a server that never pongs):
+    /// it has lived at least one keep-alive round, so the failed rounds are forgotten.
+    pub(super) fn flow_survived_keepalive(&mut self) {
         self.flow.proven = true;
         self.backoff.proven();
     }

@@ -184,3 +184,22 @@ fn an_established_call_whose_connection_is_gone_ends_after_the_orphaned_call_tim
     assert_eq!(sim.sent_requests("BYE").len(), 1, "its BYE goes over the backup");
     assert_clean(&sim);
 }
+
+#[test]
+fn a_server_that_accepts_register_then_drops_the_connection_gets_back_off_not_a_loop() {
+    let mut sim = started(cfg(1));
+    sim.run_for(secs(1));
+    let start = sim.now;
+    // Both servers answer REGISTER with 2xx, then drop the connection at once.
+    for _ in 0..600 {
+        sim.run_for(crate::time::Duration::from_millis(100));
+        sim.drop_connections(Server::Primary, crate::engine::TransportError::Reset);
+        sim.drop_connections(Server::Backup, crate::engine::TransportError::Reset);
+    }
+    let minutes = sim.now.saturating_since(start).as_millis() as f64 / 60_000.0;
+    let accepted = f64::from(sim.servers[0].counters.accepted + sim.servers[1].counters.accepted);
+    assert!(sim.core.failed_rounds() >= 3, "the rounds grow: {}", sim.core.failed_rounds());
+    eprintln!("{accepted} connections in {minutes:.1} min, {} failed rounds", sim.core.failed_rounds());
+    assert!(accepted / minutes < 15.0, "{accepted} connections in {minutes:.1} min");
+    assert_clean(&sim);
+}

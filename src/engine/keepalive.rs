@@ -177,7 +177,7 @@ impl Core {
         }
         self.timers.stop(Timer::Flow(FlowTimer::PongDeadline));
         self.keepalive.pong(conn.server);
-        self.flow_proven();
+        self.flow_survived_keepalive();
         self.schedule_ping();
     }
 
@@ -193,7 +193,7 @@ impl Core {
         if self.keepalive.options_answered(conn.server) {
             self.emit(Event::PongsUnsupported { server: conn.server });
         }
-        self.flow_proven();
+        self.flow_survived_keepalive();
         self.schedule_ping();
         true
     }

@@ -431,7 +431,10 @@ impl Core {
         self.timers.set(reg_timer(i, RegTimer::Refresh), self.now + refresh_delay(granted, renewal));
         self.emit(Event::Registered { account, server, expires: granted });
         if self.flow.conn == Some(conn) {
-            self.flow_proven();
+            // Proven, but not yet a reason to forget failed rounds: a server that accepts
+            // REGISTER and then drops the connection must not get reconnects without
+            // back-off. A keep-alive round (`flow_survived_keepalive`) does that.
+            self.flow.proven = true;
         }
         self.exchange_done(i, conn);
     }

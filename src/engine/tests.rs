@@ -634,7 +634,7 @@ fn a_proven_connection_resets_the_back_off() {
     assert!(sim.core.failed_rounds() >= 4);
     sim.set_mode(Server::Primary, ServerMode::Up);
     sim.run_for(secs(130));
-    assert_eq!(sim.core.failed_rounds(), 0, "a REGISTER 2xx proves the new connection");
+    assert_eq!(sim.core.failed_rounds(), 0, "a keep-alive round proves the new connection");
     let t0 = sim.now;
     sim.set_mode(Server::Primary, ServerMode::Refusing);
     sim.run_for(secs(5));
