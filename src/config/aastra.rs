@@ -1507,6 +1507,8 @@ mod proptests {
                     call_queue_limit: e.4,
                     call_setup_timeout: Duration::from_secs(e.5),
                     seed: e.6,
+                    // Limits with no Aastra parameter keep their defaults through a file.
+                    ..Config::default()
                 };
                 (config, accounts.keys().copied().collect())
             },

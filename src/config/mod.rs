@@ -156,6 +156,17 @@ pub struct Config {
     /// How long a placed call may wait for a connection and a final answer's first sign
     /// of life before it fails.
     pub call_setup_timeout: Duration,
+    /// A peer that takes none of the bytes waiting for it for this long is dead.
+    pub write_stall_timeout: Duration,
+    /// A peer that leaves more unsent bytes than this is dead.
+    pub max_write_backlog: usize,
+    /// Incoming calls that may ring at once; the next one is answered 486 Busy Here.
+    pub max_ringing_calls: u8,
+    /// An incoming call that rings this long unanswered is ended (RFC 3261 Timer C).
+    pub ringing_timeout: Duration,
+    /// An established call whose connection is gone is ended after this, since the far
+    /// end can no longer reach it.
+    pub orphaned_call_timeout: Duration,
     /// Seed of every jitter and identifier.
     pub seed: u64,
 }
@@ -188,6 +199,11 @@ impl Default for Config {
             failback: Failback { probe_interval: Duration::from_secs(30), stable_probes: 3 },
             call_queue_limit: 8,
             call_setup_timeout: Duration::from_secs(32),
+            write_stall_timeout: Duration::from_secs(10),
+            max_write_backlog: 256 * 1024,
+            max_ringing_calls: 4,
+            ringing_timeout: Duration::from_secs(180),
+            orphaned_call_timeout: Duration::from_secs(120),
             seed: 0,
         }
     }
@@ -282,6 +298,13 @@ impl Config {
         }
         if self.connect_timeout.is_zero() {
             errors.push(invalid("sip persistent tls connect timeout", "must be at least 1 ms"));
+        }
+        if self.write_stall_timeout.is_zero() || self.max_write_backlog == 0 {
+            errors
+                .push(invalid("write stall limits", "the write-stall timeout and the backlog limit must be non-zero"));
+        }
+        if self.max_ringing_calls == 0 || self.ringing_timeout.is_zero() || self.orphaned_call_timeout.is_zero() {
+            errors.push(invalid("call limits", "the ringing limit and the call timeouts must be non-zero"));
         }
         if !(30..=1800).contains(&self.registration_retry) {
             errors.push(invalid("sip registration retry timer", "must be 30 to 1800 s"));

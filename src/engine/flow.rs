@@ -91,7 +91,8 @@ impl Core {
     /// but the transport's own report: no pong from a server that pongs
     /// (`keepalive.rs`), no answer to its OPTIONS (`keepalive.rs`), no answer to a
     /// REGISTER or an INVITE on it ([`Core::transaction_timed_out`]), bytes that cannot be
-    /// framed as SIP (`on_received`), and the switch of failback (`failback.rs`). The
+    /// framed as SIP and a peer that does not read what the phone writes
+    /// (`Core::connection_dead` in `mod.rs`), and the switch of failback (`failback.rs`). The
     /// connection is closed and [`Core::flow_failed`] picks the next attempt.
     pub(super) fn flow_dead(&mut self, conn: ConnId, reason: FlowError) {
         self.fail_conn(conn, reason);

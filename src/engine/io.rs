@@ -31,6 +31,16 @@ pub enum Input<'a> {
         /// The plaintext.
         data: &'a [u8],
     },
+    /// How many plaintext bytes the shell holds for the connection that the peer has not
+    /// taken yet (queued for the socket). Reported whenever the number changes, and 0
+    /// once everything went out. The core decides when a peer that does not read is dead
+    /// (`Config::write_stall_timeout`, `Config::max_write_backlog`).
+    WriteBacklog {
+        /// The connection.
+        conn: ConnId,
+        /// Bytes written by the core and not yet taken by the socket.
+        bytes: usize,
+    },
     /// An established connection ended.
     Closed {
         /// The connection.
@@ -221,9 +231,10 @@ pub enum FlowError {
     /// The phone is leaving the backup for the primary.
     #[error("failing back to the primary")]
     Failback,
-    /// The phone is shutting down.
-    #[error("shutdown")]
-    Shutdown,
+    /// The peer did not take what the phone wrote: no progress within the write-stall
+    /// timeout, or more unsent bytes than the backlog limit.
+    #[error("the peer does not read: {0} bytes unsent")]
+    WriteStalled(usize),
 }
 
 /// Why a REGISTER failed.

@@ -71,6 +71,8 @@ struct Conn {
     /// `None` while connecting (bounded by [`Timer::Connect`]); the local socket address
     /// once up.
     local: Option<SocketAddr>,
+    /// Bytes the shell holds for the peer (bounded by [`Timer::WriteStall`]).
+    backlog: usize,
     framer: Framer,
 }
 
@@ -251,6 +253,7 @@ impl Core {
                 }
             }
             Input::Received { conn, data } => self.on_received(conn, data),
+            Input::WriteBacklog { conn, bytes } => self.on_write_backlog(conn, bytes),
         }
         self.after_input();
     }
@@ -282,6 +285,7 @@ impl Core {
     fn on_timer(&mut self, timer: Timer) {
         match timer {
             Timer::Connect(conn) => self.on_connect_timeout(conn),
+            Timer::WriteStall(conn) => self.on_write_stall(conn),
             Timer::Flow(_) if !self.running() => {}
             Timer::Flow(FlowTimer::Retry) => self.on_retry_timer(),
             Timer::Flow(FlowTimer::OptionsTx) => self.on_keepalive_options_timeout(),
@@ -398,7 +402,7 @@ impl Core {
         let target = self.server_addr(server)?;
         self.next_generation = self.next_generation.wrapping_add(1);
         let id = ConnId { server, generation: self.next_generation };
-        self.conns.push(Conn { id, purpose, local: None, framer: Framer::new(Limits::default()) });
+        self.conns.push(Conn { id, purpose, local: None, backlog: 0, framer: Framer::new(Limits::default()) });
         self.timers.set(Timer::Connect(id), self.now + self.config.connect_timeout);
         self.out.push_back(Output::Connect { conn: id, target });
         Some(id)
@@ -419,6 +423,7 @@ impl Core {
     fn remove_conn(&mut self, id: ConnId) -> Option<Conn> {
         let pos = self.conns.iter().position(|c| c.id == id)?;
         self.timers.stop(Timer::Connect(id));
+        self.timers.stop(Timer::WriteStall(id));
         Some(self.conns.remove(pos))
     }
 
@@ -493,15 +498,43 @@ impl Core {
                 Ok(Some(Frame::Crlf)) => self.on_crlf(conn),
                 Ok(Some(Frame::Message(msg))) => self.on_message(conn, msg),
                 Err(e) => {
-                    let reason = FlowError::Protocol(e.to_string());
-                    if self.flow.conn == Some(conn) {
-                        self.flow_dead(conn, reason);
-                    } else {
-                        self.fail_conn(conn, reason);
-                    }
+                    self.connection_dead(conn, FlowError::Protocol(e.to_string()));
                     return;
                 }
             }
+        }
+    }
+
+    /// The shell's count of unsent bytes changed. A peer that does not read is dead:
+    /// beyond the backlog limit at once, else when it takes nothing for the write-stall
+    /// timeout (the timer restarts whenever the backlog shrinks, which is progress).
+    fn on_write_backlog(&mut self, conn: ConnId, bytes: usize) {
+        let Some(c) = self.conn_mut(conn) else { return };
+        let before = std::mem::replace(&mut c.backlog, bytes);
+        if bytes > self.config.max_write_backlog {
+            self.connection_dead(conn, FlowError::WriteStalled(bytes));
+        } else if bytes == 0 {
+            self.timers.stop(Timer::WriteStall(conn));
+        } else if before == 0 || bytes < before {
+            self.timers.set(Timer::WriteStall(conn), self.now + self.config.write_stall_timeout);
+        }
+    }
+
+    /// The peer took nothing for the write-stall timeout.
+    fn on_write_stall(&mut self, conn: ConnId) {
+        let backlog = self.conn(conn).map_or(0, |c| c.backlog);
+        if backlog > 0 {
+            self.connection_dead(conn, FlowError::WriteStalled(backlog));
+        }
+    }
+
+    /// A connection is dead because of what its peer did: the flow through
+    /// [`Core::flow_dead`], any other connection directly.
+    fn connection_dead(&mut self, conn: ConnId, reason: FlowError) {
+        if self.flow.conn == Some(conn) {
+            self.flow_dead(conn, reason);
+        } else {
+            self.fail_conn(conn, reason);
         }
     }
 
@@ -567,4 +600,8 @@ impl Core {
 }
 
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_support;

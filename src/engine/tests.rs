@@ -1,45 +1,13 @@
 //! Scenario tests: the core against the simulated servers on a virtual clock.
 
-use crate::config::{AccountConfig, CertificateFiles, Config, Failback, ServerAddr, TransportMode};
+use crate::config::TransportMode;
 use crate::engine::{CallFailure, CallOutcome, EndReason, Event, FlowError, FlowState, Input, RegError, RegState};
 use crate::ids::{AccountId, ConnId, Server};
 use crate::sim::{ServerMode, Sim};
 use crate::sip::Message;
 use crate::time::{Duration, Instant};
 
-fn cfg(accounts: usize) -> Config {
-    Config {
-        proxy: Some(ServerAddr::new("primary.test", 5061)),
-        backup_proxy: Some(ServerAddr::new("backup.test", 5061)),
-        accounts: (1..=accounts).map(|i| AccountConfig::new(&format!("100{i}"), "pw")).collect(),
-        certificates: CertificateFiles { trusted_certificates: Some("ca.pem".into()), ..Default::default() },
-        keepalive_interval: Duration::from_secs(10),
-        pong_timeout: Duration::from_secs(2),
-        failback: Failback { probe_interval: Duration::from_secs(5), stable_probes: 3 },
-        seed: 42,
-        ..Config::default()
-    }
-}
-
-fn started(config: Config) -> Sim {
-    assert_eq!(config.validate(), Ok(()));
-    let mut sim = Sim::new(config);
-    sim.start();
-    sim
-}
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn all_registered_on(sim: &Sim, server: Server) -> bool {
-    (0..sim.core.config().accounts.len())
-        .all(|i| sim.core.registration(AccountId(i as u8)) == Some(RegState::Registered { server }))
-}
-
-fn assert_clean(sim: &Sim) {
-    assert!(sim.monitor.violations().is_empty(), "violations: {:#?}", sim.monitor.violations());
-}
+use super::tests_support::*;
 
 #[test]
 fn one_connection_registers_every_account_with_digest() {

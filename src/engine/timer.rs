@@ -22,6 +22,8 @@ use core::fmt;
 pub enum Timer {
     /// Connect plus handshake of this connection must finish by then.
     Connect(ConnId),
+    /// The peer must take some of the bytes waiting for it by then.
+    WriteStall(ConnId),
     /// One of the persistent connection's timers.
     Flow(FlowTimer),
     /// One of an account's registration timers.
@@ -88,6 +90,7 @@ impl fmt::Display for Timer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Timer::Connect(c) => write!(f, "connect timeout of {c}"),
+            Timer::WriteStall(c) => write!(f, "write stall of {c}"),
             Timer::Flow(t) => f.write_str(match t {
                 FlowTimer::Retry => "next reconnect round",
                 FlowTimer::OptionsTx => "OPTIONS on the flow unanswered",
@@ -180,9 +183,10 @@ impl TimerTable {
 
     /// Every armed timer with its deadline, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (Timer, Instant)> + '_ {
-        let keyed_before = self.keyed.iter().copied().take_while(|(k, _)| matches!(k, Timer::Connect(_)));
+        let per_conn = |k: &Timer| matches!(k, Timer::Connect(_) | Timer::WriteStall(_));
+        let keyed_before = self.keyed.iter().copied().take_while(move |(k, _)| per_conn(k));
         let flow = FlowTimer::ALL.into_iter().filter_map(|t| self.flow[t.slot()].map(|at| (Timer::Flow(t), at)));
-        let keyed_after = self.keyed.iter().copied().skip_while(|(k, _)| matches!(k, Timer::Connect(_)));
+        let keyed_after = self.keyed.iter().copied().skip_while(move |(k, _)| per_conn(k));
         let shutdown = self.shutdown.map(|at| (Timer::Shutdown, at));
         keyed_before.chain(flow).chain(keyed_after).chain(shutdown)
     }

@@ -20,6 +20,8 @@ use crate::time::Instant;
 pub enum TimerKey {
     /// Connect plus handshake deadline of the connection in this slot.
     Connect(u8),
+    /// Write-stall deadline of the connection in this slot.
+    WriteStall(u8),
     /// Next reconnect round (back-off).
     FlowRetry,
     /// Next keep-alive ping.
@@ -217,6 +219,7 @@ impl Core {
         let conn_slot = |id: ConnId| self.conns.iter().position(|c| c.id == id).map(|p| p as u8);
         Some(match timer {
             Timer::Connect(id) => TimerKey::Connect(conn_slot(id)?),
+            Timer::WriteStall(id) => TimerKey::WriteStall(conn_slot(id)?),
             Timer::Flow(FlowTimer::Retry) => TimerKey::FlowRetry,
             Timer::Flow(FlowTimer::OptionsTx) => TimerKey::OptionsTx,
             Timer::Flow(FlowTimer::PongDeadline) => TimerKey::PongDeadline,
