@@ -12,6 +12,8 @@ mod core_body;
 mod digest;
 #[path = "../fuzz/bodies/framer.rs"]
 mod framer;
+#[path = "../fuzz/bodies/input.rs"]
+mod input;
 #[path = "../fuzz/bodies/message.rs"]
 mod message;
 

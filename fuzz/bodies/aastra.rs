@@ -11,10 +11,9 @@
 //! `Config::validate` and `render_effective` (no panic), and the rendered text to `load`
 //! (no panic, diagnostics inside the text; what loads passes validation).
 
-#[path = "input.rs"]
-mod input;
-
-use input::Input;
+// The input reader is a module of the crate root (fuzz target or replay test), next to
+// this body, so that it is compiled once where several bodies share it.
+use crate::input::Input;
 use sip_ptls::config::aastra::{Diagnostic, PASSWORD_MASK, Source, load, render_effective};
 use sip_ptls::config::{AccountConfig, Backoff, CertificateFiles, Config, Failback, ServerAddr, TransportMode};
 use sip_ptls::time::Duration;
@@ -23,7 +22,7 @@ const NAMES: [&str; 3] = ["aastra.cfg", "6737i.cfg", "mac.cfg"];
 
 pub fn run(data: &[u8]) {
     let mut input = Input::new(data);
-    if input.byte() % 8 == 0 {
+    if input.byte().is_multiple_of(8) {
         structure(&mut input);
     } else {
         text(input.rest());
@@ -149,5 +148,10 @@ fn config(input: &mut Input<'_>) -> Config {
         call_queue_limit: input.byte(),
         call_setup_timeout: millis(input),
         seed: u64::from(input.u32()),
+        write_stall_timeout: millis(input),
+        max_write_backlog: input.u32() as usize,
+        max_ringing_calls: input.byte(),
+        ringing_timeout: millis(input),
+        orphaned_call_timeout: millis(input),
     }
 }

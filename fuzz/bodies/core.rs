@@ -10,7 +10,8 @@
 //! ignore). The server side is arbitrary: raw bytes in arbitrary chunks, responses built
 //! to any request the core sent (any status, digest challenges, Expires, Contact,
 //! Min-Expires, Retry-After, Flow-Timer, Record-Route, odd headers), requests of any
-//! method for new or existing dialogs, pongs and pings. Time advances to the next
+//! method for new or existing dialogs, pongs and pings; the runtime also reports write
+//! backlogs (bytes the peer has not taken). Time advances to the next
 //! deadline, by small or large steps firing every deadline on the way, or jumps late;
 //! the application places, answers, rejects and hangs up calls and shuts down.
 //!
@@ -27,10 +28,9 @@
 //! Input: a setup byte (accounts, backup, mode, URI scheme, outbound) and a seed byte,
 //! then operations, each an opcode byte and its arguments; at most `MAX_OPS` of them.
 
-#[path = "input.rs"]
-mod input;
-
-use input::Input;
+// The input reader is a module of the crate root (fuzz target or replay test), next to
+// this body, so that it is compiled once where several bodies share it.
+use crate::input::Input;
 use sip_ptls::config::{AccountConfig, CertificateFiles, Config, Failback, ServerAddr, TransportMode};
 use sip_ptls::ids::{AccountId, CallId, ConnId};
 use sip_ptls::sim::{Monitor, NetState};
@@ -457,11 +457,23 @@ impl World {
             }
             7 => {
                 let conn = self.pick(input, |c| c.state == NetState::Up);
-                let ping = input.byte() & 1 == 1;
-                if let Some(conn) = conn {
-                    self.deliver(conn, if ping { b"\r\n\r\n" } else { b"\r\n" }, 0);
+                let how = input.byte();
+                let Some(conn) = conn else { return "pong or backlog" };
+                match how % 4 {
+                    0 => self.deliver(conn, b"\r\n", 0),
+                    1 => self.deliver(conn, b"\r\n\r\n", 0),
+                    _ => {
+                        // The shell's count of bytes the peer has not taken yet.
+                        let bytes = match how >> 2 {
+                            0..=15 => 0,
+                            n @ 16..=47 => usize::from(n) * 997,
+                            _ => 256 * 1024 + usize::from(how & 3),
+                        };
+                        self.core.handle_input(self.now, sip_ptls::Input::WriteBacklog { conn, bytes });
+                        self.drain();
+                    }
                 }
-                "pong"
+                "pong or backlog"
             }
             8 => {
                 let ms = u64::from(input.byte()) * 20;
@@ -517,7 +529,7 @@ impl World {
             }
             _ => {
                 let how = input.byte();
-                if how % 8 == 0 {
+                if how.is_multiple_of(8) {
                     self.core.shutdown(self.now);
                     self.drain();
                     return "shutdown";
@@ -534,10 +546,11 @@ impl World {
         let reason = reason(input);
         let bytes = input.sized(256);
         let Some(conn) = conn else { return "late report" };
-        let report = match how % 4 {
+        let report = match how % 5 {
             0 => sip_ptls::Input::Connected { conn, local: local(conn) },
             1 => sip_ptls::Input::ConnectFailed { conn, reason },
             2 => sip_ptls::Input::Closed { conn, reason },
+            3 => sip_ptls::Input::WriteBacklog { conn, bytes: bytes.len() * 1000 },
             _ => sip_ptls::Input::Received { conn, data: bytes },
         };
         self.core.handle_input(self.now, report);

@@ -6,10 +6,9 @@
 //! Input: a mode byte (even: the default limits; odd: small limits read from the next
 //! five bytes), a cut count and that many 16-bit cut positions, then the stream.
 
-#[path = "input.rs"]
-mod input;
-
-use input::Input;
+// The input reader is a module of the crate root (fuzz target or replay test), next to
+// this body, so that it is compiled once where several bodies share it.
+use crate::input::Input;
 use sip_ptls::sip::{Frame, Framer, FramingError, Limits};
 
 pub fn run(data: &[u8]) {
