@@ -178,7 +178,7 @@ mod demo {
             registrar: Some(ServerAddr::new("example.test", 0)),
             accounts: users.iter().map(|(u, p)| AccountConfig::new(u, p)).collect(),
             keepalive_interval: Duration::from_secs(5),
-            seed: sip_ptls::runtime::os_seed(),
+            seed: sip_ptls::runtime::os_seed().map_err(|e| e.to_string())?,
             ..Config::default()
         };
         println!("tokio drives the sip-ptls core against a registrar on {}", registrar.addr());

@@ -26,7 +26,7 @@
 //! let config = Config {
 //!     proxy: Some(ServerAddr::new("sip.example.com", 5061)),
 //!     accounts: vec![AccountConfig::new("1001", "secret")],
-//!     seed: 7,
+//!     seed: 7.into(),
 //!     ..Config::default()
 //! };
 //! let mut now = Instant::ZERO;

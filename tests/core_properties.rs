@@ -117,7 +117,7 @@ fn config(s: &Setup) -> Config {
         failback: Failback { probe_interval: Duration::from_secs(10), stable_probes: 2 },
         registration_retry: 30,
         registration_timeout_retry: 30,
-        seed: s.seed,
+        seed: s.seed.into(),
         ..Config::default()
     }
 }

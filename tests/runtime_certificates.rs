@@ -180,3 +180,60 @@ fn certificate_file_errors_name_the_parameter_and_the_file() {
     config.certificates = trusted(&abs);
     assert!(Phone::new(config, std::path::Path::new("/nonexistent")).is_ok());
 }
+
+/// The base64 lines of a PEM file (what a leak of the key would show).
+fn pem_body(pem: &str) -> Vec<&str> {
+    pem.lines().filter(|l| !l.starts_with("-----") && l.len() >= 16).collect()
+}
+
+#[test]
+fn key_material_never_appears_in_errors_or_debug() {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let lab = Lab::new();
+    let dir = temp_dir();
+    let d = dir.path();
+    let mine = lab.pki.client_cert("phone").expect("cert");
+    dir.write("ca.pem", &lab.pki.ca_pem).expect("write a test file");
+    dir.write("phone.crt", &mine.cert_pem).expect("write a test file");
+    dir.write("phone.key", &mine.key_pem).expect("write a test file");
+    let files = |key: &str| CertificateFiles {
+        trusted_certificates: Some("ca.pem".into()),
+        local_certificate: Some("phone.crt".into()),
+        private_key: Some(key.into()),
+        root_and_intermediate: None,
+    };
+    let mode = sip_ptls::config::TransportMode::PersistentTls;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let der = PrivateKeyDer::from_pem_slice(mine.key_pem.as_bytes()).expect("a key");
+    let der_bytes = format!("{:?}", &der.secret_der()[..24]);
+    let der_bytes = der_bytes.trim_matches(['[', ']']);
+    let creds = sip_ptls::runtime::load_credentials(&files("phone.key"), mode, d, now).expect("loads");
+    let shown = format!("{creds:?}");
+    for line in pem_body(&mine.key_pem) {
+        assert!(!shown.contains(line), "key PEM in Debug");
+    }
+    assert!(!shown.contains(der_bytes), "key DER in Debug");
+    let tls = sip_ptls::runtime::ClientTls::from_credentials(creds).expect("builds");
+    let shown = format!("{tls:?}");
+    assert!(!shown.contains(der_bytes) && pem_body(&mine.key_pem).iter().all(|l| !shown.contains(l)));
+
+    // Broken key files: whatever the PEM parser saw must not be quoted back.
+    let body = pem_body(&mine.key_pem);
+    let first = body.first().copied().unwrap_or_default();
+    let broken = [
+        format!("-----BEGIN PRIVATE KEY-----\n{first}\n"),
+        format!("-----BEGIN PRIVATE KEY-----\n{first}!!\n-----END PRIVATE KEY-----\n"),
+        format!("-----BEGIN PRIVATE KEY-----{first}\n-----END PRIVATE KEY-----\n"),
+        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", body.join("\n").replacen('M', "N", 3)),
+        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", &first[..first.len() / 4 * 4]),
+    ];
+    for (i, text) in broken.iter().enumerate() {
+        let name = format!("broken{i}.key");
+        dir.write(&name, text).expect("write a test file");
+        let e = sip_ptls::runtime::load_credentials(&files(&name), mode, d, now).expect_err("a broken key");
+        assert_eq!(e.parameter, "sips private key");
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains(&first[..16]), "case {i}: key text in the error: {shown}");
+    }
+}

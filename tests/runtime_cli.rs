@@ -127,6 +127,8 @@ fn run_registers_both_lines_and_deregisters_on_ctrl_c() {
     );
     assert_eq!(registrar.bindings().len(), 2);
     assert_eq!(registrar.stats().accepted, 1);
+    let kept = lab.dir.path().join(sip_ptls::runtime::INSTANCE_ID_FILE);
+    assert!(kept.exists(), "without a MAC file the instance id is generated once and kept beside aastra.cfg");
 
     let pid = child.id().to_string();
     let sent = Command::new("kill").args(["-INT", &pid]).status().expect("send SIGINT");

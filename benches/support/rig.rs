@@ -20,7 +20,7 @@ pub fn config(accounts: usize, keepalive: Duration, registration_period: u32) ->
         certificates: CertificateFiles { trusted_certificates: Some("ca.pem".into()), ..Default::default() },
         keepalive_interval: keepalive,
         registration_period,
-        seed: 7,
+        seed: 7.into(),
         ..Config::default()
     }
 }

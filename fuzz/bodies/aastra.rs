@@ -16,6 +16,7 @@
 use crate::input::Input;
 use sip_ptls::config::aastra::{Diagnostic, PASSWORD_MASK, Source, load, render_effective};
 use sip_ptls::config::{AccountConfig, Backoff, CertificateFiles, Config, Failback, ServerAddr, TransportMode};
+use sip_ptls::rng::Seed;
 use sip_ptls::time::Duration;
 
 const NAMES: [&str; 3] = ["aastra.cfg", "6737i.cfg", "mac.cfg"];
@@ -40,7 +41,7 @@ fn text(data: &[u8]) {
     let Some(l) = loaded else { return };
     assert_eq!(l.config.validate(), Ok(()), "a loaded configuration fails validation");
     assert_eq!(l.line_numbers.len(), l.config.accounts.len());
-    assert!(l.seed_configured || l.config.seed == 0, "a seed without `sip persistent tls seed`");
+    assert!(l.seed_configured || l.config.seed.is_zero(), "a seed without `sip persistent tls seed`");
     let rendered = render_effective(&l.config, &l.line_numbers);
     let again_text = unmask(&rendered, &l.config, &l.line_numbers);
     let again = load(&[Source { name: "effective.cfg", text: &again_text }])
@@ -147,7 +148,12 @@ fn config(input: &mut Input<'_>) -> Config {
         failback: Failback { probe_interval: millis(input), stable_probes: input.byte() },
         call_queue_limit: input.byte(),
         call_setup_timeout: millis(input),
-        seed: u64::from(input.u32()),
+        seed: if flags & 8 != 0 {
+            let bytes: Vec<u8> = (0..32).map(|_| input.byte()).collect();
+            Seed::from_bytes(bytes.try_into().unwrap_or([0; 32]))
+        } else {
+            u64::from(input.u32()).into()
+        },
         write_stall_timeout: millis(input),
         max_write_backlog: input.u32() as usize,
         max_ringing_calls: input.byte(),

@@ -160,7 +160,7 @@ fn config(input: &mut Input<'_>) -> Config {
         failback: Failback { probe_interval: Duration::from_secs(10), stable_probes: 2 },
         registration_retry: 30,
         registration_timeout_retry: 30,
-        seed: u64::from(input.byte()),
+        seed: u64::from(input.byte()).into(),
         ..Config::default()
     }
 }

@@ -49,7 +49,8 @@ pub struct Bounds {
     pub calls: u8,
     /// Firings of periodic timers (keep-alive ping, registration refresh, probe).
     pub idle: u8,
-    /// Seed of the core's random generator (jitter, tokens).
+    /// Seed of the core's random generator (jitter, tokens): the low 64 bits of its
+    /// 32-byte ChaCha20 key, the rest zero.
     pub seed: u64,
     /// Network deliveries before timers (sound while RTT is far below every timer).
     pub urgency: bool,
@@ -392,7 +393,7 @@ pub fn model_config(accounts: u8, seed: u64) -> Config {
         failback: Failback { probe_interval: Duration::from_secs(8), stable_probes: 1 },
         call_queue_limit: 8,
         call_setup_timeout: Duration::from_secs(32),
-        seed,
+        seed: seed.into(),
         ..Config::default()
     }
 }

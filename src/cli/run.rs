@@ -6,7 +6,7 @@ use async_signal::{Signal, Signals};
 use futures_lite::StreamExt;
 use futures_lite::future;
 use sip_ptls::Event;
-use sip_ptls::runtime::{Phone, os_seed};
+use sip_ptls::runtime::{InstanceIdOrigin, Phone, device_instance_id, os_seed};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,7 +38,24 @@ pub fn run(opts: &Options) -> ExitCode {
         tracing::warn!("{w}");
     }
     if !loaded.seed_configured {
-        loaded.config.seed = os_seed();
+        loaded.config.seed = match os_seed() {
+            Ok(seed) => seed,
+            Err(e) => {
+                tracing::error!("cannot draw a seed from the OS random source: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    }
+    // The instance identifier names the device, not the run: never left to the seed.
+    match device_instance_id(&loaded.config, &opts.configs) {
+        Ok((id, origin)) => {
+            tracing::info!("instance id {id} ({})", describe(&origin));
+            loaded.config.instance_id = Some(id);
+        }
+        Err(e) => {
+            tracing::error!("instance id: {e}");
+            return ExitCode::from(2);
+        }
     }
     let lines = loaded.line_numbers.clone();
     let (phone, driver) = match Phone::new(loaded.config, &conf.base_dir) {
@@ -103,4 +120,14 @@ pub fn run(opts: &Options) -> ExitCode {
         app,
     ));
     if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Where the instance identifier came from, for the start-up log.
+fn describe(origin: &InstanceIdOrigin) -> String {
+    match origin {
+        InstanceIdOrigin::Configured => "sip persistent tls instance id".to_owned(),
+        InstanceIdOrigin::Mac(p) => format!("from the MAC address in {}", p.display()),
+        InstanceIdOrigin::Stored(p) => format!("kept in {}", p.display()),
+        InstanceIdOrigin::Generated(p) => format!("generated and kept in {}", p.display()),
+    }
 }

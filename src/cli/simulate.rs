@@ -21,7 +21,7 @@ fn config() -> Config {
         keepalive_interval: Duration::from_secs(30),
         pong_timeout: Duration::from_secs(10),
         failback: Failback { probe_interval: Duration::from_secs(30), stable_probes: 3 },
-        seed: 2026,
+        seed: 2026.into(),
         ..Config::default()
     }
 }

@@ -20,18 +20,26 @@
 //!   earlier file);
 //! - only the value that wins the layering is checked.
 
-use super::{AccountConfig, Backoff, Config, ConfigError, Failback, ServerAddr, TransportMode};
+use super::{AccountConfig, Backoff, Config, ConfigError, Failback, Seed, ServerAddr, TransportMode};
 use crate::time::Duration;
 use core::fmt;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One configuration file: its name (used in messages only) and its contents.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Its `Debug` shows the name and the length, never the text, which holds passwords.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Source<'a> {
     /// File name as it should appear in messages, e.g. `aastra.cfg`.
     pub name: &'a str,
     /// The whole text of the file.
     pub text: &'a str,
+}
+
+impl fmt::Debug for Source<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source").field("name", &self.name).field("len", &self.text.len()).finish()
+    }
 }
 
 /// An error or a warning about the configuration, tied to a file and line.
@@ -64,8 +72,8 @@ pub struct Loaded {
     pub config: Config,
     /// Unknown parameters, parameters accepted but not used, values adjusted, …
     pub warnings: Vec<Diagnostic>,
-    /// True when `sip persistent tls seed` was set; otherwise `config.seed` is 0 and the
-    /// runtime should pick a random seed.
+    /// True when `sip persistent tls seed` was set; otherwise `config.seed` is
+    /// [`Seed::ZERO`] and the runtime should draw one (`runtime::os_seed`).
     pub seed_configured: bool,
     /// `line_numbers[i]` is the Aastra line number (1 to 9) of `config.accounts[i]`.
     pub line_numbers: Vec<u8>,
@@ -248,12 +256,34 @@ fn parse_uint(value: &str) -> Result<u64, NumberError> {
     value.parse::<u64>().map_err(|_| NumberError::TooLarge)
 }
 
-/// Decimal, or hexadecimal after `0x`.
-fn parse_seed(value: &str) -> Option<u64> {
-    match value.strip_prefix("0x").or_else(|| value.strip_prefix("0X")) {
-        Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => u64::from_str_radix(hex, 16).ok(),
-        Some(_) => None,
-        None => parse_uint(value).ok(),
+/// A decimal 64-bit number; `0x` and 1 to 64 hex digits, a 256-bit number; or exactly 64
+/// hex digits without `0x`, the 32 bytes of a full seed (most significant first). A
+/// number is the seed whose low bytes it fills (see [`Seed`]), so `7` and `0x07` and
+/// `000…007` are one seed.
+fn parse_seed(value: &str) -> Option<Seed> {
+    let hex = match value.strip_prefix("0x").or_else(|| value.strip_prefix("0X")) {
+        Some(hex) => hex,
+        None if value.len() == 64 => value,
+        None => return parse_uint(value).ok().map(Seed::from),
+    };
+    if hex.is_empty() || hex.len() > 64 {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    // From the last digit: fewer digits are a smaller number.
+    for (i, digit) in hex.bytes().rev().enumerate() {
+        let nibble = u8::try_from(char::from(digit).to_digit(16)?).ok()?;
+        bytes[31 - i / 2] |= nibble << (4 * (i % 2));
+    }
+    Some(Seed::from_bytes(bytes))
+}
+
+/// How the writer spells a non-zero seed: `0x` and its hex digits when it fits 64 bits
+/// (as such seeds are usually written), its 64 hex digits otherwise.
+fn render_seed(seed: Seed) -> String {
+    match seed.as_u64() {
+        Some(n) => format!("{n:#x}"),
+        None => seed.to_bytes().iter().map(|b| format!("{b:02x}")).collect(),
     }
 }
 
@@ -576,7 +606,8 @@ impl<'s, 'a> Loader<'s, 'a> {
                     "sip persistent tls seed",
                     &s,
                     format!(
-                        "`{}` is not a seed; accepted: 0 to 18446744073709551615, or 0x and up to 16 hex digits",
+                        "`{}` is not a seed; accepted: 0 to 18446744073709551615, 0x and up to 64 hex digits, \
+                         or 64 hex digits",
                         s.value
                     ),
                 ),
@@ -691,14 +722,22 @@ impl<'s, 'a> Loader<'s, 'a> {
     /// Where a parameter named by [`Config::validate`] was last set.
     fn locate(&self, parameter: &str, origins: &[Origin]) -> Diagnostic {
         let mut candidates = vec![parameter.to_owned()];
-        if let Some((digits, "user name")) = split_line_name(parameter) {
+        // Validation names accounts by their index; the files name them by line, or by
+        // the global set for line 1.
+        if let Some((digits, field)) = split_line_name(parameter).filter(|(_, f)| AUTH_SET.contains(f)) {
             let index = digits.parse::<usize>().ok().and_then(|k| k.checked_sub(1));
             match index.and_then(|i| origins.get(i)) {
-                Some(o) if o.global => candidates = vec!["sip user name".to_owned()],
-                Some(o) => candidates = vec![format!("sip line{} user name", o.line)],
-                None if origins.is_empty() => candidates.push("sip user name".to_owned()),
+                Some(o) if o.global => candidates = vec![format!("sip {field}")],
+                Some(o) => candidates = vec![format!("sip line{} {field}", o.line)],
+                None if origins.is_empty() => candidates.push(format!("sip {field}")),
                 None => {}
             }
+        }
+        // The outbound proxies stand in for unset proxies (section 3 of the reference).
+        match parameter {
+            "sip proxy ip" => candidates.push("sip outbound proxy".to_owned()),
+            "sip backup proxy ip" => candidates.push("sip backup outbound proxy".to_owned()),
+            _ => {}
         }
         for name in &candidates {
             if let Some(s) = self.settings.get(name) {
@@ -864,8 +903,8 @@ pub fn render_effective(config: &Config, line_numbers: &[u8]) -> String {
     put(&mut out, "sip persistent tls failback probes", &config.failback.stable_probes.to_string());
     put(&mut out, "sip persistent tls call queue", &config.call_queue_limit.to_string());
     put(&mut out, "sip persistent tls call timeout", &ceil_secs(config.call_setup_timeout).to_string());
-    if config.seed != 0 {
-        put(&mut out, "sip persistent tls seed", &format!("{:#x}", config.seed));
+    if !config.seed.is_zero() {
+        put(&mut out, "sip persistent tls seed", &render_seed(config.seed));
     }
     if let Some(id) = &config.instance_id {
         put(&mut out, "sip persistent tls instance id", id);
@@ -1095,6 +1134,29 @@ sip line1 password: secret
     }
 
     #[test]
+    fn values_that_would_break_a_message_are_reported_on_their_lines() {
+        // A CR inside a line is part of the value (only LF ends a line): it would have
+        // added an `Injected: yes` header to every REGISTER and INVITE.
+        let text = with("sip line4 user name: 1004\nsip line4 display name: \"Al\rInjected: yes\"\n");
+        let e = err(&text);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert_eq!((e[0].line, e[0].parameter.as_deref()), (9, Some("sip line4 display name")));
+        assert!(e[0].message.contains("U+000D") && !e[0].message.contains('\r'), "{}", e[0]);
+
+        let text = "sip auth name: a\tb\nsip user name: 1\n".to_owned()
+            + &BASE.replace("sip line1 user name: 1001\nsip line1 password: secret\n", "");
+        let e = err(&text);
+        assert_eq!((e[0].line, e[0].parameter.as_deref()), (1, Some("sip auth name")));
+
+        let e = err(&with("sip registrar ip: bad host\nsip persistent tls instance id: urn:a\"b\n"));
+        let found: Vec<_> = e.iter().map(|d| (d.line, d.parameter.as_deref())).collect();
+        assert_eq!(found, [(8, Some("sip registrar ip")), (9, Some("sip persistent tls instance id"))]);
+
+        let e = err(&BASE.replace("sip proxy ip: proxy.example.com\n", "sip outbound proxy: a_b\n"));
+        assert_eq!((e[0].line, e[0].parameter.as_deref()), (3, Some("sip outbound proxy")));
+    }
+
+    #[test]
     fn the_global_set_defines_line_one_only() {
         let text = BASE.replace("sip line1 user name: 1001\nsip line1 password: secret\n", "")
             + "sip user name: 2000\nsip auth name: auth2000\nsip password: pw\nsip display name: Reception\n";
@@ -1259,10 +1321,32 @@ sip line1 password: secret
         assert_eq!(c.backoff, Backoff { base: Duration::from_millis(500), max: Duration::from_secs(60) });
         assert_eq!(c.failback, Failback { probe_interval: Duration::from_secs(45), stable_probes: 2 });
         assert_eq!((c.call_queue_limit, c.call_setup_timeout), (0, Duration::from_secs(20)));
-        assert_eq!(c.seed, 0xdead_beef);
+        assert_eq!(c.seed, Seed::from(0xdead_beef));
         assert!(l.seed_configured);
         assert_eq!(c.instance_id.as_deref(), Some("urn:uuid:00000000-0000-1000-8000-00085D1A2B3C"));
-        assert_eq!(ok(&with("sip persistent tls seed: 42\n")).config.seed, 42);
+        assert_eq!(ok(&with("sip persistent tls seed: 42\n")).config.seed, Seed::from(42));
+    }
+
+    #[test]
+    fn a_full_seed_is_64_hex_digits() {
+        let full = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+        let mut bytes = [0u8; 32];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (i as u8 % 16) * 0x11;
+        }
+        let seed = |text: &str| ok(&with(&format!("sip persistent tls seed: {text}\n"))).config.seed;
+        assert_eq!(seed(full), Seed::from_bytes(bytes));
+        assert_eq!(seed(&format!("0x{full}")), Seed::from_bytes(bytes));
+        // Fewer digits after 0x are a smaller number: the same seed as the decimal.
+        assert_eq!(seed("0x0000000000000000000000000000000000000000000000000000000000000007"), Seed::from(7));
+        assert_eq!(seed("0x7"), Seed::from(7));
+        assert_eq!(render_seed(Seed::from_bytes(bytes)), full.to_lowercase());
+        assert_eq!(render_seed(Seed::from(0x5eed)), "0x5eed");
+        let too_long = format!("0x{full}0");
+        for bad in [&full[1..], &format!("{full}0"), too_long.as_str(), "0x", "1f", "-1"] {
+            let e = err(&with(&format!("sip persistent tls seed: {bad}\n")));
+            assert!(e.len() == 1 && e[0].message.contains("64 hex digits"), "{bad}: {e:#?}");
+        }
     }
 
     #[test]
@@ -1315,7 +1399,7 @@ sip line1 password: secret
         let l = load(&sources).unwrap_or_else(|e| panic!("{e:#?}"));
         assert_eq!(l.line_numbers, [1, 2]);
         assert_eq!(l.config.accounts[0].password, "s3cr#t");
-        assert_eq!(l.config.seed, 0x5eed);
+        assert_eq!(l.config.seed, Seed::from(0x5eed));
         assert_eq!(l.config.backup_proxy, Some(ServerAddr::new("sip2.example.com", 5061)));
         assert_eq!(l.warnings.len(), 1, "{:#?}", l.warnings);
         assert!(has_warning(&l, "sip dns query type", "accepted but not used"));
@@ -1402,7 +1486,15 @@ mod proptests {
     }
 
     fn value() -> impl Strategy<Value = String> {
-        prop_oneof!["[0-9]{0,6}", "0x[0-9a-fA-F]{0,18}", "[01]", "[ -~]{0,16}", "\\PC{0,8}", Just("0.0.0.0".to_owned())]
+        prop_oneof![
+            "[0-9]{0,6}",
+            "0x[0-9a-fA-F]{0,18}",
+            "(0x)?[0-9a-fA-F]{63,65}",
+            "[01]",
+            "[ -~]{0,16}",
+            "\\PC{0,8}",
+            Just("0.0.0.0".to_owned())
+        ]
     }
 
     /// One line of a file: mostly `name: value` with optional comments, sometimes noise.
@@ -1431,7 +1523,7 @@ mod proptests {
     }
 
     fn server() -> impl Strategy<Value = ServerAddr> {
-        ("[a-z][a-z0-9-]{0,10}(\\.[a-z]{2,5}){0,2}", 1u16..=65535).prop_map(|(h, p)| ServerAddr::new(h, p))
+        ("[a-z]([a-z0-9-]{0,9}[a-z0-9])?(\\.[a-z]{2,5}){0,2}", 1u16..=65535).prop_map(|(h, p)| ServerAddr::new(h, p))
     }
 
     fn account() -> impl Strategy<Value = AccountConfig> {
@@ -1449,6 +1541,11 @@ mod proptests {
                 display_name,
                 registration_period,
             })
+    }
+
+    /// Small numbers, and full 32-byte seeds.
+    fn seed() -> impl Strategy<Value = Seed> {
+        prop_oneof![any::<u64>().prop_map(Seed::from), any::<[u8; 32]>().prop_map(Seed::from)]
     }
 
     fn valid_config() -> impl Strategy<Value = (Config, Vec<u8>)> {
@@ -1471,8 +1568,7 @@ mod proptests {
             any::<bool>(),
             option::of("[a-z]{1,8}\\.pem"),
         );
-        let extensions =
-            (1u64..=60_000, 60u64..=86_400, 1u64..=86_400, 1u8..=255, any::<u8>(), 1u64..=3600, any::<u64>());
+        let extensions = (1u64..=60_000, 60u64..=86_400, 1u64..=86_400, 1u8..=255, any::<u8>(), 1u64..=3600, seed());
         (servers, btree_map(1u8..=9, account(), 1..=9), timers, misc, extensions).prop_map(
             |((persistent, proxy, backup_proxy, registrar, backup_registrar), accounts, t, m, e)| {
                 let mode = if persistent { TransportMode::PersistentTls } else { TransportMode::PerCallTls };
@@ -1563,7 +1659,7 @@ mod proptests {
             if let Ok(loaded) = loaded {
                 prop_assert_eq!(&loaded.config, &config);
                 prop_assert_eq!(&loaded.line_numbers, &lines);
-                prop_assert_eq!(loaded.seed_configured, config.seed != 0);
+                prop_assert_eq!(loaded.seed_configured, !config.seed.is_zero());
             }
         }
     }

@@ -5,7 +5,11 @@
 //! Aastra spelling so that an administrator can find it in the configuration files.
 
 pub mod aastra;
+mod debug;
+pub mod instance;
+mod syntax;
 
+pub use crate::rng::Seed;
 use crate::time::Duration;
 use thiserror::Error;
 
@@ -38,7 +42,8 @@ pub enum TransportMode {
 }
 
 /// One line of the phone.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// `Debug` is written by hand (`debug.rs`): it never shows the password.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct AccountConfig {
     /// `sip lineN user name`: user part of the address of record.
     pub user_name: String,
@@ -105,8 +110,9 @@ pub struct Failback {
     pub stable_probes: u8,
 }
 
-/// Everything the core needs to know. Plain data: `Clone + Eq + Hash`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// Everything the core needs to know. Plain data: `Clone + Eq + Hash`; `Debug` is written
+/// by hand (`debug.rs`) so that no password reaches a log.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Config {
     /// Per-call TLS or Persistent TLS.
     pub mode: TransportMode,
@@ -143,7 +149,10 @@ pub struct Config {
     pub sips_scheme: bool,
     /// `sip outbound support`: RFC 5626 `Supported: outbound`, `+sip.instance`, `reg-id`.
     pub outbound: bool,
-    /// The `urn:uuid:` instance identifier; derived from the seed when absent.
+    /// The `+sip.instance` URN (`sip persistent tls instance id`). Embedders should set it
+    /// from the device's identity ([`instance`], `runtime::device_instance_id`); when it
+    /// is absent the core falls back to one derived from the seed, which is stable only
+    /// while the seed is, and shared by every device given the same seed.
     pub instance_id: Option<String>,
     /// Certificate file names.
     pub certificates: CertificateFiles,
@@ -167,8 +176,8 @@ pub struct Config {
     /// An established call whose connection is gone is ended after this, since the far
     /// end can no longer reach it.
     pub orphaned_call_timeout: Duration,
-    /// Seed of every jitter and identifier.
-    pub seed: u64,
+    /// Seed of every jitter and identifier: the key of the core's ChaCha20 generator.
+    pub seed: Seed,
 }
 
 /// RFC 5626 §4.4.1 default keep-alive bound for a mains-powered device.
@@ -204,7 +213,7 @@ impl Default for Config {
             max_ringing_calls: 4,
             ringing_timeout: Duration::from_secs(180),
             orphaned_call_timeout: Duration::from_secs(120),
-            seed: 0,
+            seed: Seed::ZERO,
         }
     }
 }
@@ -280,15 +289,42 @@ impl Config {
             errors.push(invalid("sip lineN", format!("at most {MAX_ACCOUNTS} lines, got {}", self.accounts.len())));
         }
         for (i, a) in self.accounts.iter().enumerate() {
+            let name = |field: &str| format!("sip line{} {field}", i + 1);
             if a.user_name.is_empty() {
-                errors.push(invalid(&format!("sip line{} user name", i + 1), "empty"));
+                errors.push(invalid(&name("user name"), "empty"));
+            } else if let Some(why) = syntax::user_part(&a.user_name) {
+                errors.push(invalid(&name("user name"), why));
             }
-            if a.user_name.chars().any(|c| c.is_whitespace() || matches!(c, '@' | '<' | '>' | '"' | ':' | ';')) {
-                errors.push(invalid(
-                    &format!("sip line{} user name", i + 1),
-                    "contains a character not allowed in a SIP user part",
-                ));
+            // The auth name travels as a quoted-string in Authorization; the password is
+            // only ever hashed, so it may hold any character.
+            if let Some(why) = syntax::quoted_text(&a.auth_name) {
+                errors.push(invalid(&name("auth name"), why));
             }
+            if let Some(why) = syntax::quoted_text(&a.display_name) {
+                errors.push(invalid(&name("display name"), why));
+            }
+        }
+        let hosts = [
+            ("sip proxy ip", &self.proxy),
+            ("sip backup proxy ip", &self.backup_proxy),
+            ("sip registrar ip", &self.registrar),
+            ("sip backup registrar ip", &self.backup_registrar),
+        ];
+        for (parameter, server) in hosts {
+            let Some(s) = server else { continue };
+            if s.host.is_empty() || s.host == "0.0.0.0" {
+                // The proxies' unset addresses are reported above in their own words.
+                if parameter.contains("registrar") {
+                    errors.push(invalid(parameter, "empty address; leave the registrar out instead"));
+                }
+            } else if let Some(why) = syntax::host(&s.host) {
+                errors.push(invalid(parameter, why));
+            }
+        }
+        if let Some(id) = &self.instance_id
+            && let Some(why) = syntax::instance_id(id)
+        {
+            errors.push(invalid("sip persistent tls instance id", why));
         }
         if self.pong_timeout.is_zero() {
             errors.push(invalid("sip persistent tls pong timeout", "must be at least 1 ms"));

@@ -92,7 +92,7 @@ mod tests {
     #[test]
     fn waits_stay_in_the_window_and_the_window_doubles_to_its_cap() {
         let mut b = Backoff::default();
-        let mut rng = Rng::new(7);
+        let mut rng = Rng::new(7.into());
         for n in 0..12u32 {
             let w = Backoff::window(policy(), n, true);
             assert_eq!(w, Duration::from_secs((2u64 << n).min(120)));
@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn a_proven_connection_resets_the_rounds() {
         let mut b = Backoff::default();
-        let mut rng = Rng::new(1);
+        let mut rng = Rng::new(1.into());
         b.round_failed(policy(), true, &mut rng);
         b.server_failed(Server::Primary, true);
         b.proven();

@@ -35,11 +35,13 @@ enum State {
     Calling { tx: ClientTx, ringing: bool, cancel_wanted: bool },
     /// The outcome is given; waiting for the INVITE's final response to ACK it.
     Cancelling { tx: ClientTx },
-    /// Dialog established.
+    /// Dialog established. The timer is armed only while no connection carries it
+    /// (the orphaned-call timeout).
     Established,
     /// Ended from our side; the BYE is out (or waits for a connection).
     Ending { bye: Option<ClientTx> },
-    /// Incoming INVITE waiting for the application.
+    /// Incoming INVITE waiting for the application (its body dropped); the timer is
+    /// the ringing timeout.
     Ringing { invite: Message },
     /// We answered; waiting for the ACK.
     AwaitAck,
@@ -623,11 +625,17 @@ impl Core {
         self.calls.iter().position(|c| c.call_id == call_id && c.local_tag == to_tag)
     }
 
-    fn incoming_invite(&mut self, conn: ConnId, msg: Message) {
+    fn incoming_invite(&mut self, conn: ConnId, mut msg: Message) {
         // A probe connection lives for one OPTIONS: no dialog may be bound to it.
         let on_probe = self.conn(conn).is_some_and(|c| c.purpose == ConnPurpose::Probe);
         if !self.running() || on_probe {
             self.respond(conn, &msg, 480, "Temporarily Unavailable");
+            return;
+        }
+        // A flood of INVITEs must not grow the phone: beyond the limit, busy.
+        let ringing = self.calls.iter().filter(|c| matches!(c.state, State::Ringing { .. })).count();
+        if ringing >= usize::from(self.config.max_ringing_calls) {
+            self.respond(conn, &msg, 486, "Busy Here");
             return;
         }
         let user = match &msg.start {
@@ -657,6 +665,8 @@ impl Core {
         let route_set = msg.header_values("Record-Route").iter().map(|s| (*s).to_owned()).collect();
         let to = msg.header("To").unwrap_or("").to_owned();
         let cseq = 0;
+        // Only the headers are needed to answer it later.
+        msg.body = Vec::new();
         self.calls.push(Call {
             id,
             account,
@@ -679,6 +689,7 @@ impl Core {
             challenge: None,
             outcome_given: true,
         });
+        self.timers.set(Timer::Call(id), self.now + self.config.ringing_timeout);
         self.emit(Event::IncomingCall { call: id, account, from });
     }
 
@@ -707,7 +718,12 @@ impl Core {
                 self.emit(Event::CallEnded { call, reason: EndReason::NoAck });
                 self.start_bye(i);
             }
-            State::Established | State::Ringing { .. } => {}
+            State::Ringing { .. } => self.refuse_incoming(i, 480, EndReason::Unanswered),
+            State::Established if self.calls[i].conn.is_none() => {
+                self.emit(Event::CallEnded { call, reason: EndReason::ConnectionLost });
+                self.start_bye(i);
+            }
+            State::Established => {}
         }
     }
 
@@ -734,8 +750,15 @@ impl Core {
                     self.emit(Event::CallEnded { call, reason: EndReason::ConnectionLost });
                     self.remove_call(i);
                 }
-                // The media may well go on; in-dialog requests use the next connection.
-                State::Established | State::Queued | State::Connecting { .. } => {
+                // The media may well go on and the phone's in-dialog requests use the next
+                // connection, but the far end can no longer reach the call: it ends after
+                // the orphaned-call timeout unless it ends before.
+                State::Established => {
+                    self.calls[i].conn = None;
+                    self.timers.set(Timer::Call(call), self.now + self.config.orphaned_call_timeout);
+                    i += 1;
+                }
+                State::Queued | State::Connecting { .. } => {
                     self.calls[i].conn = None;
                     i += 1;
                 }

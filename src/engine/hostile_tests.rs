@@ -2,7 +2,7 @@
 //! incoming calls, and server answers that would make the phone send in a loop.
 
 use super::tests_support::{assert_clean, cfg, secs, started};
-use crate::engine::{Event, FlowError, Input};
+use crate::engine::{EndReason, Event, FlowError, Input};
 use crate::ids::{ConnId, Server};
 use crate::sim::Sim;
 
@@ -56,5 +56,131 @@ fn a_backlog_beyond_the_limit_is_dead_at_once_and_a_drained_one_is_fine() {
     sim.drain();
     assert!(!sim.core.connections().any(|(id, _, _)| id == conn));
     assert_eq!(sim.count_events(|e| matches!(e, Event::FlowLost { reason: FlowError::WriteStalled(_), .. })), 1);
+    assert_clean(&sim);
+}
+
+/// The most REGISTERs sent in any 60 s window.
+fn max_registers_per_minute(sim: &Sim) -> usize {
+    let times: Vec<u64> = sim.sent_requests("REGISTER").iter().map(|(t, _, _)| t.as_millis()).collect();
+    times.iter().map(|&start| times.iter().filter(|&&t| t >= start && t < start + 60_000).count()).max().unwrap_or(0)
+}
+
+fn hostile(configure: impl FnOnce(&mut crate::sim::Behaviour)) -> Sim {
+    let mut sim = Sim::new(cfg(1));
+    configure(&mut sim.server(Server::Primary).behaviour);
+    sim.start();
+    sim
+}
+
+#[test]
+fn a_2xx_granting_expires_0_does_not_make_a_register_storm() {
+    let mut sim = hostile(|b| b.grant_expires = Some(0));
+    sim.run_for(secs(600));
+    let peak = max_registers_per_minute(&sim);
+    assert!(peak <= 6, "{peak} REGISTERs in one minute");
+    assert!(sim.sent_requests("REGISTER").len() >= 40, "it keeps refreshing at the floor's pace");
+    assert_clean(&sim);
+}
+
+#[test]
+fn retry_after_0_and_an_endless_stream_of_fresh_challenges_are_paced() {
+    for configure in [
+        (|b: &mut crate::sim::Behaviour| {
+            b.register_status = Some(503);
+            b.register_headers = vec![("Retry-After".into(), "0".into())];
+        }) as fn(&mut crate::sim::Behaviour),
+        |b| b.always_challenge = true,
+        |b| {
+            b.register_status = Some(423);
+            b.register_headers = vec![("Min-Expires".into(), "7200".into())];
+        },
+    ] {
+        let mut sim = hostile(configure);
+        sim.run_for(secs(600));
+        let peak = max_registers_per_minute(&sim);
+        assert!(peak <= 6, "{peak} REGISTERs in one minute");
+        assert_eq!(sim.count_events(|e| matches!(e, Event::FlowLost { .. })), 0, "a bad answer kills no flow");
+        assert_clean(&sim);
+    }
+}
+
+#[test]
+fn a_huge_retry_after_is_capped_at_an_hour_and_the_phone_comes_back() {
+    let mut sim = hostile(|b| {
+        b.register_status = Some(503);
+        b.register_headers = vec![("Retry-After".into(), "4000000000".into())];
+    });
+    sim.run_for(secs(10));
+    assert!(sim.events.iter().any(|(_, e)| matches!(
+        e,
+        Event::RegistrationFailed { retry_in: Some(d), .. } if *d == secs(3600)
+    )));
+    sim.server(Server::Primary).behaviour.register_status = None;
+    sim.run_for(secs(3600));
+    assert_eq!(
+        sim.core.registration(crate::ids::AccountId(0)),
+        Some(crate::engine::RegState::Registered { server: Server::Primary })
+    );
+}
+
+#[test]
+fn a_tiny_flow_timer_cannot_make_the_phone_ping_every_second() {
+    let mut sim = hostile(|b| b.flow_timer = Some(1));
+    sim.run_for(secs(120));
+    let pings = sim.ping_times();
+    assert!(pings.len() >= 10, "keep-alive goes on: {} pings", pings.len());
+    let gaps = pings.windows(2).map(|w| w[1].saturating_since(w[0]).as_millis());
+    assert!(gaps.clone().all(|g| g >= 8_000), "pings at least 0.8 x 10 s apart: {:?}", gaps.collect::<Vec<_>>());
+    assert_clean(&sim);
+}
+
+fn invite(n: u32) -> Vec<u8> {
+    format!(
+        "INVITE sips:1001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 10.0.0.9;branch=z9hG4bKflood{n}\r\n\
+         From: <sips:evil@example.test>;tag=f{n}\r\nTo: <sips:1001@example.test>\r\nCall-ID: flood-{n}\r\n\
+         CSeq: 1 INVITE\r\nContact: <sips:evil@10.0.0.9>\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn an_invite_flood_rings_at_most_the_limit_and_each_ringing_call_times_out() {
+    let mut sim = started(cfg(1));
+    sim.run_for(secs(1));
+    let conn = flow_conn(&sim);
+    for n in 0..1000 {
+        sim.inject(conn, invite(n));
+    }
+    sim.run_for(secs(1));
+    let limit = usize::from(sim.core.config().max_ringing_calls);
+    assert_eq!(sim.core.live_calls(), limit, "ringing calls are bounded");
+    assert_eq!(sim.count_events(|e| matches!(e, Event::IncomingCall { .. })), limit);
+    let busy = sim.sent.iter().filter(|(_, _, d)| d.starts_with(b"SIP/2.0 486")).count();
+    assert_eq!(busy, 1000 - limit, "every other INVITE is answered 486 Busy Here");
+    sim.run_for(secs(180));
+    assert_eq!(sim.core.live_calls(), 0, "Timer C ends every unanswered call");
+    assert_eq!(sim.count_events(|e| matches!(e, Event::CallEnded { reason: EndReason::Unanswered, .. })), limit);
+    let unanswered = sim.sent.iter().filter(|(_, _, d)| d.starts_with(b"SIP/2.0 480")).count();
+    assert_eq!(unanswered, limit, "each with a final response");
+    assert_clean(&sim);
+}
+
+#[test]
+fn an_established_call_whose_connection_is_gone_ends_after_the_orphaned_call_timeout() {
+    let mut sim = started(cfg(1));
+    sim.run_for(secs(1));
+    let call = sim.place_call(crate::ids::AccountId(0), "2000").expect("placed");
+    sim.run_for(secs(1));
+    assert_eq!(
+        sim.count_events(|e| matches!(e, Event::CallOutcome { outcome: crate::engine::CallOutcome::Answered, .. })),
+        1
+    );
+    sim.drop_connections(Server::Primary, crate::engine::TransportError::Reset);
+    sim.run_for(secs(119));
+    assert_eq!(sim.core.live_calls(), 1, "the media may go on for a while");
+    sim.run_for(secs(2));
+    assert_eq!(sim.core.live_calls(), 0);
+    assert!(sim.events.iter().any(|(_, e)| *e == Event::CallEnded { call, reason: EndReason::ConnectionLost }));
+    assert_eq!(sim.sent_requests("BYE").len(), 1, "its BYE goes over the backup");
     assert_clean(&sim);
 }

@@ -317,10 +317,14 @@ pub enum EndReason {
     RemoteCancel,
     /// The application rejected an incoming call.
     Rejected,
-    /// The connection died while an incoming call was still being set up.
+    /// The connection died while an incoming call was still being set up, or an
+    /// established call's connection was gone for the orphaned-call timeout.
     ConnectionLost,
     /// No ACK came for our 200 OK.
     NoAck,
+    /// An incoming call rang for the ringing timeout without an answer (RFC 3261
+    /// Timer C); it was ended with 480.
+    Unanswered,
     /// Shutdown.
     Shutdown,
 }

@@ -16,6 +16,11 @@ use crate::config::Config;
 use crate::ids::{ConnId, Server};
 use crate::time::Duration;
 
+/// The shortest keep-alive interval a server can impose, with a Flow-Timer or by
+/// answering OPTIONS but not pings: no more than six keep-alives a minute come from a
+/// server's answers alone. A shorter interval configured by the user is kept.
+pub(super) const SERVER_INTERVAL_FLOOR: Duration = Duration::from_secs(10);
+
 /// What a keep-alive deadline asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Check {
@@ -48,9 +53,17 @@ impl KeepAlive {
     }
 
     /// The interval between keep-alives: the configured one (0 means RFC 5626's 120 s),
-    /// no longer than the Flow-Timer.
+    /// no longer than the Flow-Timer, which cannot push it below
+    /// [`SERVER_INTERVAL_FLOOR`].
     pub fn interval(&self, config: &Config) -> Duration {
-        config.effective_keepalive(self.flow_timer)
+        config.effective_keepalive(self.flow_timer.map(|f| f.max(SERVER_INTERVAL_FLOOR)))
+    }
+
+    /// The interval for `server`: keep-alive by OPTIONS, which a server chooses by never
+    /// answering pings, is never more frequent than [`SERVER_INTERVAL_FLOOR`].
+    pub fn interval_for(&self, config: &Config, server: Server) -> Duration {
+        let i = self.interval(config);
+        if self.pongs[server.index()] == Some(false) { i.max(SERVER_INTERVAL_FLOOR) } else { i }
     }
 
     #[cfg(any(test, feature = "sim"))]
@@ -100,7 +113,10 @@ impl KeepAlive {
 impl Core {
     /// Schedules the next keep-alive, drawn in `[0.8·I, I]` (RFC 5626 §4.4.1).
     pub(super) fn schedule_ping(&mut self) {
-        let i = self.keepalive.interval(&self.config);
+        let i = match self.flow.conn {
+            Some(conn) => self.keepalive.interval_for(&self.config, conn.server),
+            None => self.keepalive.interval(&self.config),
+        };
         let low = Duration::from_millis(i.as_millis() - i.as_millis() / 5);
         let wait = self.jitter(low, i);
         self.timers.set(Timer::Flow(FlowTimer::Ping), self.now + wait);
@@ -219,6 +235,9 @@ mod tests {
         assert!(!k.options_answered(Server::Backup));
         assert_eq!(k.ping_due(Server::Backup), Check::Options);
         assert_eq!(k.ping_due(Server::Primary), Check::Ping);
+        let fast = Config { keepalive_interval: Duration::from_secs(1), ..Config::default() };
+        assert_eq!(k.interval_for(&fast, Server::Primary), Duration::from_secs(1), "the user's choice for pings");
+        assert_eq!(k.interval_for(&fast, Server::Backup), SERVER_INTERVAL_FLOOR, "OPTIONS keep-alive is floored");
     }
 
     #[test]
@@ -228,6 +247,8 @@ mod tests {
         assert_eq!(k.interval(&config), Duration::from_secs(30));
         assert!(k.flow_timer_received(Duration::from_secs(10), &config));
         assert_eq!(k.interval(&config), Duration::from_secs(10));
+        k.flow_timer_received(Duration::from_secs(1), &config);
+        assert_eq!(k.interval(&config), SERVER_INTERVAL_FLOOR, "a server cannot make the phone ping every second");
         assert!(!k.flow_timer_received(Duration::from_secs(60), &config), "a longer Flow-Timer shortens nothing");
         k.flow_up();
         assert_eq!(k.interval(&config), Duration::from_secs(30));

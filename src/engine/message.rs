@@ -47,11 +47,26 @@ pub(super) fn via(local: SocketAddr, branch: &str) -> String {
 }
 
 /// The `From`/`To` value for an address with an optional display name and tag.
+///
+/// The display name is a quoted-string with `"` and `\` written as quoted-pairs
+/// (RFC 3261 §25.1), so a name such as `Al "Big" Smith` arrives as configured.
+/// Control characters cannot be carried; `Config::validate` refuses them.
 pub(super) fn name_addr(display: &str, uri: &str, tag: Option<&str>) -> String {
     let mut s = if display.is_empty() {
         format!("<{uri}>")
     } else {
-        format!("\"{}\" <{uri}>", display.replace(['"', '\\'], ""))
+        let mut quoted = String::with_capacity(display.len() + uri.len() + 6);
+        quoted.push('"');
+        for c in display.chars() {
+            if c == '"' || c == '\\' {
+                quoted.push('\\');
+            }
+            quoted.push(c);
+        }
+        quoted.push_str("\" <");
+        quoted.push_str(uri);
+        quoted.push('>');
+        quoted
     };
     if let Some(t) = tag {
         s.push_str(";tag=");

@@ -13,10 +13,21 @@ use crate::rng::Rng;
 use crate::sip::Message;
 use crate::sip::digest::{self, Challenge};
 use crate::sip::headers::{NameAddr, parse_u32};
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
 
 /// Registration lifetime assumed when neither we nor the registrar named one.
 const DEFAULT_EXPIRES: u32 = 3600;
+
+/// REGISTERs that server answers alone may cause per account in any [`PACING_WINDOW`]
+/// (challenge answers, 423 retries, refreshes, retries after a failure). With the one
+/// REGISTER a new connection sends, an account never sends more than six in a minute
+/// whatever a server answers.
+const ANSWER_DRIVEN_PER_WINDOW: usize = 5;
+const PACING_WINDOW: Duration = Duration::from_secs(60);
+
+/// The longest `Retry-After` honoured; a longer one is capped, so that a server that
+/// later answers well is never given up on.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Stage {
@@ -66,8 +77,13 @@ pub(super) struct Account {
     /// Raised by 423 Min-Expires.
     min_expires: Option<u32>,
     interval_tries: u8,
-    /// Registrars that rejected the account for good.
-    rejected_by: [bool; 2],
+    /// Registrars that rejected the account (403, 404, 603, 604), by [`Server::index`],
+    /// with the time from which a REGISTER may be tried there again
+    /// (`sip registration retry timer` after the rejection).
+    rejected_by: [Option<Instant>; 2],
+    /// When the last answer-driven REGISTERs went out (at most
+    /// [`ANSWER_DRIVEN_PER_WINDOW`], oldest first): the pacing floor.
+    answer_driven: Vec<Instant>,
     /// The account has a final outcome for the current connection's first round.
     round_done: bool,
     /// Per-call TLS: the server the current exchange uses, and its pending request.
@@ -88,7 +104,8 @@ impl Account {
             challenges: 0,
             min_expires: None,
             interval_tries: 0,
-            rejected_by: [false; 2],
+            rejected_by: [None; 2],
+            answer_driven: Vec::new(),
             round_done: false,
             exchange_server: Server::Primary,
             pending: None,
@@ -137,9 +154,26 @@ impl Account {
         self.round_done
     }
 
-    /// Permanently rejected by `server`.
+    /// Rejected by `server` (and not accepted there since).
     pub fn rejected_by(&self, server: Server) -> bool {
-        self.rejected_by[server.index()]
+        self.rejected_by[server.index()].is_some()
+    }
+
+    /// When the next answer-driven REGISTER may go out: `None` for now.
+    fn paced_until(&self, now: Instant) -> Option<Instant> {
+        if self.answer_driven.len() < ANSWER_DRIVEN_PER_WINDOW {
+            return None;
+        }
+        let oldest = self.answer_driven[self.answer_driven.len() - ANSWER_DRIVEN_PER_WINDOW];
+        let allowed = oldest + PACING_WINDOW;
+        (allowed > now).then_some(allowed)
+    }
+
+    fn note_answer_driven(&mut self, now: Instant) {
+        self.answer_driven.push(now);
+        if self.answer_driven.len() > ANSWER_DRIVEN_PER_WINDOW {
+            self.answer_driven.remove(0);
+        }
     }
 
     /// Forgets everything tied to a connection (its timers are the caller's to stop).
@@ -190,9 +224,12 @@ impl Core {
             let a = &mut self.accounts[i];
             a.challenges = 0;
             a.interval_tries = 0;
-            if a.rejected_by[conn.server.index()] {
+            if let Some(until) = a.rejected_by[conn.server.index()]
+                && until > self.now
+            {
                 a.state = Stage::Rejected;
                 a.round_done = true;
+                self.timers.set(reg_timer(i, RegTimer::Retry), until);
                 continue;
             }
             if conn.server == Server::Backup && i > 0 && self.planted(Bug::SkipBackupReregistration) {
@@ -320,7 +357,7 @@ impl Core {
                             && a.challenges <= 3 =>
                     {
                         a.auth = Some(AuthCache { challenge: ch, proxy, nc: 0 });
-                        self.send_register(i, conn, rtx.kind);
+                        self.send_answer_driven(i, conn, rtx.kind);
                     }
                     Some(_) => self.registration_failed(i, conn, rtx.kind, RegError::AuthenticationFailed, None),
                     None => {
@@ -339,7 +376,7 @@ impl Core {
                 match min {
                     Some(m) if a.interval_tries <= 2 && m > 0 => {
                         a.min_expires = Some(m);
-                        self.send_register(i, conn, rtx.kind);
+                        self.send_answer_driven(i, conn, rtx.kind);
                     }
                     _ => {
                         self.registration_failed(i, conn, rtx.kind, RegError::IntervalTooBrief(min.unwrap_or(0)), None)
@@ -347,11 +384,18 @@ impl Core {
                 }
             }
             403 | 404 | 603 | 604 if rtx.kind == Kind::Register => {
+                // Not for good: `sip registration retry timer` later it is tried again,
+                // so a line comes back once the server's administrator fixes it.
+                let wait = Duration::from_secs(u64::from(self.config.registration_retry));
+                let until = self.now + wait;
                 let a = &mut self.accounts[i];
-                a.rejected_by[server.index()] = true;
+                a.rejected_by[server.index()] = Some(until);
                 a.state = Stage::Rejected;
                 a.round_done = true;
-                self.emit(Event::RegistrationFailed { account, reason: RegError::Rejected(status), retry_in: None });
+                self.timers.set(reg_timer(i, RegTimer::Retry), until);
+                self.timers.stop(reg_timer(i, RegTimer::Refresh));
+                let reason = RegError::Rejected(status);
+                self.emit(Event::RegistrationFailed { account, reason, retry_in: Some(wait) });
                 self.exchange_done(i, conn);
             }
             408 => self.registration_failed(i, conn, rtx.kind, RegError::Timeout, None),
@@ -374,6 +418,7 @@ impl Core {
         }
         let renewal = self.config.registration_renewal;
         let a = &mut self.accounts[i];
+        a.rejected_by[conn.server.index()] = None;
         a.challenges = 0;
         a.interval_tries = 0;
         a.round_done = true;
@@ -399,7 +444,7 @@ impl Core {
             self.exchange_done(i, conn);
             return;
         }
-        let wait = after.unwrap_or_else(|| {
+        let wait = after.map(|a| a.min(MAX_RETRY_AFTER)).unwrap_or_else(|| {
             let secs = match reason {
                 RegError::Timeout | RegError::Transport(_) => self.config.registration_timeout_retry.max(30),
                 _ => self.config.registration_retry,
@@ -462,16 +507,43 @@ impl Core {
                 if !self.running() {
                     return;
                 }
+                if let Some(at) = self.accounts[i].paced_until(self.now) {
+                    self.timers.set(reg_timer(i, RegTimer::Retry), at);
+                    return;
+                }
                 match self.config.mode {
                     TransportMode::PersistentTls => {
                         if let Some(conn) = self.flow_up_conn() {
+                            self.accounts[i].note_answer_driven(self.now);
                             self.send_register(i, conn, Kind::Register);
                         }
                     }
-                    TransportMode::PerCallTls => self.start_registration(account),
+                    TransportMode::PerCallTls => {
+                        self.accounts[i].note_answer_driven(self.now);
+                        self.start_registration(account);
+                    }
                 }
             }
         }
+    }
+
+    /// Sends a REGISTER that a server's answer asked for (a challenge, a 423), unless the
+    /// pacing floor defers it to the retry timer. A de-REGISTER is never deferred: it is
+    /// bounded by the challenge limit, and failback and shutdown wait for it.
+    fn send_answer_driven(&mut self, i: usize, conn: ConnId, kind: Kind) {
+        if kind == Kind::Register {
+            if let Some(at) = self.accounts[i].paced_until(self.now) {
+                self.timers.set(reg_timer(i, RegTimer::Retry), at);
+                if self.config.mode == TransportMode::PerCallTls {
+                    // The retry timer starts a new exchange; this one ends here.
+                    self.accounts[i].pending = None;
+                    self.release_dedicated(conn);
+                }
+                return;
+            }
+            self.accounts[i].note_answer_driven(self.now);
+        }
+        self.send_register(i, conn, kind);
     }
 
     /// Sends a de-REGISTER for every registered account (shutdown, failback).
@@ -599,7 +671,7 @@ impl Account {
             challenges: self.challenges,
             min_expires: self.min_expires,
             interval_tries: self.interval_tries,
-            rejected_by: self.rejected_by,
+            rejected_by: self.rejected_by.map(|r| r.is_some()),
             round_done: self.round_done,
         }
     }

@@ -115,7 +115,7 @@ fn a_server_that_never_pongs_is_kept_alive_with_options() {
 #[test]
 fn primary_refusing_at_start_means_backup_at_once() {
     let mut c = cfg(2);
-    c.seed = 7;
+    c.seed = 7.into();
     let mut sim = Sim::new(c);
     sim.set_mode(Server::Primary, ServerMode::Refusing);
     sim.start();
@@ -324,19 +324,27 @@ fn cancel_while_ringing_gives_one_outcome() {
 }
 
 #[test]
-fn permanent_rejection_stops_retrying_and_temporary_failure_waits() {
+fn a_rejection_is_retried_after_the_registration_retry_timer_and_a_temporary_failure_waits() {
     let mut sim = Sim::new(cfg(1));
     sim.server(Server::Primary).behaviour.register_status = Some(403);
     sim.start();
-    sim.run_for(secs(4000));
-    assert_eq!(sim.servers[0].counters.registers, 1, "403 is final for this server");
+    sim.run_for(secs(1799));
+    assert_eq!(sim.servers[0].counters.registers, 1, "no retry before `sip registration retry timer`");
     assert_eq!(sim.core.registration(AccountId(0)), Some(RegState::Rejected));
-    assert!(
-        sim.events.iter().any(|(_, e)| matches!(
-            e,
-            Event::RegistrationFailed { reason: RegError::Rejected(403), retry_in: None, .. }
-        ))
+    assert!(sim.events.iter().any(|(_, e)| matches!(
+        e,
+        Event::RegistrationFailed { reason: RegError::Rejected(403), retry_in: Some(d), .. } if *d == secs(1800)
+    )));
+    sim.run_for(secs(2));
+    assert_eq!(sim.servers[0].counters.registers, 2, "tried again after 1800 s");
+    sim.server(Server::Primary).behaviour.register_status = None;
+    sim.run_for(secs(1800));
+    assert_eq!(
+        sim.core.registration(AccountId(0)),
+        Some(RegState::Registered { server: Server::Primary }),
+        "a line comes back once the server accepts it"
     );
+    assert_clean(&sim);
 
     let mut sim = Sim::new(cfg(1));
     sim.server(Server::Primary).behaviour.register_status = Some(503);

@@ -15,7 +15,7 @@ pub(super) fn cfg(accounts: usize) -> Config {
         keepalive_interval: Duration::from_secs(10),
         pong_timeout: Duration::from_secs(2),
         failback: Failback { probe_interval: Duration::from_secs(5), stable_probes: 3 },
-        seed: 42,
+        seed: 42.into(),
         ..Config::default()
     }
 }

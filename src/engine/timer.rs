@@ -183,20 +183,19 @@ impl TimerTable {
 
     /// Every armed timer with its deadline, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (Timer, Instant)> + '_ {
-        let per_conn = |k: &Timer| matches!(k, Timer::Connect(_) | Timer::WriteStall(_));
-        let keyed_before = self.keyed.iter().copied().take_while(move |(k, _)| per_conn(k));
         let flow = FlowTimer::ALL.into_iter().filter_map(|t| self.flow[t.slot()].map(|at| (Timer::Flow(t), at)));
-        let keyed_after = self.keyed.iter().copied().skip_while(move |(k, _)| per_conn(k));
         let shutdown = self.shutdown.map(|at| (Timer::Shutdown, at));
-        keyed_before.chain(flow).chain(keyed_after).chain(shutdown)
+        let mut all: Vec<(Timer, Instant)> = self.keyed.iter().copied().chain(flow).chain(shutdown).collect();
+        all.sort_unstable_by_key(|(k, _)| *k);
+        all.into_iter()
     }
 
     /// The earliest deadline and its timer (the first in key order among equal ones).
+    /// Called after every input, so it walks the table without allocating.
     pub fn next(&self) -> Option<(Timer, Instant)> {
-        self.iter().fold(None, |best, (k, at)| match best {
-            Some((_, b)) if b <= at => best,
-            _ => Some((k, at)),
-        })
+        let flow = FlowTimer::ALL.into_iter().filter_map(|t| self.flow[t.slot()].map(|at| (Timer::Flow(t), at)));
+        let shutdown = self.shutdown.map(|at| (Timer::Shutdown, at));
+        self.keyed.iter().copied().chain(flow).chain(shutdown).min_by_key(|(k, at)| (*at, *k))
     }
 
     /// The timer to fire next at `now`: the earliest expired one, if any.

@@ -56,6 +56,11 @@ impl Lab {
 /// A phone that registers `accounts` at `domain` through `proxy` (and `backup`), trusting
 /// the lab's [`CA_FILE`] relative to its base directory, with a fresh random seed. Timers
 /// are the defaults: callers set their own.
+///
+/// # Panics
+///
+/// If the OS random source fails (see [`os_seed`](crate::runtime::os_seed)): a lab phone
+/// is for the demo, the tests and the benchmarks, which cannot go on without it.
 pub fn phone_config(
     domain: &str,
     accounts: Vec<AccountConfig>,
@@ -69,7 +74,7 @@ pub fn phone_config(
         registrar: Some(ServerAddr::new(domain, 0)),
         accounts,
         certificates: CertificateFiles { trusted_certificates: Some(CA_FILE.into()), ..Default::default() },
-        seed: crate::runtime::os_seed(),
+        seed: crate::runtime::os_seed().unwrap_or_else(|e| panic!("no seed from the OS random source: {e}")),
         ..Config::default()
     }
 }

@@ -1,16 +1,22 @@
 //! Reads the certificate files named by the Aastra parameters and checks them before the
 //! phone starts: a missing, unreadable, non-PEM or expired file, or a key that does not
 //! match its certificate, is an error naming the parameter and the file.
+//!
+//! The private key is handled so that it cannot leak: the file's bytes and the decoded
+//! key are wiped when dropped, the key is turned into rustls's signing key at once, no
+//! `Debug` shows it, and no error message quotes anything read from the key file.
 
 use super::der;
 use crate::config::{CertificateFiles, TransportMode};
 use rustls::RootCertStore;
-use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
+use rustls::{Error as TlsError, InconsistentKeys};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use thiserror::Error;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Aastra name of the trusted certificates file.
 pub const TRUSTED_CERTIFICATES: &str = "sips trusted certificates";
@@ -47,9 +53,19 @@ impl std::fmt::Display for CertFileError {
 pub struct Credentials {
     /// The CAs that verify the proxy.
     pub roots: RootCertStore,
-    /// The local certificate followed by the root and intermediate chain, with its key,
-    /// when mutual TLS is configured.
-    pub client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    /// The local certificate followed by the root and intermediate chain, with its
+    /// signing key, when mutual TLS is configured. Its `Debug` names the key's algorithm,
+    /// never the key.
+    pub client: Option<Arc<CertifiedKey>>,
+}
+
+/// A decoded private key, wiped when dropped (the DER the PEM file decodes to).
+struct KeyDer(PrivateKeyDer<'static>);
+
+impl Drop for KeyDer {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
 }
 
 /// A configured file name, resolved: relative names are taken from `base_dir`.
@@ -98,12 +114,26 @@ impl File {
         Ok(certs)
     }
 
-    fn private_key(&self) -> Result<PrivateKeyDer<'static>, CertFileError> {
-        let bytes = self.read()?;
-        PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| match e {
+    /// The key, from a buffer wiped on drop (`fs::read` sizes it from the file's length,
+    /// so no earlier, smaller copy is left behind by a reallocation).
+    fn private_key(&self) -> Result<KeyDer, CertFileError> {
+        let bytes = Zeroizing::new(self.read()?);
+        PrivateKeyDer::from_pem_slice(&bytes).map(KeyDer).map_err(|e| match e {
             pem::Error::NoItemsFound => self.error("no PEM private key (-----BEGIN … PRIVATE KEY-----) in the file"),
-            e => self.error(format!("not a PEM private key: {}", pem_problem(&e))),
+            e => self.error(format!("not a PEM private key: {}", key_pem_problem(&e))),
         })
+    }
+}
+
+/// Like [`pem_problem`], but with fixed words only: the PEM errors may carry text read
+/// from the file, which for a key file is key material.
+fn key_pem_problem(e: &pem::Error) -> &'static str {
+    match e {
+        pem::Error::MissingSectionEnd { .. } => "a PEM section has no END line",
+        pem::Error::IllegalSectionStart { .. } => "a malformed BEGIN line",
+        pem::Error::Base64Decode(_) => "invalid base64 inside a PEM section",
+        pem::Error::Io(_) => "the file cannot be read",
+        _ => "the PEM structure is not valid",
     }
 }
 
@@ -144,7 +174,6 @@ pub fn load(
     mode: TransportMode,
     base_dir: &Path,
     now_unix: i64,
-    provider: &CryptoProvider,
 ) -> Result<Credentials, CertFileError> {
     let file = |parameter, name: &str| File { parameter, path: resolve(base_dir, name) };
     let Some(trusted) = configured(&files.trusted_certificates) else {
@@ -188,20 +217,24 @@ pub fn load(
             let key = key_file.private_key()?;
             certs.truncate(1);
             certs.extend(chain);
-            let check = CertifiedKey::from_der(certs.clone(), key.clone_key(), provider);
-            if let Err(e) = check {
-                let problem = match e {
-                    rustls::Error::InconsistentKeys(_) => {
-                        format!(
-                            "the key does not match the certificate in `{LOCAL_CERTIFICATE}` ({})",
-                            cert_file.path.display()
-                        )
-                    }
-                    e => format!("not a usable private key: {e}"),
-                };
-                return Err(key_file.error(problem));
+            // ring's loader borrows the DER (the provider's `load_private_key` would take
+            // an unwiped copy), and the DER is wiped as soon as the signing key exists.
+            let signing = rustls::crypto::ring::sign::any_supported_type(&key.0)
+                .map_err(|_| key_file.error("not a usable private key (RSA, ECDSA P-256/P-384 or Ed25519 expected)"))?;
+            drop(key);
+            let certified = CertifiedKey::new(certs, signing);
+            match certified.keys_match() {
+                // As rustls itself does: a key type that cannot tell is not a mismatch.
+                Ok(()) | Err(TlsError::InconsistentKeys(InconsistentKeys::Unknown)) => {}
+                Err(TlsError::InconsistentKeys(_)) => {
+                    return Err(key_file.error(format!(
+                        "the key does not match the certificate in `{LOCAL_CERTIFICATE}` ({})",
+                        cert_file.path.display()
+                    )));
+                }
+                Err(e) => return Err(cert_file.error(format!("the certificate cannot be used: {e}"))),
             }
-            Some((certs, key))
+            Some(Arc::new(certified))
         }
     };
     Ok(Credentials { roots, client })

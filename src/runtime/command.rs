@@ -33,10 +33,13 @@ pub struct Status {
     pub good_probes: u8,
     /// Reconnect rounds failed in a row.
     pub failed_rounds: u32,
+    /// Informational events dropped because the application did not read them in time
+    /// (outcome events are never dropped; see [`super::Events`]).
+    pub dropped_events: u64,
 }
 
 impl Status {
-    pub(crate) fn of(core: &Core, now: Instant) -> Status {
+    pub(crate) fn of(core: &Core, now: Instant, dropped_events: u64) -> Status {
         let n = core.config().accounts.len();
         Status {
             now,
@@ -46,6 +49,7 @@ impl Status {
             queued_calls: core.queued_calls(),
             good_probes: core.good_probes(),
             failed_rounds: core.failed_rounds(),
+            dropped_events,
         }
     }
 }

@@ -14,6 +14,8 @@ use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::TlsConnector;
 use futures_rustls::client::TlsStream;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// A guard against a connect that never returns. The core's own connect timeout is far
@@ -41,18 +43,66 @@ pub(crate) enum Report {
     Closed(TransportError),
 }
 
+/// How many reports may wait for the driver, for all connections together. A reader whose
+/// report does not fit stops reading its socket until the driver has taken one (TCP then
+/// slows the server down): received bytes never pile up in the phone.
+pub(crate) const REPORT_CAPACITY: usize = 32;
+
+/// One read from the TLS stream: the most plaintext a single report carries.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// One write to the TLS stream: the writer reports progress at least this often.
+const WRITE_CHUNK: usize = 16 * 1024;
+
+/// A connection's write queue: the plaintext the driver handed to the writer, as one
+/// byte buffer, and the count of bytes handed over and not yet written to the TLS stream
+/// (queued plus taken by the writer). The driver bounds it (it never queues beyond the
+/// core's `max_write_backlog`) and reports the count to the core; the writer takes the
+/// whole buffer at once and counts down as the stream accepts bytes.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    queue: Mutex<Vec<u8>>,
+    unsent: AtomicUsize,
+}
+
+impl Outbox {
+    /// Bytes handed to the writer and not yet written to the TLS stream.
+    pub fn unsent(&self) -> usize {
+        self.unsent.load(Ordering::SeqCst)
+    }
+
+    /// Queues `data` (the driver checks the bound first).
+    pub fn push(&self, data: &[u8]) {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(data);
+        self.unsent.fetch_add(data.len(), Ordering::SeqCst);
+    }
+
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn written(&self, n: usize) {
+        self.unsent.fetch_sub(n, Ordering::SeqCst);
+    }
+}
+
+/// The writer's side of a connection: its queue, the signal that more was queued (closed
+/// by the driver to close the connection), and the driver's signal that some connection's
+/// count went down.
+pub(crate) struct Writes {
+    pub outbox: Arc<Outbox>,
+    pub more: Receiver<()>,
+    pub progress: Sender<()>,
+}
+
 /// Runs one connection to the end.
 pub(crate) async fn run(
     conn: ConnId,
     target: ServerAddr,
     connector: TlsConnector,
-    writes: Receiver<Vec<u8>>,
+    writes: Writes,
     reports: Sender<(ConnId, Report)>,
 ) {
-    let report = |r: Report| {
-        // The driver outlives its tasks; a send error only means it is going away.
-        let _ = reports.try_send((conn, r));
-    };
     let established = or(establish(&target, connector), async {
         Timer::after(SAFETY_TIMEOUT).await;
         Err(TransportError::TimedOut)
@@ -61,14 +111,20 @@ pub(crate) async fn run(
     let (stream, local) = match established {
         Ok(s) => s,
         Err(reason) => {
-            report(Report::ConnectFailed(reason));
+            report(&reports, conn, Report::ConnectFailed(reason)).await;
             return;
         }
     };
-    report(Report::Connected { local, tls: describe(&stream) });
-    if let Some(reason) = carry(stream, writes, &report).await {
-        report(Report::Closed(reason));
+    report(&reports, conn, Report::Connected { local, tls: describe(&stream) }).await;
+    if let Some(reason) = carry(conn, stream, writes, &reports).await {
+        report(&reports, conn, Report::Closed(reason)).await;
     }
+}
+
+/// Hands a report to the driver, waiting while the channel is full. The driver outlives
+/// its tasks; a send error only means it is going away.
+async fn report(reports: &Sender<(ConnId, Report)>, conn: ConnId, r: Report) -> bool {
+    reports.send((conn, r)).await.is_ok()
 }
 
 /// The proxy's addresses: an IP literal as it is, a host name resolved off the event loop.
@@ -128,42 +184,84 @@ fn describe(stream: &TlsStream<TcpStream>) -> String {
     format!("{version} {suite}")
 }
 
-/// Reads and writes until the peer closes (returns why) or the driver drops the write
+/// Reads and writes until the peer closes (returns why) or the driver closes the write
 /// queue (flushes, sends close_notify, returns `None`).
 async fn carry(
+    conn: ConnId,
     stream: TlsStream<TcpStream>,
-    writes: Receiver<Vec<u8>>,
-    report: &impl Fn(Report),
+    writes: Writes,
+    reports: &Sender<(ConnId, Report)>,
 ) -> Option<TransportError> {
     let (mut rd, mut wr) = futures_lite::io::split(stream);
     let reader = async {
-        let mut buf = vec![0u8; 16 * 1024];
+        let mut buf = vec![0u8; READ_CHUNK];
         loop {
             match rd.read(&mut buf).await {
                 Ok(0) => return Some(TransportError::PeerClosed),
-                Ok(n) => report(Report::Received(buf[..n].to_vec())),
+                // Backpressure: no further read until the driver has room for this one.
+                Ok(n) => {
+                    if !report(reports, conn, Report::Received(buf[..n].to_vec())).await {
+                        return None;
+                    }
+                }
                 Err(e) => return Some(stream_error(&e)),
             }
         }
     };
+    let Writes { outbox, more, progress } = writes;
     let writer = async {
-        while let Ok(data) = writes.recv().await {
-            if let Err(e) = wr.write_all(&data).await {
-                return Some(stream_error(&e));
+        loop {
+            let chunk = outbox.take();
+            if chunk.is_empty() {
+                if let Err(e) = wr.flush().await {
+                    return Some(stream_error(&e));
+                }
+                match more.recv().await {
+                    Ok(()) => continue,
+                    Err(_) => break,
+                }
             }
-            if writes.is_empty()
-                && let Err(e) = wr.flush().await
-            {
+            if let Err(e) = write_counted(&mut wr, &chunk, &outbox, &progress).await {
                 return Some(stream_error(&e));
             }
         }
-        // Closed by the core: flush what is queued and say goodbye, briefly.
-        let _ = or(async { wr.close().await.map(|_| ()) }, async {
-            Timer::after(CLOSE_GRACE).await;
-            Ok(())
-        })
+        // Closed by the core: write what is queued and say goodbye, briefly.
+        let _ = or(
+            async {
+                let rest = outbox.take();
+                write_counted(&mut wr, &rest, &outbox, &progress).await?;
+                wr.close().await
+            },
+            async {
+                Timer::after(CLOSE_GRACE).await;
+                Ok(())
+            },
+        )
         .await;
         None
     };
     or(writer, reader).await
+}
+
+/// Writes `chunk`, counting every piece the TLS stream accepts off the connection's
+/// unsent bytes and telling the driver.
+async fn write_counted(
+    wr: &mut (impl AsyncWriteExt + Unpin),
+    chunk: &[u8],
+    outbox: &Outbox,
+    progress: &Sender<()>,
+) -> std::io::Result<()> {
+    let mut at = 0;
+    while at < chunk.len() {
+        let end = chunk.len().min(at + WRITE_CHUNK);
+        let n = wr.write(&chunk[at..end]).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        at += n;
+        outbox.written(n);
+        // Capacity 1: one pending signal says "look again", more would say nothing new.
+        let _ = progress.try_send(());
+    }
+    Ok(())
 }

@@ -8,7 +8,8 @@
 
 use super::clock::Clock;
 use super::command::{Command, PhoneEvent, Status};
-use super::conn::{self, CLOSE_GRACE, Report};
+use super::conn::{self, CLOSE_GRACE, Outbox, REPORT_CAPACITY, Report, Writes};
+use super::events::EventQueue;
 use crate::engine::{Core, Input, Output};
 use crate::ids::ConnId;
 use async_channel::{Receiver, Sender};
@@ -18,12 +19,30 @@ use futures_lite::future::{self, or};
 use futures_rustls::TlsConnector;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Inputs handled in a row without letting the connection tasks run; then the driver
+/// yields once to the executor so that writers (pings) and readers make progress.
+const BATCH: u32 = 32;
 
 /// One connection the core asked for and has not closed.
 struct Slot {
-    writes: Sender<Vec<u8>>,
+    outbox: Arc<Outbox>,
+    /// Wakes the writer; dropping it closes the connection.
+    more: Sender<()>,
     task: Task<()>,
     up: bool,
+    /// Bytes of `Transmit`s that did not fit in the queue: never written, counted in the
+    /// backlog the core sees so that it closes the connection.
+    refused: usize,
+    /// The backlog last reported to the core.
+    reported: usize,
+}
+
+impl Slot {
+    fn backlog(&self) -> usize {
+        self.outbox.unsent() + self.refused
+    }
 }
 
 /// What woke the driver.
@@ -32,6 +51,9 @@ enum Wake {
     CommandsClosed,
     Report(ConnId, Report),
     Timer,
+    /// A writer wrote, or the application made room for outcome events: nothing to do
+    /// but look again.
+    Look,
 }
 
 /// A phone's event loop. Obtain one from [`super::Phone::new`] and poll [`Driver::run`]
@@ -41,12 +63,19 @@ pub struct Driver {
     clock: Clock,
     connector: TlsConnector,
     commands: Receiver<Command>,
-    events: Sender<PhoneEvent>,
+    shutdown: Arc<AtomicBool>,
+    events: Arc<EventQueue>,
     reports_tx: Sender<(ConnId, Report)>,
     reports: Receiver<(ConnId, Report)>,
+    progress_tx: Sender<()>,
+    progress: Receiver<()>,
     slots: BTreeMap<ConnId, Slot>,
     closing: Vec<Task<()>>,
     commands_open: bool,
+    /// Which of commands and reports is looked at first on the next wait (alternates).
+    reports_first: bool,
+    /// Inputs handled since the driver last yielded to the connection tasks.
+    in_a_row: u32,
 }
 
 impl Driver {
@@ -55,20 +84,27 @@ impl Driver {
         clock: Clock,
         tls: Arc<rustls::ClientConfig>,
         commands: Receiver<Command>,
-        events: Sender<PhoneEvent>,
+        shutdown: Arc<AtomicBool>,
+        events: Arc<EventQueue>,
     ) -> Driver {
-        let (reports_tx, reports) = async_channel::unbounded();
+        let (reports_tx, reports) = async_channel::bounded(REPORT_CAPACITY);
+        let (progress_tx, progress) = async_channel::bounded(1);
         Driver {
             core,
             clock,
             connector: TlsConnector::from(tls),
             commands,
+            shutdown,
             events,
             reports_tx,
             reports,
+            progress_tx,
+            progress,
             slots: BTreeMap::new(),
             closing: Vec::new(),
             commands_open: true,
+            reports_first: true,
+            in_a_row: 0,
         }
     }
 
@@ -83,10 +119,12 @@ impl Driver {
         self.core.start(self.clock.now());
         loop {
             self.drain(ex);
+            self.report_backlogs(ex);
             if self.core.is_closed() {
                 break;
             }
-            match self.wait().await {
+            let wake = self.wait().await;
+            match wake {
                 Wake::Command(c) => self.command(c),
                 Wake::CommandsClosed => {
                     tracing::info!("every phone handle was dropped: shutting down");
@@ -95,6 +133,10 @@ impl Driver {
                 }
                 Wake::Report(conn, r) => self.report(conn, r),
                 Wake::Timer => self.core.handle_timeout(self.clock.now()),
+                Wake::Look => {}
+            }
+            if self.shutdown.swap(false, Ordering::SeqCst) {
+                self.core.shutdown(self.clock.now());
             }
         }
         // Whatever the core closed last gets a moment to send close_notify.
@@ -114,15 +156,52 @@ impl Driver {
         self.events.close();
     }
 
+    /// Tells the core every connection's backlog that changed since it last heard (the
+    /// writers count down, `Transmit`s count up), each followed by draining its outputs.
+    fn report_backlogs(&mut self, ex: &Executor<'static>) {
+        while let Some((conn, bytes)) = self.slots.iter_mut().find_map(|(id, s)| {
+            let now = s.backlog();
+            (s.up && now != s.reported).then(|| {
+                s.reported = now;
+                (*id, now)
+            })
+        }) {
+            tracing::trace!(%conn, bytes, "write backlog");
+            self.core.handle_input(self.clock.now(), Input::WriteBacklog { conn, bytes });
+            self.drain(ex);
+        }
+    }
+
+    /// The next input. Fair: a deadline that has passed comes first (the core leaves none
+    /// behind after `handle_timeout`, so it cannot starve the rest); commands and reports
+    /// take turns at being looked at first, so neither a flood of bytes from the server
+    /// nor a flood of commands starves the other; and after [`BATCH`] inputs in a row the
+    /// driver yields once so the connection tasks can write and read.
     async fn wait(&mut self) -> Wake {
+        self.in_a_row += 1;
+        if self.in_a_row >= BATCH {
+            self.in_a_row = 0;
+            future::yield_now().await;
+        }
+        let deadline = self.core.poll_timeout();
+        if deadline.is_some_and(|t| t <= self.clock.now()) {
+            return Wake::Timer;
+        }
         let timer = async {
-            match self.core.poll_timeout().and_then(|t| self.clock.deadline(t)) {
+            match deadline.and_then(|t| self.clock.deadline(t)) {
                 Some(at) => Timer::at(at).await,
                 None => Timer::never().await,
             };
             Wake::Timer
         };
+        // While the application leaves too many outcomes unread, the connections wait
+        // (their readers stop reading); its taking one wakes the driver.
+        let paused = self.events.outcomes_full();
         let reports = async {
+            if paused {
+                self.events.room().await;
+                return Wake::Look;
+            }
             match self.reports.recv().await {
                 Ok((conn, r)) => Wake::Report(conn, r),
                 // The driver holds a sender: the channel cannot close.
@@ -138,7 +217,14 @@ impl Driver {
                 Err(_) => Wake::CommandsClosed,
             }
         };
-        or(reports, or(commands, timer)).await
+        let progress = async {
+            let _ = self.progress.recv().await;
+            Wake::Look
+        };
+        self.reports_first = !self.reports_first;
+        let inputs =
+            async { if self.reports_first { or(reports, commands).await } else { or(commands, reports).await } };
+        or(inputs, or(timer, progress)).await
     }
 
     /// Performs every output the core queued.
@@ -148,15 +234,26 @@ impl Driver {
             match out {
                 Output::Connect { conn, target } => {
                     tracing::info!(%conn, host = %target.host, port = target.port, "connecting");
-                    let (writes, queue) = async_channel::unbounded();
+                    let outbox = Arc::new(Outbox::default());
+                    let (more, more_rx) = async_channel::bounded(1);
+                    let writes = Writes { outbox: outbox.clone(), more: more_rx, progress: self.progress_tx.clone() };
                     let task =
-                        ex.spawn(conn::run(conn, target, self.connector.clone(), queue, self.reports_tx.clone()));
-                    self.slots.insert(conn, Slot { writes, task, up: false });
+                        ex.spawn(conn::run(conn, target, self.connector.clone(), writes, self.reports_tx.clone()));
+                    self.slots.insert(conn, Slot { outbox, more, task, up: false, refused: 0, reported: 0 });
                 }
-                Output::Transmit { conn, data } => match self.slots.get(&conn) {
+                Output::Transmit { conn, data } => match self.slots.get_mut(&conn) {
                     Some(slot) => {
-                        tracing::trace!(%conn, bytes = data.len(), "transmit");
-                        let _ = slot.writes.try_send(data);
+                        let limit = self.core.config().max_write_backlog;
+                        if slot.backlog() + data.len() > limit {
+                            // The queue is full: the core hears of a backlog beyond its limit
+                            // (report_backlogs) and closes the connection. Never silently.
+                            tracing::warn!(%conn, bytes = data.len(), backlog = slot.backlog(), "write queue full");
+                            slot.refused += data.len();
+                        } else {
+                            tracing::trace!(%conn, bytes = data.len(), "transmit");
+                            slot.outbox.push(&data);
+                            let _ = slot.more.try_send(());
+                        }
                     }
                     None => tracing::debug!(%conn, "transmit on a connection that is gone: dropped"),
                 },
@@ -164,16 +261,14 @@ impl Driver {
                     if let Some(slot) = self.slots.remove(&conn) {
                         tracing::debug!(%conn, "closing");
                         if slot.up {
-                            // Dropping the queue's sender lets the task flush and close.
-                            drop(slot.writes);
+                            // Closing the writer's signal lets the task flush and close.
+                            slot.more.close();
                             self.closing.push(slot.task);
                         }
                         // Still connecting: dropping the task cancels the attempt.
                     }
                 }
-                Output::Event(event) => {
-                    let _ = self.events.try_send(PhoneEvent { at: self.clock.now(), event });
-                }
+                Output::Event(event) => self.events.push(PhoneEvent { at: self.clock.now(), event }),
             }
         }
     }
@@ -224,9 +319,10 @@ impl Driver {
                 let _ = reply.try_send(self.core.hang_up(now, call));
             }
             Command::Status { reply } => {
-                let _ = reply.try_send(Status::of(&self.core, now));
+                let _ = reply.try_send(Status::of(&self.core, now, self.events.dropped()));
             }
-            Command::Shutdown => self.core.shutdown(now),
+            // The flag that came with it is what counts (see `run_on`).
+            Command::Shutdown => {}
         }
     }
 }

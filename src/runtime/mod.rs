@@ -10,6 +10,8 @@
 //!   (sockets, timers) runs on its own thread as async-io always does.
 //! - [`ClientTls`]: the verified rustls client configuration built from the Aastra
 //!   certificate parameters (ring provider, TLS 1.2 and 1.3 only).
+//! - [`device_instance_id`]: the phone's `+sip.instance`, stable per device (configured,
+//!   from the MAC file name, or generated once and kept beside the configuration).
 //!
 //! See `docs/embedding.md` for a complete example.
 
@@ -19,6 +21,8 @@ mod command;
 mod conn;
 mod der;
 mod driver;
+mod events;
+mod identity;
 mod phone;
 mod tls;
 
@@ -28,15 +32,35 @@ pub use certs::{
 };
 pub use command::{PhoneEvent, Status};
 pub use driver::Driver;
-pub use phone::{Events, Phone, PhoneHandle, StartError};
+pub use events::{INFORMATIONAL_CAPACITY, OUTCOME_CAPACITY, is_outcome};
+pub use identity::{INSTANCE_ID_FILE, InstanceIdOrigin, device_instance_id, stored_instance_id};
+pub use phone::{COMMAND_CAPACITY, Events, Phone, PhoneHandle, StartError};
 pub use tls::{ClientTls, connect_error, server_name, stream_error, tls_error};
 
-/// A seed for the core's generator drawn from the OS (std's per-process random hash
-/// keys), for configurations that do not set `sip persistent tls seed`.
-pub fn os_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-    h.write_u32(std::process::id());
-    h.finish()
+/// A seed for the core's generator: 32 bytes from the operating system's random source,
+/// for configurations that do not set `sip persistent tls seed`. The seed is the key that
+/// keeps every tag, Call-ID, branch and cnonce unpredictable, so it comes from the OS's
+/// cryptographic source, never from the clock or the process id.
+///
+/// # Errors
+///
+/// The OS random source failed (on Linux, only if `getrandom(2)` and `/dev/urandom` are
+/// both unusable).
+pub fn os_seed() -> std::io::Result<crate::rng::Seed> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(crate::rng::Seed::from_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn os_seeds_are_fresh() {
+        let (a, b) = (super::os_seed(), super::os_seed());
+        assert!(matches!((&a, &b), (Ok(_), Ok(_))), "{a:?} {b:?}");
+        let (a, b) = (a.map(|s| s.to_bytes()), b.map(|s| s.to_bytes()));
+        // Two draws of 256 bits coincide, or are zero, with probability 2^-256.
+        assert_ne!(a.as_ref().ok(), b.as_ref().ok());
+        assert_ne!(a.ok(), Some([0; 32]));
+    }
 }

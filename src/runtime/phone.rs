@@ -5,6 +5,7 @@ use super::certs::CertFileError;
 use super::clock::Clock;
 use super::command::{Command, PhoneEvent, Status};
 use super::driver::Driver;
+use super::events::EventQueue;
 use super::tls::ClientTls;
 use crate::config::{Config, ConfigError};
 use crate::engine::{CommandError, Core};
@@ -12,10 +13,12 @@ use crate::engine::{CommandError, Core};
 #[cfg(doc)]
 use crate::engine::Event;
 use crate::ids::{AccountId, CallId};
-use async_channel::{Receiver, Sender};
+use async_channel::Sender;
 use async_io::Timer;
 use futures_lite::future;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use thiserror::Error;
 
 /// Why a phone could not start.
@@ -37,7 +40,13 @@ pub enum StartError {
 #[derive(Clone, Debug)]
 pub struct PhoneHandle {
     commands: Sender<Command>,
+    /// Set by [`PhoneHandle::shutdown`], which must not wait for room in the command
+    /// channel: the driver looks at it after every command.
+    shutdown: Arc<AtomicBool>,
 }
+
+/// Commands that may wait for the driver; a handle's command waits for room beyond it.
+pub const COMMAND_CAPACITY: usize = 64;
 
 impl PhoneHandle {
     async fn ask<T>(&self, make: impl FnOnce(Sender<T>) -> Command) -> Option<T> {
@@ -78,6 +87,8 @@ impl PhoneHandle {
     /// Begins the orderly stop: calls end, every account de-registers, connections
     /// close, then [`Event::ShutdownComplete`] arrives and the event stream ends.
     pub fn shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        // A full channel is fine: the driver has commands to take and sees the flag then.
         let _ = self.commands.try_send(Command::Shutdown);
     }
 
@@ -108,15 +119,19 @@ impl PhoneHandle {
 }
 
 /// The phone's events, in order. The stream ends after the phone shut down.
+///
+/// Bounded whether or not it is read (`docs/embedding.md`, "Bounds and backpressure"):
+/// outcome events are never dropped; of the informational ones at most 256 wait, and
+/// beyond that the oldest is dropped and counted in [`Status::dropped_events`].
 #[derive(Clone, Debug)]
 pub struct Events {
-    rx: Receiver<PhoneEvent>,
+    queue: Arc<EventQueue>,
 }
 
 impl Events {
     /// The next event, or `None` once the phone has stopped.
     pub async fn next(&self) -> Option<PhoneEvent> {
-        self.rx.recv().await.ok()
+        self.queue.pop().await
     }
 
     /// The next event, waiting at most `timeout`; `None` on timeout or once stopped.
@@ -129,7 +144,7 @@ impl Events {
 
     /// An event already waiting, without blocking.
     pub fn try_next(&self) -> Option<PhoneEvent> {
-        self.rx.try_recv().ok()
+        self.queue.try_pop()
     }
 }
 
@@ -158,10 +173,12 @@ impl Phone {
     pub fn with_tls(config: Config, tls: ClientTls) -> (Phone, Driver) {
         let clock = Clock::start();
         let core = Core::new(config, clock.now());
-        let (commands_tx, commands) = async_channel::unbounded();
-        let (events_tx, events) = async_channel::unbounded();
-        let driver = Driver::new(core, clock, tls.rustls_config(), commands, events_tx);
-        (Phone { handle: PhoneHandle { commands: commands_tx }, events: Events { rx: events }, thread: None }, driver)
+        let (commands_tx, commands) = async_channel::bounded(COMMAND_CAPACITY);
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let events = Arc::new(EventQueue::default());
+        let driver = Driver::new(core, clock, tls.rustls_config(), commands, shutdown.clone(), events.clone());
+        let handle = PhoneHandle { commands: commands_tx, shutdown };
+        (Phone { handle, events: Events { queue: events }, thread: None }, driver)
     }
 
     /// [`Phone::new`], with the driver run on a thread of its own (`sip-ptls-phone`).
@@ -186,7 +203,7 @@ impl Phone {
             seen.push(e);
         }
         if let Some(t) = self.thread.take()
-            && self.events.rx.is_closed()
+            && self.events.queue.is_closed()
         {
             let _ = t.join();
         }

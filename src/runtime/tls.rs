@@ -6,6 +6,7 @@ use super::certs::{self, CertFileError, Credentials};
 use crate::config::{CertificateFiles, TransportMode};
 use crate::engine::TransportError;
 use rustls::pki_types::ServerName;
+use rustls::sign::SingleCertAndKey;
 use rustls::{CertificateError, ClientConfig};
 use std::io;
 use std::path::Path;
@@ -35,8 +36,7 @@ impl ClientTls {
     /// Reads and checks the certificate files (relative names resolved against
     /// `base_dir`) and builds the TLS client configuration.
     pub fn load(files: &CertificateFiles, mode: TransportMode, base_dir: &Path) -> Result<ClientTls, CertFileError> {
-        let provider = provider();
-        let creds = certs::load(files, mode, base_dir, unix_now(), &provider)?;
+        let creds = certs::load(files, mode, base_dir, unix_now())?;
         ClientTls::from_credentials(creds)
     }
 
@@ -52,11 +52,8 @@ impl ClientTls {
             .with_root_certificates(creds.roots);
         let config = match creds.client {
             None => builder.with_no_client_auth(),
-            Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| CertFileError {
-                parameter: certs::PRIVATE_KEY,
-                file: Default::default(),
-                problem: format!("cannot be used for client authentication: {e}"),
-            })?,
+            // The key was loaded and checked against the certificate by `certs::load`.
+            Some(key) => builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(key))),
         };
         Ok(ClientTls { config: Arc::new(config) })
     }

@@ -32,6 +32,12 @@ pub struct Behaviour {
     pub flow_timer: Option<u32>,
     /// Answer every REGISTER with this status instead (e.g. 403, 503).
     pub register_status: Option<u16>,
+    /// Headers added to those forced answers (e.g. `Retry-After: 0`, `Min-Expires`).
+    pub register_headers: Vec<(String, String)>,
+    /// Grant this lifetime in every REGISTER 2xx, whatever was asked (e.g. 0).
+    pub grant_expires: Option<u32>,
+    /// Challenge every REGISTER with a fresh nonce, credentials or not.
+    pub always_challenge: bool,
     /// Final status for INVITEs (`None`: ring forever until CANCEL).
     pub invite_status: Option<u16>,
     /// Status of the answer to OPTIONS (proxies often answer 404 or 405 for themselves).
@@ -48,6 +54,9 @@ impl Default for Behaviour {
             answer_pings: true,
             flow_timer: None,
             register_status: None,
+            register_headers: Vec::new(),
+            grant_expires: None,
+            always_challenge: false,
             invite_status: Some(200),
             close_after_handshake: false,
             options_status: 200,
@@ -193,13 +202,19 @@ impl SimServer {
             .and_then(|n| uri_user(&n.uri).map(str::to_owned))
             .unwrap_or_default();
         let (resp, status) = if let Some(status) = self.behaviour.register_status {
-            (response(req, status, "Forced"), status)
-        } else if self.behaviour.require_auth && !self.authorized(req, "REGISTER") {
+            let mut resp = response(req, status, "Forced");
+            for (name, value) in &self.behaviour.register_headers {
+                resp.push_header(name, value.clone());
+            }
+            (resp, status)
+        } else if self.behaviour.always_challenge || (self.behaviour.require_auth && !self.authorized(req, "REGISTER"))
+        {
             (self.challenge(req), 401)
         } else {
-            let expires = req.header("Expires").and_then(parse_u32).unwrap_or(3600);
+            let asked = req.header("Expires").and_then(parse_u32).unwrap_or(3600);
+            let expires = if asked == 0 { 0 } else { self.behaviour.grant_expires.unwrap_or(asked) };
             let mut resp = response(req, 200, "OK");
-            if expires == 0 {
+            if asked == 0 {
                 self.bindings.remove(&user);
             } else {
                 self.bindings.insert(user.clone(), conn);

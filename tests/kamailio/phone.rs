@@ -106,7 +106,7 @@ impl Lab {
             backoff: Backoff { base: core(BACKOFF_BASE), max: core(BACKOFF_MAX) },
             failback: Failback { probe_interval: core(PROBE_INTERVAL), stable_probes: STABLE_PROBES },
             call_setup_timeout: core(CALL_TIMEOUT),
-            seed: sip_ptls::runtime::os_seed(),
+            seed: sip_ptls::runtime::os_seed().expect("a seed from the OS"),
             ..Config::default()
         }
     }
