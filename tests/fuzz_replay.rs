@@ -91,3 +91,15 @@ fn known_failure_core_1_connect_withdrawn_in_the_same_batch() {
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     core_body::run_strict(&data);
 }
+
+/// KNOWN FAILURE (docs/fuzzing.md, "Findings", core 2), kept failing on purpose until the
+/// engine or the monitor changes: a 2xx granting `Expires: 0`, two refreshes answered 423,
+/// and the account's INVITE still goes out. Run it with `-- --ignored`.
+#[test]
+#[ignore = "KNOWN FAILURE: engine finding core-2 of docs/fuzzing.md (INVITE after a failed refresh)"]
+fn known_failure_core_2_invite_after_a_failed_refresh() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/artifacts/core/known-issue-2-invite-after-failed-refresh");
+    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    core_body::run_strict(&data);
+}
