@@ -2,6 +2,8 @@
 # Installs whatever the tests and benchmarks need and is missing: Debian packages, rustup
 # components and cargo tools. Idempotent and non-interactive; when everything is present it
 # only runs cheap local checks (no apt-get, no network), so every test run can call it.
+# With --fuzz it also installs what scripts/fuzz.sh needs (the nightly toolchain and
+# cargo-fuzz), which the tests and CI do not.
 # A need that cannot be met stops it with a non-zero status naming it: the tests that
 # rely on it must then fail, never skip.
 set -euo pipefail
@@ -32,6 +34,21 @@ RUSTUP_COMPONENTS=(
 
 # Cargo tools, one a line: the crate, then the command it provides.
 CARGO_TOOLS=()
+
+# With --fuzz only: the toolchain cargo-fuzz builds with (libFuzzer needs nightly's
+# -Z flags), and cargo tools as above.
+FUZZ_TOOLCHAIN=nightly
+FUZZ_CARGO_TOOLS=(
+    "cargo-fuzz cargo-fuzz"
+)
+
+FUZZ=0
+for arg in "$@"; do
+    case $arg in
+        --fuzz) FUZZ=1 ;;
+        *) echo "deps.sh: unknown argument $arg (the only one is --fuzz)" >&2; exit 2 ;;
+    esac
+done
 
 die() {
     echo "deps.sh: $*" >&2
@@ -110,7 +127,7 @@ install_components() {
 
 install_cargo_tools() {
     local line words
-    for line in "${CARGO_TOOLS[@]}"; do
+    for line in "$@"; do
         read -r -a words <<<"$line"
         type -P "${words[1]}" >/dev/null && continue
         echo "deps.sh: cargo install ${words[0]}" >&2
@@ -122,4 +139,16 @@ install_cargo_tools() {
 install_packages
 command -v cargo >/dev/null 2>&1 || die "cargo is not installed (install Rust with rustup)"
 install_components
-install_cargo_tools
+install_cargo_tools ${CARGO_TOOLS[@]+"${CARGO_TOOLS[@]}"}
+
+install_fuzz_toolchain() {
+    cargo "+$FUZZ_TOOLCHAIN" --version >/dev/null 2>&1 && return
+    command -v rustup >/dev/null 2>&1 || die "the $FUZZ_TOOLCHAIN toolchain is missing and rustup is not installed"
+    echo "deps.sh: installing the $FUZZ_TOOLCHAIN toolchain" >&2
+    rustup toolchain install "$FUZZ_TOOLCHAIN" --profile minimal || die "rustup toolchain install $FUZZ_TOOLCHAIN failed"
+}
+
+if [ "$FUZZ" = 1 ]; then
+    install_fuzz_toolchain
+    install_cargo_tools "${FUZZ_CARGO_TOOLS[@]}"
+fi
