@@ -16,9 +16,11 @@ use crate::config::Config;
 use crate::ids::{ConnId, Server};
 use crate::time::Duration;
 
-/// The shortest keep-alive interval a server can impose, with a Flow-Timer or by
-/// answering OPTIONS but not pings: no more than six keep-alives a minute come from a
-/// server's answers alone. A shorter interval configured by the user is kept.
+/// The shortest interval of OPTIONS keep-alive, which a server chooses by answering
+/// OPTIONS but never pings: no more than six such requests a minute come from a server's
+/// answers alone, whatever its Flow-Timer. CRLF pings (four bytes) follow the Flow-Timer
+/// as RFC 5626 asks, since a server that sets a short one may close idle connections;
+/// a shorter interval configured by the user is kept.
 pub(super) const SERVER_INTERVAL_FLOOR: Duration = Duration::from_secs(10);
 
 /// What a keep-alive deadline asks for.
@@ -53,17 +55,21 @@ impl KeepAlive {
     }
 
     /// The interval between keep-alives: the configured one (0 means RFC 5626's 120 s),
-    /// no longer than the Flow-Timer, which cannot push it below
-    /// [`SERVER_INTERVAL_FLOOR`].
+    /// no longer than the Flow-Timer.
     pub fn interval(&self, config: &Config) -> Duration {
-        config.effective_keepalive(self.flow_timer.map(|f| f.max(SERVER_INTERVAL_FLOOR)))
+        config.effective_keepalive(self.flow_timer)
     }
 
     /// The interval for `server`: keep-alive by OPTIONS, which a server chooses by never
-    /// answering pings, is never more frequent than [`SERVER_INTERVAL_FLOOR`].
+    /// answering pings, is never more frequent than [`SERVER_INTERVAL_FLOOR`] unless the
+    /// user configured it so.
     pub fn interval_for(&self, config: &Config, server: Server) -> Duration {
         let i = self.interval(config);
-        if self.pongs[server.index()] == Some(false) { i.max(SERVER_INTERVAL_FLOOR) } else { i }
+        if self.pongs[server.index()] == Some(false) {
+            i.max(SERVER_INTERVAL_FLOOR.min(config.effective_keepalive(None)))
+        } else {
+            i
+        }
     }
 
     #[cfg(any(test, feature = "sim"))]
@@ -237,7 +243,11 @@ mod tests {
         assert_eq!(k.ping_due(Server::Primary), Check::Ping);
         let fast = Config { keepalive_interval: Duration::from_secs(1), ..Config::default() };
         assert_eq!(k.interval_for(&fast, Server::Primary), Duration::from_secs(1), "the user's choice for pings");
-        assert_eq!(k.interval_for(&fast, Server::Backup), SERVER_INTERVAL_FLOOR, "OPTIONS keep-alive is floored");
+        assert_eq!(k.interval_for(&fast, Server::Backup), Duration::from_secs(1), "and for OPTIONS");
+        let mut tiny = KeepAlive::default();
+        tiny.options_answered(Server::Backup);
+        tiny.flow_timer_received(Duration::from_secs(1), &Config::default());
+        assert_eq!(tiny.interval_for(&Config::default(), Server::Backup), SERVER_INTERVAL_FLOOR, "a server's floor");
     }
 
     #[test]
@@ -247,8 +257,10 @@ mod tests {
         assert_eq!(k.interval(&config), Duration::from_secs(30));
         assert!(k.flow_timer_received(Duration::from_secs(10), &config));
         assert_eq!(k.interval(&config), Duration::from_secs(10));
-        k.flow_timer_received(Duration::from_secs(1), &config);
-        assert_eq!(k.interval(&config), SERVER_INTERVAL_FLOOR, "a server cannot make the phone ping every second");
+        k.flow_timer_received(Duration::from_secs(3), &config);
+        assert_eq!(k.interval(&config), Duration::from_secs(3), "pings follow a short Flow-Timer");
+        k.options_answered(Server::Primary);
+        assert_eq!(k.interval_for(&config, Server::Primary), SERVER_INTERVAL_FLOOR, "OPTIONS do not");
         assert!(!k.flow_timer_received(Duration::from_secs(60), &config), "a longer Flow-Timer shortens nothing");
         k.flow_up();
         assert_eq!(k.interval(&config), Duration::from_secs(30));
