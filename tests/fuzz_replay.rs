@@ -80,26 +80,3 @@ fn aastra_corpus() {
 fn core_corpus() {
     replay("core", core_body::run);
 }
-
-/// KNOWN FAILURE (docs/fuzzing.md, "Findings", core 1), kept failing on purpose until the
-/// engine changes: the reproducer found by the `core` target, run without the tolerance
-/// that lets the fuzzer go past it. Run it with `cargo test --test fuzz_replay -- --ignored`.
-#[test]
-#[ignore = "KNOWN FAILURE: engine finding core-1 of docs/fuzzing.md (Connect withdrawn in the same batch)"]
-fn known_failure_core_1_connect_withdrawn_in_the_same_batch() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/artifacts/core/known-issue-1-connect-then-close");
-    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    core_body::run_strict(&data);
-}
-
-/// KNOWN FAILURE (docs/fuzzing.md, "Findings", core 2), kept failing on purpose until the
-/// engine or the monitor changes: a 2xx granting `Expires: 0`, two refreshes answered 423,
-/// and the account's INVITE still goes out. Run it with `-- --ignored`.
-#[test]
-#[ignore = "KNOWN FAILURE: engine finding core-2 of docs/fuzzing.md (INVITE after a failed refresh)"]
-fn known_failure_core_2_invite_after_a_failed_refresh() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/artifacts/core/known-issue-2-invite-after-failed-refresh");
-    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    core_body::run_strict(&data);
-}

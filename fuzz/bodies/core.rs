@@ -87,8 +87,6 @@ struct World {
     late: Vec<ConnId>,
     /// The latest REGISTER the core sent per account: connection and branch.
     reg_tx: BTreeMap<usize, (ConnId, String)>,
-    /// The last final REGISTER status per connection and account told to the monitor.
-    last_final: BTreeMap<(ConnId, usize), u16>,
     calls: Vec<CallId>,
     shutdown_complete: usize,
     /// Outputs after `ShutdownComplete`.
@@ -96,25 +94,9 @@ struct World {
     step: usize,
     /// `SIP_PTLS_FUZZ_TRACE` set: print every step and output (for reading a reproducer).
     trace: bool,
-    /// Report known issues 1 and 2 too.
-    strict: bool,
 }
 
 pub fn run(data: &[u8]) {
-    drive(data, false);
-}
-
-/// [`run`] without the tolerance of the known engine issues of docs/fuzzing.md: core-1, a
-/// `Connect` that the core withdraws with a `Close` in the same batch of outputs, not
-/// taken as a `Connect` for a connection the core does not track; core-2, a failed
-/// REGISTER refresh after a 2xx on the same connection, not told to the monitor (which
-/// then requires a new 2xx before the account's next INVITE). Used by the replay test.
-#[allow(dead_code)]
-pub fn run_strict(data: &[u8]) {
-    drive(data, true);
-}
-
-fn drive(data: &[u8], strict: bool) {
     let mut input = Input::new(data);
     let config = config(&mut input);
     let mut w = World {
@@ -126,13 +108,11 @@ fn drive(data: &[u8], strict: bool) {
         seen: BTreeSet::new(),
         late: Vec::new(),
         reg_tx: BTreeMap::new(),
-        last_final: BTreeMap::new(),
         calls: Vec::new(),
         shutdown_complete: 0,
         closed_seen: false,
         step: 0,
         trace: std::env::var_os("SIP_PTLS_FUZZ_TRACE").is_some(),
-        strict,
     };
     w.core.start(w.now);
     w.drain();
@@ -187,16 +167,6 @@ fn local(conn: ConnId) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 40000 + (conn.generation % 20000) as u16)
 }
 
-/// Known issue 1: when deadlines that fell due at different times fire in one late
-/// `handle_timeout`, the core can ask for a connection and drop it again in the same call
-/// (a per-call connection's retry on the backup, then the call's own deadline). The
-/// `Connect` is then for a connection the core no longer tracks, followed by its `Close`.
-fn withdrawn(out: &Output, later: &[Output], core: &Core) -> bool {
-    let Output::Connect { conn, .. } = out else { return false };
-    core.connections().all(|(id, _, _)| id != *conn)
-        && later.iter().any(|o| matches!(o, Output::Close { conn: c } if c == conn))
-}
-
 fn branch(m: &Message) -> Option<String> {
     Via::parse(m.top_via()?)?.branch().map(str::to_owned)
 }
@@ -218,16 +188,14 @@ impl World {
         let mut view: BTreeMap<ConnId, NetState> = self.net.iter().map(|(id, c)| (*id, c.state)).collect();
         // Polling changes nothing but the queue, so the whole batch can be read first.
         let batch: Vec<Output> = std::iter::from_fn(|| self.core.poll_output()).collect();
-        for (i, out) in batch.iter().enumerate() {
+        for out in &batch {
             if self.closed_seen {
                 self.monitor.violation(format!("{}: {out:?} after ShutdownComplete", self.now));
             }
             if self.trace {
                 eprintln!("  {out:?}");
             }
-            if self.strict || !withdrawn(out, &batch[i + 1..], &self.core) {
-                self.monitor.on_output(&self.core, out, &view, self.now);
-            }
+            self.monitor.on_output(&self.core, out, &view, self.now);
             match out {
                 Output::Connect { conn, .. } => {
                     view.insert(*conn, NetState::Connecting);
@@ -313,13 +281,6 @@ impl World {
         // The core drops a transaction that timed out or lost its connection: a late
         // answer to it is ignored, so it is not a final answer the core received.
         if self.core.decision_view().accounts.get(a).is_some_and(|v| v.tx.is_some()) {
-            let refresh_failed = !(200..300).contains(&status)
-                && self.last_final.get(&(conn, a)).is_some_and(|s| (200..300).contains(s));
-            if refresh_failed && !self.strict {
-                // Known issue 2: the core keeps using a binding whose refresh failed.
-                return;
-            }
-            self.last_final.insert((conn, a), status);
             let user = self.users[a].clone();
             self.monitor.register_final_delivered(conn, &user, status);
         }

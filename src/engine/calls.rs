@@ -819,6 +819,13 @@ impl Core {
     /// Per-call TLS: the call's connection failed; try the backup once while connecting.
     pub(super) fn dedicated_call_failed(&mut self, call: CallId, conn: ConnId, _reason: FlowError) {
         let Some(i) = self.calls.iter().position(|c| c.id == call) else { return };
+        if self.timers.get(Timer::Call(call)).is_some_and(|at| at <= self.now) {
+            // A late `handle_timeout` fires this connection's timeout before the call's
+            // own, earlier-passed deadline: the call is over, no new attempt is started.
+            self.timers.stop(Timer::Call(call));
+            self.on_call_timer(call);
+            return;
+        }
         if let State::Connecting { server: Server::Primary } = self.calls[i].state
             && self.config.backup_proxy.is_some()
             && self.running()

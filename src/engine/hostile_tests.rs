@@ -2,7 +2,7 @@
 //! incoming calls, and server answers that would make the phone send in a loop.
 
 use super::tests_support::{assert_clean, cfg, secs, started};
-use crate::engine::{EndReason, Event, FlowError, Input};
+use crate::engine::{EndReason, Event, FlowError, Input, RegError};
 use crate::ids::{ConnId, Server};
 use crate::sim::Sim;
 
@@ -72,13 +72,57 @@ fn hostile(configure: impl FnOnce(&mut crate::sim::Behaviour)) -> Sim {
     sim
 }
 
+/// A 2xx granting our Contact a lifetime of 0 leaves no binding (fuzz finding core-2): no
+/// `Registered`, no INVITE on it, no storm; tried again after the registration retry timer.
 #[test]
-fn a_2xx_granting_expires_0_does_not_make_a_register_storm() {
+fn a_2xx_granting_expires_0_is_no_registration_and_no_storm() {
     let mut sim = hostile(|b| b.grant_expires = Some(0));
-    sim.run_for(secs(600));
+    sim.run_for(secs(1));
+    let call = sim.place_call(crate::ids::AccountId(0), "2000").expect("placed");
+    sim.run_for(secs(3600));
     let peak = max_registers_per_minute(&sim);
     assert!(peak <= 6, "{peak} REGISTERs in one minute");
-    assert!(sim.sent_requests("REGISTER").len() >= 40, "it keeps refreshing at the floor's pace");
+    assert_eq!(sim.count_events(|e| matches!(e, Event::Registered { .. })), 0);
+    let retry = secs(u64::from(sim.core.config().registration_retry));
+    let failures: Vec<_> = sim
+        .events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            Event::RegistrationFailed { reason: RegError::NoLifetime(200), retry_in, .. } => Some((*t, *retry_in)),
+            _ => None,
+        })
+        .collect();
+    assert!(failures.len() >= 2, "failed, then tried again and failed again: {failures:?}");
+    assert!(failures.iter().all(|(_, r)| *r == Some(retry)), "waits the registration retry timer: {failures:?}");
+    assert!(sim.sent_requests("INVITE").is_empty(), "no INVITE on a binding that does not exist");
+    let outcomes = sim.count_events(|e| matches!(e, Event::CallOutcome { call: c, .. } if *c == call));
+    assert_eq!(outcomes, 1, "the queued call still gets its one outcome");
+    assert_clean(&sim);
+}
+
+/// A per-call connection's timeout and the call's own deadline fire in one late
+/// `handle_timeout` (fuzz finding core-1): the call fails on its deadline and no
+/// connection to the backup is asked for (and withdrawn) on its behalf.
+#[test]
+fn a_late_timeout_starts_no_backup_attempt_for_a_call_past_its_deadline() {
+    let mut c = cfg(1);
+    c.mode = crate::config::TransportMode::PerCallTls;
+    let mut sim = started(c);
+    sim.run_for(secs(1));
+    sim.set_mode(Server::Primary, crate::sim::ServerMode::Frozen);
+    let call = sim.place_call(crate::ids::AccountId(0), "2000").expect("placed");
+    let asked = sim.servers[1].counters.accepted;
+    sim.now = sim.now + secs(1000);
+    let now = sim.now;
+    sim.core.handle_timeout(now);
+    sim.drain();
+    let outcome = sim.events.iter().find_map(|(_, e)| match e {
+        Event::CallOutcome { call: c, outcome } if *c == call => Some(outcome.clone()),
+        _ => None,
+    });
+    assert_eq!(outcome, Some(crate::engine::CallOutcome::Failed(crate::engine::CallFailure::Deadline)));
+    sim.run_for(secs(5));
+    assert_eq!(sim.servers[1].counters.accepted, asked, "nothing opened on the backup for the failed call");
     assert_clean(&sim);
 }
 

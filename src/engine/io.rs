@@ -240,8 +240,9 @@ pub enum FlowError {
 /// Why a REGISTER failed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Error)]
 pub enum RegError {
-    /// The registrar refused for good (403, 404, 603 …): not retried on this server.
-    #[error("rejected permanently with {0}")]
+    /// The registrar refused (403, 404, 603 …): tried again on this server only after
+    /// `sip registration retry timer`.
+    #[error("rejected with {0}")]
     Rejected(u16),
     /// The registrar answered with a temporary failure (5xx, 4xx other than the above).
     #[error("failed with {0}")]
@@ -261,6 +262,10 @@ pub enum RegError {
     /// Repeated 423 Interval Too Brief.
     #[error("interval too brief (Min-Expires {0})")]
     IntervalTooBrief(u32),
+    /// A 2xx that granted our Contact a lifetime of 0: the registrar holds no binding
+    /// for it (RFC 3261 §10.3), so the account is not registered.
+    #[error("accepted with {0} but granted no lifetime (expires 0)")]
+    NoLifetime(u16),
 }
 
 /// The outcome of a placed call: exactly one per call.

@@ -7,7 +7,7 @@ use super::message::{ALLOW, USER_AGENT, aor, contact_uri, name_addr};
 use super::timer::{RegTimer, Timer};
 use super::transaction::ClientTx;
 use super::{Core, Phase};
-use crate::config::TransportMode;
+use crate::config::{Config, TransportMode};
 use crate::ids::{AccountId, ConnId, Server};
 use crate::rng::Rng;
 use crate::sip::Message;
@@ -340,7 +340,15 @@ impl Core {
                 self.emit(Event::Unregistered { account });
                 self.exchange_done(i, conn);
             }
-            200..=299 => self.registered(i, conn, msg),
+            200..=299 => {
+                if granted_lifetime(&self.config, AccountId(i as u8), self.local_of(conn), msg) == 0 {
+                    // Counting it as registered would let calls go out on a binding that
+                    // does not exist and refresh at once, again and again.
+                    self.registration_failed(i, conn, rtx.kind, RegError::NoLifetime(status), None);
+                } else {
+                    self.registered(i, conn, msg);
+                }
+            }
             401 | 407 => {
                 let proxy = status == 407;
                 let header = if proxy { "Proxy-Authenticate" } else { "WWW-Authenticate" };
@@ -409,10 +417,7 @@ impl Core {
 
     fn registered(&mut self, i: usize, conn: ConnId, msg: &Message) {
         let account = AccountId(i as u8);
-        let local_contact = contact_uri(&self.config, account, self.local_of(conn));
-        let requested = self.config.period_for(i);
-        let granted =
-            granted_expires(msg, &local_contact).unwrap_or(if requested > 0 { requested } else { DEFAULT_EXPIRES });
+        let granted = granted_lifetime(&self.config, account, self.local_of(conn), msg);
         if let Some(ft) = msg.header("Flow-Timer").and_then(parse_u32) {
             self.flow_timer_received(conn, ft);
         }
@@ -634,6 +639,14 @@ impl Core {
     pub(super) fn account_rejected_by(&self, account: AccountId, server: Server) -> bool {
         self.accounts.get(usize::from(account.0)).is_some_and(|a| a.rejected_by(server))
     }
+}
+
+/// The lifetime a 2xx granted account `account`'s Contact; the period asked for (or the
+/// default) when the answer does not say.
+fn granted_lifetime(config: &Config, account: AccountId, local: core::net::SocketAddr, msg: &Message) -> u32 {
+    let local_contact = contact_uri(config, account, local);
+    let requested = config.period_for(usize::from(account.0));
+    granted_expires(msg, &local_contact).unwrap_or(if requested > 0 { requested } else { DEFAULT_EXPIRES })
 }
 
 /// The lifetime granted to our Contact: its `expires` parameter, else the Expires header.

@@ -58,8 +58,18 @@ impl Monitor {
     }
 
     /// A final REGISTER response for `user` reached the core on `conn`.
+    ///
+    /// A challenge (401, 407) or a 423 after a 2xx does not end the binding that 2xx made:
+    /// the phone answers it in the same exchange while the binding stands. Only a failure
+    /// that ends the exchange does, which the phone announces with `RegistrationFailed`
+    /// (see [`Monitor::on_output`]).
     pub fn register_final_delivered(&mut self, conn: ConnId, user: &str, status: u16) {
-        self.reg_finals.entry(conn).or_default().insert(user.to_owned(), status);
+        let finals = self.reg_finals.entry(conn).or_default();
+        let continues_exchange = matches!(status, 401 | 407 | 423);
+        if continues_exchange && finals.get(user).is_some_and(|s| (200..300).contains(s)) {
+            return;
+        }
+        finals.insert(user.to_owned(), status);
         if is_permanent(status) {
             self.rejected.insert((conn.server, user.to_owned()));
         } else if (200..300).contains(&status) {
@@ -113,6 +123,18 @@ impl Monitor {
                     self.violation(format!(
                         "{now}: {account} reported registered on {server} without a 2xx on an up connection"
                     ));
+                }
+            }
+            Output::Event(Event::RegistrationFailed { account, .. }) => {
+                // The exchange ended without a binding (a 2xx granting no lifetime, a
+                // challenge or 423 given up on): no INVITE from this account until a new 2xx.
+                let user = self.users.get(usize::from(account.0)).cloned().unwrap_or_default();
+                for finals in self.reg_finals.values_mut() {
+                    if let Some(s) = finals.get_mut(&user)
+                        && (200..300).contains(s)
+                    {
+                        *s = 0;
+                    }
                 }
             }
             Output::Event(Event::Backoff { wait, failures }) => {
