@@ -6,11 +6,12 @@
 //! `crate::sip::NAME` paths outside comments; grouped `super::{...}` imports are refused,
 //! since this scan could not see what they name.
 
-/// The codec, bottom first: line syntax and size bounds, header views, the message, the
+/// The codec, bottom first: line syntax, size bounds and the error of a bad message, header views, the message, the
 /// stream framer; digest authentication needs only the syntax.
 const SIP: &[(&str, &str)] = &[
     ("syntax", include_str!("../src/sip/syntax.rs")),
     ("limits", include_str!("../src/sip/limits.rs")),
+    ("framing_error", include_str!("../src/sip/framing_error.rs")),
     ("headers", include_str!("../src/sip/headers.rs")),
     ("message", include_str!("../src/sip/message.rs")),
     ("framer", include_str!("../src/sip/framer.rs")),
@@ -69,7 +70,10 @@ fn sip_codec_is_layered() {
     assert!(report.is_ok(), "{report:?}");
     // The point of the layering: the message value type no longer needs the stream framer.
     let message = report.unwrap_or_default().into_iter().find(|(name, _)| name == "message");
-    assert_eq!(message.map(|(_, uses)| uses), Some(vec!["headers".to_string(), "limits".into(), "syntax".into()]));
+    assert_eq!(
+        message.map(|(_, uses)| uses),
+        Some(vec!["framing_error".to_string(), "headers".into(), "limits".into(), "syntax".into()])
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! lines are joined, `Name:value` gains a space, `l` becomes `Content-Length`).
 
 use sip_ptls::sip::headers::{NameAddr, Via};
-use sip_ptls::sip::{Frame, Framer, FramingError, Limits, Message, ParseError};
+use sip_ptls::sip::{Frame, Framer, Limits, Message, ParseError};
 
 pub fn run(data: &[u8]) {
     let parsed = Message::parse(data);
@@ -52,11 +52,7 @@ fn parse_by_framing(data: &[u8]) -> Result<Message, ParseError> {
             Ok(Some(Frame::Message(m))) if f.buffered() == 0 => Ok(m),
             Ok(Some(Frame::Message(_))) => Err(ParseError::TrailingBytes),
             Ok(None) => Err(ParseError::Incomplete),
-            Err(FramingError::MessageTooLarge { limit }) => Err(ParseError::MessageTooLarge { limit }),
-            Err(FramingError::TooManyHeaders { limit }) => Err(ParseError::TooManyHeaders { limit }),
-            Err(FramingError::LineTooLong { limit }) => Err(ParseError::LineTooLong { limit }),
-            Err(FramingError::Malformed(e)) => Err(ParseError::Malformed(e)),
-            Err(FramingError::MissingContentLength) => Err(ParseError::MissingContentLength),
+            Err(e) => Err(ParseError::Framing(e)),
         };
     }
 }

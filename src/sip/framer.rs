@@ -13,6 +13,7 @@
 //! cutting the stream into chunks, and an oversized message is rejected before more than
 //! `max_message` of it is held.
 
+use super::framing_error::FramingError;
 use super::limits::{Exceeded, first_exceeded};
 use super::message::Message;
 use super::syntax::{
@@ -29,46 +30,6 @@ pub enum Frame {
     Crlf,
     /// A complete SIP message.
     Message(Message),
-}
-
-/// Why the stream cannot be framed. The stream cannot be resynchronised after any of
-/// these, so the connection should be closed.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
-pub enum FramingError {
-    /// The message (header block plus declared body) exceeds the size limit.
-    #[error("SIP message exceeds the limit of {limit} bytes")]
-    MessageTooLarge {
-        /// The configured `max_message`.
-        limit: usize,
-    },
-    /// The header block has too many header lines.
-    #[error("SIP message has more than {limit} header fields")]
-    TooManyHeaders {
-        /// The configured `max_headers`.
-        limit: usize,
-    },
-    /// A line of the header block is too long.
-    #[error("SIP header line is longer than {limit} bytes")]
-    LineTooLong {
-        /// The configured `max_line`.
-        limit: usize,
-    },
-    /// The bytes are not a SIP message.
-    #[error("malformed SIP message: {0}")]
-    Malformed(#[from] SyntaxError),
-    /// The header block has no Content-Length, so the body cannot be delimited.
-    #[error("SIP message on a stream transport has no Content-Length header")]
-    MissingContentLength,
-}
-
-impl From<Exceeded> for FramingError {
-    fn from(e: Exceeded) -> Self {
-        match e {
-            Exceeded::Headers { limit } => FramingError::TooManyHeaders { limit },
-            Exceeded::Line { limit } => FramingError::LineTooLong { limit },
-            Exceeded::Message { limit } => FramingError::MessageTooLarge { limit },
-        }
-    }
 }
 
 /// Progress through the header block of the message at the front of the buffer.
@@ -280,11 +241,7 @@ mod tests {
                 Ok(Some(Frame::Message(m))) if f.buffered() == 0 => Ok(m),
                 Ok(Some(Frame::Message(_))) => Err(ParseError::TrailingBytes),
                 Ok(None) => Err(ParseError::Incomplete),
-                Err(FramingError::MessageTooLarge { limit }) => Err(ParseError::MessageTooLarge { limit }),
-                Err(FramingError::TooManyHeaders { limit }) => Err(ParseError::TooManyHeaders { limit }),
-                Err(FramingError::LineTooLong { limit }) => Err(ParseError::LineTooLong { limit }),
-                Err(FramingError::Malformed(e)) => Err(ParseError::Malformed(e)),
-                Err(FramingError::MissingContentLength) => Err(ParseError::MissingContentLength),
+                Err(e) => Err(ParseError::Framing(e)),
             };
         }
     }

@@ -5,6 +5,7 @@
 //! and [`Message::body`] already carries it. [`Message::to_bytes`] always writes it from the
 //! body length and parsing removes it, so a message and its wire form cannot disagree.
 
+use super::framing_error::FramingError;
 use super::headers::split_list;
 use super::limits::{Exceeded, Limits, first_exceeded};
 use super::syntax::{
@@ -26,34 +27,14 @@ pub struct Message {
     pub body: Vec<u8>,
 }
 
-/// Why bytes are not exactly one SIP message. The texts are those the framer gives for
-/// the same faults, so a log reads the same whichever found it.
+/// Why bytes are not exactly one SIP message: what the framer would say of the same bytes,
+/// or that they are not exactly one message.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum ParseError {
-    /// The message (header block plus declared body) exceeds the size limit.
-    #[error("SIP message exceeds the limit of {limit} bytes")]
-    MessageTooLarge {
-        /// The `max_message` applied.
-        limit: usize,
-    },
-    /// The header block has too many header lines.
-    #[error("SIP message has more than {limit} header fields")]
-    TooManyHeaders {
-        /// The `max_headers` applied.
-        limit: usize,
-    },
-    /// A line of the header block is too long.
-    #[error("SIP header line is longer than {limit} bytes")]
-    LineTooLong {
-        /// The `max_line` applied.
-        limit: usize,
-    },
-    /// The bytes are not a SIP message.
-    #[error("malformed SIP message: {0}")]
-    Malformed(#[from] SyntaxError),
-    /// The header block has no Content-Length, so the body cannot be delimited.
-    #[error("SIP message on a stream transport has no Content-Length header")]
-    MissingContentLength,
+    /// A fault the framer reports too (a limit broken, bad syntax, no Content-Length),
+    /// with the same value and text.
+    #[error(transparent)]
+    Framing(#[from] FramingError),
     /// The header block or the body is cut short.
     #[error("malformed SIP message: incomplete message")]
     Incomplete,
@@ -64,11 +45,13 @@ pub enum ParseError {
 
 impl From<Exceeded> for ParseError {
     fn from(e: Exceeded) -> Self {
-        match e {
-            Exceeded::Headers { limit } => ParseError::TooManyHeaders { limit },
-            Exceeded::Line { limit } => ParseError::LineTooLong { limit },
-            Exceeded::Message { limit } => ParseError::MessageTooLarge { limit },
-        }
+        ParseError::Framing(e.into())
+    }
+}
+
+impl From<SyntaxError> for ParseError {
+    fn from(e: SyntaxError) -> Self {
+        ParseError::Framing(e.into())
     }
 }
 
@@ -159,7 +142,7 @@ impl Message {
         let (start, mut headers, head_len) = parse_head(data, limits)?;
         let body_len = match take_content_length(&mut headers)? {
             BodyLength::Bytes(n) => n,
-            BodyLength::Missing => return Err(ParseError::MissingContentLength),
+            BodyLength::Missing => return Err(FramingError::MissingContentLength.into()),
             BodyLength::Unrepresentable => return Err(Exceeded::Message { limit: limits.max_message }.into()),
         };
         let total = head_len.saturating_add(body_len);
@@ -376,27 +359,28 @@ pub(crate) mod tests {
 
     #[test]
     fn parse_rejects() {
-        use ParseError::{Incomplete, Malformed, MissingContentLength, TrailingBytes};
+        use ParseError::{Incomplete, TrailingBytes};
+        let malformed = |e: SyntaxError| ParseError::Framing(FramingError::Malformed(e));
         use SyntaxError::*;
         let bad: &[(&[u8], ParseError)] = &[
             (b"", Incomplete),
             (b"\r", Incomplete),
-            (b"\r\rINVITE sip:a SIP/2.0\r\nl: 0\r\n\r\n", Malformed(StrayCr)),
+            (b"\r\rINVITE sip:a SIP/2.0\r\nl: 0\r\n\r\n", malformed(StrayCr)),
             (b"INVITE sip:a SIP/2.0\r\nContent-Length: 0\r\n", Incomplete),
             (b"INVITE sip:a SIP/2.0\r\nContent-Length: 2\r\n\r\nX", Incomplete),
             (b"INVITE sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\nX", TrailingBytes),
-            (b"INVITE sip:a SIP/3.0\r\nContent-Length: 0\r\n\r\n", Malformed(BadStartLine)),
-            (b"INVITE sip:a\r\nContent-Length: 0\r\n\r\n", Malformed(BadStartLine)),
-            (b"SIP/2.0 99 Low\r\nContent-Length: 0\r\n\r\n", Malformed(BadStatusCode)),
-            (b"SIP/2.0 2000 OK\r\nContent-Length: 0\r\n\r\n", Malformed(NoSpaceBeforeReason)),
-            (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Malformed(BadStartLine)),
-            (b"INVITE sip:a SIP/2.0\r\n folded\r\nContent-Length: 0\r\n\r\n", Malformed(ContinuationFirst)),
-            (b"INVITE sip:a SIP/2.0\r\nNoColon\r\nContent-Length: 0\r\n\r\n", Malformed(HeaderNoColon)),
-            (b"INVITE sip:a SIP/2.0\r\n: v\r\nContent-Length: 0\r\n\r\n", Malformed(BadHeaderName)),
-            (b"INVITE sip:a SIP/2.0\r\nX: \xff\r\nContent-Length: 0\r\n\r\n", Malformed(HeaderNotUtf8)),
-            (b"INVITE sip:a SIP/2.0\r\nContent-Length: x\r\n\r\n", Malformed(BadContentLength)),
-            (b"INVITE sip:a SIP/2.0\r\nl: 1\r\nContent-Length: 2\r\n\r\nab", Malformed(ConflictingContentLength)),
-            (b"INVITE sip:a SIP/2.0\r\nTo: x\r\n\r\n", MissingContentLength),
+            (b"INVITE sip:a SIP/3.0\r\nContent-Length: 0\r\n\r\n", malformed(BadStartLine)),
+            (b"INVITE sip:a\r\nContent-Length: 0\r\n\r\n", malformed(BadStartLine)),
+            (b"SIP/2.0 99 Low\r\nContent-Length: 0\r\n\r\n", malformed(BadStatusCode)),
+            (b"SIP/2.0 2000 OK\r\nContent-Length: 0\r\n\r\n", malformed(NoSpaceBeforeReason)),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", malformed(BadStartLine)),
+            (b"INVITE sip:a SIP/2.0\r\n folded\r\nContent-Length: 0\r\n\r\n", malformed(ContinuationFirst)),
+            (b"INVITE sip:a SIP/2.0\r\nNoColon\r\nContent-Length: 0\r\n\r\n", malformed(HeaderNoColon)),
+            (b"INVITE sip:a SIP/2.0\r\n: v\r\nContent-Length: 0\r\n\r\n", malformed(BadHeaderName)),
+            (b"INVITE sip:a SIP/2.0\r\nX: \xff\r\nContent-Length: 0\r\n\r\n", malformed(HeaderNotUtf8)),
+            (b"INVITE sip:a SIP/2.0\r\nContent-Length: x\r\n\r\n", malformed(BadContentLength)),
+            (b"INVITE sip:a SIP/2.0\r\nl: 1\r\nContent-Length: 2\r\n\r\nab", malformed(ConflictingContentLength)),
+            (b"INVITE sip:a SIP/2.0\r\nTo: x\r\n\r\n", ParseError::Framing(FramingError::MissingContentLength)),
         ];
         for (raw, want) in bad {
             assert_eq!(&Message::parse(raw), &Err(want.clone()), "{:?}", String::from_utf8_lossy(raw));
@@ -412,18 +396,24 @@ pub(crate) mod tests {
         let ok = b"SIP/2.0 200 OK\r\nA: 1\r\n  more\r\nl: 0\r\n\r\n";
         assert!(Message::parse_within(ok, limits).is_ok());
         let cases: &[(&[u8], ParseError)] = &[
-            (b"SIP/2.0 200 OK\r\nA: 1\r\nB: 2\r\nl: 0\r\n\r\n", ParseError::TooManyHeaders { limit: 2 }),
+            (
+                b"SIP/2.0 200 OK\r\nA: 1\r\nB: 2\r\nl: 0\r\n\r\n",
+                ParseError::Framing(FramingError::TooManyHeaders { limit: 2 }),
+            ),
             (
                 b"SIP/2.0 200 OK\r\nA: 1234567890123456789012345678\r\nl: 0\r\n\r\n",
-                ParseError::LineTooLong { limit: 30 },
+                ParseError::Framing(FramingError::LineTooLong { limit: 30 }),
             ),
-            (b"SIP/2.0 200 OK\r\nl: 50\r\n\r\n", ParseError::MessageTooLarge { limit: 60 }),
-            (b"SIP/2.0 200 OK\r\nl: 99999999999999999999999\r\n\r\n", ParseError::MessageTooLarge { limit: 60 }),
+            (b"SIP/2.0 200 OK\r\nl: 50\r\n\r\n", ParseError::Framing(FramingError::MessageTooLarge { limit: 60 })),
+            (
+                b"SIP/2.0 200 OK\r\nl: 99999999999999999999999\r\n\r\n",
+                ParseError::Framing(FramingError::MessageTooLarge { limit: 60 }),
+            ),
         ];
         for (raw, want) in cases {
             assert_eq!(&Message::parse_within(raw, limits), &Err(want.clone()), "{:?}", String::from_utf8_lossy(raw));
         }
-        let text = ParseError::LineTooLong { limit: 9 }.to_string();
+        let text = ParseError::Framing(FramingError::LineTooLong { limit: 9 }).to_string();
         assert_eq!(text, "SIP header line is longer than 9 bytes");
     }
 

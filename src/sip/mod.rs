@@ -7,18 +7,20 @@
 //!
 //! The modules are layered, each using only those before it in this list, so each can be
 //! read and tested on its own: [`syntax`] (tokens, start and header lines) and [`limits`]
-//! (size bounds), [`headers`] (typed views of header values), [`message`] (the value type
+//! (size bounds), [`framing_error`] (the error of a bad message), [`headers`] (typed views of header values), [`message`] (the value type
 //! and the parsing of one complete message), [`framer`] (the stream); [`digest`] uses
 //! [`syntax`] only. A test below keeps it so.
 
 pub mod digest;
 pub mod framer;
+pub mod framing_error;
 pub mod headers;
 pub mod limits;
 pub mod message;
 pub mod syntax;
 
-pub use framer::{Frame, Framer, FramingError};
+pub use framer::{Frame, Framer};
+pub use framing_error::FramingError;
 pub use limits::Limits;
 pub use message::{Message, ParseError};
 pub use syntax::{Header, StartLine, SyntaxError};
