@@ -251,3 +251,33 @@ fn a_server_that_accepts_register_then_drops_the_connection_gets_back_off_not_a_
     assert!(accepted / minutes < 15.0, "{accepted} connections in {minutes:.1} min");
     assert_clean(&sim);
 }
+
+/// A probe of the primary falls due and the backup's flow is found dead in the same late
+/// `handle_timeout` (fuzz finding core-4): the probe's `Connect` is withdrawn with the
+/// probe, so the runtime never opens a connection the core has already dropped. The
+/// backup goes silent at every quarter second of a keep-alive period; then time jumps a
+/// minute in one call, so that a probe and the pong deadline fire in one batch in some.
+#[test]
+fn a_probe_dropped_in_the_batch_that_asked_for_it_never_reaches_the_runtime() {
+    let mut base = started(cfg(1));
+    base.run_for(secs(1));
+    base.set_mode(Server::Primary, crate::sim::ServerMode::Refusing);
+    base.run_for(secs(2));
+    assert_eq!(base.count_events(|e| matches!(e, Event::FlowUp { server: Server::Backup })), 1, "on the backup");
+    let mut lost_in_batch = 0;
+    for quarter in 0..48 {
+        let mut sim = base.clone();
+        sim.set_mode(Server::Backup, crate::sim::ServerMode::Silent);
+        sim.run_for(crate::time::Duration::from_millis(250 * quarter));
+        let lost_before = sim.count_events(|e| matches!(e, Event::FlowLost { .. }));
+        sim.now = sim.now + secs(60);
+        let now = sim.now;
+        sim.core.handle_timeout(now);
+        sim.drain();
+        if sim.count_events(|e| matches!(e, Event::FlowLost { .. })) > lost_before {
+            lost_in_batch += 1;
+        }
+        assert_clean(&sim);
+    }
+    assert!(lost_in_batch > 0, "no variant lost the flow inside the late batch");
+}

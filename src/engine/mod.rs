@@ -308,7 +308,7 @@ impl Core {
             return;
         }
         if let Some(c) = self.remove_conn(id) {
-            self.out.push_back(Output::Close { conn: c.id });
+            self.queue_close(c.id);
             self.on_conn_failed(c, FlowError::ConnectTimeout);
         }
     }
@@ -430,8 +430,24 @@ impl Core {
     /// Closes a connection the core no longer wants; a call still bound to it ends.
     fn close_conn(&mut self, id: ConnId) {
         if self.remove_conn(id).is_some() {
-            self.out.push_back(Output::Close { conn: id });
+            self.queue_close(id);
             self.calls_connection_lost(id);
+        }
+    }
+
+    /// Queues the `Close` of a connection the core just dropped, or withdraws its
+    /// `Connect` if the runtime has not read it yet: when several deadlines fire in one
+    /// late `handle_timeout` (or inputs at one instant), a connection can be asked for and
+    /// given up in the same batch (a probe, then the flow's loss), and the runtime must
+    /// not open a TLS connection only to close it. Nothing was sent on it: it never
+    /// connected.
+    fn queue_close(&mut self, id: ConnId) {
+        let unread = self.out.iter().position(|o| matches!(o, Output::Connect { conn, .. } if *conn == id));
+        match unread {
+            Some(at) => {
+                self.out.remove(at);
+            }
+            None => self.out.push_back(Output::Close { conn: id }),
         }
     }
 
@@ -480,7 +496,7 @@ impl Core {
     /// Closes a connection because of what happened on it, and recovers.
     fn fail_conn(&mut self, conn: ConnId, reason: FlowError) {
         if let Some(c) = self.remove_conn(conn) {
-            self.out.push_back(Output::Close { conn });
+            self.queue_close(conn);
             self.on_conn_failed(c, reason);
         }
     }
