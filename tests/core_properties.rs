@@ -304,10 +304,19 @@ mod planted {
         PlantedBug::ALL.get(PLANTED.load(Ordering::Relaxed)).copied()
     }
 
+    /// Bugs of failback's hysteresis: the monitor these sequences run does not see probe
+    /// answers, so the model checker's `FAILBACK_EARNED` catches them
+    /// (`models/tests/planted_bugs.rs`), not these properties.
+    const MODEL_ONLY: [PlantedBug; 2] = [PlantedBug::FailbackOnFirstProbe, PlantedBug::FailbackDuringCall];
+
     #[test]
     fn every_planted_bug_is_caught() {
         let mut missed = Vec::new();
         for (i, bug) in PlantedBug::ALL.iter().enumerate() {
+            if MODEL_ONLY.contains(bug) {
+                eprintln!("planted {bug:?}: left to the model checker");
+                continue;
+            }
             PLANTED.store(i, Ordering::Relaxed);
             let caught = std::panic::catch_unwind(super::random_fault_sequences).is_err();
             eprintln!("planted {bug:?}: {}", if caught { "caught" } else { "MISSED" });

@@ -25,9 +25,10 @@ struct BoundArgs {
     /// Faults: mode changes, peer closes, lost or rejected replies.
     #[arg(long, default_value_t = Bounds::default().faults)]
     faults: u8,
-    /// Calls the user places.
-    #[arg(long, default_value_t = Bounds::default().calls)]
-    calls: u8,
+    /// Calls the user places [default: 1 for check and explore; 2 for mutants, where a
+    /// queued call must be able to follow another for every planted bug to be caught].
+    #[arg(long)]
+    calls: Option<u8>,
     /// Periodic timer firings (keep-alive, refresh, probe).
     #[arg(long, default_value_t = Bounds::default().idle)]
     idle: u8,
@@ -40,7 +41,7 @@ struct BoundArgs {
     /// Checker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Switch on the planted bug with this index in `PlantedBug::ALL` (0-6).
+    /// Switch on the planted bug with this index in `PlantedBug::ALL` (0-8).
     #[cfg(feature = "planted-bugs")]
     #[arg(long)]
     plant: Option<usize>,
@@ -48,10 +49,14 @@ struct BoundArgs {
 
 impl BoundArgs {
     fn bounds(&self) -> Bounds {
+        self.bounds_with_calls(Bounds::default().calls)
+    }
+
+    fn bounds_with_calls(&self, default_calls: u8) -> Bounds {
         Bounds {
             accounts: self.accounts,
             faults: self.faults,
-            calls: self.calls,
+            calls: self.calls.unwrap_or(default_calls),
             idle: self.idle,
             seed: self.seed,
             urgency: !self.no_urgency,
@@ -136,7 +141,9 @@ fn check(b: BoundArgs) -> ExitCode {
 #[cfg(feature = "planted-bugs")]
 fn mutants(b: BoundArgs) -> ExitCode {
     let mut missed = 0;
-    for c in run::mutants(b.bounds(), b.threads) {
+    let bounds = b.bounds_with_calls(Bounds::planted_bug_suite().calls);
+    eprintln!("planted-bug suite within {bounds:?}");
+    for c in run::mutants(bounds, b.threads) {
         match c.property {
             Some(p) => println!(
                 "{:<26} caught by \"{p}\" ({} steps as found, {} states, {:.2} s)",

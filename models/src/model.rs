@@ -63,6 +63,12 @@ impl Default for Bounds {
 }
 
 impl Bounds {
+    /// The bounds of the planted-bug suite (the `mutants` command's defaults): two calls,
+    /// so that a queued call can follow another, as one planted bug needs.
+    pub fn planted_bug_suite() -> Bounds {
+        Bounds { calls: 2, ..Bounds::default() }
+    }
+
     /// Steps allowed between the last fault and a settled state (bounded response).
     pub fn response_bound(&self) -> u8 {
         let k = 24 + 4 * u32::from(self.accounts) + 6 * u32::from(self.calls) + 4 * u32::from(self.idle);
@@ -146,6 +152,8 @@ pub struct NetConn {
     pub lost_pings: u8,
     /// When the first ping that will never be answered went out.
     pub lost_ping_at: Option<Instant>,
+    /// A final answer to the OPTIONS of this probe connection was delivered.
+    pub probe_answered: bool,
 }
 
 /// Ghost violation bits.
@@ -166,6 +174,9 @@ pub mod viol {
     pub const NO_FAILBACK: u16 = 1 << 6;
     /// A second ping went unanswered on the same connection: silence was not noticed.
     pub const SILENCE_UNNOTICED: u16 = 1 << 7;
+    /// Failback started before `stable_probes` consecutive good probes, or while a call
+    /// other than a queued one was live.
+    pub const EARLY_FAILBACK: u16 = 1 << 8;
 }
 
 /// Reachability flags.
@@ -199,6 +210,10 @@ pub struct Ghost {
     pub silent_loss: bool,
     /// Steps since the last fault or user action without being settled (saturates).
     pub since_change: u8,
+    /// Probes of the primary answered in a row since the persistent connection last came
+    /// up, counted from what the network delivered (saturates at 3): the failback
+    /// properties' own count, never the core's.
+    pub good_probes: u8,
     /// What the last panic said.
     pub panic: Option<String>,
 }
@@ -233,6 +248,8 @@ pub struct State {
     pub ghost: Ghost,
     /// INVITEs sent in the current step (scratch, not part of the state's identity).
     pub invites_sent: u8,
+    /// The core closed a probe before its answer in the current drain (scratch).
+    pub probe_abandoned: bool,
 }
 
 /// A step of the environment.
@@ -276,6 +293,7 @@ struct NetKey {
     unanswered: bool,
     lost_pings: u8,
     lost_ping: bool,
+    probe_answered: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -287,6 +305,7 @@ struct GhostKey {
     flow_lost: bool,
     silent_loss: bool,
     since_change: u8,
+    good_probes: u8,
 }
 
 impl State {
@@ -321,6 +340,7 @@ impl State {
                 unanswered: c.unanswered,
                 lost_pings: c.lost_pings,
                 lost_ping: c.lost_ping_at.is_some(),
+                probe_answered: c.probe_answered,
             })
             .collect();
         let g = &self.ghost;
@@ -337,6 +357,7 @@ impl State {
                 flow_lost: g.flow_lost,
                 silent_loss: g.silent_loss,
                 since_change: g.since_change,
+                good_probes: g.good_probes,
             },
         }
     }
@@ -372,6 +393,20 @@ fn backoff_cap(config: &Config) -> u32 {
     n + 1
 }
 
+/// The back-off window, in ms, after `failures` failed rounds in a row, written out by
+/// hand from docs/architecture.md ("the n-th failed round waits a random time in
+/// [w/2, w], w = base doubled n-1 times, capped at max") for the model's base of 2 s and
+/// maximum of 8 s, so that the property does not share the core's arithmetic. `None`:
+/// no failure, so no back-off is due.
+fn documented_backoff_window_ms(failures: u32) -> Option<u64> {
+    match failures {
+        0 => None,
+        1 => Some(2_000),
+        2 => Some(4_000),
+        _ => Some(8_000),
+    }
+}
+
 /// The configuration the model runs the core with: timers on separate scales so that
 /// the order of deadlines is mostly fixed by construction (see the doc).
 pub fn model_config(accounts: u8, seed: u64) -> Config {
@@ -390,7 +425,7 @@ pub fn model_config(accounts: u8, seed: u64) -> Config {
         registration_retry: 30,
         registration_timeout_retry: 30,
         backoff: Backoff { base: Duration::from_secs(2), max: Duration::from_secs(8) },
-        failback: Failback { probe_interval: Duration::from_secs(8), stable_probes: 1 },
+        failback: Failback { probe_interval: Duration::from_secs(8), stable_probes: 2 },
         call_queue_limit: 8,
         call_setup_timeout: Duration::from_secs(32),
         seed: seed.into(),
@@ -461,9 +496,11 @@ impl PtlsModel {
                 flow_lost: false,
                 silent_loss: false,
                 since_change: 0,
+                good_probes: 0,
                 panic: None,
             },
             invites_sent: 0,
+            probe_abandoned: false,
         };
         let now = s.now;
         self.guarded(&mut s, |c| c.start(now));
@@ -539,6 +576,9 @@ impl PtlsModel {
             }
             self.on_output(s, out, placing);
         }
+        if std::mem::take(&mut s.probe_abandoned) {
+            s.ghost.good_probes = 0;
+        }
         // A lost ping must be noticed within the pong timeout plus one OPTIONS transaction.
         let limit = self.config.pong_timeout + self.config.transaction_timeout;
         let now = s.now;
@@ -555,7 +595,7 @@ impl PtlsModel {
         }
         // Never on the backup while the primary proved stable and no call pins it.
         if s.core.flow_state() == (FlowState::Up { server: Server::Backup })
-            && s.core.good_probes() >= self.config.failback.stable_probes
+            && s.ghost.good_probes >= self.config.failback.stable_probes
             && s.core.live_calls() == s.core.queued_calls()
         {
             s.ghost.viol |= viol::NO_FAILBACK;
@@ -583,9 +623,16 @@ impl PtlsModel {
                     unanswered: false,
                     lost_pings: 0,
                     lost_ping_at: None,
+                    probe_answered: false,
                 });
             }
             Output::Close { conn } => {
+                if s.net.iter().any(|c| c.id == conn && c.purpose == Some(ConnPurpose::Probe) && !c.probe_answered) {
+                    // Given up (no answer in time): a failure that ends the run, counted
+                    // after the batch, since the core also closes the probe in flight when
+                    // it decides to fail back, just before `FailingBack`.
+                    s.probe_abandoned = true;
+                }
                 s.net.retain(|c| c.id != conn);
                 s.servers[conn.server.index()].connection_closed(conn);
             }
@@ -619,14 +666,15 @@ impl PtlsModel {
             return;
         }
         let method = m.method().map(method_of).unwrap_or(Method::Other);
-        // A call starts with an INVITE without credentials; the retry answering a
-        // challenge continues it.
-        let starts_call = m.header("Authorization").is_none() && m.header("Proxy-Authorization").is_none();
-        if method == Method::Invite && starts_call {
-            if s.net[ci].purpose == Some(ConnPurpose::Flow) {
+        if method == Method::Invite {
+            // A call's first INVITE has CSeq 1, with credentials sent in advance or not;
+            // a retry answering a challenge (a higher CSeq) continues a call whose start
+            // was checked, on its connection, even if a refresh failed meanwhile.
+            let starts_call = m.cseq().is_some_and(|(n, _)| n == 1);
+            if starts_call && s.net[ci].purpose == Some(ConnPurpose::Flow) {
                 self.check_invite(s, ci, &m);
             }
-            if !placing {
+            if starts_call && !placing {
                 s.invites_sent = s.invites_sent.saturating_add(1);
             }
         }
@@ -699,12 +747,19 @@ impl PtlsModel {
     fn on_event(&self, s: &mut State, e: Event) {
         match e {
             Event::Backoff { wait, failures } => {
-                let b = self.config.backoff;
-                let n = failures.saturating_sub(1).min(20);
-                let window = b.base.saturating_mul(1u64 << n).min(b.max);
-                let low = Duration::from_millis(window.as_millis() / 2);
-                if wait < low || wait > window || failures == 0 {
+                let ms = wait.as_millis();
+                let ok = documented_backoff_window_ms(failures).is_some_and(|w| ms >= w / 2 && ms <= w);
+                if !ok {
                     s.ghost.viol |= viol::BACKOFF;
+                }
+            }
+            Event::RegistrationFailed { account, .. } => {
+                // The exchange ended without a binding: no INVITE from it until a new 2xx.
+                let a = usize::from(account.0);
+                for c in &mut s.net {
+                    if c.finals.get(a).copied().flatten().is_some_and(|st| (200..300).contains(&st)) {
+                        c.finals[a] = Some(0);
+                    }
                 }
             }
             Event::CallOutcome { call, outcome } => {
@@ -722,6 +777,16 @@ impl PtlsModel {
                 }
             }
             Event::FailedOver => s.ghost.reached |= reach::FAILOVER,
+            Event::FlowUp { .. } => s.ghost.good_probes = 0,
+            Event::FailingBack => {
+                let enough = s.ghost.good_probes >= self.config.failback.stable_probes;
+                // The documented call policy: never while a call other than a queued one
+                // is live (read from the core's public counters).
+                let no_call = s.core.live_calls() == s.core.queued_calls();
+                if !enough || !no_call {
+                    s.ghost.viol |= viol::EARLY_FAILBACK;
+                }
+            }
             Event::FailedBack => s.ghost.reached |= reach::FAILBACK,
             Event::FlowLost { reason, .. } => {
                 s.ghost.flow_lost = true;
@@ -772,11 +837,17 @@ impl PtlsModel {
                         self.guarded(&mut s, |c| c.handle_input(now, Input::Connected { conn, local }));
                     }
                     Delivery::ConnectFailed => {
+                        if s.net[i].purpose == Some(ConnPurpose::Probe) {
+                            s.ghost.good_probes = 0;
+                        }
                         s.net.remove(i);
                         let reason = TransportError::Refused;
                         self.guarded(&mut s, |c| c.handle_input(now, Input::ConnectFailed { conn, reason }));
                     }
                     Delivery::Closed => {
+                        if s.net[i].purpose == Some(ConnPurpose::Probe) && !s.net[i].probe_answered {
+                            s.ghost.good_probes = 0;
+                        }
                         s.net.remove(i);
                         s.servers[conn.server.index()].connection_closed(conn);
                         let reason = TransportError::Reset;
@@ -796,13 +867,27 @@ impl PtlsModel {
                             && let Some(a) = r.account
                         {
                             let a = usize::from(a);
-                            s.net[i].finals[a] = Some(r.status);
+                            // A challenge or 423 after a 2xx is answered in the same
+                            // exchange while the binding stands (docs/architecture.md).
+                            let continues = matches!(r.status, 401 | 407 | 423);
+                            let bound = s.net[i].finals[a].is_some_and(|st| (200..300).contains(&st));
+                            if !(continues && bound) {
+                                s.net[i].finals[a] = Some(r.status);
+                            }
                             let sv = conn.server.index();
                             if matches!(r.status, 403 | 404 | 603 | 604) {
                                 s.ghost.rejected[sv][a] = true;
                             } else if (200..300).contains(&r.status) {
                                 s.ghost.rejected[sv][a] = false;
                             }
+                        }
+                        if r.method == Method::Options
+                            && r.status >= 200
+                            && s.net[i].purpose == Some(ConnPurpose::Probe)
+                            && !s.net[i].probe_answered
+                        {
+                            s.net[i].probe_answered = true;
+                            s.ghost.good_probes = s.ghost.good_probes.saturating_add(1).min(3);
                         }
                         let bytes = Arc::clone(&r.bytes);
                         self.guarded(&mut s, |c| c.handle_input(now, Input::Received { conn, data: &bytes }));
@@ -1012,6 +1097,9 @@ pub mod names {
     pub const INVITE_AFTER_REG: &str = "INVITE only after every account has its REGISTER answer on the connection";
     /// Failback.
     pub const FAILBACK_DUE: &str = "never on the backup once the primary proved stable and no call pins it";
+    /// Failback hysteresis.
+    pub const FAILBACK_EARNED: &str =
+        "the backup is left only after stable_probes good probes in a row, with no call other than a queued one live";
     /// One outcome.
     pub const ONE_OUTCOME: &str = "at most one outcome per placed call";
     /// Back-off.
@@ -1042,6 +1130,7 @@ fn properties() -> Vec<Property<PtlsModel>> {
         Property::always(SEND_UP, |_, s: &State| s.ghost.viol & viol::SEND_NOT_UP == 0),
         Property::always(INVITE_AFTER_REG, |_, s: &State| s.ghost.viol & viol::INVITE_EARLY == 0),
         Property::always(FAILBACK_DUE, |_, s: &State| s.ghost.viol & viol::NO_FAILBACK == 0),
+        Property::always(FAILBACK_EARNED, |_, s: &State| s.ghost.viol & viol::EARLY_FAILBACK == 0),
         Property::always(ONE_OUTCOME, |_, s: &State| s.ghost.viol & viol::OUTCOME == 0),
         Property::always(BACKOFF, |_, s: &State| s.ghost.viol & viol::BACKOFF == 0),
         Property::always(SILENCE, |_, s: &State| s.ghost.viol & viol::SILENCE_UNNOTICED == 0),
@@ -1060,10 +1149,37 @@ fn properties() -> Vec<Property<PtlsModel>> {
 /// The `always` property names, in order.
 pub fn safety_names() -> Vec<&'static str> {
     use names::*;
-    vec![NO_PANIC, ONE_FLOW, SEND_UP, INVITE_AFTER_REG, FAILBACK_DUE, ONE_OUTCOME, BACKOFF, SILENCE, TERMINAL, BOUNDED]
+    vec![
+        NO_PANIC,
+        ONE_FLOW,
+        SEND_UP,
+        INVITE_AFTER_REG,
+        FAILBACK_DUE,
+        FAILBACK_EARNED,
+        ONE_OUTCOME,
+        BACKOFF,
+        SILENCE,
+        TERMINAL,
+        BOUNDED,
+    ]
 }
 
 /// Checks a `FlowState` for tests.
 pub fn flow_state(s: &State) -> FlowState {
     s.core.flow_state()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `documented_backoff_window_ms` is written out for these values: a change here must
+    /// change the table too.
+    #[test]
+    fn the_backoff_table_is_written_for_the_model_configuration() {
+        let b = model_config(1, 1).backoff;
+        assert_eq!((b.base, b.max), (Duration::from_secs(2), Duration::from_secs(8)));
+        assert_eq!(documented_backoff_window_ms(0), None);
+        assert_eq!(documented_backoff_window_ms(7), Some(8_000));
+    }
 }

@@ -220,6 +220,7 @@ pub fn all_names() -> Vec<&'static str> {
         SEND_UP,
         INVITE_AFTER_REG,
         FAILBACK_DUE,
+        FAILBACK_EARNED,
         ONE_OUTCOME,
         BACKOFF,
         SILENCE,

@@ -6,9 +6,9 @@
 use sip_ptls_models::model::{Bounds, PlantedBug, names};
 use sip_ptls_models::run;
 
-/// The bounds of the suite: two calls so that a queued call can follow another.
+/// The bounds of the suite, the same as the `mutants` command's defaults.
 fn bounds() -> Bounds {
-    Bounds { calls: 2, ..Bounds::default() }
+    Bounds::planted_bug_suite()
 }
 
 fn expected(bug: PlantedBug) -> &'static str {
@@ -20,6 +20,8 @@ fn expected(bug: PlantedBug) -> &'static str {
         PlantedBug::BackoffForeverOnPrimary => names::BOUNDED,
         PlantedBug::DropQueuedCall => names::TERMINAL,
         PlantedBug::BackoffNoCap => names::BACKOFF,
+        PlantedBug::FailbackOnFirstProbe => names::FAILBACK_EARNED,
+        PlantedBug::FailbackDuringCall => names::FAILBACK_EARNED,
     }
 }
 

@@ -21,12 +21,16 @@ pub enum Bug {
     DropQueuedCall,
     /// The back-off window is not capped.
     BackoffNoCap,
+    /// Failback follows the first good probe, whatever `stable_probes` says.
+    FailbackOnFirstProbe,
+    /// Failback ignores the call policy: it leaves the backup during a call.
+    FailbackDuringCall,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 7] = [
+    pub const ALL: [Bug; 9] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -34,6 +38,8 @@ impl Bug {
         Bug::BackoffForeverOnPrimary,
         Bug::DropQueuedCall,
         Bug::BackoffNoCap,
+        Bug::FailbackOnFirstProbe,
+        Bug::FailbackDuringCall,
     ];
 }
 

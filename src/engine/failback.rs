@@ -7,6 +7,7 @@
 //! probes and the switch.
 
 use super::Core;
+use super::bugs::Bug;
 use super::io::{ConnPurpose, Event, FlowError};
 use super::timer::{FlowTimer, Timer};
 use super::transaction::ClientTx;
@@ -173,8 +174,9 @@ impl Core {
     /// stable, unless a call pins the backup.
     pub(super) fn maybe_fail_back(&mut self) {
         let on = self.flow_up_conn().map(|c| c.server);
-        let pinned = self.calls.iter().any(|c| !c.is_queued());
-        match self.failback.decide(self.config.failback.stable_probes, on, pinned) {
+        let pinned = self.calls.iter().any(|c| !c.is_queued()) && !self.planted(Bug::FailbackDuringCall);
+        let stable = if self.planted(Bug::FailbackOnFirstProbe) { 1 } else { self.config.failback.stable_probes };
+        match self.failback.decide(stable, on, pinned) {
             Decision::Stay => {}
             Decision::Forget => self.failback.forget(),
             Decision::Switch => {

@@ -25,6 +25,21 @@ pub struct Monitor {
     outcomes: BTreeMap<CallId, u32>,
 }
 
+/// The back-off window after `failures` failed rounds in a row, as docs/architecture.md
+/// states it: the base for the first, doubled for each further one, never beyond the
+/// maximum. Computed here by repeated doubling, apart from the core's arithmetic, so that
+/// a wrong formula in the core cannot pass by being copied.
+fn documented_window(b: Backoff, failures: u32) -> Duration {
+    let mut window = b.base.min(b.max);
+    for _ in 1..failures {
+        if window >= b.max {
+            break;
+        }
+        window = (window + window).min(b.max);
+    }
+    window
+}
+
 fn is_permanent(status: u16) -> bool {
     matches!(status, 403 | 404 | 603 | 604)
 }
@@ -139,8 +154,7 @@ impl Monitor {
             }
             Output::Event(Event::Backoff { wait, failures }) => {
                 if let Some(b) = self.backoff {
-                    let n = failures.saturating_sub(1).min(20);
-                    let window = b.base.saturating_mul(1u64 << n).min(b.max);
+                    let window = documented_window(b, *failures);
                     let low = Duration::from_millis(window.as_millis() / 2);
                     if *wait < low || *wait > window || *failures == 0 {
                         self.violation(format!(
