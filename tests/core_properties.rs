@@ -141,8 +141,28 @@ fn live_calls(sim: &Sim) -> Vec<sip_ptls::ids::CallId> {
     placed
 }
 
+/// The persistent connection that was up on a server when that server went quiet, and
+/// when: it must be left within [`silence_bound`], whichever server it is on and whatever
+/// came before (start, failover, failback, recovery after back-off).
+type Silenced = Option<(sip_ptls::ids::ConnId, sip_ptls::time::Instant)>;
+
+/// How long a flow may stay on a server that answers nothing: the next keep-alive (at
+/// most one interval away), its pong deadline, then one OPTIONS transaction if the
+/// server never ponged; one second of slack for delivery. From the configuration, not
+/// from the core's keep-alive code.
+fn silence_bound(c: &Config) -> Duration {
+    c.keepalive_interval + c.pong_timeout + c.transaction_timeout + Duration::from_secs(1)
+}
+
+fn up_flow_on(sim: &Sim, server: Server) -> Option<sip_ptls::ids::ConnId> {
+    sim.core
+        .connections()
+        .find(|(id, p, up)| *p == sip_ptls::ConnPurpose::Flow && *up && id.server == server)
+        .map(|(id, _, _)| id)
+}
+
 impl StateMachineTest for CoreUnderTest {
-    type SystemUnderTest = (Sim, Vec<sip_ptls::ids::CallId>);
+    type SystemUnderTest = (Sim, Vec<sip_ptls::ids::CallId>, Silenced);
     type Reference = Reference;
 
     fn init_test(s: &Setup) -> Self::SystemUnderTest {
@@ -152,16 +172,27 @@ impl StateMachineTest for CoreUnderTest {
         #[cfg(feature = "planted-bugs")]
         sim.core.plant(planted::current());
         sim.start();
-        (sim, Vec::new())
+        (sim, Vec::new(), None)
     }
 
-    fn apply((mut sim, mut calls): Self::SystemUnderTest, s: &Setup, op: Op) -> Self::SystemUnderTest {
+    fn apply((mut sim, mut calls, mut silenced): Self::SystemUnderTest, s: &Setup, op: Op) -> Self::SystemUnderTest {
         STEPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match op {
             Op::Advance(ms) => {
                 sim.run_for(Duration::from_millis(ms));
             }
-            Op::Mode(server, mode) => sim.set_mode(server, mode),
+            Op::Mode(server, mode) => {
+                sim.set_mode(server, mode);
+                match mode {
+                    ServerMode::Silent | ServerMode::Frozen if silenced.is_none() => {
+                        silenced = up_flow_on(&sim, server).map(|conn| (conn, sim.now));
+                    }
+                    ServerMode::Up | ServerMode::Refusing if silenced.is_some_and(|(c, _)| c.server == server) => {
+                        silenced = None;
+                    }
+                    _ => {}
+                }
+            }
             Op::PeerClose(server) => sim.drop_connections(server, sip_ptls::TransportError::PeerClosed),
             Op::Pongs(server, on) => sim.server(server).behaviour.answer_pings = on,
             Op::RegisterStatus(server, st) => sim.server(server).behaviour.register_status = st,
@@ -208,14 +239,25 @@ impl StateMachineTest for CoreUnderTest {
                 }
             }
         }
-        (sim, calls)
+        if silenced.is_some_and(|(conn, _)| !sim.core.connections().any(|(id, _, _)| id == conn)) {
+            silenced = None;
+        }
+        (sim, calls, silenced)
     }
 
-    fn check_invariants((sim, _): &Self::SystemUnderTest, _: &Setup) {
+    fn check_invariants((sim, _, silenced): &Self::SystemUnderTest, _: &Setup) {
         assert!(sim.monitor.violations().is_empty(), "{:#?}", sim.monitor.violations());
+        if let Some((conn, since)) = silenced {
+            let quiet = sim.now.saturating_since(*since);
+            let bound = silence_bound(sim.core.config());
+            assert!(
+                quiet <= bound || !sim.core.connections().any(|(id, _, _)| id == *conn),
+                "{conn} still carries the flow {quiet} after its server went quiet (bound {bound})"
+            );
+        }
     }
 
-    fn teardown((mut sim, _): Self::SystemUnderTest, s: Setup) {
+    fn teardown((mut sim, _, _): Self::SystemUnderTest, s: Setup) {
         // Heal the world: after the last fault every account must come back within the
         // back-off cap plus a registration, and every call must have its outcome.
         for server in [Server::Primary, Server::Backup] {
