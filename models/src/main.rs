@@ -38,6 +38,9 @@ struct BoundArgs {
     /// Let timers race network deliveries (no urgency).
     #[arg(long)]
     no_urgency: bool,
+    /// Leave out the user's shutdown (on by default: once, at any point).
+    #[arg(long)]
+    no_shutdown: bool,
     /// Checker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -60,6 +63,7 @@ impl BoundArgs {
             idle: self.idle,
             seed: self.seed,
             urgency: !self.no_urgency,
+            shutdown: !self.no_shutdown,
         }
     }
 }

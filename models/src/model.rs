@@ -54,11 +54,13 @@ pub struct Bounds {
     pub seed: u64,
     /// Network deliveries before timers (sound while RTT is far below every timer).
     pub urgency: bool,
+    /// The user may shut the phone down once, at any point.
+    pub shutdown: bool,
 }
 
 impl Default for Bounds {
     fn default() -> Bounds {
-        Bounds { accounts: 2, faults: 2, calls: 1, idle: 2, seed: 1, urgency: true }
+        Bounds { accounts: 2, faults: 2, calls: 1, idle: 2, seed: 1, urgency: true, shutdown: true }
     }
 }
 
@@ -177,6 +179,9 @@ pub mod viol {
     /// Failback started before `stable_probes` consecutive good probes, or while a call
     /// other than a queued one was live.
     pub const EARLY_FAILBACK: u16 = 1 << 8;
+    /// Output after `ShutdownComplete`, a second `ShutdownComplete`, or a connection
+    /// still open when it came.
+    pub const SHUTDOWN: u16 = 1 << 9;
 }
 
 /// Reachability flags.
@@ -191,6 +196,8 @@ pub mod reach {
     pub const CALL_ANSWERED: u8 = 1 << 3;
     /// A queued call went out after a recovery.
     pub const QUEUED_DELIVERED: u8 = 1 << 4;
+    /// The phone shut down (`ShutdownComplete`) with a call placed.
+    pub const SHUT_DOWN: u8 = 1 << 5;
 }
 
 /// Ghost state: what the properties read.
@@ -210,6 +217,8 @@ pub struct Ghost {
     pub silent_loss: bool,
     /// Steps since the last fault or user action without being settled (saturates).
     pub since_change: u8,
+    /// `ShutdownComplete` was emitted.
+    pub shut_down: bool,
     /// Probes of the primary answered in a row since the persistent connection last came
     /// up, counted from what the network delivered (saturates at 3): the failback
     /// properties' own count, never the core's.
@@ -227,6 +236,8 @@ pub struct Budget {
     pub calls: u8,
     /// Periodic timer firings left.
     pub idle: u8,
+    /// The shutdown is still to come (if the bounds allow one).
+    pub shutdown: bool,
 }
 
 /// A model state.
@@ -268,6 +279,8 @@ pub enum Action {
     SetMode(Server, Mode),
     /// The user places a call from an account.
     PlaceCall(u8),
+    /// The user shuts the phone down.
+    Shutdown,
     /// The earliest armed deadline passes.
     Fire,
 }
@@ -306,6 +319,7 @@ struct GhostKey {
     silent_loss: bool,
     since_change: u8,
     good_probes: u8,
+    shut_down: bool,
 }
 
 impl State {
@@ -358,6 +372,7 @@ impl State {
                 silent_loss: g.silent_loss,
                 since_change: g.since_change,
                 good_probes: g.good_probes,
+                shut_down: g.shut_down,
             },
         }
     }
@@ -433,6 +448,17 @@ pub fn model_config(accounts: u8, seed: u64) -> Config {
     }
 }
 
+/// The Flow-Timer the backup grants in its REGISTER 2xx (RFC 5626 §4.4.2): longer than
+/// the configured keep-alive interval, so that keep-alive changes its period when the
+/// flow moves to the backup and back, and silence must still be noticed in time.
+pub const BACKUP_FLOW_TIMER: u32 = 20;
+
+fn backup_server(users: &[(String, String)]) -> SimServer {
+    let mut server = SimServer::new(Server::Backup, users);
+    server.behaviour.flow_timer = Some(BACKUP_FLOW_TIMER);
+    server
+}
+
 /// The model.
 #[derive(Clone, Debug)]
 pub struct PtlsModel {
@@ -484,10 +510,15 @@ impl PtlsModel {
         let mut s = State {
             core,
             now: Instant::ZERO,
-            servers: [SimServer::new(Server::Primary, &users), SimServer::new(Server::Backup, &users)],
+            servers: [SimServer::new(Server::Primary, &users), backup_server(&users)],
             modes: [Mode::Up, Mode::Up],
             net: Vec::new(),
-            budget: Budget { faults: self.bounds.faults, calls: self.bounds.calls, idle: self.bounds.idle },
+            budget: Budget {
+                faults: self.bounds.faults,
+                calls: self.bounds.calls,
+                idle: self.bounds.idle,
+                shutdown: self.bounds.shutdown,
+            },
             ghost: Ghost {
                 viol: 0,
                 reached: 0,
@@ -497,6 +528,7 @@ impl PtlsModel {
                 silent_loss: false,
                 since_change: 0,
                 good_probes: 0,
+                shut_down: false,
                 panic: None,
             },
             invites_sent: 0,
@@ -526,6 +558,11 @@ impl PtlsModel {
         }
     }
 
+    /// The user asked for the shutdown.
+    pub fn shutting_down(&self, s: &State) -> bool {
+        self.bounds.shutdown && !s.budget.shutdown
+    }
+
     /// True once any safety property is broken: exploration stops below such states.
     pub fn violated(&self, s: &State) -> bool {
         s.ghost.viol != 0
@@ -534,6 +571,13 @@ impl PtlsModel {
     /// The persistent connection is up and every account has its answer, or no server
     /// can take it.
     pub fn settled(&self, s: &State) -> bool {
+        if s.ghost.shut_down {
+            return true;
+        }
+        if self.shutting_down(s) {
+            // Settled only once it completed.
+            return false;
+        }
         if !s.modes.contains(&Mode::Up) {
             return true;
         }
@@ -593,8 +637,10 @@ impl PtlsModel {
         if flows > 1 {
             s.ghost.viol |= viol::TWO_FLOWS;
         }
-        // Never on the backup while the primary proved stable and no call pins it.
-        if s.core.flow_state() == (FlowState::Up { server: Server::Backup })
+        // Never on the backup while the primary proved stable and no call pins it (unless
+        // the phone is shutting down: it leaves every server then).
+        if !self.shutting_down(s)
+            && s.core.flow_state() == (FlowState::Up { server: Server::Backup })
             && s.ghost.good_probes >= self.config.failback.stable_probes
             && s.core.live_calls() == s.core.queued_calls()
         {
@@ -603,6 +649,9 @@ impl PtlsModel {
     }
 
     fn on_output(&self, s: &mut State, out: Output, placing: bool) {
+        if s.ghost.shut_down {
+            s.ghost.viol |= viol::SHUTDOWN;
+        }
         match out {
             Output::Connect { conn, .. } => {
                 let purpose = s.core.connections().find(|(id, _, _)| *id == conn).map(|(_, p, _)| p);
@@ -777,6 +826,15 @@ impl PtlsModel {
                 }
             }
             Event::FailedOver => s.ghost.reached |= reach::FAILOVER,
+            Event::ShutdownComplete => {
+                s.ghost.shut_down = true;
+                if s.core.connections().next().is_some() {
+                    s.ghost.viol |= viol::SHUTDOWN;
+                }
+                if !s.ghost.calls.is_empty() {
+                    s.ghost.reached |= reach::SHUT_DOWN;
+                }
+            }
             Event::FlowUp { .. } => s.ghost.good_probes = 0,
             Event::FailingBack => {
                 let enough = s.ghost.good_probes >= self.config.failback.stable_probes;
@@ -915,8 +973,12 @@ impl PtlsModel {
                 let (conn, request) = (c.id, Arc::clone(&r.request));
                 let server = &mut s.servers[conn.server.index()];
                 server.behaviour.register_status = Some(status);
+                if status == 423 {
+                    server.behaviour.register_headers = vec![("Min-Expires".into(), "90".into())];
+                }
                 let replies = server.handle(conn, Frame::Message((*request).clone()));
                 server.behaviour.register_status = None;
+                server.behaviour.register_headers.clear();
                 let reply = replies.first().and_then(|r| self.label(&r.bytes, &request))?;
                 s.net[usize::from(i)].queue[0] = Delivery::Reply(reply);
             }
@@ -961,6 +1023,14 @@ impl PtlsModel {
                 if let Some(Ok(id)) = r {
                     s.ghost.calls.push((id, 0));
                 }
+            }
+            Action::Shutdown => {
+                placing = true;
+                s.budget.shutdown = false;
+                if let Some(l) = log.as_deref_mut() {
+                    l.push(format!("{now}: shutdown"));
+                }
+                self.guarded(&mut s, |c| c.shutdown(now));
             }
             Action::Fire => {
                 let periodic = self.fire_cost(&s)?;
@@ -1040,6 +1110,7 @@ impl Model for PtlsModel {
                         actions.push(Action::Lose(i));
                         if r.method == Method::Register && !r.stale && (r.status == 401 || r.status < 300) {
                             actions.push(Action::Reject(i, 403));
+                            actions.push(Action::Reject(i, 423));
                             actions.push(Action::Reject(i, 503));
                         }
                     }
@@ -1056,6 +1127,9 @@ impl Model for PtlsModel {
                     }
                 }
             }
+        }
+        if s.budget.shutdown {
+            actions.push(Action::Shutdown);
         }
         if s.budget.calls > 0 && !s.core.is_closed() {
             for a in 0..self.bounds.accounts {
@@ -1100,6 +1174,8 @@ pub mod names {
     /// Failback hysteresis.
     pub const FAILBACK_EARNED: &str =
         "the backup is left only after stable_probes good probes in a row, with no call other than a queued one live";
+    /// Shutdown.
+    pub const SHUTDOWN_CLEAN: &str = "shutdown ends with every connection closed, and nothing comes after it";
     /// One outcome.
     pub const ONE_OUTCOME: &str = "at most one outcome per placed call";
     /// Back-off.
@@ -1120,6 +1196,8 @@ pub mod names {
     pub const R_CALL: &str = "reaches a call answered over the persistent connection";
     /// Reachability.
     pub const R_QUEUED: &str = "reaches a queued call delivered after recovery";
+    /// Reachability.
+    pub const R_SHUTDOWN: &str = "reaches a completed shutdown after a call was placed";
 }
 
 fn properties() -> Vec<Property<PtlsModel>> {
@@ -1131,6 +1209,7 @@ fn properties() -> Vec<Property<PtlsModel>> {
         Property::always(INVITE_AFTER_REG, |_, s: &State| s.ghost.viol & viol::INVITE_EARLY == 0),
         Property::always(FAILBACK_DUE, |_, s: &State| s.ghost.viol & viol::NO_FAILBACK == 0),
         Property::always(FAILBACK_EARNED, |_, s: &State| s.ghost.viol & viol::EARLY_FAILBACK == 0),
+        Property::always(SHUTDOWN_CLEAN, |_, s: &State| s.ghost.viol & viol::SHUTDOWN == 0),
         Property::always(ONE_OUTCOME, |_, s: &State| s.ghost.viol & viol::OUTCOME == 0),
         Property::always(BACKOFF, |_, s: &State| s.ghost.viol & viol::BACKOFF == 0),
         Property::always(SILENCE, |_, s: &State| s.ghost.viol & viol::SILENCE_UNNOTICED == 0),
@@ -1143,6 +1222,9 @@ fn properties() -> Vec<Property<PtlsModel>> {
         Property::sometimes(R_REREG, |_, s: &State| s.ghost.reached & reach::REREG_AFTER_SILENT != 0),
         Property::sometimes(R_CALL, |_, s: &State| s.ghost.reached & reach::CALL_ANSWERED != 0),
         Property::sometimes(R_QUEUED, |_, s: &State| s.ghost.reached & reach::QUEUED_DELIVERED != 0),
+        Property::sometimes(R_SHUTDOWN, |m: &PtlsModel, s: &State| {
+            !m.bounds.shutdown || s.ghost.reached & reach::SHUT_DOWN != 0
+        }),
     ]
 }
 
@@ -1156,6 +1238,7 @@ pub fn safety_names() -> Vec<&'static str> {
         INVITE_AFTER_REG,
         FAILBACK_DUE,
         FAILBACK_EARNED,
+        SHUTDOWN_CLEAN,
         ONE_OUTCOME,
         BACKOFF,
         SILENCE,

@@ -221,6 +221,7 @@ pub fn all_names() -> Vec<&'static str> {
         INVITE_AFTER_REG,
         FAILBACK_DUE,
         FAILBACK_EARNED,
+        SHUTDOWN_CLEAN,
         ONE_OUTCOME,
         BACKOFF,
         SILENCE,
@@ -231,5 +232,6 @@ pub fn all_names() -> Vec<&'static str> {
         R_REREG,
         R_CALL,
         R_QUEUED,
+        R_SHUTDOWN,
     ]
 }
