@@ -41,6 +41,9 @@ struct BoundArgs {
     /// Leave out the user's shutdown (on by default: once, at any point).
     #[arg(long)]
     no_shutdown: bool,
+    /// Calls the far end places to the phone.
+    #[arg(long, default_value_t = Bounds::default().incoming)]
+    incoming: u8,
     /// Checker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -64,6 +67,7 @@ impl BoundArgs {
             seed: self.seed,
             urgency: !self.no_urgency,
             shutdown: !self.no_shutdown,
+            incoming: self.incoming,
         }
     }
 }

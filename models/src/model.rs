@@ -56,11 +56,14 @@ pub struct Bounds {
     pub urgency: bool,
     /// The user may shut the phone down once, at any point.
     pub shutdown: bool,
+    /// Calls the far end places to the phone (answered, rejected or left to ring by the
+    /// user; hung up by either side).
+    pub incoming: u8,
 }
 
 impl Default for Bounds {
     fn default() -> Bounds {
-        Bounds { accounts: 2, faults: 2, calls: 1, idle: 2, seed: 1, urgency: true, shutdown: true }
+        Bounds { accounts: 2, faults: 2, calls: 1, idle: 2, seed: 1, urgency: true, shutdown: true, incoming: 0 }
     }
 }
 
@@ -91,6 +94,63 @@ pub enum Delivery {
     Pong,
     /// A SIP response (or request) from the server.
     Reply(Reply),
+    /// A request of the far end, relayed by the server: INVITE, ACK or BYE of an incoming
+    /// call.
+    Request(FarRequest),
+}
+
+/// A request the far end sends in an incoming call.
+#[derive(Clone, Debug)]
+pub struct FarRequest {
+    /// The bytes.
+    pub bytes: Arc<Vec<u8>>,
+    /// Which request (for the state's identity).
+    pub kind: FarKind,
+    /// Index of the incoming call in the ghost's list.
+    pub call: u8,
+}
+
+/// The far end's requests the model sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FarKind {
+    /// A new call.
+    Invite,
+    /// Acknowledges the phone's 2xx.
+    Ack,
+    /// The far end hangs up.
+    Bye,
+}
+
+/// An incoming call as the far end sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Incoming {
+    /// The core's id, once it announced the call.
+    pub call: Option<CallId>,
+    /// Call-ID of the far end's INVITE.
+    pub call_id: String,
+    /// The phone's To tag, from its 2xx.
+    pub to_tag: Option<String>,
+    /// Where the call is: ringing (or not yet announced), answered, ended.
+    pub phase: IncomingPhase,
+    /// The far end sent its BYE.
+    pub far_bye: bool,
+    /// The user answered or rejected it.
+    pub user_acted: bool,
+    /// The user hung it up.
+    pub hung_up: bool,
+    /// The account called (its user name).
+    pub user: String,
+}
+
+/// Phases of an incoming call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IncomingPhase {
+    /// The INVITE is on its way or the phone rings.
+    Ringing,
+    /// The phone sent its 2xx.
+    Answered,
+    /// `CallEnded` came (or the phone refused the call).
+    Ended,
 }
 
 /// A SIP message from the server, with what the model needs to know about it.
@@ -182,6 +242,9 @@ pub mod viol {
     /// Output after `ShutdownComplete`, a second `ShutdownComplete`, or a connection
     /// still open when it came.
     pub const SHUTDOWN: u16 = 1 << 9;
+    /// An incoming call ended twice, or an event for an incoming call the far end never
+    /// placed.
+    pub const INCOMING: u16 = 1 << 10;
 }
 
 /// Reachability flags.
@@ -196,8 +259,10 @@ pub mod reach {
     pub const CALL_ANSWERED: u8 = 1 << 3;
     /// A queued call went out after a recovery.
     pub const QUEUED_DELIVERED: u8 = 1 << 4;
-    /// The phone shut down (`ShutdownComplete`) with a call placed.
+    /// The phone shut down (`ShutdownComplete`) after a call was placed or came in.
     pub const SHUT_DOWN: u8 = 1 << 5;
+    /// An incoming call was answered and then ended by the far end's BYE.
+    pub const INCOMING_ANSWERED_AND_ENDED: u8 = 1 << 6;
 }
 
 /// Ghost state: what the properties read.
@@ -219,6 +284,8 @@ pub struct Ghost {
     pub since_change: u8,
     /// `ShutdownComplete` was emitted.
     pub shut_down: bool,
+    /// Incoming calls the far end placed, in order.
+    pub incoming: Vec<Incoming>,
     /// Probes of the primary answered in a row since the persistent connection last came
     /// up, counted from what the network delivered (saturates at 3): the failback
     /// properties' own count, never the core's.
@@ -238,6 +305,8 @@ pub struct Budget {
     pub idle: u8,
     /// The shutdown is still to come (if the bounds allow one).
     pub shutdown: bool,
+    /// Incoming calls left.
+    pub incoming: u8,
 }
 
 /// A model state.
@@ -261,6 +330,8 @@ pub struct State {
     pub invites_sent: u8,
     /// The core closed a probe before its answer in the current drain (scratch).
     pub probe_abandoned: bool,
+    /// The incoming call whose INVITE is being delivered in this step (scratch).
+    pub delivering_invite: Option<u8>,
 }
 
 /// A step of the environment.
@@ -281,6 +352,16 @@ pub enum Action {
     PlaceCall(u8),
     /// The user shuts the phone down.
     Shutdown,
+    /// The far end calls an account (through the server of the up flow).
+    IncomingCall(u8),
+    /// The user answers incoming call `i` (index in the ghost's list).
+    Answer(u8),
+    /// The user rejects incoming call `i` with 486.
+    RejectCall(u8),
+    /// The user hangs up answered incoming call `i`.
+    HangUpIncoming(u8),
+    /// The far end hangs up answered incoming call `i`.
+    FarEndBye(u8),
     /// The earliest armed deadline passes.
     Fire,
 }
@@ -320,6 +401,7 @@ struct GhostKey {
     since_change: u8,
     good_probes: u8,
     shut_down: bool,
+    incoming: Vec<(IncomingPhase, bool, bool, bool, bool)>,
 }
 
 impl State {
@@ -348,6 +430,7 @@ impl State {
                         Delivery::Closed => (2, 0, None, false),
                         Delivery::Pong => (3, 0, None, false),
                         Delivery::Reply(r) => (4 + r.method as u8, r.status, r.account, r.stale),
+                        Delivery::Request(f) => (8 + f.kind as u8, 0, Some(f.call), false),
                     })
                     .collect(),
                 finals: c.finals.clone(),
@@ -373,6 +456,11 @@ impl State {
                 since_change: g.since_change,
                 good_probes: g.good_probes,
                 shut_down: g.shut_down,
+                incoming: g
+                    .incoming
+                    .iter()
+                    .map(|i| (i.phase, i.far_bye, i.user_acted, i.hung_up, i.call.is_some()))
+                    .collect(),
             },
         }
     }
@@ -448,6 +536,23 @@ pub fn model_config(accounts: u8, seed: u64) -> Config {
     }
 }
 
+/// The far end's request `kind` in incoming call `n` to `user`, with the phone's To tag
+/// once it has one.
+fn far_request(kind: FarKind, n: usize, user: &str, to_tag: Option<&str>) -> Vec<u8> {
+    let (method, cseq) = match kind {
+        FarKind::Invite => ("INVITE", 1),
+        FarKind::Ack => ("ACK", 1),
+        FarKind::Bye => ("BYE", 2),
+    };
+    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    format!(
+        "{method} sips:{user}@127.0.0.1:40000 SIP/2.0\r\nVia: SIP/2.0/TLS far.test;branch=z9hG4bKfar{method}{n}\r\n\
+         Max-Forwards: 70\r\nFrom: <sips:3000@far.test>;tag=far{n}\r\nTo: <sips:{user}@proxy.test>{to_tag}\r\n\
+         Call-ID: far-{n}\r\nCSeq: {cseq} {method}\r\nContact: <sips:3000@far.test>\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
 /// The Flow-Timer the backup grants in its REGISTER 2xx (RFC 5626 §4.4.2): longer than
 /// the configured keep-alive interval, so that keep-alive changes its period when the
 /// flow moves to the backup and back, and silence must still be noticed in time.
@@ -499,6 +604,16 @@ impl PtlsModel {
         self
     }
 
+    /// The connection a far end's request reaches the phone on: the up persistent
+    /// connection, when its server answers.
+    fn far_end_conn(&self, s: &State) -> Option<usize> {
+        s.net.iter().position(|c| {
+            c.up && c.purpose == Some(ConnPurpose::Flow)
+                && s.modes[c.id.server.index()] == Mode::Up
+                && !c.queue.iter().any(|d| matches!(d, Delivery::Closed))
+        })
+    }
+
     fn initial(&self) -> State {
         let users: Vec<(String, String)> =
             self.config.accounts.iter().map(|a| (a.digest_user().to_owned(), a.password.clone())).collect();
@@ -518,6 +633,7 @@ impl PtlsModel {
                 calls: self.bounds.calls,
                 idle: self.bounds.idle,
                 shutdown: self.bounds.shutdown,
+                incoming: self.bounds.incoming,
             },
             ghost: Ghost {
                 viol: 0,
@@ -529,10 +645,12 @@ impl PtlsModel {
                 since_change: 0,
                 good_probes: 0,
                 shut_down: false,
+                incoming: Vec::new(),
                 panic: None,
             },
             invites_sent: 0,
             probe_abandoned: false,
+            delivering_invite: None,
         };
         let now = s.now;
         self.guarded(&mut s, |c| c.start(now));
@@ -712,6 +830,7 @@ impl PtlsModel {
         }
         let Ok(m) = Message::parse(data) else { return };
         if !m.is_request() {
+            self.on_phone_response(s, ci, &m);
             return;
         }
         let method = m.method().map(method_of).unwrap_or(Method::Other);
@@ -750,6 +869,28 @@ impl PtlsModel {
             if let Some(reply) = self.label(&r.bytes, &request) {
                 s.net[ci].queue.push_back(Delivery::Reply(reply));
             }
+        }
+    }
+
+    /// The phone answered a far end's INVITE: a 2xx makes the call answered, and the far
+    /// end acknowledges it (when its server relays anything).
+    fn on_phone_response(&self, s: &mut State, ci: usize, m: &Message) {
+        let (Some(status), Some((_, method))) = (m.status(), m.cseq()) else { return };
+        if !method.eq_ignore_ascii_case("INVITE") || !(200..300).contains(&status) {
+            return;
+        }
+        let call_id = m.call_id().unwrap_or("");
+        let Some(k) = s.ghost.incoming.iter().position(|i| i.call_id == call_id) else { return };
+        let to_tag =
+            m.header("To").and_then(sip_ptls::sip::headers::NameAddr::parse).and_then(|n| n.tag().map(str::to_owned));
+        let inc = &mut s.ghost.incoming[k];
+        if inc.phase == IncomingPhase::Ringing {
+            inc.phase = IncomingPhase::Answered;
+        }
+        inc.to_tag = to_tag;
+        if s.modes[s.net[ci].id.server.index()] == Mode::Up {
+            let bytes = Arc::new(far_request(FarKind::Ack, k, &inc.user, inc.to_tag.as_deref()));
+            s.net[ci].queue.push_back(Delivery::Request(FarRequest { bytes, kind: FarKind::Ack, call: k as u8 }));
         }
     }
 
@@ -826,12 +967,29 @@ impl PtlsModel {
                 }
             }
             Event::FailedOver => s.ghost.reached |= reach::FAILOVER,
+            Event::IncomingCall { call, .. } => {
+                match s.delivering_invite.and_then(|k| s.ghost.incoming.get_mut(usize::from(k))) {
+                    Some(inc) if inc.call.is_none() => inc.call = Some(call),
+                    _ => s.ghost.viol |= viol::INCOMING,
+                }
+            }
+            Event::CallEnded { call, .. } => {
+                if let Some(inc) = s.ghost.incoming.iter_mut().find(|i| i.call == Some(call)) {
+                    if inc.phase == IncomingPhase::Ended {
+                        s.ghost.viol |= viol::INCOMING;
+                    }
+                    if inc.phase == IncomingPhase::Answered && inc.far_bye {
+                        s.ghost.reached |= reach::INCOMING_ANSWERED_AND_ENDED;
+                    }
+                    inc.phase = IncomingPhase::Ended;
+                }
+            }
             Event::ShutdownComplete => {
                 s.ghost.shut_down = true;
                 if s.core.connections().next().is_some() {
                     s.ghost.viol |= viol::SHUTDOWN;
                 }
-                if !s.ghost.calls.is_empty() {
+                if !s.ghost.calls.is_empty() || !s.ghost.incoming.is_empty() {
                     s.ghost.reached |= reach::SHUT_DOWN;
                 }
             }
@@ -879,6 +1037,7 @@ impl PtlsModel {
     pub fn step(&self, last: &State, action: &Action, mut log: Option<&mut Log>) -> Option<State> {
         let mut s = last.clone();
         s.invites_sent = 0;
+        s.delivering_invite = None;
         let had_queued = s.core.queued_calls() > 0;
         let now = s.now;
         let mut fault = false;
@@ -915,6 +1074,13 @@ impl PtlsModel {
                         s.net[i].lost_ping_at = None;
                         s.net[i].lost_pings = 0;
                         self.guarded(&mut s, |c| c.handle_input(now, Input::Received { conn, data: b"\r\n" }));
+                    }
+                    Delivery::Request(f) => {
+                        if f.kind == FarKind::Invite {
+                            s.delivering_invite = Some(f.call);
+                        }
+                        let bytes = Arc::clone(&f.bytes);
+                        self.guarded(&mut s, |c| c.handle_input(now, Input::Received { conn, data: &bytes }));
                     }
                     Delivery::Reply(r) => {
                         // The server answered: a ping lost earlier was a lost pong, not silence.
@@ -1024,6 +1190,55 @@ impl PtlsModel {
                     s.ghost.calls.push((id, 0));
                 }
             }
+            Action::IncomingCall(a) => {
+                placing = true;
+                s.budget.incoming = s.budget.incoming.checked_sub(1).expect("incoming budget checked by actions()");
+                let ci = self.far_end_conn(&s)?;
+                let n = s.ghost.incoming.len();
+                let user = self.config.accounts.get(usize::from(a))?.user_name.clone();
+                let bytes = Arc::new(far_request(FarKind::Invite, n, &user, None));
+                s.net[ci].queue.push_back(Delivery::Request(FarRequest {
+                    bytes,
+                    kind: FarKind::Invite,
+                    call: n as u8,
+                }));
+                s.ghost.incoming.push(Incoming {
+                    call: None,
+                    call_id: format!("far-{n}"),
+                    to_tag: None,
+                    phase: IncomingPhase::Ringing,
+                    far_bye: false,
+                    user_acted: false,
+                    hung_up: false,
+                    user,
+                });
+            }
+            Action::Answer(k) | Action::RejectCall(k) => {
+                placing = true;
+                let inc = s.ghost.incoming.get_mut(usize::from(k))?;
+                let call = inc.call?;
+                inc.user_acted = true;
+                if matches!(action, Action::Answer(_)) {
+                    let _ = self.guarded(&mut s, |c| c.answer(now, call, b"v=0\r\n".to_vec()));
+                } else {
+                    let _ = self.guarded(&mut s, |c| c.reject(now, call, 486));
+                }
+            }
+            Action::HangUpIncoming(k) => {
+                placing = true;
+                let inc = s.ghost.incoming.get_mut(usize::from(k))?;
+                let call = inc.call?;
+                inc.hung_up = true;
+                let _ = self.guarded(&mut s, |c| c.hang_up(now, call));
+            }
+            Action::FarEndBye(k) => {
+                placing = true;
+                let ci = self.far_end_conn(&s)?;
+                let inc = s.ghost.incoming.get_mut(usize::from(k))?;
+                inc.far_bye = true;
+                let bytes = Arc::new(far_request(FarKind::Bye, usize::from(k), &inc.user, inc.to_tag.as_deref()));
+                s.net[ci].queue.push_back(Delivery::Request(FarRequest { bytes, kind: FarKind::Bye, call: k }));
+            }
             Action::Shutdown => {
                 placing = true;
                 s.budget.shutdown = false;
@@ -1131,6 +1346,29 @@ impl Model for PtlsModel {
         if s.budget.shutdown {
             actions.push(Action::Shutdown);
         }
+        if s.budget.incoming > 0 && !s.core.is_closed() && self.far_end_conn(s).is_some() {
+            for a in 0..self.bounds.accounts {
+                actions.push(Action::IncomingCall(a));
+            }
+        }
+        for (k, inc) in s.ghost.incoming.iter().enumerate() {
+            let k = k as u8;
+            match inc.phase {
+                IncomingPhase::Ringing if inc.call.is_some() && !inc.user_acted => {
+                    actions.push(Action::Answer(k));
+                    actions.push(Action::RejectCall(k));
+                }
+                IncomingPhase::Answered => {
+                    if !inc.hung_up {
+                        actions.push(Action::HangUpIncoming(k));
+                    }
+                    if !inc.far_bye && self.far_end_conn(s).is_some() {
+                        actions.push(Action::FarEndBye(k));
+                    }
+                }
+                _ => {}
+            }
+        }
         if s.budget.calls > 0 && !s.core.is_closed() {
             for a in 0..self.bounds.accounts {
                 actions.push(Action::PlaceCall(a));
@@ -1174,6 +1412,8 @@ pub mod names {
     /// Failback hysteresis.
     pub const FAILBACK_EARNED: &str =
         "the backup is left only after stable_probes good probes in a row, with no call other than a queued one live";
+    /// Incoming calls.
+    pub const INCOMING_ONCE: &str = "every incoming call is announced once and ends at most once";
     /// Shutdown.
     pub const SHUTDOWN_CLEAN: &str = "shutdown ends with every connection closed, and nothing comes after it";
     /// One outcome.
@@ -1197,7 +1437,9 @@ pub mod names {
     /// Reachability.
     pub const R_QUEUED: &str = "reaches a queued call delivered after recovery";
     /// Reachability.
-    pub const R_SHUTDOWN: &str = "reaches a completed shutdown after a call was placed";
+    pub const R_INCOMING: &str = "reaches an incoming call answered, then ended by the far end";
+    /// Reachability.
+    pub const R_SHUTDOWN: &str = "reaches a completed shutdown after a call was placed or came in";
 }
 
 fn properties() -> Vec<Property<PtlsModel>> {
@@ -1210,18 +1452,31 @@ fn properties() -> Vec<Property<PtlsModel>> {
         Property::always(FAILBACK_DUE, |_, s: &State| s.ghost.viol & viol::NO_FAILBACK == 0),
         Property::always(FAILBACK_EARNED, |_, s: &State| s.ghost.viol & viol::EARLY_FAILBACK == 0),
         Property::always(SHUTDOWN_CLEAN, |_, s: &State| s.ghost.viol & viol::SHUTDOWN == 0),
+        Property::always(INCOMING_ONCE, |_, s: &State| s.ghost.viol & viol::INCOMING == 0),
         Property::always(ONE_OUTCOME, |_, s: &State| s.ghost.viol & viol::OUTCOME == 0),
         Property::always(BACKOFF, |_, s: &State| s.ghost.viol & viol::BACKOFF == 0),
         Property::always(SILENCE, |_, s: &State| s.ghost.viol & viol::SILENCE_UNNOTICED == 0),
         Property::always(TERMINAL, |m: &PtlsModel, s: &State| {
-            m.violated(s) || !m.is_terminal(s) || (m.settled(s) && s.ghost.calls.iter().all(|(_, n)| *n == 1))
+            m.violated(s)
+                || !m.is_terminal(s)
+                || (m.settled(s)
+                    && s.ghost.calls.iter().all(|(_, n)| *n == 1)
+                    && !s.ghost.incoming.iter().any(|i| i.call.is_some() && i.phase == IncomingPhase::Ringing))
         }),
         Property::always(BOUNDED, |m: &PtlsModel, s: &State| m.violated(s) || s.ghost.since_change <= m.k),
         Property::sometimes(R_FAILOVER, |_, s: &State| s.ghost.reached & reach::FAILOVER != 0),
         Property::sometimes(R_FAILBACK, |_, s: &State| s.ghost.reached & reach::FAILBACK != 0),
         Property::sometimes(R_REREG, |_, s: &State| s.ghost.reached & reach::REREG_AFTER_SILENT != 0),
-        Property::sometimes(R_CALL, |_, s: &State| s.ghost.reached & reach::CALL_ANSWERED != 0),
-        Property::sometimes(R_QUEUED, |_, s: &State| s.ghost.reached & reach::QUEUED_DELIVERED != 0),
+        // Goals about the user's calls hold vacuously in bounds without calls.
+        Property::sometimes(R_CALL, |m: &PtlsModel, s: &State| {
+            m.bounds.calls == 0 || s.ghost.reached & reach::CALL_ANSWERED != 0
+        }),
+        Property::sometimes(R_QUEUED, |m: &PtlsModel, s: &State| {
+            m.bounds.calls == 0 || s.ghost.reached & reach::QUEUED_DELIVERED != 0
+        }),
+        Property::sometimes(R_INCOMING, |m: &PtlsModel, s: &State| {
+            m.bounds.incoming == 0 || s.ghost.reached & reach::INCOMING_ANSWERED_AND_ENDED != 0
+        }),
         Property::sometimes(R_SHUTDOWN, |m: &PtlsModel, s: &State| {
             !m.bounds.shutdown || s.ghost.reached & reach::SHUT_DOWN != 0
         }),
@@ -1239,6 +1494,7 @@ pub fn safety_names() -> Vec<&'static str> {
         FAILBACK_DUE,
         FAILBACK_EARNED,
         SHUTDOWN_CLEAN,
+        INCOMING_ONCE,
         ONE_OUTCOME,
         BACKOFF,
         SILENCE,

@@ -222,6 +222,7 @@ pub fn all_names() -> Vec<&'static str> {
         FAILBACK_DUE,
         FAILBACK_EARNED,
         SHUTDOWN_CLEAN,
+        INCOMING_ONCE,
         ONE_OUTCOME,
         BACKOFF,
         SILENCE,
@@ -232,6 +233,7 @@ pub fn all_names() -> Vec<&'static str> {
         R_REREG,
         R_CALL,
         R_QUEUED,
+        R_INCOMING,
         R_SHUTDOWN,
     ]
 }

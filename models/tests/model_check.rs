@@ -37,3 +37,13 @@ fn other_seeds_hold_too() {
         assert!(unique >= 200_000, "seed {seed}: only {unique} unique states: the model collapsed");
     }
 }
+
+/// Calls from the far end: answered, rejected or left to ring by the user, hung up by
+/// either side, with failures and a shutdown around them (one account, no outgoing call,
+/// to keep the space within the CI budget).
+#[test]
+fn incoming_calls_hold() {
+    let unique = exhaustive(Bounds { accounts: 1, faults: 2, calls: 0, incoming: 1, ..Bounds::default() });
+    // Measured 753,912.
+    assert!(unique >= 500_000, "only {unique} unique states: the model collapsed");
+}
