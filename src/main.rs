@@ -29,6 +29,26 @@ enum Command {
         /// Answer incoming calls (without it they are rejected with 480).
         #[arg(long)]
         auto_answer: bool,
+        /// Record every input given to the core and every output it produced, with their
+        /// times, to FILE (JSON lines; see docs/record-replay.md), for `sip-ptls replay`.
+        /// FILE must not exist; it is created readable by its owner only, since it holds
+        /// the seed and the digest responses (no password or key: the configuration is
+        /// not in it). If writing fails later, the phone goes on and logs the error once.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+    },
+    /// Replay a trace recorded with `run --record` against a fresh core built from the same
+    /// configuration and the recorded seed: print the timeline, check that every output is
+    /// identical and that no invariant is broken. Exit status 0, 1 (a difference or a
+    /// broken invariant) or 2 (an unreadable trace or configuration).
+    Replay {
+        /// The trace file.
+        #[arg(value_name = "TRACE")]
+        trace: PathBuf,
+        /// The configuration files the phone ran with, in the same order as for `run`
+        /// (certificate files are not read).
+        #[arg(long = "config", value_name = "FILE", required = true)]
+        configs: Vec<PathBuf>,
     },
     /// Validate configuration and certificate files; print the effective configuration
     /// (passwords masked) or every error with file and line. Exit status 0 or 2.
@@ -48,9 +68,10 @@ enum Command {
 fn main() -> ExitCode {
     let args = Args::parse();
     let ok = match args.command.unwrap_or(Command::Demo) {
-        Command::Run { configs, json, auto_answer } => {
-            return cli::run::run(&cli::run::Options { configs, json, auto_answer });
+        Command::Run { configs, json, auto_answer, record } => {
+            return cli::run::run(&cli::run::Options { configs, json, auto_answer, record });
         }
+        Command::Replay { trace, configs } => return cli::replay::run(&trace, &configs),
         Command::CheckConfig { configs } => return cli::check_config::run(&configs),
         Command::Demo => {
             // The demo narrates on stdout; the log is there on request (RUST_LOG=debug).
