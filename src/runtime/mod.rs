@@ -28,7 +28,7 @@ mod identity;
 mod phone;
 mod tls;
 // Reading a trace back serves only the replay (feature `sim`).
-#[cfg_attr(not(feature = "sim"), allow(dead_code))]
+#[cfg_attr(not(feature = "sim"), allow(dead_code, unused_imports))]
 pub(crate) mod trace;
 
 pub use certs::{

@@ -95,6 +95,7 @@ impl Lines {
             }
             let text = std::str::from_utf8(&bytes)
                 .map_err(|e| self.error(n, format!("not UTF-8 text (byte {})", e.valid_up_to() + 1)))?;
+            let text = text.trim_end_matches(['\n', '\r']);
             if text.trim().is_empty() {
                 continue;
             }
@@ -113,7 +114,11 @@ fn json_problem(e: &serde_json::Error) -> String {
         serde_json::error::Category::Syntax => "not JSON: ",
         serde_json::error::Category::Data | serde_json::error::Category::Io => "",
     };
-    format!("{kind}{what} (column {})", e.column())
+    // Errors found after the whole object was read (a missing field) have no column.
+    match e.column() {
+        0 => format!("{kind}{what}"),
+        column => format!("{kind}{what} (column {column})"),
+    }
 }
 
 #[cfg(test)]
