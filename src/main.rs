@@ -18,6 +18,9 @@ struct Args {
 #[derive(Subcommand)]
 enum Command {
     /// Run a phone from Aastra configuration files until Ctrl-C (then de-register and exit 0).
+    ///
+    /// With --record, every input given to the core and every output it produced is
+    /// written to a trace that `sip-ptls replay` plays back against the model.
     Run {
         /// A configuration file: aastra.cfg, then <model>.cfg, then <mac>.cfg (later ones win).
         /// Certificate file names are resolved against the directory of the first one.
@@ -37,10 +40,13 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
     },
-    /// Replay a trace recorded with `run --record` against a fresh core built from the same
-    /// configuration and the recorded seed: print the timeline, check that every output is
-    /// identical and that no invariant is broken. Exit status 0, 1 (a difference or a
-    /// broken invariant) or 2 (an unreadable trace or configuration).
+    /// Replay a trace recorded with `run --record` and check it against the model.
+    ///
+    /// Builds a fresh core from the same configuration and the recorded seed, gives it the
+    /// recorded inputs at their recorded times, prints the timeline, and checks that every
+    /// output is identical and that no invariant is broken (docs/record-replay.md). Exit
+    /// status 0, 1 (a difference, named by its line, or a broken invariant) or 2 (an
+    /// unreadable trace or configuration).
     Replay {
         /// The trace file.
         #[arg(value_name = "TRACE")]
