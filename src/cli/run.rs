@@ -60,7 +60,8 @@ pub fn run(opts: &Options) -> ExitCode {
         }
     }
     let lines = loaded.line_numbers.clone();
-    let options = PhoneOptions { record: opts.record.clone() };
+    let mut options = PhoneOptions::default();
+    options.record.clone_from(&opts.record);
     if let Some(file) = &options.record {
         tracing::info!("recording a trace of the core to {}", file.display());
     }

@@ -36,25 +36,22 @@ fn first_line(m: &Message) -> String {
 }
 
 impl Timeline {
-    fn add(&mut self, at: Instant, line: usize, what: String) {
-        self.moments.push(Moment { at, line, what });
-    }
-
-    /// A line that is not an input or an output (start, a command and its result).
+    /// A happening at trace line `line`; also the lines that are neither an input nor an
+    /// output (start, a command and its result).
     pub fn note(&mut self, at: Instant, line: usize, what: String) {
-        self.add(at, line, what);
+        self.moments.push(Moment { at, line, what });
     }
 
     pub fn input(&mut self, at: Instant, line: usize, input: &Input<'_>) {
         match input {
             Input::Connected { conn, local } => {
                 self.inbound.insert(*conn, Framer::new(Limits::default()));
-                self.add(at, line, format!("{conn} up (TLS verified), local address {local}"));
+                self.note(at, line, format!("{conn} up (TLS verified), local address {local}"));
             }
-            Input::ConnectFailed { conn, reason } => self.add(at, line, format!("{conn} failed: {reason}")),
+            Input::ConnectFailed { conn, reason } => self.note(at, line, format!("{conn} failed: {reason}")),
             Input::Closed { conn, reason } => {
                 self.inbound.remove(conn);
-                self.add(at, line, format!("{conn} closed: {reason}"));
+                self.note(at, line, format!("{conn} closed: {reason}"));
             }
             Input::Received { conn, data } => {
                 let Some(framer) = self.inbound.get_mut(conn) else { return };
@@ -73,7 +70,7 @@ impl Timeline {
                     }
                 }
                 for what in received {
-                    self.add(at, line, what);
+                    self.note(at, line, what);
                 }
             }
             Input::WriteBacklog { .. } => {}
@@ -83,18 +80,18 @@ impl Timeline {
     pub fn output(&mut self, at: Instant, line: usize, output: &Output) {
         match output {
             Output::Connect { conn, target } => {
-                self.add(at, line, format!("{conn} connect to {}:{}", target.host, target.port))
+                self.note(at, line, format!("{conn} connect to {}:{}", target.host, target.port))
             }
             Output::Transmit { conn, data } => {
                 if let Ok(m) = Message::parse(data) {
-                    self.add(at, line, format!("{conn} -> {}", first_line(&m)));
+                    self.note(at, line, format!("{conn} -> {}", first_line(&m)));
                 }
             }
             Output::Close { conn } => {
                 self.inbound.remove(conn);
-                self.add(at, line, format!("{conn} close"));
+                self.note(at, line, format!("{conn} close"));
             }
-            Output::Event(e) => self.add(at, line, format!("event {e:?}")),
+            Output::Event(e) => self.note(at, line, format!("event {e:?}")),
         }
     }
 }

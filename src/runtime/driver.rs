@@ -124,11 +124,7 @@ impl Driver {
     }
 
     async fn run_on(&mut self, ex: &Executor<'static>) {
-        let now = self.clock.now();
-        if let Some(r) = self.recorder.as_mut() {
-            r.start(now);
-        }
-        self.core.start(now);
+        self.start_core();
         loop {
             self.drain(ex);
             self.report_backlogs(ex);
@@ -147,13 +143,7 @@ impl Driver {
                     self.shutdown_core();
                 }
                 Wake::Report(conn, r) => self.report(conn, r),
-                Wake::Timer => {
-                    let now = self.clock.now();
-                    if let Some(r) = self.recorder.as_mut() {
-                        r.timeout(now);
-                    }
-                    self.core.handle_timeout(now);
-                }
+                Wake::Timer => self.timeout(),
                 Wake::Look => {}
             }
             if self.shutdown.swap(false, Ordering::SeqCst) {
@@ -371,6 +361,24 @@ impl Driver {
 
 /// The core calls that are recorded when the phone records a trace.
 impl Driver {
+    /// `Core::start`, now.
+    fn start_core(&mut self) {
+        let now = self.clock.now();
+        if let Some(r) = self.recorder.as_mut() {
+            r.start(now);
+        }
+        self.core.start(now);
+    }
+
+    /// `Core::handle_timeout`, now.
+    fn timeout(&mut self) {
+        let now = self.clock.now();
+        if let Some(r) = self.recorder.as_mut() {
+            r.timeout(now);
+        }
+        self.core.handle_timeout(now);
+    }
+
     /// `Core::handle_input`.
     fn input(&mut self, now: Instant, input: Input<'_>) {
         if let Some(r) = self.recorder.as_mut() {

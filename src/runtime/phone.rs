@@ -45,8 +45,10 @@ pub enum StartError {
     },
 }
 
-/// How to run a phone, beyond its [`Config`].
+/// How to run a phone, beyond its [`Config`]. More options may come: build it with
+/// [`PhoneOptions::default`] or [`PhoneOptions::record`] and set fields.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PhoneOptions {
     /// Record every input given to the core and every output it produced, with the
     /// core's time, to this file (JSON lines, `docs/record-replay.md`), for
