@@ -207,17 +207,20 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 /// The bytes written as hexadecimal digits (either case).
 pub(crate) fn unhex(text: &str) -> Result<Vec<u8>, String> {
-    if !text.len().is_multiple_of(2) {
-        return Err(format!("odd number of hexadecimal digits ({})", text.len()));
-    }
-    let digit = |at: usize| {
-        let c = text.as_bytes()[at];
+    let digit = |c: u8| {
         char::from(c)
             .to_digit(16)
-            .map(|d| d as u8)
+            .and_then(|d| u8::try_from(d).ok())
             .ok_or_else(|| format!("{:?} is not a hexadecimal digit", char::from(c)))
     };
-    (0..text.len()).step_by(2).map(|at| Ok(digit(at)? << 4 | digit(at + 1)?)).collect()
+    let odd = || format!("odd number of hexadecimal digits ({})", text.len());
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [high, low] => Ok(digit(*high)? << 4 | digit(*low)?),
+            _ => Err(odd()),
+        })
+        .collect()
 }
 
 #[cfg(test)]
