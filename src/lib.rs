@@ -74,6 +74,8 @@ pub mod engine;
 pub mod ids;
 #[cfg(feature = "registrar")]
 pub mod registrar;
+#[cfg(all(feature = "runtime", feature = "sim"))]
+pub mod replay;
 pub mod rng;
 #[cfg(feature = "runtime")]
 pub mod runtime;

@@ -18,6 +18,9 @@ struct Args {
 #[derive(Subcommand)]
 enum Command {
     /// Run a phone from Aastra configuration files until Ctrl-C (then de-register and exit 0).
+    ///
+    /// With --record, every input given to the core and every output it produced is
+    /// written to a trace that `sip-ptls replay` plays back against the model.
     Run {
         /// A configuration file: aastra.cfg, then <model>.cfg, then <mac>.cfg (later ones win).
         /// Certificate file names are resolved against the directory of the first one.
@@ -29,6 +32,29 @@ enum Command {
         /// Answer incoming calls (without it they are rejected with 480).
         #[arg(long)]
         auto_answer: bool,
+        /// Record every input given to the core and every output it produced, with their
+        /// times, to FILE (JSON lines; see docs/record-replay.md), for `sip-ptls replay`.
+        /// FILE must not exist; it is created readable by its owner only, since it holds
+        /// the seed and the digest responses (no password or key: the configuration is
+        /// not in it). If writing fails later, the phone goes on and logs the error once.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+    },
+    /// Replay a trace recorded with `run --record` and check it against the model.
+    ///
+    /// Builds a fresh core from the same configuration and the recorded seed, gives it the
+    /// recorded inputs at their recorded times, prints the timeline, and checks that every
+    /// output is identical and that no invariant is broken (docs/record-replay.md). Exit
+    /// status 0, 1 (a difference, named by its line, or a broken invariant) or 2 (an
+    /// unreadable trace or configuration).
+    Replay {
+        /// The trace file.
+        #[arg(value_name = "TRACE")]
+        trace: PathBuf,
+        /// The configuration files the phone ran with, in the same order as for `run`
+        /// (certificate files are not read).
+        #[arg(long = "config", value_name = "FILE", required = true)]
+        configs: Vec<PathBuf>,
     },
     /// Validate configuration and certificate files; print the effective configuration
     /// (passwords masked) or every error with file and line. Exit status 0 or 2.
@@ -48,9 +74,10 @@ enum Command {
 fn main() -> ExitCode {
     let args = Args::parse();
     let ok = match args.command.unwrap_or(Command::Demo) {
-        Command::Run { configs, json, auto_answer } => {
-            return cli::run::run(&cli::run::Options { configs, json, auto_answer });
+        Command::Run { configs, json, auto_answer, record } => {
+            return cli::run::run(&cli::run::Options { configs, json, auto_answer, record });
         }
+        Command::Replay { trace, configs } => return cli::replay::run(&trace, &configs),
         Command::CheckConfig { configs } => return cli::check_config::run(&configs),
         Command::Demo => {
             // The demo narrates on stdout; the log is there on request (RUST_LOG=debug).

@@ -26,6 +26,7 @@ const RUNTIME: &[(&str, &str)] = &[
     ("tls", include_str!("../src/runtime/tls.rs")),
     ("conn", include_str!("../src/runtime/conn.rs")),
     ("command", include_str!("../src/runtime/command.rs")),
+    ("trace", include_str!("../src/runtime/trace/mod.rs")),
     ("driver", include_str!("../src/runtime/driver.rs")),
     ("phone", include_str!("../src/runtime/phone.rs")),
 ];

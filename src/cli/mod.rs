@@ -6,5 +6,6 @@ pub mod demo_lab;
 pub mod files;
 pub mod log;
 pub mod narrator;
+pub mod replay;
 pub mod run;
 pub mod simulate;

@@ -6,7 +6,7 @@ use async_signal::{Signal, Signals};
 use futures_lite::StreamExt;
 use futures_lite::future;
 use sip_ptls::Event;
-use sip_ptls::runtime::{InstanceIdOrigin, Phone, device_instance_id, os_seed};
+use sip_ptls::runtime::{InstanceIdOrigin, Phone, PhoneOptions, device_instance_id, os_seed};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,6 +18,8 @@ pub struct Options {
     pub json: bool,
     /// Answer incoming calls (otherwise they are rejected with 480).
     pub auto_answer: bool,
+    /// Record a trace of the core to this file.
+    pub record: Option<PathBuf>,
 }
 
 /// Runs the phone; the exit status is 0 after a clean shutdown, 2 for a bad
@@ -58,7 +60,12 @@ pub fn run(opts: &Options) -> ExitCode {
         }
     }
     let lines = loaded.line_numbers.clone();
-    let (phone, driver) = match Phone::new(loaded.config, &conf.base_dir) {
+    let mut options = PhoneOptions::default();
+    options.record.clone_from(&opts.record);
+    if let Some(file) = &options.record {
+        tracing::info!("recording a trace of the core to {}", file.display());
+    }
+    let (phone, driver) = match Phone::new_with(loaded.config, &conf.base_dir, &options) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!("{e}");

@@ -36,10 +36,14 @@ pub struct Status {
     /// Informational events dropped because the application did not read them in time
     /// (outcome events are never dropped; see [`super::Events`]).
     pub dropped_events: u64,
+    /// The first error writing the trace (`PhoneOptions::record`), after which recording
+    /// stopped and the phone went on; `None` while the trace is written, or when there is
+    /// none.
+    pub trace_error: Option<String>,
 }
 
 impl Status {
-    pub(crate) fn of(core: &Core, now: Instant, dropped_events: u64) -> Status {
+    pub(crate) fn of(core: &Core, now: Instant, dropped_events: u64, trace_error: Option<String>) -> Status {
         let n = core.config().accounts.len();
         Status {
             now,
@@ -50,6 +54,7 @@ impl Status {
             good_probes: core.good_probes(),
             failed_rounds: core.failed_rounds(),
             dropped_events,
+            trace_error,
         }
     }
 }

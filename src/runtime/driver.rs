@@ -1,6 +1,8 @@
 //! The driver: owns the [`Core`], feeds it every input with the current time, drains its
 //! outputs after each one and performs them (connection tasks, writes, closes, events),
 //! then sleeps until the core's next deadline or the next input. It adds no policy.
+//! Being the one place that calls the core, it is also where a trace is recorded
+//! (`docs/record-replay.md`): every call and every output, in the order they happen.
 //!
 //! Connection tasks run on an `async_executor::Executor` that lives inside the driver
 //! future, so the library never picks a global executor: whoever polls [`Driver::run`]
@@ -10,8 +12,10 @@ use super::clock::Clock;
 use super::command::{Command, PhoneEvent, Status};
 use super::conn::{self, CLOSE_GRACE, Outbox, REPORT_CAPACITY, Report, Writes};
 use super::events::EventQueue;
-use crate::engine::{Core, Input, Output};
-use crate::ids::ConnId;
+use super::trace::{CommandRecord, CommandResult, Payload, Recorder};
+use crate::engine::{CommandError, Core, Input, Output};
+use crate::ids::{CallId, ConnId};
+use crate::time::Instant;
 use async_channel::{Receiver, Sender};
 use async_executor::{Executor, Task};
 use async_io::Timer;
@@ -76,6 +80,8 @@ pub struct Driver {
     reports_first: bool,
     /// Inputs handled since the driver last yielded to the connection tasks.
     in_a_row: u32,
+    /// Writes the trace, when the phone records one.
+    recorder: Option<Recorder>,
 }
 
 impl Driver {
@@ -86,6 +92,7 @@ impl Driver {
         commands: Receiver<Command>,
         shutdown: Arc<AtomicBool>,
         events: Arc<EventQueue>,
+        recorder: Option<Recorder>,
     ) -> Driver {
         let (reports_tx, reports) = async_channel::bounded(REPORT_CAPACITY);
         let (progress_tx, progress) = async_channel::bounded(1);
@@ -105,6 +112,7 @@ impl Driver {
             commands_open: true,
             reports_first: true,
             in_a_row: 0,
+            recorder,
         }
     }
 
@@ -116,10 +124,13 @@ impl Driver {
     }
 
     async fn run_on(&mut self, ex: &Executor<'static>) {
-        self.core.start(self.clock.now());
+        self.start_core();
         loop {
             self.drain(ex);
             self.report_backlogs(ex);
+            if let Some(r) = self.recorder.as_mut() {
+                r.flush();
+            }
             if self.core.is_closed() {
                 break;
             }
@@ -129,14 +140,16 @@ impl Driver {
                 Wake::CommandsClosed => {
                     tracing::info!("every phone handle was dropped: shutting down");
                     self.commands_open = false;
-                    self.core.shutdown(self.clock.now());
+                    self.shutdown_core();
                 }
                 Wake::Report(conn, r) => self.report(conn, r),
-                Wake::Timer => self.core.handle_timeout(self.clock.now()),
+                Wake::Timer => self.timeout(),
                 Wake::Look => {}
             }
             if self.shutdown.swap(false, Ordering::SeqCst) {
-                self.core.shutdown(self.clock.now());
+                // Every mutation is drained before the next, this one included.
+                self.drain(ex);
+                self.shutdown_core();
             }
         }
         // Whatever the core closed last gets a moment to send close_notify.
@@ -167,7 +180,7 @@ impl Driver {
             })
         }) {
             tracing::trace!(%conn, bytes, "write backlog");
-            self.core.handle_input(self.clock.now(), Input::WriteBacklog { conn, bytes });
+            self.input(self.clock.now(), Input::WriteBacklog { conn, bytes });
             self.drain(ex);
         }
     }
@@ -231,6 +244,9 @@ impl Driver {
     fn drain(&mut self, ex: &Executor<'static>) {
         self.closing.retain(|t| !t.is_finished());
         while let Some(out) = self.core.poll_output() {
+            if let Some(r) = self.recorder.as_mut() {
+                r.output(&out);
+            }
             match out {
                 Output::Connect { conn, target } => {
                     tracing::info!(%conn, host = %target.host, port = target.port, "connecting");
@@ -284,45 +300,111 @@ impl Driver {
                 if let Some(s) = self.slots.get_mut(&conn) {
                     s.up = true;
                 }
-                self.core.handle_input(now, Input::Connected { conn, local });
+                self.input(now, Input::Connected { conn, local });
             }
             Report::ConnectFailed(reason) => {
                 tracing::warn!(%conn, %reason, "connection failed");
                 self.slots.remove(&conn);
-                self.core.handle_input(now, Input::ConnectFailed { conn, reason });
+                self.input(now, Input::ConnectFailed { conn, reason });
             }
             Report::Received(data) => {
                 tracing::trace!(%conn, bytes = data.len(), "received");
-                self.core.handle_input(now, Input::Received { conn, data: &data });
+                self.input(now, Input::Received { conn, data: &data });
             }
             Report::Closed(reason) => {
                 tracing::warn!(%conn, %reason, "connection closed");
                 self.slots.remove(&conn);
-                self.core.handle_input(now, Input::Closed { conn, reason });
+                self.input(now, Input::Closed { conn, reason });
             }
         }
     }
 
     fn command(&mut self, c: Command) {
         let now = self.clock.now();
+        let recording = self.recorder.is_some();
         match c {
             Command::PlaceCall { account, target, sdp, reply } => {
-                let _ = reply.try_send(self.core.place_call(now, account, &target, sdp));
+                let record = recording.then(|| CommandRecord::PlaceCall {
+                    account: account.0,
+                    target: target.clone(),
+                    sdp: Payload::of(&sdp),
+                });
+                let r = self.core.place_call(now, account, &target, sdp);
+                self.record_command(now, record, &r, |call| Some(*call));
+                let _ = reply.try_send(r);
             }
             Command::Answer { call, sdp, reply } => {
-                let _ = reply.try_send(self.core.answer(now, call, sdp));
+                let record = recording.then(|| CommandRecord::Answer { call: call.0, sdp: Payload::of(&sdp) });
+                let r = self.core.answer(now, call, sdp);
+                self.record_command(now, record, &r, |()| None);
+                let _ = reply.try_send(r);
             }
             Command::Reject { call, status, reply } => {
-                let _ = reply.try_send(self.core.reject(now, call, status));
+                let r = self.core.reject(now, call, status);
+                self.record_command(now, Some(CommandRecord::Reject { call: call.0, status }), &r, |()| None);
+                let _ = reply.try_send(r);
             }
             Command::HangUp { call, reply } => {
-                let _ = reply.try_send(self.core.hang_up(now, call));
+                let r = self.core.hang_up(now, call);
+                self.record_command(now, Some(CommandRecord::HangUp { call: call.0 }), &r, |()| None);
+                let _ = reply.try_send(r);
             }
             Command::Status { reply } => {
-                let _ = reply.try_send(Status::of(&self.core, now, self.events.dropped()));
+                let trace_error = self.recorder.as_ref().and_then(|r| r.error().map(str::to_owned));
+                let _ = reply.try_send(Status::of(&self.core, now, self.events.dropped(), trace_error));
             }
             // The flag that came with it is what counts (see `run_on`).
             Command::Shutdown => {}
+        }
+    }
+}
+
+/// The core calls that are recorded when the phone records a trace.
+impl Driver {
+    /// `Core::start`, now.
+    fn start_core(&mut self) {
+        let now = self.clock.now();
+        if let Some(r) = self.recorder.as_mut() {
+            r.start(now);
+        }
+        self.core.start(now);
+    }
+
+    /// `Core::handle_timeout`, now.
+    fn timeout(&mut self) {
+        let now = self.clock.now();
+        if let Some(r) = self.recorder.as_mut() {
+            r.timeout(now);
+        }
+        self.core.handle_timeout(now);
+    }
+
+    /// `Core::handle_input`.
+    fn input(&mut self, now: Instant, input: Input<'_>) {
+        if let Some(r) = self.recorder.as_mut() {
+            r.input(now, &input);
+        }
+        self.core.handle_input(now, input);
+    }
+
+    /// `Core::shutdown`, now.
+    fn shutdown_core(&mut self) {
+        let now = self.clock.now();
+        self.core.shutdown(now);
+        self.record_command(now, Some(CommandRecord::Shutdown), &Ok(()), |()| None);
+    }
+
+    /// A command given to the core and its result (`record` is `None` when the phone
+    /// does not record).
+    fn record_command<T>(
+        &mut self,
+        now: Instant,
+        record: Option<CommandRecord>,
+        result: &Result<T, CommandError>,
+        call: impl FnOnce(&T) -> Option<CallId>,
+    ) {
+        if let (Some(r), Some(command)) = (self.recorder.as_mut(), record) {
+            r.command(now, command, CommandResult::of(result, call));
         }
     }
 }

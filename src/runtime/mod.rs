@@ -12,6 +12,8 @@
 //!   certificate parameters (ring provider, TLS 1.2 and 1.3 only).
 //! - [`device_instance_id`]: the phone's `+sip.instance`, stable per device (configured,
 //!   from the MAC file name, or generated once and kept beside the configuration).
+//! - [`PhoneOptions::record`]: a trace of every core input and output, which
+//!   `crate::replay` (feature `sim`) plays back against a fresh core.
 //!
 //! See `docs/embedding.md` for a complete example.
 
@@ -25,6 +27,9 @@ mod events;
 mod identity;
 mod phone;
 mod tls;
+// Reading a trace back serves only the replay (feature `sim`).
+#[cfg_attr(not(feature = "sim"), allow(dead_code, unused_imports))]
+pub(crate) mod trace;
 
 pub use certs::{
     CertFileError, Credentials, LOCAL_CERTIFICATE, PRIVATE_KEY, ROOT_AND_INTERMEDIATE, TRUSTED_CERTIFICATES,
@@ -34,8 +39,9 @@ pub use command::{PhoneEvent, Status};
 pub use driver::Driver;
 pub use events::{INFORMATIONAL_CAPACITY, OUTCOME_CAPACITY, is_outcome};
 pub use identity::{INSTANCE_ID_FILE, InstanceIdOrigin, device_instance_id, stored_instance_id};
-pub use phone::{COMMAND_CAPACITY, Events, Phone, PhoneHandle, StartError};
+pub use phone::{COMMAND_CAPACITY, Events, Phone, PhoneHandle, PhoneOptions, StartError};
 pub use tls::{ClientTls, connect_error, server_name, stream_error, tls_error};
+pub use trace::TraceError;
 
 /// A seed for the core's generator: 32 bytes from the operating system's random source,
 /// for configurations that do not set `sip persistent tls seed`. The seed is the key that

@@ -1,5 +1,6 @@
 //! The embedding API: start a phone from a [`Config`], receive its events, place, answer
-//! and hang up calls, and shut it down (de-registering every account first).
+//! and hang up calls, and shut it down (de-registering every account first); optionally
+//! recording a trace of everything the core did ([`PhoneOptions`]).
 
 use super::certs::CertFileError;
 use super::clock::Clock;
@@ -7,6 +8,7 @@ use super::command::{Command, PhoneEvent, Status};
 use super::driver::Driver;
 use super::events::EventQueue;
 use super::tls::ClientTls;
+use super::trace::{Header, Recorder};
 use crate::config::{Config, ConfigError};
 use crate::engine::{CommandError, Core};
 // Only the documentation names the events; the values pass through as `PhoneEvent`s.
@@ -16,7 +18,7 @@ use crate::ids::{AccountId, CallId};
 use async_channel::Sender;
 use async_io::Timer;
 use futures_lite::future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use thiserror::Error;
@@ -33,6 +35,36 @@ pub enum StartError {
     /// The phone's thread could not be started.
     #[error("cannot start the phone thread: {0}")]
     Thread(String),
+    /// The trace file asked for ([`PhoneOptions::record`]) could not be created.
+    #[error("cannot record to {}: {error}", file.display())]
+    Record {
+        /// The trace file.
+        file: PathBuf,
+        /// Why (it already exists, its directory is missing, …).
+        error: String,
+    },
+}
+
+/// How to run a phone, beyond its [`Config`]. More options may come: build it with
+/// [`PhoneOptions::default`] or [`PhoneOptions::record`] and set fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PhoneOptions {
+    /// Record every input given to the core and every output it produced, with the
+    /// core's time, to this file (JSON lines, `docs/record-replay.md`), for
+    /// `sip-ptls replay`. The file must not exist yet; it is created readable by its
+    /// owner only, since it holds the seed and the digest responses (never a password or
+    /// key: the configuration is not in it). A write that fails later (a full disk)
+    /// stops the recording, not the phone: it is logged once and shown in
+    /// [`Status::trace_error`].
+    pub record: Option<PathBuf>,
+}
+
+impl PhoneOptions {
+    /// The options with a trace recorded to `file`.
+    pub fn record(file: impl Into<PathBuf>) -> PhoneOptions {
+        PhoneOptions { record: Some(file.into()) }
+    }
 }
 
 /// Sends commands to a running phone. Cheap to clone; usable from any thread and any
@@ -164,26 +196,74 @@ impl Phone {
     /// against `base_dir`, normally the directory of the configuration file), and returns
     /// the phone and its [`Driver`]. Nothing happens until the driver is polled.
     pub fn new(config: Config, base_dir: &Path) -> Result<(Phone, Driver), StartError> {
+        Phone::new_with(config, base_dir, &PhoneOptions::default())
+    }
+
+    /// [`Phone::new`] with [`PhoneOptions`].
+    pub fn new_with(config: Config, base_dir: &Path, options: &PhoneOptions) -> Result<(Phone, Driver), StartError> {
         config.validate().map_err(StartError::Config)?;
         let tls = ClientTls::load(&config.certificates, config.mode, base_dir)?;
-        Ok(Phone::with_tls(config, tls))
+        Phone::with_tls_options(config, tls, options)
     }
 
     /// Like [`Phone::new`] with TLS settings already built.
     pub fn with_tls(config: Config, tls: ClientTls) -> (Phone, Driver) {
+        Phone::build(config, tls)
+    }
+
+    /// [`Phone::with_tls`] with [`PhoneOptions`]; fails only when the trace file cannot
+    /// be created.
+    pub fn with_tls_options(
+        config: Config,
+        tls: ClientTls,
+        options: &PhoneOptions,
+    ) -> Result<(Phone, Driver), StartError> {
+        let Some(file) = &options.record else { return Ok(Phone::build(config, tls)) };
         let clock = Clock::start();
-        let core = Core::new(config, clock.now());
+        let created = clock.now();
+        // The wall clock of the core's zero, to line the trace up with the servers' logs.
+        let unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| u64::try_from(d.as_millis()).ok())
+            .map(|ms| ms.saturating_sub(created.as_millis()));
+        let header = Header::new(&config, created, unix_ms);
+        let recorder = Recorder::create(file, header)
+            .map_err(|e| StartError::Record { file: file.clone(), error: e.to_string() })?;
+        Ok(Phone::build_on(clock, created, config, tls, Some(recorder)))
+    }
+
+    fn build(config: Config, tls: ClientTls) -> (Phone, Driver) {
+        let clock = Clock::start();
+        Phone::build_on(clock, clock.now(), config, tls, None)
+    }
+
+    /// The phone and its driver, whose core is created at `created` on `clock`.
+    fn build_on(
+        clock: Clock,
+        created: crate::time::Instant,
+        config: Config,
+        tls: ClientTls,
+        recorder: Option<Recorder>,
+    ) -> (Phone, Driver) {
+        let core = Core::new(config, created);
         let (commands_tx, commands) = async_channel::bounded(COMMAND_CAPACITY);
         let shutdown = Arc::new(AtomicBool::new(false));
         let events = Arc::new(EventQueue::default());
-        let driver = Driver::new(core, clock, tls.rustls_config(), commands, shutdown.clone(), events.clone());
+        let driver =
+            Driver::new(core, clock, tls.rustls_config(), commands, shutdown.clone(), events.clone(), recorder);
         let handle = PhoneHandle { commands: commands_tx, shutdown };
         (Phone { handle, events: Events { queue: events }, thread: None }, driver)
     }
 
     /// [`Phone::new`], with the driver run on a thread of its own (`sip-ptls-phone`).
     pub fn spawn(config: Config, base_dir: &Path) -> Result<Phone, StartError> {
-        let (mut phone, driver) = Phone::new(config, base_dir)?;
+        Phone::spawn_with(config, base_dir, &PhoneOptions::default())
+    }
+
+    /// [`Phone::spawn`] with [`PhoneOptions`].
+    pub fn spawn_with(config: Config, base_dir: &Path, options: &PhoneOptions) -> Result<Phone, StartError> {
+        let (mut phone, driver) = Phone::new_with(config, base_dir, options)?;
         let thread = std::thread::Builder::new()
             .name("sip-ptls-phone".into())
             .spawn(move || async_io::block_on(driver.run()))

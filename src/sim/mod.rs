@@ -4,13 +4,18 @@
 //!
 //! The run loop is the one every runtime follows: deliver the earliest of (the core's
 //! next deadline, the next network delivery), drain every output, repeat. A
-//! [`Monitor`] watches every output and records any broken invariant.
+//! [`Monitor`] watches every output and records any broken invariant;
+//! [`TraceMonitor`] feeds it from a core's inputs and outputs alone (a replayed trace).
 
 mod monitor;
+mod register_tx;
 mod server;
+mod trace_monitor;
 
 pub use monitor::Monitor;
+pub use register_tx::{RegisterTransactions, branch};
 pub use server::{Behaviour, Counters, ServerMode, SimServer};
+pub use trace_monitor::TraceMonitor;
 
 use crate::config::Config;
 use crate::engine::{Core, Event, Input, Output, TransportError};

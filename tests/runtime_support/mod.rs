@@ -5,7 +5,7 @@
 
 use sip_ptls::config::{AccountConfig, Backoff, Config, Failback, ServerAddr};
 use sip_ptls::registrar::{Registrar, RegistrarConfig, TestDir, lab};
-use sip_ptls::runtime::Phone;
+use sip_ptls::runtime::{Phone, PhoneOptions};
 use sip_ptls::time::Duration as CoreDuration;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,6 +74,25 @@ impl Lab {
         let phone = Phone::spawn(config, self.dir.path()).expect("start the phone");
         TestPhone::new(phone)
     }
+
+    /// A phone recording its trace to `trace` (which must not exist), for
+    /// [`assert_replays`] once it has shut down.
+    pub fn phone_recording(&self, config: Config, trace: &std::path::Path) -> TestPhone {
+        let phone = Phone::spawn_with(config, self.dir.path(), &PhoneOptions::record(trace)).expect("start the phone");
+        TestPhone::new(phone)
+    }
+}
+
+/// Replays `trace` with the `config` its phone ran with, through the code path of
+/// `sip-ptls replay`, and fails the test with the first difference and every broken
+/// invariant unless the replay is clean. Returns the number of outputs compared.
+#[cfg(feature = "sim")]
+pub fn assert_replays(trace: &std::path::Path, config: Config) -> usize {
+    let report = sip_ptls::replay::replay_trace(trace, config).unwrap_or_else(|e| panic!("replay: {e}"));
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert_eq!(report.divergence, None, "the replay differs from {}", trace.display());
+    assert!(report.violations.is_empty(), "invariants broken in {}: {:#?}", trace.display(), report.violations);
+    report.outputs
 }
 
 pub fn addr(r: &Registrar) -> ServerAddr {
