@@ -95,7 +95,8 @@ pub enum Output {
     Transmit {
         /// The connection.
         conn: ConnId,
-        /// A SIP message, a `CRLFCRLF` ping or a `CRLF` pong.
+        /// A SIP message or a `CRLFCRLF` ping (the core never sends a pong: see
+        /// docs/architecture.md, "Keep-alive").
         data: Vec<u8>,
     },
     /// Close the connection; the core ignores anything reported about it afterwards.
