@@ -1139,9 +1139,16 @@ impl PtlsModel {
                 let (conn, request) = (c.id, Arc::clone(&r.request));
                 let server = &mut s.servers[conn.server.index()];
                 server.behaviour.register_status = Some(status);
-                if status == 423 {
-                    server.behaviour.register_headers = vec![("Min-Expires".into(), "90".into())];
-                }
+                server.behaviour.register_headers = match status {
+                    // A challenge after credentials: the nonce went stale (RFC 2617 §3.2.1).
+                    401 => vec![(
+                        "WWW-Authenticate".into(),
+                        "Digest realm=\"sim\", nonce=\"stale\", qop=\"auth\", algorithm=MD5, stale=true".into(),
+                    )],
+                    423 => vec![("Min-Expires".into(), "90".into())],
+                    503 => vec![("Retry-After".into(), "5".into())],
+                    _ => Vec::new(),
+                };
                 let replies = server.handle(conn, Frame::Message((*request).clone()));
                 server.behaviour.register_status = None;
                 server.behaviour.register_headers.clear();
@@ -1324,6 +1331,7 @@ impl Model for PtlsModel {
                     Some(Delivery::Reply(r)) if matches!(r.method, Method::Register | Method::Options) => {
                         actions.push(Action::Lose(i));
                         if r.method == Method::Register && !r.stale && (r.status == 401 || r.status < 300) {
+                            actions.push(Action::Reject(i, 401));
                             actions.push(Action::Reject(i, 403));
                             actions.push(Action::Reject(i, 423));
                             actions.push(Action::Reject(i, 503));

@@ -281,3 +281,42 @@ fn a_probe_dropped_in_the_batch_that_asked_for_it_never_reaches_the_runtime() {
     }
     assert!(lost_in_batch > 0, "no variant lost the flow inside the late batch");
 }
+
+/// A server that kept answering with a stale challenge for a nonce it never issued makes
+/// the phone give up the exchange (`AuthenticationFailed`); once it answers well again,
+/// the retry registers. Found by the model checker: the challenge count and the refused
+/// credentials outlived the exchange, so every later retry failed at its first challenge.
+#[test]
+fn after_authentication_failed_the_retry_starts_afresh_and_registers() {
+    let mut c = cfg(1);
+    c.registration_retry = 30;
+    let mut sim = Sim::new(c);
+    {
+        let b = &mut sim.server(Server::Primary).behaviour;
+        b.register_status = Some(401);
+        b.register_headers = vec![(
+            "WWW-Authenticate".into(),
+            "Digest realm=\"sim\", nonce=\"never-issued\", qop=\"auth\", algorithm=MD5, stale=true".into(),
+        )];
+    }
+    sim.start();
+    sim.run_for(secs(1));
+    let failed = |sim: &Sim| {
+        sim.count_events(|e| {
+            matches!(e, Event::RegistrationFailed { reason: RegError::AuthenticationFailed, retry_in: Some(_), .. })
+        })
+    };
+    assert_eq!(failed(&sim), 1, "gave up the exchange after its challenges");
+    {
+        let b = &mut sim.server(Server::Primary).behaviour;
+        b.register_status = None;
+        b.register_headers.clear();
+    }
+    sim.run_for(secs(40));
+    assert_eq!(failed(&sim), 1, "the retry was not refused at its first challenge");
+    assert_eq!(
+        sim.core.registration(crate::ids::AccountId(0)),
+        Some(crate::engine::RegState::Registered { server: Server::Primary })
+    );
+    assert_clean(&sim);
+}

@@ -462,6 +462,15 @@ impl Core {
         let a = &mut self.accounts[i];
         a.state = Stage::RetryWait;
         a.round_done = true;
+        // The exchange is over: the retry is a new one, with its own challenge and 423
+        // allowances, and without credentials the server refused. Kept, they would make
+        // every later exchange fail at its first challenge, and a server that answers well
+        // again would never be registered with.
+        a.challenges = 0;
+        a.interval_tries = 0;
+        if matches!(reason, RegError::AuthenticationFailed) {
+            a.auth = None;
+        }
         self.timers.set(reg_timer(i, RegTimer::Retry), self.now + wait);
         self.timers.stop(reg_timer(i, RegTimer::Refresh));
         self.emit(Event::RegistrationFailed { account, reason, retry_in: Some(wait) });
