@@ -74,6 +74,17 @@ impl Bounds {
         Bounds { calls: 2, ..Bounds::default() }
     }
 
+    /// The bounds a planted bug is hunted within: these, except for a bug of incoming
+    /// calls, which needs one (and, to stay small, one account, one fault and no
+    /// outgoing call).
+    #[cfg(feature = "planted-bugs")]
+    pub fn for_planted_bug(self, bug: PlantedBug) -> Bounds {
+        match bug {
+            PlantedBug::KeepCallAfterRemoteBye => Bounds { accounts: 1, faults: 1, calls: 0, incoming: 1, ..self },
+            _ => self,
+        }
+    }
+
     /// Steps allowed between the last fault and a settled state (bounded response).
     pub fn response_bound(&self) -> u8 {
         let k = 24 + 4 * u32::from(self.accounts) + 6 * u32::from(self.calls) + 4 * u32::from(self.idle);

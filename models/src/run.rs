@@ -197,7 +197,7 @@ pub fn mutants(bounds: crate::model::Bounds, threads: usize) -> Vec<Caught> {
     crate::model::PlantedBug::ALL
         .iter()
         .map(|bug| {
-            let model = PtlsModel::new(bounds).with_bug(Some(*bug));
+            let model = PtlsModel::new(bounds.for_planted_bug(*bug)).with_bug(Some(*bug));
             let r = check(model, threads, false, true);
             let first = r.failed.first();
             Caught {

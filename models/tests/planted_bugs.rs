@@ -22,6 +22,7 @@ fn expected(bug: PlantedBug) -> &'static str {
         PlantedBug::BackoffNoCap => names::BACKOFF,
         PlantedBug::FailbackOnFirstProbe => names::FAILBACK_EARNED,
         PlantedBug::FailbackDuringCall => names::FAILBACK_EARNED,
+        PlantedBug::KeepCallAfterRemoteBye => names::INCOMING_ONCE,
     }
 }
 

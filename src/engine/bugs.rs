@@ -25,12 +25,15 @@ pub enum Bug {
     FailbackOnFirstProbe,
     /// Failback ignores the call policy: it leaves the backup during a call.
     FailbackDuringCall,
+    /// The far end's BYE ends an answered call but leaves it in the table, so it ends a
+    /// second time later (at shutdown, for one).
+    KeepCallAfterRemoteBye,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 9] = [
+    pub const ALL: [Bug; 10] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -40,6 +43,7 @@ impl Bug {
         Bug::BackoffNoCap,
         Bug::FailbackOnFirstProbe,
         Bug::FailbackDuringCall,
+        Bug::KeepCallAfterRemoteBye,
     ];
 }
 

@@ -580,7 +580,9 @@ impl Core {
                     self.respond(conn, &msg, 200, "OK");
                     let call = self.calls[i].id;
                     self.emit(Event::CallEnded { call, reason: EndReason::RemoteHangup });
-                    self.remove_call(i);
+                    if !self.planted(Bug::KeepCallAfterRemoteBye) {
+                        self.remove_call(i);
+                    }
                 }
                 Some(_) => self.respond(conn, &msg, 200, "OK"),
                 None => self.respond(conn, &msg, 481, "Call/Transaction Does Not Exist"),

@@ -23,6 +23,8 @@ pub struct Monitor {
     rejected: BTreeSet<(Server, String)>,
     placed: BTreeSet<CallId>,
     outcomes: BTreeMap<CallId, u32>,
+    /// Calls a `CallEnded` was given for.
+    ended: BTreeSet<CallId>,
 }
 
 /// The back-off window after `failures` failed rounds in a row, as docs/architecture.md
@@ -162,6 +164,11 @@ impl Monitor {
                         ));
                     }
                 }
+            }
+            // `insert` records the call's end; it is false for a second one.
+            Output::Event(Event::CallEnded { call, .. }) if !self.ended.insert(*call) => {
+                let c = *call;
+                self.violation(format!("{now}: {c} ended a second time"));
             }
             Output::Event(Event::CallOutcome { call, .. }) => {
                 let n = self.outcomes.entry(*call).or_insert(0);
