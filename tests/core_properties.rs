@@ -276,6 +276,21 @@ impl StateMachineTest for CoreUnderTest {
             );
         }
         assert_eq!(sim.core.queued_calls(), 0, "queued calls are delivered or failed by now");
+        if !s.persistent {
+            // TLS mode: a registration exchange's connection ends with the exchange. One
+            // may be in progress now; against healed servers it cannot last two seconds.
+            let exchange_conns = |sim: &Sim| -> Vec<_> {
+                sim.core
+                    .connections()
+                    .filter(|(_, p, _)| matches!(p, sip_ptls::ConnPurpose::Register(_)))
+                    .map(|(id, _, _)| id)
+                    .collect()
+            };
+            let before = exchange_conns(&sim);
+            sim.run_for(Duration::from_secs(2));
+            let left: Vec<_> = exchange_conns(&sim).into_iter().filter(|c| before.contains(c)).collect();
+            assert!(left.is_empty(), "registration connections left open after their exchange: {left:?}");
+        }
         if s.persistent && s.backup {
             // A primary that goes silent is noticed and left within keep-alive interval +
             // pong timeout + one OPTIONS transaction (if it never ponged) + reconnect.

@@ -41,6 +41,9 @@ struct BoundArgs {
     /// Leave out the user's shutdown (on by default: once, at any point).
     #[arg(long)]
     no_shutdown: bool,
+    /// TLS mode (a connection per exchange) instead of Persistent TLS.
+    #[arg(long)]
+    per_call: bool,
     /// Calls the far end places to the phone.
     #[arg(long, default_value_t = Bounds::default().incoming)]
     incoming: u8,
@@ -68,6 +71,7 @@ impl BoundArgs {
             urgency: !self.no_urgency,
             shutdown: !self.no_shutdown,
             incoming: self.incoming,
+            per_call: self.per_call,
         }
     }
 }

@@ -59,11 +59,24 @@ pub struct Bounds {
     /// Calls the far end places to the phone (answered, rejected or left to ring by the
     /// user; hung up by either side).
     pub incoming: u8,
+    /// TLS mode (a connection per registration exchange and per call) instead of
+    /// Persistent TLS.
+    pub per_call: bool,
 }
 
 impl Default for Bounds {
     fn default() -> Bounds {
-        Bounds { accounts: 2, faults: 2, calls: 1, idle: 2, seed: 1, urgency: true, shutdown: true, incoming: 0 }
+        Bounds {
+            accounts: 2,
+            faults: 2,
+            calls: 1,
+            idle: 2,
+            seed: 1,
+            urgency: true,
+            shutdown: true,
+            incoming: 0,
+            per_call: false,
+        }
     }
 }
 
@@ -76,11 +89,12 @@ impl Bounds {
 
     /// The bounds a planted bug is hunted within: these, except for a bug of incoming
     /// calls, which needs one (and, to stay small, one account, one fault and no
-    /// outgoing call).
+    /// outgoing call), and a bug of TLS mode, which needs that mode.
     #[cfg(feature = "planted-bugs")]
     pub fn for_planted_bug(self, bug: PlantedBug) -> Bounds {
         match bug {
             PlantedBug::KeepCallAfterRemoteBye => Bounds { accounts: 1, faults: 1, calls: 0, incoming: 1, ..self },
+            PlantedBug::KeepExchangeConnection => Bounds { accounts: 1, faults: 1, per_call: true, ..self },
             _ => self,
         }
     }
@@ -227,6 +241,8 @@ pub struct NetConn {
     pub lost_ping_at: Option<Instant>,
     /// A final answer to the OPTIONS of this probe connection was delivered.
     pub probe_answered: bool,
+    /// TLS mode: the Call-ID of the first request a call's own connection carried.
+    pub call_id: Option<String>,
 }
 
 /// Ghost violation bits.
@@ -256,6 +272,8 @@ pub mod viol {
     /// An incoming call ended twice, or an event for an incoming call the far end never
     /// placed.
     pub const INCOMING: u16 = 1 << 10;
+    /// TLS mode: a connection carried a request of another exchange than its own.
+    pub const PER_CALL_SCOPE: u16 = 1 << 11;
 }
 
 /// Reachability flags.
@@ -297,6 +315,8 @@ pub struct Ghost {
     pub shut_down: bool,
     /// Incoming calls the far end placed, in order.
     pub incoming: Vec<Incoming>,
+    /// Placed calls that were answered and have not ended.
+    pub answered: Vec<CallId>,
     /// Probes of the primary answered in a row since the persistent connection last came
     /// up, counted from what the network delivered (saturates at 3): the failback
     /// properties' own count, never the core's.
@@ -413,6 +433,7 @@ struct GhostKey {
     good_probes: u8,
     shut_down: bool,
     incoming: Vec<(IncomingPhase, bool, bool, bool, bool)>,
+    answered: Vec<CallId>,
 }
 
 impl State {
@@ -472,6 +493,7 @@ impl State {
                     .iter()
                     .map(|i| (i.phase, i.far_bye, i.user_acted, i.hung_up, i.call.is_some()))
                     .collect(),
+                answered: g.answered.clone(),
             },
         }
     }
@@ -600,7 +622,10 @@ impl PtlsModel {
     /// A model of the correct core within `bounds`.
     pub fn new(bounds: Bounds) -> PtlsModel {
         PtlsModel {
-            config: model_config(bounds.accounts, bounds.seed),
+            config: Config {
+                mode: if bounds.per_call { TransportMode::PerCallTls } else { TransportMode::PersistentTls },
+                ..model_config(bounds.accounts, bounds.seed)
+            },
             k: bounds.response_bound(),
             bounds,
             #[cfg(feature = "planted-bugs")]
@@ -657,6 +682,7 @@ impl PtlsModel {
                 good_probes: 0,
                 shut_down: false,
                 incoming: Vec::new(),
+                answered: Vec::new(),
                 panic: None,
             },
             invites_sent: 0,
@@ -710,6 +736,12 @@ impl PtlsModel {
         if !s.modes.contains(&Mode::Up) {
             return true;
         }
+        if self.bounds.per_call {
+            let accounts_done = (0..self.bounds.accounts).all(|a| {
+                matches!(s.core.registration(AccountId(a)), Some(RegState::Registered { .. } | RegState::Rejected))
+            });
+            return accounts_done && s.ghost.calls.iter().all(|(_, n)| *n > 0);
+        }
         let FlowState::Up { server } = s.core.flow_state() else { return false };
         let flow_conn = s.core.connections().find(|(_, p, up)| *p == ConnPurpose::Flow && *up).map(|(id, _, _)| id);
         let doomed = flow_conn
@@ -721,11 +753,12 @@ impl PtlsModel {
         !doomed && accounts_done && s.core.queued_calls() == 0
     }
 
-    /// No action is enabled.
+    /// No action is enabled but the user's shutdown: the world has come to rest. (The
+    /// shutdown, always available until used, must not hide the states it would end.)
     pub fn is_terminal(&self, s: &State) -> bool {
         let mut v = Vec::new();
         self.actions(s, &mut v);
-        v.is_empty()
+        v.iter().all(|a| *a == Action::Shutdown)
     }
 
     /// `None` when no deadline is armed; else whether firing the earliest one costs an
@@ -802,6 +835,7 @@ impl PtlsModel {
                     lost_pings: 0,
                     lost_ping_at: None,
                     probe_answered: false,
+                    call_id: None,
                 });
             }
             Output::Close { conn } => {
@@ -845,6 +879,9 @@ impl PtlsModel {
             return;
         }
         let method = m.method().map(method_of).unwrap_or(Method::Other);
+        if !self.in_scope(&mut s.net[ci], &m) {
+            s.ghost.viol |= viol::PER_CALL_SCOPE;
+        }
         if method == Method::Invite {
             // A call's first INVITE has CSeq 1, with credentials sent in advance or not;
             // a retry answering a challenge (a higher CSeq) continues a call whose start
@@ -881,6 +918,38 @@ impl PtlsModel {
                 s.net[ci].queue.push_back(Delivery::Reply(reply));
             }
         }
+    }
+
+    /// TLS mode: a registration exchange's connection carries only that account's
+    /// REGISTERs; a call's connection only the requests of that one call (one Call-ID).
+    fn in_scope(&self, c: &mut NetConn, m: &Message) -> bool {
+        let method = m.method().unwrap_or("").to_ascii_uppercase();
+        match c.purpose {
+            Some(ConnPurpose::Register(a)) => {
+                let to = m
+                    .header("To")
+                    .and_then(sip_ptls::sip::headers::NameAddr::parse)
+                    .and_then(|n| sip_ptls::sip::headers::uri_user(&n.uri).map(str::to_owned));
+                let user = self.config.accounts.get(usize::from(a.0)).map(|acc| acc.user_name.clone());
+                method == "REGISTER" && to.is_some() && to == user
+            }
+            Some(ConnPurpose::Call(_)) => {
+                let id = m.call_id().unwrap_or("").to_owned();
+                let dialog = matches!(method.as_str(), "INVITE" | "ACK" | "CANCEL" | "BYE");
+                dialog && c.call_id.get_or_insert_with(|| id.clone()) == &id
+            }
+            _ => true,
+        }
+    }
+
+    /// TLS mode, in a terminal state: no registration exchange's connection is left
+    /// open, and a call's connection only while its call is answered and not ended.
+    fn per_call_connections_closed(&self, s: &State) -> bool {
+        s.core.connections().all(|(_, purpose, _)| match purpose {
+            ConnPurpose::Register(_) => false,
+            ConnPurpose::Call(call) => s.ghost.answered.contains(&call),
+            _ => true,
+        })
     }
 
     /// The phone answered a far end's INVITE: a 2xx makes the call answered, and the far
@@ -975,6 +1044,7 @@ impl PtlsModel {
                 }
                 if outcome == CallOutcome::Answered {
                     s.ghost.reached |= reach::CALL_ANSWERED;
+                    s.ghost.answered.push(call);
                 }
             }
             Event::FailedOver => s.ghost.reached |= reach::FAILOVER,
@@ -985,6 +1055,7 @@ impl PtlsModel {
                 }
             }
             Event::CallEnded { call, .. } => {
+                s.ghost.answered.retain(|c| *c != call);
                 if let Some(inc) = s.ghost.incoming.iter_mut().find(|i| i.call == Some(call)) {
                     if inc.phase == IncomingPhase::Ended {
                         s.ghost.viol |= viol::INCOMING;
@@ -1433,6 +1504,9 @@ pub mod names {
         "the backup is left only after stable_probes good probes in a row, with no call other than a queued one live";
     /// Incoming calls.
     pub const INCOMING_ONCE: &str = "every incoming call is announced once and ends at most once";
+    /// TLS mode.
+    pub const PER_CALL_SCOPED: &str =
+        "TLS mode: each connection carries one exchange, and none outlives it but an answered call's";
     /// Shutdown.
     pub const SHUTDOWN_CLEAN: &str = "shutdown ends with every connection closed, and nothing comes after it";
     /// One outcome.
@@ -1471,6 +1545,10 @@ fn properties() -> Vec<Property<PtlsModel>> {
         Property::always(FAILBACK_DUE, |_, s: &State| s.ghost.viol & viol::NO_FAILBACK == 0),
         Property::always(FAILBACK_EARNED, |_, s: &State| s.ghost.viol & viol::EARLY_FAILBACK == 0),
         Property::always(SHUTDOWN_CLEAN, |_, s: &State| s.ghost.viol & viol::SHUTDOWN == 0),
+        Property::always(PER_CALL_SCOPED, |m: &PtlsModel, s: &State| {
+            s.ghost.viol & viol::PER_CALL_SCOPE == 0
+                && (!m.bounds.per_call || m.violated(s) || !m.is_terminal(s) || m.per_call_connections_closed(s))
+        }),
         Property::always(INCOMING_ONCE, |_, s: &State| s.ghost.viol & viol::INCOMING == 0),
         Property::always(ONE_OUTCOME, |_, s: &State| s.ghost.viol & viol::OUTCOME == 0),
         Property::always(BACKOFF, |_, s: &State| s.ghost.viol & viol::BACKOFF == 0),
@@ -1483,15 +1561,21 @@ fn properties() -> Vec<Property<PtlsModel>> {
                     && !s.ghost.incoming.iter().any(|i| i.call.is_some() && i.phase == IncomingPhase::Ringing))
         }),
         Property::always(BOUNDED, |m: &PtlsModel, s: &State| m.violated(s) || s.ghost.since_change <= m.k),
-        Property::sometimes(R_FAILOVER, |_, s: &State| s.ghost.reached & reach::FAILOVER != 0),
-        Property::sometimes(R_FAILBACK, |_, s: &State| s.ghost.reached & reach::FAILBACK != 0),
-        Property::sometimes(R_REREG, |_, s: &State| s.ghost.reached & reach::REREG_AFTER_SILENT != 0),
+        Property::sometimes(R_FAILOVER, |m: &PtlsModel, s: &State| {
+            m.bounds.per_call || s.ghost.reached & reach::FAILOVER != 0
+        }),
+        Property::sometimes(R_FAILBACK, |m: &PtlsModel, s: &State| {
+            m.bounds.per_call || s.ghost.reached & reach::FAILBACK != 0
+        }),
+        Property::sometimes(R_REREG, |m: &PtlsModel, s: &State| {
+            m.bounds.per_call || s.ghost.reached & reach::REREG_AFTER_SILENT != 0
+        }),
         // Goals about the user's calls hold vacuously in bounds without calls.
         Property::sometimes(R_CALL, |m: &PtlsModel, s: &State| {
             m.bounds.calls == 0 || s.ghost.reached & reach::CALL_ANSWERED != 0
         }),
         Property::sometimes(R_QUEUED, |m: &PtlsModel, s: &State| {
-            m.bounds.calls == 0 || s.ghost.reached & reach::QUEUED_DELIVERED != 0
+            m.bounds.calls == 0 || m.bounds.per_call || s.ghost.reached & reach::QUEUED_DELIVERED != 0
         }),
         Property::sometimes(R_INCOMING, |m: &PtlsModel, s: &State| {
             m.bounds.incoming == 0 || s.ghost.reached & reach::INCOMING_ANSWERED_AND_ENDED != 0
@@ -1513,6 +1597,7 @@ pub fn safety_names() -> Vec<&'static str> {
         FAILBACK_DUE,
         FAILBACK_EARNED,
         SHUTDOWN_CLEAN,
+        PER_CALL_SCOPED,
         INCOMING_ONCE,
         ONE_OUTCOME,
         BACKOFF,

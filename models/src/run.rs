@@ -222,6 +222,7 @@ pub fn all_names() -> Vec<&'static str> {
         FAILBACK_DUE,
         FAILBACK_EARNED,
         SHUTDOWN_CLEAN,
+        PER_CALL_SCOPED,
         INCOMING_ONCE,
         ONE_OUTCOME,
         BACKOFF,

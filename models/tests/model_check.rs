@@ -47,3 +47,13 @@ fn incoming_calls_hold() {
     // Measured 753,912.
     assert!(unique >= 500_000, "only {unique} unique states: the model collapsed");
 }
+
+/// TLS mode (a connection per registration exchange and per call), with its own
+/// property: each connection carries one exchange and none outlives it but an answered
+/// call's.
+#[test]
+fn per_call_tls_holds() {
+    let unique = exhaustive(Bounds { accounts: 1, faults: 3, per_call: true, ..Bounds::default() });
+    // Measured 354,456.
+    assert!(unique >= 250_000, "only {unique} unique states: the model collapsed");
+}

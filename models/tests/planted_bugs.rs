@@ -23,6 +23,7 @@ fn expected(bug: PlantedBug) -> &'static str {
         PlantedBug::FailbackOnFirstProbe => names::FAILBACK_EARNED,
         PlantedBug::FailbackDuringCall => names::FAILBACK_EARNED,
         PlantedBug::KeepCallAfterRemoteBye => names::INCOMING_ONCE,
+        PlantedBug::KeepExchangeConnection => names::PER_CALL_SCOPED,
     }
 }
 

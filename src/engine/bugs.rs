@@ -28,12 +28,14 @@ pub enum Bug {
     /// The far end's BYE ends an answered call but leaves it in the table, so it ends a
     /// second time later (at shutdown, for one).
     KeepCallAfterRemoteBye,
+    /// TLS mode: a registration exchange's connection is left open when it ends.
+    KeepExchangeConnection,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 10] = [
+    pub const ALL: [Bug; 11] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -44,6 +46,7 @@ impl Bug {
         Bug::FailbackOnFirstProbe,
         Bug::FailbackDuringCall,
         Bug::KeepCallAfterRemoteBye,
+        Bug::KeepExchangeConnection,
     ];
 }
 

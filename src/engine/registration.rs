@@ -482,7 +482,9 @@ impl Core {
     fn exchange_done(&mut self, i: usize, conn: ConnId) {
         if self.config.mode == TransportMode::PerCallTls {
             self.accounts[i].pending = None;
-            self.release_dedicated(conn);
+            if !self.planted(Bug::KeepExchangeConnection) {
+                self.release_dedicated(conn);
+            }
         }
         self.maybe_finish_switch();
     }
