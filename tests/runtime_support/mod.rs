@@ -89,6 +89,13 @@ impl Lab {
     pub fn phone_recording(&self, config: Config, trace: &std::path::Path) -> TestPhone {
         TestPhone::spawn_recording(Recording::at(trace, config), self.dir.path())
     }
+
+    /// A phone without [`TestPhone`]'s event handling, recording like [`Lab::phone`]:
+    /// check its trace with [`Recording::shut_down_and_check`].
+    pub fn raw_phone(&self, config: Config) -> (sip_ptls::runtime::Phone, Recording) {
+        let recording = Recording::new(self.dir.path(), config);
+        (recording.spawn(self.dir.path()), recording)
+    }
 }
 
 pub fn addr(r: &Registrar) -> ServerAddr {
