@@ -187,3 +187,34 @@ impl Drop for Relay {
     }
 }
 
+/// The `sip-ptls` command.
+#[cfg(feature = "cli")]
+pub const BIN: &str = env!("CARGO_BIN_EXE_sip-ptls");
+
+/// `sip-ptls replay TRACE --config CFG`: its exit status, standard output and error.
+#[cfg(feature = "cli")]
+pub fn cli_replay(trace: &std::path::Path, cfg: &std::path::Path) -> (i32, String, String) {
+    let out =
+        std::process::Command::new(BIN).arg("replay").arg(trace).arg("--config").arg(cfg).output().expect("run replay");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// The check of [`assert_replays`] for the trace of a `sip-ptls run --record --config
+/// CFG`, made by `sip-ptls replay` with the same file (the configuration is built from it
+/// the way `run` built it): every output identical, no invariant broken, no warning.
+/// Returns the number of outputs compared.
+#[cfg(feature = "cli")]
+pub fn assert_cli_replays(trace: &std::path::Path, cfg: &std::path::Path) -> usize {
+    let (code, out, err) = cli_replay(trace, cfg);
+    assert_eq!(code, 0, "sip-ptls replay {}:\nstdout:\n{out}\nstderr:\n{err}", trace.display());
+    assert!(!err.contains("warning"), "{err}");
+    assert!(out.contains("[ok] no invariant broken"), "{out}");
+    let outputs = out
+        .split_once("every one of the ")
+        .and_then(|(_, rest)| rest.split_once(' '))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of identical outputs in:\n{out}"));
+    eprintln!("trace: {outputs} outputs replayed, monitor clean ({})", trace.display());
+    outputs
+}
