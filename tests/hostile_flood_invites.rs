@@ -1,6 +1,6 @@
 //! Item a: the server floods the phone with INVITEs, each a new dialog, as fast as the
 //! socket takes them.
-#![cfg(all(feature = "runtime", feature = "registrar"))]
+#![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod hostile;
 

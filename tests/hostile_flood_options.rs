@@ -1,6 +1,6 @@
 //! Item g: the server sends OPTIONS requests to the phone as fast as the socket takes
 //! them.
-#![cfg(all(feature = "runtime", feature = "registrar"))]
+#![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod hostile;
 

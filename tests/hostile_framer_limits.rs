@@ -2,7 +2,7 @@
 //! header fields, a 4 KiB line), which the phone must take and answer, and one over each,
 //! which must end that connection (the stream cannot be resynchronised) and nothing
 //! else: the phone opens a new connection and registers again.
-#![cfg(all(feature = "runtime", feature = "registrar"))]
+#![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod hostile;
 

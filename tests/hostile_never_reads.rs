@@ -3,7 +3,7 @@
 //! but still writes blind CRLF pongs, so pings look answered, and OPTIONS requests as fast
 //! as it can, so the phone's answers pile up. Either way the connection must be declared
 //! dead and recovery start, with the phone's memory bounded.
-#![cfg(all(feature = "runtime", feature = "registrar"))]
+#![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod hostile;
 

@@ -4,7 +4,7 @@
 //! included), a `Retry-After` is honoured up to one hour, and the phone registers again
 //! once the server answers well. The phone runs in a child process whose resident memory
 //! is sampled; the tests print what they measured.
-#![cfg(all(feature = "runtime", feature = "registrar"))]
+#![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod hostile;
 

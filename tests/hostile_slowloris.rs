@@ -2,7 +2,7 @@
 //! of a request whose header block never ends, for a minute, on every connection. The
 //! phone must not wait for it forever: its pings go unanswered, so the connection is
 //! declared dead and a new one opened; its memory stays flat; calls get one outcome each.
-#![cfg(all(feature = "runtime", feature = "registrar"))]
+#![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod hostile;
 

@@ -1,6 +1,7 @@
 //! Kamailio itself, checked with a raw rustls client and the crate's SIP codec: the test
 //! configuration, the generated certificates and the fault injection work, independently
 //! of the phone runtime. If one of these fails, the phone scenarios cannot be trusted.
+#![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod kamailio;
 

@@ -2,7 +2,10 @@
 //! loopback, with faults injected by signals to their process groups. Each scenario
 //! asserts on what Kamailio reports (`ul.dump`, `core.tcp_list`, `tls.list`, its log)
 //! and on the phone's events, within bounds derived from the timer constants of
-//! `tests/kamailio/phone.rs` and printed as `MEASURED` lines for docs/interop.md.
+//! `tests/kamailio/phone.rs` and printed as `MEASURED` lines for docs/interop.md. Every
+//! phone records its trace, which is replayed and checked by the invariant monitor once
+//! the phone has shut down (`tests/common/trace_check.rs`).
+#![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod kamailio;
 

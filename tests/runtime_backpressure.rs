@@ -1,7 +1,7 @@
 //! A peer that stops reading, over real TLS on loopback: the phone's write queue stays
 //! bounded, the driver reports its unsent bytes to the core, and the core declares the
 //! connection dead (`FlowError::WriteStalled`) and fails over.
-#![cfg(all(feature = "runtime", feature = "registrar"))]
+#![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod runtime_support;
 

@@ -1,5 +1,5 @@
 //! Calls on real TLS sockets: over the persistent connection, and during an outage.
-#![cfg(all(feature = "runtime", feature = "registrar"))]
+#![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod runtime_support;
 

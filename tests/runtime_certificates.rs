@@ -2,7 +2,7 @@
 //! wrong name and expired are refused before any SIP is sent), mutual TLS presents the
 //! local certificate, and bad certificate files stop the phone at start naming the
 //! parameter and the file.
-#![cfg(all(feature = "runtime", feature = "registrar"))]
+#![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod runtime_support;
 

@@ -1,15 +1,14 @@
 //! The `sip-ptls` binary: `check-config` on sample files, and `run` registering against a
-//! registrar on loopback, then de-registering on Ctrl-C (SIGINT) and exiting 0.
-#![cfg(all(feature = "runtime", feature = "registrar"))]
+//! registrar on loopback, then de-registering on Ctrl-C (SIGINT) and exiting 0, its
+//! recorded trace then checked by `sip-ptls replay`.
+#![cfg(feature = "cli")]
 
 mod runtime_support;
 
-use runtime_support::{Lab, temp_dir, watchdog};
+use runtime_support::{BIN, Lab, temp_dir, watchdog};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sip-ptls");
 
 fn sample(proxy: &str, port: u16) -> String {
     format!(
@@ -94,9 +93,12 @@ fn run_registers_both_lines_and_deregisters_on_ctrl_c() {
     let lab = Lab::new();
     let registrar = lab.registrar();
     let cfg = lab.dir.write("aastra.cfg", sample("127.0.0.1", registrar.addr().port())).expect("write a test file");
+    let trace = lab.dir.path().join("run.jsonl");
     let mut child = Command::new(BIN)
         .args(["run", "--json", "--config"])
         .arg(&cfg)
+        .arg("--record")
+        .arg(&trace)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -150,4 +152,5 @@ fn run_registers_both_lines_and_deregisters_on_ctrl_c() {
     assert_eq!(status.code(), Some(0), "log:\n{}", lines.join("\n"));
     assert!(registrar.bindings().is_empty(), "de-registered before exiting");
     assert_eq!(lines.iter().filter(|l| l.contains("\"event\":\"unregistered\"")).count(), 2, "{}", lines.join("\n"));
+    runtime_support::assert_cli_replays(&trace, &cfg);
 }

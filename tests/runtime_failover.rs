@@ -1,6 +1,6 @@
 //! Recovery on real TLS sockets: failover when the primary closes or goes silent,
 //! failback only once the primary is stable, and retries when both are down.
-#![cfg(all(feature = "runtime", feature = "registrar"))]
+#![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod runtime_support;
 

@@ -1,7 +1,7 @@
 //! A server that floods the phone over real TLS on loopback: the phone must stay fair
 //! (pings, registration refreshes and commands on time while bytes pour in) and its event
 //! queue must stay bounded without ever losing an outcome.
-#![cfg(all(feature = "runtime", feature = "registrar"))]
+#![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod runtime_support;
 
@@ -251,7 +251,7 @@ fn a_flood_of_bytes_does_not_starve_pings_refreshes_or_commands() {
     let lab = Lab::new();
     let server = FloodServer::start(&lab, Flood::Crlf);
     let keepalive = Duration::from_millis(1000);
-    let phone = Phone::spawn(config(&server, 1000), lab.dir.path()).expect("start the phone");
+    let (phone, recording) = lab.raw_phone(config(&server, 1000));
     wait_event(&phone, Duration::from_secs(10), |e| matches!(e, Event::Registered { server: Server::Primary, .. }))
         .expect("registered");
     // The flood starts once registered; measure over 8 s of it.
@@ -296,7 +296,7 @@ fn a_flood_of_bytes_does_not_starve_pings_refreshes_or_commands() {
     assert!(worst_command <= Duration::from_secs(1), "a status command took {worst_command:?}");
     drop(log);
     drop(server);
-    let _ = phone.shutdown(Duration::from_secs(5));
+    recording.shut_down_and_check(phone, Duration::from_secs(5));
 }
 
 #[test]
@@ -305,7 +305,7 @@ fn a_flood_of_informational_events_is_bounded_and_the_outcome_is_kept() {
     let lab = Lab::new();
     let ringing = 50_000;
     let server = FloodServer::start(&lab, Flood::Ringing(ringing));
-    let phone = Phone::spawn(config(&server, 30_000), lab.dir.path()).expect("start the phone");
+    let (phone, recording) = lab.raw_phone(config(&server, 30_000));
     wait_event(&phone, Duration::from_secs(10), |e| matches!(e, Event::Registered { server: Server::Primary, .. }))
         .expect("registered");
     let call = phone.handle.place_call_blocking(AccountId(0), "2000", Vec::new()).expect("place a call");
@@ -337,5 +337,5 @@ fn a_flood_of_informational_events_is_bounded_and_the_outcome_is_kept() {
     assert_eq!(outcome, Some(Event::CallOutcome { call, outcome: CallOutcome::Rejected { status: 486 } }));
     assert!(waiting.len() <= sip_ptls::runtime::INFORMATIONAL_CAPACITY + 8, "{} events were waiting", waiting.len());
     assert!(status.dropped_events + progress as u64 >= ringing - 1, "{} dropped", status.dropped_events);
-    let _ = phone.shutdown(Duration::from_secs(5));
+    recording.shut_down_and_check(phone, Duration::from_secs(5));
 }

@@ -1,6 +1,6 @@
 //! The persistent connection on real TLS sockets: both lines over one connection,
 //! keep-alive pings at the configured interval, and pong handling.
-#![cfg(all(feature = "runtime", feature = "registrar"))]
+#![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod runtime_support;
 

@@ -167,9 +167,8 @@ fn a_malformed_line_is_named_with_the_file_and_its_number() {
 #[cfg(feature = "cli")]
 mod cli {
     use super::*;
+    use runtime_support::{BIN, cli_replay as replay};
     use std::process::{Command, Stdio};
-
-    const BIN: &str = env!("CARGO_BIN_EXE_sip-ptls");
 
     fn aastra_cfg(port: u16) -> String {
         format!(
@@ -186,12 +185,6 @@ mod cli {
              sip line2 password: secret-two\n",
             runtime_support::DOMAIN
         )
-    }
-
-    fn replay(trace: &Path, cfg: &Path) -> (i32, String, String) {
-        let out = Command::new(BIN).arg("replay").arg(trace).arg("--config").arg(cfg).output().expect("run replay");
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
     }
 
     #[test]

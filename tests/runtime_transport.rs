@@ -1,6 +1,6 @@
 //! Transport choices on real TLS sockets: per-call TLS opens a connection per call, and
 //! `sip send sips over tls` decides between `sips:` and `sip:` on the wire.
-#![cfg(all(feature = "runtime", feature = "registrar"))]
+#![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod runtime_support;
 

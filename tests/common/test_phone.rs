@@ -1,18 +1,24 @@
 //! A running phone under test, shared by the runtime tests and the Kamailio tests: every
 //! event it produced with the test's clock, bounded waits that print the history when
-//! they fail, and calls answered automatically when asked.
+//! they fail, and calls answered automatically when asked. It records its trace, checked
+//! with the replay and the invariant monitor once it has shut down (`trace_check.rs`).
 #![allow(dead_code)]
 
+use super::trace_check::Recording;
 use sip_ptls::Event;
+use sip_ptls::config::Config;
 use sip_ptls::engine::RegState;
 use sip_ptls::ids::{AccountId, CallId, Server};
 use sip_ptls::runtime::{Phone, PhoneEvent, PhoneHandle, Status};
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A running phone and every event it produced so far (with the test's clock).
 pub struct TestPhone {
     phone: Option<Phone>,
+    /// Its trace and configuration, checked once it has shut down.
+    pub recording: Recording,
     /// Commands.
     pub handle: PhoneHandle,
     /// Every event so far.
@@ -116,26 +122,40 @@ impl TestPhone {
         self.wait("the call's outcome", limit, |e| matches!(e, Event::CallOutcome { call: c, .. } if *c == call))
     }
 
-    /// Shuts down and returns the events of the shutdown.
+    /// Shuts down, checks the trace and returns the events of the shutdown.
     pub fn shutdown(mut self) -> Vec<PhoneEvent> {
         match self.phone.take() {
-            Some(p) => p.shutdown(Duration::from_secs(10)),
+            Some(p) => self.recording.shut_down_and_check(p, Duration::from_secs(10)),
             None => Vec::new(),
         }
     }
 }
 
+/// A phone left running at the end of a test is shut down and its trace checked, unless
+/// the test already failed.
 impl Drop for TestPhone {
     fn drop(&mut self) {
         if let Some(p) = self.phone.take() {
-            p.shutdown(Duration::from_secs(5));
+            if std::thread::panicking() {
+                p.shutdown(Duration::from_secs(5));
+            } else {
+                self.recording.shut_down_and_check(p, Duration::from_secs(5));
+            }
         }
     }
 }
 
 impl TestPhone {
-    /// Wraps a started phone; incoming calls are answered at once.
-    pub fn new(phone: Phone) -> TestPhone {
-        TestPhone { handle: phone.handle.clone(), phone: Some(phone), seen: Vec::new(), auto_answer: true }
+    /// Starts a phone running `config` (certificate files relative to `base_dir`),
+    /// recording its trace into the first free `phone-N.jsonl` of `base_dir`; incoming
+    /// calls are answered at once.
+    pub fn spawn(config: Config, base_dir: &Path) -> TestPhone {
+        TestPhone::spawn_recording(Recording::new(base_dir, config), base_dir)
+    }
+
+    /// [`TestPhone::spawn`] recording as `recording` says.
+    pub fn spawn_recording(recording: Recording, base_dir: &Path) -> TestPhone {
+        let phone = recording.spawn(base_dir);
+        TestPhone { handle: phone.handle.clone(), phone: Some(phone), recording, seen: Vec::new(), auto_answer: true }
     }
 }

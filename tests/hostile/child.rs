@@ -3,13 +3,16 @@
 //! [`CHILD_ENV`] variable set. The child runs `Phone::spawn`, prints every event on a
 //! line (`@@E <event>`; incoming calls and ended calls only as running counts, `@@C`),
 //! and places calls when told on its standard input. The parent reads those lines and
-//! samples the child's resident memory from /proc.
+//! samples the child's resident memory from /proc. The child records its trace where the
+//! parent says, with the configuration the parent built (the parent gives it the seed), so
+//! that the parent can check the trace once the child has ended.
 
-use super::{DOMAIN, USERS};
+use super::{DOMAIN, Recording, USERS};
 use sip_ptls::config::{AccountConfig, Backoff, Config, Failback};
 use sip_ptls::ids::AccountId;
 use sip_ptls::registrar::lab;
-use sip_ptls::runtime::Phone;
+use sip_ptls::rng::Seed;
+use sip_ptls::runtime::{Phone, PhoneOptions};
 use sip_ptls::time::Duration as CoreDuration;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -21,8 +24,12 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Set in the child: `<server address> <base directory> <registration retry s>`.
+/// Set in the child: `<server address> <registration retry s> <seed, hexadecimal> <base
+/// directory>`.
 pub const CHILD_ENV: &str = "SIP_PTLS_HOSTILE_CHILD";
+
+/// Set in the child: the file to record the trace to.
+pub const TRACE_ENV: &str = "SIP_PTLS_HOSTILE_TRACE";
 
 /// The phone's configuration: the runtime tests' short timers, and the shortest
 /// registration retry timer the configuration accepts (30 s).
@@ -40,20 +47,33 @@ fn config(server: SocketAddr, retry: u32) -> Config {
     }
 }
 
+fn seed_hex(seed: Seed) -> String {
+    seed.to_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn seed_from_hex(hex: &str) -> Option<Seed> {
+    let bytes: Vec<u8> =
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect::<Option<_>>()?;
+    Some(Seed::from_bytes(bytes.try_into().ok()?))
+}
+
 /// The body of the child: does nothing unless [`CHILD_ENV`] is set.
 pub fn child_main() {
     let Ok(spec) = std::env::var(CHILD_ENV) else { return };
-    let mut parts = spec.splitn(3, ' ');
+    let mut parts = spec.splitn(4, ' ');
     let server: SocketAddr = parts.next().and_then(|s| s.parse().ok()).expect("server address");
     let retry: u32 = parts.next().and_then(|s| s.parse().ok()).expect("retry timer");
+    let seed = parts.next().and_then(seed_from_hex).expect("seed");
     let dir = parts.next().expect("base directory").to_owned();
+    let trace = std::env::var_os(TRACE_ENV).expect("trace file");
     // Never outlive a parent that died without closing our input.
     std::thread::spawn(|| {
         std::thread::sleep(Duration::from_secs(240));
         eprintln!("hostile child: still running after 240 s: exiting");
         std::process::exit(3);
     });
-    let phone = Phone::spawn(config(server, retry), Path::new(&dir)).expect("start the phone");
+    let config = Config { seed, ..config(server, retry) };
+    let phone = Phone::spawn_with(config, Path::new(&dir), &PhoneOptions::record(trace)).expect("start the phone");
     let incoming = Arc::new(AtomicU64::new(0));
     let ended = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
@@ -157,15 +177,20 @@ pub struct ChildPhone {
     /// The answer to each call command, by its number (late answers included).
     pub placed: BTreeMap<u64, Result<u32, String>>,
     commands: u64,
+    /// The child's trace and the configuration it ran with.
+    pub recording: Recording,
 }
 
 impl ChildPhone {
-    /// Starts the phone against `server`, with its CA under `dir`.
+    /// Starts the phone against `server`, with its CA under `dir`, recording its trace there.
     pub fn spawn(server: SocketAddr, dir: &Path, registration_retry: u32) -> ChildPhone {
+        let recording = Recording::new(dir, config(server, registration_retry));
+        let seed = seed_hex(recording.config.seed);
         let exe = std::env::current_exe().expect("the test binary");
         let mut child = Command::new(exe)
             .args(["child_phone", "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, format!("{server} {registration_retry} {}", dir.display()))
+            .env(CHILD_ENV, format!("{server} {registration_retry} {seed} {}", dir.display()))
+            .env(TRACE_ENV, &recording.trace)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -234,6 +259,7 @@ impl ChildPhone {
             ended_clean: None,
             placed: BTreeMap::new(),
             commands: 0,
+            recording,
         };
         phone.wait_line(Duration::from_secs(20), |l| l == "@@READY").expect("the child phone started");
         phone

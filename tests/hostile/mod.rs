@@ -1,7 +1,9 @@
 //! The hostile-server suite's shared parts (issue 10): a scripted SIP-over-TLS server
 //! that misbehaves on purpose (`server.rs`), the phone under test in a child process so
 //! that its resident memory can be read alone from /proc (`child.rs`), and the figures
-//! the tests print (memory, delays, request counts) for docs/reliability.md.
+//! the tests print (memory, delays, request counts) for docs/reliability.md. The child
+//! records its trace, which [`Verdict::common`] replays and checks with the invariant
+//! monitor once the child has ended (`tests/common/trace_check.rs`).
 //!
 //! Each test file also holds `#[test] fn child_phone() { hostile::child_main() }`: the
 //! child's entry point, which does nothing unless the child's variable is set.
@@ -21,6 +23,10 @@ use std::time::{Duration, Instant};
 #[path = "../common/watchdog.rs"]
 mod watchdog_impl;
 pub use watchdog_impl::Watchdog;
+
+#[path = "../common/trace_check.rs"]
+mod trace_check;
+pub use trace_check::Recording;
 
 pub const DOMAIN: &str = "test.sip-ptls.test";
 pub const USERS: [(&str, &str); 2] = [("1001", "secret-one"), ("1002", "secret-two")];
@@ -125,6 +131,13 @@ impl Verdict {
         self.check(clean, "the phone shut down cleanly when asked");
         let panics = phone.panics();
         self.check(panics.is_empty(), format!("nothing panicked {panics:?}"));
+        // The child has ended (or was killed): its trace is complete, or ends in whole lines.
+        match phone.recording.check() {
+            Ok(outputs) => {
+                self.check(true, format!("the trace replays: {outputs} outputs identical, no invariant broken"))
+            }
+            Err(problems) => self.check(false, format!("the trace replays cleanly: {problems}")),
+        }
     }
 
     /// Fails the test if any check failed.

@@ -15,6 +15,8 @@ pub mod phone;
 pub mod pki;
 #[path = "../common/test_phone.rs"]
 pub mod test_phone;
+#[path = "../common/trace_check.rs"]
+pub mod trace_check;
 #[path = "../common/watchdog.rs"]
 pub mod watchdog;
 

@@ -11,7 +11,6 @@ use super::{serial, temp_dir};
 use sip_ptls::config::{AccountConfig, Backoff, CertificateFiles, Config, Failback, ServerAddr};
 use sip_ptls::ids::Server;
 use sip_ptls::registrar::TestDir;
-use sip_ptls::runtime::Phone;
 use sip_ptls::time::Duration as CoreDuration;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -111,10 +110,11 @@ impl Lab {
         }
     }
 
-    /// Starts a phone.
+    /// Starts a phone, recording its trace into the lab's directory; the trace is replayed
+    /// and checked by the invariant monitor once the phone has shut down
+    /// ([`TestPhone::shutdown`], or its drop).
     pub fn phone(&self, config: Config) -> TestPhone {
-        let phone = Phone::spawn(config, self.dir.path()).expect("start the phone");
-        TestPhone::new(phone)
+        TestPhone::spawn(config, self.dir.path())
     }
 
     /// The instance of `server`.

@@ -1,11 +1,13 @@
 //! Shared set-up of the runtime tests: a test PKI, registrars on loopback, certificate
 //! files in a temporary directory, a phone with short timers, bounded waits for its
-//! events, and a watchdog so that a hang fails the test binary quickly.
+//! events, and a watchdog so that a hang fails the test binary quickly. Every phone
+//! records its trace in the test's directory, and the trace is replayed and checked by
+//! the invariant monitor once the phone has stopped (`tests/common/trace_check.rs`); the
+//! directory is kept when the test fails, trace included.
 #![allow(dead_code)]
 
 use sip_ptls::config::{AccountConfig, Backoff, Config, Failback, ServerAddr};
-use sip_ptls::registrar::{Registrar, RegistrarConfig, TestDir, lab};
-use sip_ptls::runtime::{Phone, PhoneOptions};
+use sip_ptls::registrar::{Keep, Registrar, RegistrarConfig, TestDir, lab};
 use sip_ptls::time::Duration as CoreDuration;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +16,11 @@ use std::time::Duration;
 #[path = "../common/test_phone.rs"]
 mod test_phone;
 pub use test_phone::TestPhone;
+
+#[path = "../common/trace_check.rs"]
+mod trace_check;
+#[allow(unused_imports)]
+pub use trace_check::{Recording, assert_replays};
 
 pub const DOMAIN: &str = "test.sip-ptls.test";
 pub const USERS: [(&str, &str); 2] = [("1001", "secret-one"), ("1002", "secret-two")];
@@ -45,7 +52,8 @@ impl std::ops::Deref for Lab {
 
 impl Lab {
     pub fn new() -> Lab {
-        Lab(lab::Lab::new("test").expect("test PKI and its directory"))
+        let lab::Lab { pki, dir } = lab::Lab::new("test").expect("test PKI and its directory");
+        Lab(lab::Lab { pki, dir: dir.keep(Keep::OnPanic) })
     }
 
     pub fn registrar(&self) -> Registrar {
@@ -70,29 +78,24 @@ impl Lab {
         }
     }
 
+    /// A phone running `config`, recording its trace into the lab's directory; the trace
+    /// is checked once the phone has shut down ([`TestPhone::shutdown`], or its drop).
     pub fn phone(&self, config: Config) -> TestPhone {
-        let phone = Phone::spawn(config, self.dir.path()).expect("start the phone");
-        TestPhone::new(phone)
+        TestPhone::spawn(config, self.dir.path())
     }
 
-    /// A phone recording its trace to `trace` (which must not exist), for
-    /// [`assert_replays`] once it has shut down.
+    /// A phone recording its trace to `trace` (which must not exist), checked like
+    /// [`Lab::phone`]'s.
     pub fn phone_recording(&self, config: Config, trace: &std::path::Path) -> TestPhone {
-        let phone = Phone::spawn_with(config, self.dir.path(), &PhoneOptions::record(trace)).expect("start the phone");
-        TestPhone::new(phone)
+        TestPhone::spawn_recording(Recording::at(trace, config), self.dir.path())
     }
-}
 
-/// Replays `trace` with the `config` its phone ran with, through the code path of
-/// `sip-ptls replay`, and fails the test with the first difference and every broken
-/// invariant unless the replay is clean. Returns the number of outputs compared.
-#[cfg(feature = "sim")]
-pub fn assert_replays(trace: &std::path::Path, config: Config) -> usize {
-    let report = sip_ptls::replay::replay_trace(trace, config).unwrap_or_else(|e| panic!("replay: {e}"));
-    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
-    assert_eq!(report.divergence, None, "the replay differs from {}", trace.display());
-    assert!(report.violations.is_empty(), "invariants broken in {}: {:#?}", trace.display(), report.violations);
-    report.outputs
+    /// A phone without [`TestPhone`]'s event handling, recording like [`Lab::phone`]:
+    /// check its trace with [`Recording::shut_down_and_check`].
+    pub fn raw_phone(&self, config: Config) -> (sip_ptls::runtime::Phone, Recording) {
+        let recording = Recording::new(self.dir.path(), config);
+        (recording.spawn(self.dir.path()), recording)
+    }
 }
 
 pub fn addr(r: &Registrar) -> ServerAddr {
@@ -182,4 +185,36 @@ impl Drop for Relay {
     fn drop(&mut self) {
         self.cut();
     }
+}
+
+/// The `sip-ptls` command.
+#[cfg(feature = "cli")]
+pub const BIN: &str = env!("CARGO_BIN_EXE_sip-ptls");
+
+/// `sip-ptls replay TRACE --config CFG`: its exit status, standard output and error.
+#[cfg(feature = "cli")]
+pub fn cli_replay(trace: &std::path::Path, cfg: &std::path::Path) -> (i32, String, String) {
+    let out =
+        std::process::Command::new(BIN).arg("replay").arg(trace).arg("--config").arg(cfg).output().expect("run replay");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// The check of [`assert_replays`] for the trace of a `sip-ptls run --record --config
+/// CFG`, made by `sip-ptls replay` with the same file (the configuration is built from it
+/// the way `run` built it): every output identical, no invariant broken, no warning.
+/// Returns the number of outputs compared.
+#[cfg(feature = "cli")]
+pub fn assert_cli_replays(trace: &std::path::Path, cfg: &std::path::Path) -> usize {
+    let (code, out, err) = cli_replay(trace, cfg);
+    assert_eq!(code, 0, "sip-ptls replay {}:\nstdout:\n{out}\nstderr:\n{err}", trace.display());
+    assert!(!err.contains("warning"), "{err}");
+    assert!(out.contains("[ok] no invariant broken"), "{out}");
+    let outputs = out
+        .split_once("every one of the ")
+        .and_then(|(_, rest)| rest.split_once(' '))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of identical outputs in:\n{out}"));
+    eprintln!("trace: {outputs} outputs replayed, monitor clean ({})", trace.display());
+    outputs
 }
