@@ -5,28 +5,10 @@
 
 mod runtime_support;
 
-use runtime_support::{BIN, Lab, temp_dir, watchdog};
+use runtime_support::{BIN, Lab, sample_aastra_cfg as sample, temp_dir, watchdog};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn sample(proxy: &str, port: u16) -> String {
-    format!(
-        "# sample aastra.cfg\n\
-         sip transport protocol: 4\n\
-         sips persistent tls: 1\n\
-         sip persistent tls keep alive: 1\n\
-         sip proxy ip: {proxy}\n\
-         sip proxy port: {port}\n\
-         sip registrar ip: {}\n\
-         sips trusted certificates: ca.pem\n\
-         sip line1 user name: 1001\n\
-         sip line1 password: secret-one\n\
-         sip line2 user name: 1002\n\
-         sip line2 password: secret-two\n",
-        runtime_support::DOMAIN
-    )
-}
 
 fn check_config(files: &[&std::path::Path]) -> (i32, String, String) {
     let mut cmd = Command::new(BIN);

@@ -170,29 +170,15 @@ mod cli {
     use runtime_support::{BIN, cli_replay as replay};
     use std::process::{Command, Stdio};
 
-    fn aastra_cfg(port: u16) -> String {
-        format!(
-            "sip transport protocol: 4\n\
-             sips persistent tls: 1\n\
-             sip persistent tls keep alive: 1\n\
-             sip proxy ip: 127.0.0.1\n\
-             sip proxy port: {port}\n\
-             sip registrar ip: {}\n\
-             sips trusted certificates: ca.pem\n\
-             sip line1 user name: 1001\n\
-             sip line1 password: secret-one\n\
-             sip line2 user name: 1002\n\
-             sip line2 password: secret-two\n",
-            runtime_support::DOMAIN
-        )
-    }
-
     #[test]
     fn run_records_and_replay_checks_the_trace() {
         let _w = watchdog("run --record, replay", Duration::from_secs(90));
         let lab = Lab::new();
         let registrar = lab.registrar();
-        let cfg = lab.dir.write("aastra.cfg", aastra_cfg(registrar.addr().port())).expect("write aastra.cfg");
+        let cfg = lab
+            .dir
+            .write("aastra.cfg", runtime_support::sample_aastra_cfg("127.0.0.1", registrar.addr().port()))
+            .expect("write aastra.cfg");
         let trace = lab.dir.path().join("run.jsonl");
         let mut child = Command::new(BIN)
             .args(["run", "--record"])

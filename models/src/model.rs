@@ -1586,25 +1586,10 @@ fn properties() -> Vec<Property<PtlsModel>> {
     ]
 }
 
-/// The `always` property names, in order.
+/// The `always` property names, in order: taken from [`properties`], so that the list
+/// cannot miss one.
 pub fn safety_names() -> Vec<&'static str> {
-    use names::*;
-    vec![
-        NO_PANIC,
-        ONE_FLOW,
-        SEND_UP,
-        INVITE_AFTER_REG,
-        FAILBACK_DUE,
-        FAILBACK_EARNED,
-        SHUTDOWN_CLEAN,
-        PER_CALL_SCOPED,
-        INCOMING_ONCE,
-        ONE_OUTCOME,
-        BACKOFF,
-        SILENCE,
-        TERMINAL,
-        BOUNDED,
-    ]
+    properties().into_iter().filter(|p| p.expectation == stateright::Expectation::Always).map(|p| p.name).collect()
 }
 
 /// Checks a `FlowState` for tests.

@@ -1,7 +1,7 @@
 //! Running the checker: the exhaustive check with progress, the shortest counterexample
 //! (bisecting the depth with BFS), readable traces, and the planted-bug suite.
 
-use crate::model::{Action, PtlsModel, State, names, safety_names};
+use crate::model::{Action, PtlsModel, State, safety_names};
 use stateright::{Checker, HasDiscoveries, Model};
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -209,32 +209,4 @@ pub fn mutants(bounds: crate::model::Bounds, threads: usize) -> Vec<Caught> {
             }
         })
         .collect()
-}
-
-/// Every property name, for listings.
-pub fn all_names() -> Vec<&'static str> {
-    use names::*;
-    vec![
-        NO_PANIC,
-        ONE_FLOW,
-        SEND_UP,
-        INVITE_AFTER_REG,
-        FAILBACK_DUE,
-        FAILBACK_EARNED,
-        SHUTDOWN_CLEAN,
-        PER_CALL_SCOPED,
-        INCOMING_ONCE,
-        ONE_OUTCOME,
-        BACKOFF,
-        SILENCE,
-        TERMINAL,
-        BOUNDED,
-        R_FAILOVER,
-        R_FAILBACK,
-        R_REREG,
-        R_CALL,
-        R_QUEUED,
-        R_INCOMING,
-        R_SHUTDOWN,
-    ]
 }

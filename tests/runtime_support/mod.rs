@@ -218,3 +218,22 @@ pub fn assert_cli_replays(trace: &std::path::Path, cfg: &std::path::Path) -> usi
     eprintln!("trace: {outputs} outputs replayed, monitor clean ({})", trace.display());
     outputs
 }
+
+/// A sample `aastra.cfg` for the command line: Persistent TLS to `proxy:port`, two lines,
+/// the lab's domain and CA file.
+pub fn sample_aastra_cfg(proxy: &str, port: u16) -> String {
+    format!(
+        "# sample aastra.cfg\n\
+         sip transport protocol: 4\n\
+         sips persistent tls: 1\n\
+         sip persistent tls keep alive: 1\n\
+         sip proxy ip: {proxy}\n\
+         sip proxy port: {port}\n\
+         sip registrar ip: {DOMAIN}\n\
+         sips trusted certificates: ca.pem\n\
+         sip line1 user name: 1001\n\
+         sip line1 password: secret-one\n\
+         sip line2 user name: 1002\n\
+         sip line2 password: secret-two\n"
+    )
+}
