@@ -186,7 +186,14 @@ impl Monitor {
         }
     }
 
+    /// A call's first INVITE (CSeq 1, with credentials sent in advance or not) needs every
+    /// account's final REGISTER answer on the connection and a standing 2xx for its own
+    /// account; a retry answering a challenge (a higher CSeq) continues a call whose start
+    /// was checked, even if a refresh failed in between.
     fn check_invite(&mut self, conn: ConnId, m: &Message, now: Instant) {
+        if m.cseq().is_none_or(|(n, _)| n != 1) {
+            return;
+        }
         let finals = self.reg_finals.get(&conn).cloned().unwrap_or_default();
         let missing: Vec<String> = self
             .users
