@@ -148,6 +148,28 @@ fn retry_after_0_and_an_endless_stream_of_fresh_challenges_are_paced() {
     }
 }
 
+/// The runtime reads its clock in whole milliseconds, rounded down: a REGISTER stamped
+/// at millisecond `t` went out at some real time in `[t, t + 1)`. The seventh REGISTER
+/// must go out a whole window after the end of the first one's millisecond, or a server
+/// can see seven in 59.999 s (CI found this over real TLS, where the 503 comes back in
+/// the same millisecond). With no latency every answer arrives in the millisecond of its
+/// request, which is that case exactly.
+#[test]
+fn the_pacing_window_counts_from_the_end_of_the_first_requests_millisecond() {
+    let mut sim = hostile(|b| {
+        b.register_status = Some(503);
+        b.register_headers = vec![("Retry-After".into(), "0".into())];
+    });
+    sim.latency = crate::time::Duration::ZERO;
+    sim.run_for(secs(300));
+    let times: Vec<u64> = sim.sent_requests("REGISTER").iter().map(|(t, _, _)| t.as_millis()).collect();
+    assert!(times.len() >= 12, "the phone goes on trying: {times:?}");
+    for w in times.windows(7) {
+        assert!(w[6] - w[0] > 60_000, "seven REGISTERs within 60 s of real time: {w:?}");
+    }
+    assert_clean(&sim);
+}
+
 #[test]
 fn a_huge_retry_after_is_capped_at_an_hour_and_the_phone_comes_back() {
     let mut sim = hostile(|b| {

@@ -165,7 +165,10 @@ impl Account {
             return None;
         }
         let oldest = self.answer_driven[self.answer_driven.len() - ANSWER_DRIVEN_PER_WINDOW];
-        let allowed = oldest + PACING_WINDOW;
+        // A clock read in whole milliseconds stamps a request sent anywhere in
+        // `[oldest, oldest + 1 ms)`: the window is counted from the end of that millisecond,
+        // so that no real minute holds one REGISTER too many.
+        let allowed = oldest + PACING_WINDOW + Duration::from_millis(1);
         (allowed > now).then_some(allowed)
     }
 
