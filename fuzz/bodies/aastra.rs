@@ -14,7 +14,7 @@
 // The input reader is a module of the crate root (fuzz target or replay test), next to
 // this body, so that it is compiled once where several bodies share it.
 use crate::input::Input;
-use sip_ptls::config::aastra::{Diagnostic, PASSWORD_MASK, Source, load, render_effective};
+use sip_ptls::config::aastra::{Diagnostic, Source, load, render_effective, unmask_passwords};
 use sip_ptls::config::{AccountConfig, Backoff, CertificateFiles, Config, Failback, ServerAddr, TransportMode};
 use sip_ptls::rng::Seed;
 use sip_ptls::time::Duration;
@@ -43,7 +43,7 @@ fn text(data: &[u8]) {
     assert_eq!(l.line_numbers.len(), l.config.accounts.len());
     assert!(l.seed_configured || l.config.seed.is_zero(), "a seed without `sip persistent tls seed`");
     let rendered = render_effective(&l.config, &l.line_numbers);
-    let again_text = unmask(&rendered, &l.config, &l.line_numbers);
+    let again_text = unmask_passwords(&rendered, &l.config, &l.line_numbers);
     let again = load(&[Source { name: "effective.cfg", text: &again_text }])
         .unwrap_or_else(|e| panic!("the effective configuration does not load: {e:?}\n{again_text}"));
     assert_eq!(again.config, l.config, "the effective configuration loads differently:\n{again_text}");
@@ -58,16 +58,6 @@ fn check_diagnostics(diagnostics: &[Diagnostic], sources: &[Source<'_>]) {
         assert!(d.line <= lines, "{d} is past the end ({lines} lines)");
         assert!(!d.to_string().is_empty());
     }
-}
-
-/// The rendered text with each masked password replaced by the real one.
-fn unmask(rendered: &str, config: &Config, lines: &[u8]) -> String {
-    let mut text = rendered.to_owned();
-    for (a, n) in config.accounts.iter().zip(lines) {
-        let masked = format!("sip line{n} password: {PASSWORD_MASK}\n");
-        text = text.replace(&masked, &format!("sip line{n} password:{}\n", a.password));
-    }
-    text
 }
 
 fn structure(input: &mut Input<'_>) {

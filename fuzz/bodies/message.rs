@@ -4,12 +4,13 @@
 //! serialisation is itself within the limits (it may be longer than the input: folded
 //! lines are joined, `Name:value` gains a space, `l` becomes `Content-Length`).
 
+use sip_ptls::sip::framer::parse_by_framing;
 use sip_ptls::sip::headers::{NameAddr, Via};
-use sip_ptls::sip::{Frame, Framer, Limits, Message, ParseError};
+use sip_ptls::sip::{Limits, Message};
 
 pub fn run(data: &[u8]) {
     let parsed = Message::parse(data);
-    assert_eq!(parsed, parse_by_framing(data), "Message::parse and the framer disagree");
+    assert_eq!(parsed, parse_by_framing(data, Limits::default()), "Message::parse and the framer disagree");
     let Ok(m) = parsed else { return };
     let limits = Limits::default();
     assert!(m.headers.len() <= limits.max_headers);
@@ -39,20 +40,4 @@ fn within_limits(wire: &[u8], limits: &Limits) -> bool {
     wire[..head_end]
         .split(|b| *b == b'\n')
         .all(|line| line.strip_suffix(b"\r").unwrap_or(line).len() <= limits.max_line)
-}
-
-/// What the framer makes of the same bytes: the one message after any keep-alives, or
-/// its error in `ParseError` terms.
-fn parse_by_framing(data: &[u8]) -> Result<Message, ParseError> {
-    let mut f = Framer::new(Limits::default());
-    f.push(data);
-    loop {
-        return match f.next_frame() {
-            Ok(Some(Frame::Crlf)) => continue,
-            Ok(Some(Frame::Message(m))) if f.buffered() == 0 => Ok(m),
-            Ok(Some(Frame::Message(_))) => Err(ParseError::TrailingBytes),
-            Ok(None) => Err(ParseError::Incomplete),
-            Err(e) => Err(ParseError::Framing(e)),
-        };
-    }
 }

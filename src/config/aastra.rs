@@ -912,6 +912,19 @@ pub fn render_effective(config: &Config, line_numbers: &[u8]) -> String {
     out
 }
 
+/// `rendered` (an output of [`render_effective`] for `config` and `line_numbers`) with
+/// each masked password replaced by the real one: the text that must load back into the
+/// same [`Config`]. For the round-trip checks of the tests and the fuzz target only.
+#[cfg(any(test, feature = "sim"))]
+pub fn unmask_passwords(rendered: &str, config: &Config, line_numbers: &[u8]) -> String {
+    let mut text = rendered.to_owned();
+    for (account, n) in config.accounts.iter().zip(line_numbers) {
+        let masked = format!("sip line{n} password: {PASSWORD_MASK}\n");
+        text = text.replace(&masked, &format!("sip line{n} password:{}\n", account.password));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1405,15 +1418,6 @@ sip line1 password: secret
         assert!(has_warning(&l, "sip dns query type", "accepted but not used"));
     }
 
-    fn unmask(rendered: &str, config: &Config, lines: &[u8]) -> String {
-        let mut text = rendered.to_owned();
-        for (a, n) in config.accounts.iter().zip(lines) {
-            let masked = format!("sip line{n} password: {PASSWORD_MASK}\n");
-            text = text.replace(&masked, &format!("sip line{n} password:{}\n", a.password));
-        }
-        text
-    }
-
     #[test]
     fn render_effective_masks_passwords_and_round_trips() {
         let l = ok(&with(
@@ -1428,7 +1432,7 @@ sip line1 password: secret
         assert!(rendered.contains("sip line1 password: ********\n"));
         assert!(rendered.contains("sip line4 password: ********\n"));
         assert!(rendered.contains("sip transport protocol: 4\n"));
-        let again = ok(&unmask(&rendered, &l.config, &l.line_numbers));
+        let again = ok(&unmask_passwords(&rendered, &l.config, &l.line_numbers));
         assert_eq!(again.config, l.config);
         assert_eq!(again.line_numbers, l.line_numbers);
         assert_eq!(again.warnings, []);
@@ -1511,15 +1515,6 @@ mod proptests {
     fn file() -> impl Strategy<Value = String> {
         (any::<bool>(), vec(line(), 0..25), prop_oneof![Just("\n"), Just("\r\n"), Just("\r")])
             .prop_map(|(valid, lines, eol)| format!("{}{}", if valid { VALID } else { "" }, lines.join(eol)))
-    }
-
-    fn unmask(rendered: &str, config: &Config, lines: &[u8]) -> String {
-        let mut text = rendered.to_owned();
-        for (a, n) in config.accounts.iter().zip(lines) {
-            let masked = format!("sip line{n} password: {PASSWORD_MASK}\n");
-            text = text.replace(&masked, &format!("sip line{n} password:{}\n", a.password));
-        }
-        text
     }
 
     fn server() -> impl Strategy<Value = ServerAddr> {
@@ -1633,7 +1628,7 @@ mod proptests {
             if let Some(l) = loaded {
                 prop_assert_eq!(l.line_numbers.len(), l.config.accounts.len());
                 let rendered = render_effective(&l.config, &l.line_numbers);
-                let text = unmask(&rendered, &l.config, &l.line_numbers);
+                let text = unmask_passwords(&rendered, &l.config, &l.line_numbers);
                 let again = load(&[Source { name: "effective.cfg", text: &text }]);
                 prop_assert!(again.is_ok(), "{:?}\n{}", again, text);
                 if let Ok(again) = again {
@@ -1653,7 +1648,7 @@ mod proptests {
                     prop_assert!(!shown, "password of {} shown", a.user_name);
                 }
             }
-            let text = unmask(&rendered, &config, &lines);
+            let text = unmask_passwords(&rendered, &config, &lines);
             let loaded = load(&[Source { name: "effective.cfg", text: &text }]);
             prop_assert!(loaded.is_ok(), "{:?}\n{}", loaded, text);
             if let Ok(loaded) = loaded {

@@ -198,10 +198,28 @@ fn finish_head(scan: &mut Scan, head_len: usize, limits: &Limits) -> Result<(usi
     Ok((head_len, body_len))
 }
 
+/// What the framer makes of `data` taken as one whole message: the one message after any
+/// keep-alives, or its error in [`ParseError`] terms. `Message::parse` must agree with it
+/// on every input (checked by the property tests and the `message` fuzz target).
+#[cfg(any(test, feature = "sim"))]
+pub fn parse_by_framing(data: &[u8], limits: Limits) -> Result<Message, super::message::ParseError> {
+    use super::message::ParseError;
+    let mut framer = Framer::new(limits);
+    framer.push(data);
+    loop {
+        return match framer.next_frame() {
+            Ok(Some(Frame::Crlf)) => continue,
+            Ok(Some(Frame::Message(m))) if framer.buffered() == 0 => Ok(m),
+            Ok(Some(Frame::Message(_))) => Err(ParseError::TrailingBytes),
+            Ok(None) => Err(ParseError::Incomplete),
+            Err(e) => Err(ParseError::Framing(e)),
+        };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sip::message::ParseError;
     use crate::sip::message::tests::message;
     use proptest::prelude::*;
 
@@ -228,22 +246,6 @@ mod tests {
 
     fn small() -> Limits {
         Limits { max_message: 200, max_headers: 3, max_line: 40 }
-    }
-
-    /// What `Message::parse` answered when it was built on the framer: the one message of
-    /// `data` after any keep-alives, or the framer's error.
-    fn parse_by_framing(data: &[u8], limits: Limits) -> Result<Message, ParseError> {
-        let mut f = Framer::new(limits);
-        f.push(data);
-        loop {
-            return match f.next_frame() {
-                Ok(Some(Frame::Crlf)) => continue,
-                Ok(Some(Frame::Message(m))) if f.buffered() == 0 => Ok(m),
-                Ok(Some(Frame::Message(_))) => Err(ParseError::TrailingBytes),
-                Ok(None) => Err(ParseError::Incomplete),
-                Err(e) => Err(ParseError::Framing(e)),
-            };
-        }
     }
 
     #[test]
