@@ -9,6 +9,7 @@
 
 mod monitor;
 mod register_tx;
+mod schedule_oracle;
 mod server;
 mod trace_monitor;
 
@@ -80,7 +81,7 @@ impl Sim {
     pub fn new(config: Config) -> Sim {
         let users: Vec<(String, String)> =
             config.accounts.iter().map(|a| (a.digest_user().to_owned(), a.password.clone())).collect();
-        let monitor = Monitor::new(&config);
+        let monitor = Monitor::with_exact_clock(&config);
         Sim {
             core: Core::new(config, Instant::ZERO),
             now: Instant::ZERO,
@@ -186,6 +187,7 @@ impl Sim {
         }
         if t > self.now {
             self.now = t;
+            self.monitor.check_schedule(self.now, &self.net_view());
         }
         steps
     }
@@ -223,12 +225,23 @@ impl Sim {
                 if self.net.get(&conn).map(|c| c.state) != Some(NetState::Up) {
                     return;
                 }
-                if let Some((user, status)) = register_final {
-                    self.monitor.register_final_delivered(conn, &user, status);
+                if let Some((user, status)) = &register_final {
+                    self.monitor.register_final_delivered(conn, user, *status);
+                }
+                if bytes.starts_with(b"\r\n") {
+                    self.monitor.pong_delivered(conn.server);
                 }
                 let size = if self.chunk == 0 { bytes.len().max(1) } else { self.chunk };
                 for piece in bytes.chunks(size) {
                     self.core.handle_input(self.now, Input::Received { conn, data: piece });
+                }
+                // The timing an answer sets counts only if the core read it: bytes injected
+                // before it may have made the stream unreadable, and the connection dead.
+                let read = self.core.connections().any(|(id, _, _)| id == conn);
+                if let (Some((user, status)), true) = (register_final, read)
+                    && let Ok(m) = crate::sip::Message::parse(&bytes)
+                {
+                    self.monitor.register_answer_delivered(conn, &user, status, &m, self.now);
                 }
             }
             Delivery::Closed(conn, reason) => {
@@ -263,6 +276,7 @@ impl Sim {
             }
         }
         self.monitor.after_step(&self.core, &self.net_view());
+        self.monitor.check_schedule(self.now, &self.net_view());
     }
 
     fn net_view(&self) -> BTreeMap<ConnId, NetState> {
@@ -353,6 +367,7 @@ impl Sim {
 
     /// Shuts the core down and runs until it is closed (or `limit` passes).
     pub fn shutdown(&mut self, limit: Duration) {
+        self.monitor.shutdown_requested();
         self.core.shutdown(self.now);
         self.drain();
         let end = self.now + limit;

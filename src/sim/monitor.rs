@@ -2,6 +2,7 @@
 //! properties of Persistent TLS stated once, used by the property tests and scenarios.
 
 use super::NetState;
+use super::schedule_oracle::ScheduleOracle;
 use crate::config::{Backoff, Config, TransportMode};
 use crate::engine::{ConnPurpose, Core, Event, Output};
 use crate::ids::{CallId, ConnId, Server};
@@ -25,6 +26,16 @@ pub struct Monitor {
     outcomes: BTreeMap<CallId, u32>,
     /// Calls a `CallEnded` was given for.
     ended: BTreeSet<CallId>,
+    /// Per account user: when its paced REGISTERs went out (see [`Monitor::check_pacing`]).
+    paced_registers: BTreeMap<String, Vec<Instant>>,
+    /// Per account user: every REGISTER of the last 61 s but de-REGISTERs, answer-driven
+    /// or not (a superset of what the pacing floor counts).
+    recent_registers: BTreeMap<String, Vec<Instant>>,
+    /// (connection, user) pairs whose first REGISTER was seen.
+    first_register: BTreeSet<(ConnId, String)>,
+    /// The timing oracles, for a world whose clock the core reads exactly (the
+    /// simulator); `None` for traces of the runtime, whose timers may fire late.
+    schedule: Option<ScheduleOracle>,
 }
 
 /// The back-off window after `failures` failed rounds in a row, as docs/architecture.md
@@ -54,6 +65,87 @@ impl Monitor {
             persistent: config.mode == TransportMode::PersistentTls,
             backoff: Some(config.backoff),
             ..Monitor::default()
+        }
+    }
+
+    /// A monitor for a core whose clock is read exactly and whose timers fire on time
+    /// (the simulator): it also holds the core to the schedule of keep-alives, refreshes
+    /// and retries ([`ScheduleOracle`]).
+    pub fn with_exact_clock(config: &Config) -> Monitor {
+        Monitor { schedule: Some(ScheduleOracle::new(config)), ..Monitor::new(config) }
+    }
+
+    /// The application asked the core to shut down: keep-alive and refreshes end.
+    pub fn shutdown_requested(&mut self) {
+        if let Some(o) = &mut self.schedule {
+            o.shutdown_requested();
+        }
+    }
+
+    /// Bytes starting with a CRLF (a pong) reached the core from `server`.
+    pub fn pong_delivered(&mut self, server: Server) {
+        if let Some(o) = &mut self.schedule {
+            o.pong_delivered(server);
+        }
+    }
+
+    /// A final REGISTER answer `msg` (status `status`, for `user`) reached the core on
+    /// `conn`: the timing it sets (Flow-Timer, lifetime, Retry-After, rejection).
+    pub fn register_answer_delivered(&mut self, conn: ConnId, user: &str, status: u16, msg: &Message, now: Instant) {
+        if let Some(o) = &mut self.schedule {
+            o.register_answer(conn, user, status, msg, now);
+        }
+    }
+
+    /// May the pacing floor hold `user`'s REGISTERs back at `now`? (Five REGISTERs went
+    /// out in the last minute, counting some the floor does not, such as a retry that
+    /// happens to be the first on a new connection; a second of slack for the floor's
+    /// own millisecond.)
+    fn may_be_paced(paced: &BTreeMap<String, Vec<Instant>>, user: &str, now: Instant) -> bool {
+        paced.get(user).is_some_and(|sent| {
+            sent.iter().filter(|t| now.saturating_since(**t) <= Duration::from_secs(61)).count() >= 5
+        })
+    }
+
+    /// At `now`, every keep-alive and refresh that was due has gone out.
+    pub fn check_schedule(&mut self, now: Instant, net: &BTreeMap<ConnId, NetState>) {
+        let Some(o) = &mut self.schedule else { return };
+        let paced = &self.recent_registers;
+        o.check(now, net, |u| Monitor::may_be_paced(paced, u, now));
+        for v in o.take_violations() {
+            self.violation(v);
+        }
+    }
+
+    /// The pacing floor, from the words: whatever a server answers, an account
+    /// sends at most six REGISTERs in any minute, one of them the REGISTER a new
+    /// persistent connection starts with. So the others (challenge answers, 423 retries,
+    /// refreshes, retries) are at most five in any 60 s; de-REGISTERs are not counted.
+    fn check_pacing(&mut self, conn: ConnId, m: &Message, now: Instant) {
+        if m.header("Expires").is_some_and(|e| e.trim() == "0") {
+            return;
+        }
+        let Some(user) = m
+            .header("From")
+            .and_then(crate::sip::headers::NameAddr::parse)
+            .and_then(|n| crate::sip::headers::uri_user(&n.uri).map(str::to_owned))
+        else {
+            return;
+        };
+        let recent = self.recent_registers.entry(user.clone()).or_default();
+        recent.retain(|t| now.saturating_since(*t) <= Duration::from_secs(61));
+        recent.push(now);
+        if self.first_register.insert((conn, user.clone())) {
+            return;
+        }
+        let sent = self.paced_registers.entry(user.clone()).or_default();
+        sent.retain(|t| now.saturating_since(*t) < Duration::from_secs(60));
+        sent.push(now);
+        if sent.len() > 5 {
+            let n = sent.len();
+            self.violation(format!(
+                "{now}: {user} sent {n} REGISTERs after the first on their connections within 60 s"
+            ));
         }
     }
 
@@ -96,6 +188,13 @@ impl Monitor {
 
     /// Checks one output before the runtime performs it.
     pub fn on_output(&mut self, core: &Core, out: &Output, net: &BTreeMap<ConnId, NetState>, now: Instant) {
+        if let Some(o) = &mut self.schedule {
+            let paced = &self.recent_registers;
+            o.on_output(core, out, now, |u| Monitor::may_be_paced(paced, u, now));
+            for v in o.take_violations() {
+                self.violation(v);
+            }
+        }
         match out {
             Output::Connect { conn, .. } => {
                 let purpose = core.connections().find(|(id, _, _)| id == conn).map(|(_, p, _)| p);
@@ -123,10 +222,13 @@ impl Monitor {
                     return;
                 }
                 if let Ok(m) = Message::parse(data)
-                    && m.method() == Some("INVITE")
                     && self.flow_conns.contains(conn)
                 {
-                    self.check_invite(*conn, &m, now);
+                    match m.method() {
+                        Some("INVITE") => self.check_invite(*conn, &m, now),
+                        Some("REGISTER") => self.check_pacing(*conn, &m, now),
+                        _ => {}
+                    }
                 }
             }
             Output::Event(Event::Registered { account, server, .. }) => {
