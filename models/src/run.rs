@@ -191,11 +191,33 @@ pub struct Caught {
     pub secs: f64,
 }
 
+/// Planted bugs that no model property states, caught by the timing oracles of the
+/// property tests' monitor (`src/sim/schedule_oracle.rs`, `src/sim/monitor.rs`, run by
+/// `tests/core_properties.rs`): the pacing floor (it shows only after six answer-driven
+/// REGISTERs of one account within a minute, more than the fault bound lets a server
+/// cause), the keep-alive interval and its Flow-Timer (`SILENCE` bounds detection after
+/// a lost ping, whatever the interval), the OPTIONS floor, a missing pong from a server
+/// that never ponged, the refresh time, the granted lifetime, `Retry-After` and the wait
+/// after a rejection. The first three explored the model's whole space (1.9 million
+/// states, a minute each) unseen, so the suite leaves all of them out and says so.
+pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 9] = [
+    crate::model::PlantedBug::NoRegisterPacing,
+    crate::model::PlantedBug::FlowTimerIgnored,
+    crate::model::PlantedBug::NoRescheduleOnFlowTimer,
+    crate::model::PlantedBug::DeadWithoutAskingPongless,
+    crate::model::PlantedBug::NoOptionsFloor,
+    crate::model::PlantedBug::RefreshAtExpiry,
+    crate::model::PlantedBug::IgnoreGrantedExpires,
+    crate::model::PlantedBug::IgnoreRetryAfter,
+    crate::model::PlantedBug::RejectionForgottenOnReconnect,
+];
+
 /// Runs the model with each planted bug, stopping at the first failure.
 #[cfg(feature = "planted-bugs")]
 pub fn mutants(bounds: crate::model::Bounds, threads: usize) -> Vec<Caught> {
     crate::model::PlantedBug::ALL
         .iter()
+        .filter(|bug| !PROPERTY_TESTS_ONLY.contains(bug))
         .map(|bug| {
             let model = PtlsModel::new(bounds.for_planted_bug(*bug)).with_bug(Some(*bug));
             let r = check(model, threads, false, true);

@@ -24,13 +24,18 @@ fn expected(bug: PlantedBug) -> &'static str {
         PlantedBug::FailbackDuringCall => names::FAILBACK_EARNED,
         PlantedBug::KeepCallAfterRemoteBye => names::INCOMING_ONCE,
         PlantedBug::KeepExchangeConnection => names::PER_CALL_SCOPED,
+        PlantedBug::NoConnectTimeout => names::TERMINAL,
+        PlantedBug::FlowIgnoresTransactionTimeout => names::BOUNDED,
+        PlantedBug::ProbeFailureKeepsRun => names::FAILBACK_EARNED,
+        PlantedBug::MakeBeforeBreak => names::ONE_FLOW,
+        _ => unreachable!("{bug:?} is left to the property tests (run::PROPERTY_TESTS_ONLY)"),
     }
 }
 
 #[test]
 fn every_planted_bug_is_caught_by_its_property() {
     let results = run::mutants(bounds(), 2);
-    assert_eq!(results.len(), PlantedBug::ALL.len());
+    assert_eq!(results.len(), PlantedBug::ALL.len() - run::PROPERTY_TESTS_ONLY.len());
     for c in &results {
         eprintln!("{:?}: {:?} ({} steps, {} states)", c.bug, c.property, c.steps, c.unique);
     }

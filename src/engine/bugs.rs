@@ -30,12 +30,39 @@ pub enum Bug {
     KeepCallAfterRemoteBye,
     /// TLS mode: a registration exchange's connection is left open when it ends.
     KeepExchangeConnection,
+    /// A connect or handshake that never completes is waited for forever.
+    NoConnectTimeout,
+    /// A transaction that gets no answer on the persistent connection does not kill it.
+    FlowIgnoresTransactionTimeout,
+    /// A failed failback probe does not break the run of good ones.
+    ProbeFailureKeepsRun,
+    /// Failing back opens the primary's connection before the backup's is closed.
+    MakeBeforeBreak,
+    /// Answer-driven REGISTERs are not paced: a server's answers alone set the rate.
+    NoRegisterPacing,
+    /// The registrar's Flow-Timer is ignored: pings keep the configured interval.
+    FlowTimerIgnored,
+    /// A Flow-Timer shorter than the wait of the ping already scheduled does not
+    /// reschedule it: the first ping comes too late.
+    NoRescheduleOnFlowTimer,
+    /// A missing pong kills the flow even on a server that has never ponged.
+    DeadWithoutAskingPongless,
+    /// A server that never pongs sets the OPTIONS keep-alive rate with a tiny Flow-Timer.
+    NoOptionsFloor,
+    /// A binding is refreshed at its expiry instead of by the Aastra renewal rule.
+    RefreshAtExpiry,
+    /// The lifetime the registrar granted is ignored; the one asked for is used.
+    IgnoreGrantedExpires,
+    /// `Retry-After` is ignored: a failed REGISTER is retried after the retry timer.
+    IgnoreRetryAfter,
+    /// A rejection for good is forgotten on a new connection: REGISTER at once.
+    RejectionForgottenOnReconnect,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 24] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -47,6 +74,19 @@ impl Bug {
         Bug::FailbackDuringCall,
         Bug::KeepCallAfterRemoteBye,
         Bug::KeepExchangeConnection,
+        Bug::NoConnectTimeout,
+        Bug::FlowIgnoresTransactionTimeout,
+        Bug::ProbeFailureKeepsRun,
+        Bug::MakeBeforeBreak,
+        Bug::NoRegisterPacing,
+        Bug::FlowTimerIgnored,
+        Bug::NoRescheduleOnFlowTimer,
+        Bug::DeadWithoutAskingPongless,
+        Bug::NoOptionsFloor,
+        Bug::RefreshAtExpiry,
+        Bug::IgnoreGrantedExpires,
+        Bug::IgnoreRetryAfter,
+        Bug::RejectionForgottenOnReconnect,
     ];
 }
 

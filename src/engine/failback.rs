@@ -155,7 +155,11 @@ impl Core {
             return;
         }
         self.timers.stop(Timer::Flow(FlowTimer::ProbeTx));
-        self.failback.probe_failed();
+        if self.planted(Bug::ProbeFailureKeepsRun) {
+            self.failback.probe = None;
+        } else {
+            self.failback.probe_failed();
+        }
         self.emit(Event::ConnectFailed { server: Server::Primary, reason });
         if self.running() && self.flow_up_conn().is_some_and(|c| c.server == Server::Backup) {
             self.timers.set(Timer::Flow(FlowTimer::ProbeAt), self.now + self.config.failback.probe_interval);
@@ -184,6 +188,9 @@ impl Core {
                 self.timers.stop(Timer::Flow(FlowTimer::ProbeAt));
                 self.close_probe();
                 self.emit(Event::FailingBack);
+                if self.planted(Bug::MakeBeforeBreak) {
+                    self.connect(Server::Primary, super::io::ConnPurpose::Flow);
+                }
                 self.unregister_all();
                 self.maybe_finish_switch();
             }

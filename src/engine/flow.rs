@@ -105,7 +105,9 @@ impl Core {
         if self.flow.conn != Some(conn) {
             return false;
         }
-        self.flow_dead(conn, FlowError::TransactionTimeout);
+        if !self.planted(Bug::FlowIgnoresTransactionTimeout) {
+            self.flow_dead(conn, FlowError::TransactionTimeout);
+        }
         true
     }
 

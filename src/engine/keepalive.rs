@@ -120,6 +120,7 @@ impl Core {
     /// Schedules the next keep-alive, drawn in `[0.8·I, I]` (RFC 5626 §4.4.1).
     pub(super) fn schedule_ping(&mut self) {
         let i = match self.flow.conn {
+            Some(_) if self.planted(Bug::NoOptionsFloor) => self.keepalive.interval(&self.config),
             Some(conn) => self.keepalive.interval_for(&self.config, conn.server),
             None => self.keepalive.interval(&self.config),
         };
@@ -156,6 +157,10 @@ impl Core {
     /// The pong deadline passed.
     pub(super) fn on_pong_deadline(&mut self) {
         let Some(conn) = self.flow.conn else { return };
+        if self.planted(Bug::DeadWithoutAskingPongless) {
+            self.flow_dead(conn, FlowError::PongTimeout);
+            return;
+        }
         match self.keepalive.pong_missed(conn.server) {
             Check::Dead(reason) => self.flow_dead(conn, reason),
             Check::Options | Check::Ping => self.send_keepalive_options(conn),
@@ -210,10 +215,14 @@ impl Core {
         if self.flow.conn != Some(conn) || seconds == 0 {
             return;
         }
+        if self.planted(Bug::FlowTimerIgnored) {
+            return;
+        }
         let ft = Duration::from_secs(u64::from(seconds));
         self.keepalive.flow_timer_received(ft, &self.config);
         if let Some(at) = self.timers.get(Timer::Flow(FlowTimer::Ping))
             && at > self.now + ft
+            && !self.planted(Bug::NoRescheduleOnFlowTimer)
         {
             self.schedule_ping();
         }

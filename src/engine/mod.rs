@@ -301,6 +301,9 @@ impl Core {
 
     /// Connect plus handshake took too long.
     fn on_connect_timeout(&mut self, id: ConnId) {
+        if self.planted(bugs::Bug::NoConnectTimeout) {
+            return;
+        }
         if self.planted(bugs::Bug::DoubleConnect) {
             if let Some(c) = self.conn(id).cloned() {
                 self.on_conn_failed(c, FlowError::ConnectTimeout);

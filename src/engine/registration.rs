@@ -160,8 +160,8 @@ impl Account {
     }
 
     /// When the next answer-driven REGISTER may go out: `None` for now.
-    fn paced_until(&self, now: Instant) -> Option<Instant> {
-        if self.answer_driven.len() < ANSWER_DRIVEN_PER_WINDOW {
+    fn paced_until(&self, now: Instant, no_pacing: bool) -> Option<Instant> {
+        if no_pacing || self.answer_driven.len() < ANSWER_DRIVEN_PER_WINDOW {
             return None;
         }
         let oldest = self.answer_driven[self.answer_driven.len() - ANSWER_DRIVEN_PER_WINDOW];
@@ -222,6 +222,7 @@ impl Core {
 
     /// Registers every account on a connection that just came up.
     pub(super) fn register_all_on_flow(&mut self, conn: ConnId) {
+        let forget_rejections = self.planted(Bug::RejectionForgottenOnReconnect);
         for i in 0..self.accounts.len() {
             self.drop_account_connection_state(i);
             let a = &mut self.accounts[i];
@@ -229,6 +230,7 @@ impl Core {
             a.interval_tries = 0;
             if let Some(until) = a.rejected_by[conn.server.index()]
                 && until > self.now
+                && !forget_rejections
             {
                 a.state = Stage::Rejected;
                 a.round_done = true;
@@ -411,7 +413,11 @@ impl Core {
             }
             408 => self.registration_failed(i, conn, rtx.kind, RegError::Timeout, None),
             _ => {
-                let after = msg.header("Retry-After").and_then(parse_u32).map(|s| Duration::from_secs(u64::from(s)));
+                let after = msg
+                    .header("Retry-After")
+                    .and_then(parse_u32)
+                    .map(|s| Duration::from_secs(u64::from(s)))
+                    .filter(|_| !self.planted(Bug::IgnoreRetryAfter));
                 self.registration_failed(i, conn, rtx.kind, RegError::Failed(status), after)
             }
         }
@@ -420,7 +426,14 @@ impl Core {
 
     fn registered(&mut self, i: usize, conn: ConnId, msg: &Message) {
         let account = AccountId(i as u8);
-        let granted = granted_lifetime(&self.config, account, self.local_of(conn), msg);
+        let granted = if self.planted(Bug::IgnoreGrantedExpires) {
+            match self.config.period_for(i) {
+                0 => DEFAULT_EXPIRES,
+                asked => asked,
+            }
+        } else {
+            granted_lifetime(&self.config, account, self.local_of(conn), msg)
+        };
         if let Some(ft) = msg.header("Flow-Timer").and_then(parse_u32) {
             self.flow_timer_received(conn, ft);
         }
@@ -436,7 +449,12 @@ impl Core {
         } else {
             a.state = Stage::Registered { server, conn: ConnId { server, generation: 0 } };
         }
-        self.timers.set(reg_timer(i, RegTimer::Refresh), self.now + refresh_delay(granted, renewal));
+        let refresh = if self.planted(Bug::RefreshAtExpiry) {
+            Duration::from_secs(u64::from(granted))
+        } else {
+            refresh_delay(granted, renewal)
+        };
+        self.timers.set(reg_timer(i, RegTimer::Refresh), self.now + refresh);
         self.emit(Event::Registered { account, server, expires: granted });
         if self.flow.conn == Some(conn) {
             // Proven, but not yet a reason to forget failed rounds: a server that accepts
@@ -529,7 +547,7 @@ impl Core {
                 if !self.running() {
                     return;
                 }
-                if let Some(at) = self.accounts[i].paced_until(self.now) {
+                if let Some(at) = self.accounts[i].paced_until(self.now, self.planted(Bug::NoRegisterPacing)) {
                     self.timers.set(reg_timer(i, RegTimer::Retry), at);
                     return;
                 }
@@ -554,7 +572,7 @@ impl Core {
     /// bounded by the challenge limit, and failback and shutdown wait for it.
     fn send_answer_driven(&mut self, i: usize, conn: ConnId, kind: Kind) {
         if kind == Kind::Register {
-            if let Some(at) = self.accounts[i].paced_until(self.now) {
+            if let Some(at) = self.accounts[i].paced_until(self.now, self.planted(Bug::NoRegisterPacing)) {
                 self.timers.set(reg_timer(i, RegTimer::Retry), at);
                 if self.config.mode == TransportMode::PerCallTls {
                     // The retry timer starts a new exchange; this one ends here.
