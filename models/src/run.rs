@@ -197,10 +197,12 @@ pub struct Caught {
 /// REGISTERs of one account within a minute, more than the fault bound lets a server
 /// cause), the keep-alive interval and its Flow-Timer (`SILENCE` bounds detection after
 /// a lost ping, whatever the interval), the OPTIONS floor, a missing pong from a server
-/// that never ponged, the refresh time, the granted lifetime, `Retry-After` and the wait
-/// after a rejection. The first three explored the model's whole space (1.9 million
+/// that never ponged, the refresh time, the granted lifetime, `Retry-After`, the wait
+/// after a rejection, the failed rounds kept until a keep-alive is answered (the model's
+/// `BACKOFF` reads the count from the core's own event) and Timer C (the model's
+/// servers answer every INVITE). The first three explored the model's whole space (1.9 million
 /// states, a minute each) unseen, so the suite leaves all of them out and says so.
-pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 9] = [
+pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 11] = [
     crate::model::PlantedBug::NoRegisterPacing,
     crate::model::PlantedBug::FlowTimerIgnored,
     crate::model::PlantedBug::NoRescheduleOnFlowTimer,
@@ -210,6 +212,8 @@ pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 9] = [
     crate::model::PlantedBug::IgnoreGrantedExpires,
     crate::model::PlantedBug::IgnoreRetryAfter,
     crate::model::PlantedBug::RejectionForgottenOnReconnect,
+    crate::model::PlantedBug::ForgetRoundsOnConnect,
+    crate::model::PlantedBug::NoTimerC,
 ];
 
 /// Runs the model with each planted bug, stopping at the first failure.

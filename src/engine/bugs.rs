@@ -57,12 +57,17 @@ pub enum Bug {
     IgnoreRetryAfter,
     /// A rejection for good is forgotten on a new connection: REGISTER at once.
     RejectionForgottenOnReconnect,
+    /// The failed rounds are forgotten when a connection comes up, not when a keep-alive
+    /// is answered on it: a server that accepts and dies gets reconnects without back-off.
+    ForgetRoundsOnConnect,
+    /// A call that rings is never given up on (no Timer C).
+    NoTimerC,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 24] = [
+    pub const ALL: [Bug; 26] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -87,6 +92,8 @@ impl Bug {
         Bug::IgnoreGrantedExpires,
         Bug::IgnoreRetryAfter,
         Bug::RejectionForgottenOnReconnect,
+        Bug::ForgetRoundsOnConnect,
+        Bug::NoTimerC,
     ];
 }
 

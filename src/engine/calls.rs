@@ -488,7 +488,11 @@ impl Core {
                     if !ringing {
                         // The far side is alive: the INVITE's deadline gives way to Timer C.
                         let id = self.calls[i].id;
-                        self.timers.set(Timer::Call(id), self.now + NO_ANSWER);
+                        if self.planted(super::bugs::Bug::NoTimerC) {
+                            self.timers.stop(Timer::Call(id));
+                        } else {
+                            self.timers.set(Timer::Call(id), self.now + NO_ANSWER);
+                        }
                     }
                     self.calls[i].state = State::Calling { tx: tx.clone(), ringing: true, cancel_wanted };
                     if cancel_wanted {

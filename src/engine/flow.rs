@@ -67,6 +67,9 @@ impl Core {
         // still counts as a failure of its server, so such a server cannot make the
         // phone spin.
         self.flow.proven = false;
+        if self.planted(Bug::ForgetRoundsOnConnect) {
+            self.backoff.proven();
+        }
         self.keepalive.flow_up();
         self.timers.stop(Timer::Flow(FlowTimer::PongDeadline));
         self.timers.stop(Timer::Flow(FlowTimer::OptionsTx));

@@ -230,6 +230,7 @@ impl Sim {
                 }
                 if bytes.starts_with(b"\r\n") {
                     self.monitor.pong_delivered(conn.server);
+                    self.monitor.keepalive_answered(conn);
                 }
                 let size = if self.chunk == 0 { bytes.len().max(1) } else { self.chunk };
                 for piece in bytes.chunks(size) {
@@ -238,6 +239,12 @@ impl Sim {
                 // The timing an answer sets counts only if the core read it: bytes injected
                 // before it may have made the stream unreadable, and the connection dead.
                 let read = self.core.connections().any(|(id, _, _)| id == conn);
+                if let Ok(m) = crate::sip::Message::parse(&bytes)
+                    && m.status().is_some_and(|s| s >= 200)
+                    && m.cseq().is_some_and(|(_, method)| method == "OPTIONS")
+                {
+                    self.monitor.keepalive_answered(conn);
+                }
                 if let (Some((user, status)), true) = (register_final, read)
                     && let Ok(m) = crate::sip::Message::parse(&bytes)
                 {
@@ -354,6 +361,7 @@ impl Sim {
         let r = self.core.place_call(self.now, account, target, b"v=0\r\n".to_vec());
         if let Ok(id) = r {
             self.monitor.placed(id);
+            self.monitor.call_placed_at(id, self.now);
         }
         self.drain();
         r.ok()

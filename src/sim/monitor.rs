@@ -82,6 +82,20 @@ impl Monitor {
         }
     }
 
+    /// A keep-alive answer (a pong, an OPTIONS answer) reached the core on `conn`.
+    pub fn keepalive_answered(&mut self, conn: ConnId) {
+        if let Some(o) = &mut self.schedule {
+            o.keepalive_answered(conn);
+        }
+    }
+
+    /// The application placed `call` at `now` (the simulator's clock).
+    pub fn call_placed_at(&mut self, call: CallId, now: Instant) {
+        if let Some(o) = &mut self.schedule {
+            o.call_placed(call, now);
+        }
+    }
+
     /// Bytes starting with a CRLF (a pong) reached the core from `server`.
     pub fn pong_delivered(&mut self, server: Server) {
         if let Some(o) = &mut self.schedule {

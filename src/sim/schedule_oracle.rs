@@ -7,7 +7,7 @@
 use super::NetState;
 use crate::config::Config;
 use crate::engine::{ConnPurpose, Core, Event, FlowError, Output};
-use crate::ids::{ConnId, Server};
+use crate::ids::{CallId, ConnId, Server};
 use crate::sip::Message;
 use crate::sip::headers::NameAddr;
 use crate::time::{Duration, Instant};
@@ -54,6 +54,11 @@ pub(super) struct ScheduleOracle {
     /// (connection, user) pairs whose last REGISTER was a de-REGISTER: its answer sets
     /// no binding, rejection or retry.
     unregistering: BTreeSet<(ConnId, String)>,
+    /// Back-off rounds since a keep-alive was last answered on a persistent connection.
+    failed_rounds: u32,
+    /// Placed calls without an outcome yet, and when the outcome is due at the latest.
+    outcome_due: BTreeMap<CallId, Instant>,
+    call_setup_timeout: Duration,
     shutting_down: bool,
     violations: Vec<String>,
 }
@@ -67,6 +72,7 @@ impl ScheduleOracle {
             transaction_timeout: config.transaction_timeout,
             renewal: config.registration_renewal,
             registration_retry: Duration::from_secs(u64::from(config.registration_retry)),
+            call_setup_timeout: config.call_setup_timeout,
             ..ScheduleOracle::default()
         }
     }
@@ -101,6 +107,23 @@ impl ScheduleOracle {
     /// Bytes that start with a CRLF reached the core from `server`: a pong.
     pub fn pong_delivered(&mut self, server: Server) {
         self.ponged[server.index()] = true;
+    }
+
+    /// A keep-alive answer (a pong, or a final answer to an OPTIONS) reached the core on
+    /// `conn`: if that is an up persistent connection, the failed rounds are forgotten.
+    pub fn keepalive_answered(&mut self, conn: ConnId) {
+        if self.flows.contains_key(&conn) {
+            self.failed_rounds = 0;
+        }
+    }
+
+    /// The application placed `call` at `now`. Its one outcome is due within the setup
+    /// timeout (a connection and a first sign of life), then Timer C's three minutes of
+    /// ringing, then one more setup timeout for a challenged INVITE's retry.
+    pub fn call_placed(&mut self, call: CallId, now: Instant) {
+        let timer_c = Duration::from_secs(180);
+        let due = now + self.call_setup_timeout + timer_c + self.call_setup_timeout;
+        self.outcome_due.insert(call, due);
     }
 
     /// A final REGISTER answer for `user` reached the core on `conn`.
@@ -188,6 +211,20 @@ impl ScheduleOracle {
                     "{now}: flow to {server} declared dead for a missing pong, but {server} never ponged"
                 ));
             }
+            Output::Event(Event::Backoff { failures, .. }) => {
+                // From docs/architecture.md: the failed rounds count until a keep-alive is
+                // answered on the flow, not merely until a connection comes up.
+                self.failed_rounds = self.failed_rounds.saturating_add(1);
+                if *failures < self.failed_rounds {
+                    let rounds = self.failed_rounds;
+                    self.violations.push(format!(
+                        "{now}: back-off after {failures} failed rounds, but {rounds} failed since a keep-alive was last answered"
+                    ));
+                }
+            }
+            Output::Event(Event::CallOutcome { call, .. }) => {
+                self.outcome_due.remove(call);
+            }
             Output::Transmit { conn, data } => self.transmitted(*conn, data, now, paced),
             _ => {}
         }
@@ -261,6 +298,12 @@ impl ScheduleOracle {
         for (conn, due) in late {
             self.flows.remove(&conn);
             self.violations.push(format!("{now}: no keep-alive on {conn} since it was due at {due}"));
+        }
+        let late: Vec<(CallId, Instant)> =
+            self.outcome_due.iter().filter(|(_, due)| now > **due).map(|(c, d)| (*c, *d)).collect();
+        for (call, due) in late {
+            self.outcome_due.remove(&call);
+            self.violations.push(format!("{now}: {call} has no outcome, due at {due}"));
         }
         let late: Vec<((ConnId, String), Instant)> =
             self.refresh_due.iter().filter(|(_, due)| now > **due).map(|(k, d)| (k.clone(), *d)).collect();
