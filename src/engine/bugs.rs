@@ -62,12 +62,14 @@ pub enum Bug {
     ForgetRoundsOnConnect,
     /// A call that rings is never given up on (no Timer C).
     NoTimerC,
+    /// Pings are drawn in `[0.5·I, I]`, more often than RFC 5626's `[0.8·I, I]`.
+    PingJitterTooWide,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 26] = [
+    pub const ALL: [Bug; 27] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -94,6 +96,7 @@ impl Bug {
         Bug::RejectionForgottenOnReconnect,
         Bug::ForgetRoundsOnConnect,
         Bug::NoTimerC,
+        Bug::PingJitterTooWide,
     ];
 }
 

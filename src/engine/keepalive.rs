@@ -124,7 +124,11 @@ impl Core {
             Some(conn) => self.keepalive.interval_for(&self.config, conn.server),
             None => self.keepalive.interval(&self.config),
         };
-        let low = Duration::from_millis(i.as_millis() - i.as_millis() / 5);
+        let low = if self.planted(Bug::PingJitterTooWide) {
+            Duration::from_millis(i.as_millis() / 2)
+        } else {
+            Duration::from_millis(i.as_millis() - i.as_millis() / 5)
+        };
         let wait = self.jitter(low, i);
         self.timers.set(Timer::Flow(FlowTimer::Ping), self.now + wait);
     }

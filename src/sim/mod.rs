@@ -230,7 +230,7 @@ impl Sim {
                 }
                 if bytes.starts_with(b"\r\n") {
                     self.monitor.pong_delivered(conn.server);
-                    self.monitor.keepalive_answered(conn);
+                    self.monitor.keepalive_answered(conn, true, self.now);
                 }
                 let size = if self.chunk == 0 { bytes.len().max(1) } else { self.chunk };
                 for piece in bytes.chunks(size) {
@@ -243,7 +243,7 @@ impl Sim {
                     && m.status().is_some_and(|s| s >= 200)
                     && m.cseq().is_some_and(|(_, method)| method == "OPTIONS")
                 {
-                    self.monitor.keepalive_answered(conn);
+                    self.monitor.keepalive_answered(conn, false, self.now);
                 }
                 if let (Some((user, status)), true) = (register_final, read)
                     && let Ok(m) = crate::sip::Message::parse(&bytes)

@@ -82,10 +82,10 @@ impl Monitor {
         }
     }
 
-    /// A keep-alive answer (a pong, an OPTIONS answer) reached the core on `conn`.
-    pub fn keepalive_answered(&mut self, conn: ConnId) {
+    /// A keep-alive answer (a pong, or an OPTIONS answer) reached the core on `conn`.
+    pub fn keepalive_answered(&mut self, conn: ConnId, pong: bool, now: Instant) {
         if let Some(o) = &mut self.schedule {
-            o.keepalive_answered(conn);
+            o.keepalive_answered(conn, pong, now);
         }
     }
 

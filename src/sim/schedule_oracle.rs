@@ -30,6 +30,12 @@ struct FlowKeepAlive {
     last_options: Option<Instant>,
     /// The next keep-alive must go out by then.
     due: Instant,
+    /// What the next ping was scheduled from (the connection coming up, a pong, an
+    /// OPTIONS answer) and the interval then: the ping waits at least 0.8 of it. `None`
+    /// when the oracle cannot tell (a Flow-Timer may have drawn the wait again).
+    anchor: Option<(Instant, Duration)>,
+    /// A ping went out and no pong has come back yet.
+    ping_outstanding: bool,
 }
 
 /// What the schedule oracles follow.
@@ -111,10 +117,18 @@ impl ScheduleOracle {
 
     /// A keep-alive answer (a pong, or a final answer to an OPTIONS) reached the core on
     /// `conn`: if that is an up persistent connection, the failed rounds are forgotten.
-    pub fn keepalive_answered(&mut self, conn: ConnId) {
-        if self.flows.contains_key(&conn) {
-            self.failed_rounds = 0;
-        }
+    pub fn keepalive_answered(&mut self, conn: ConnId, pong: bool, now: Instant) {
+        let Some(flow) = self.flows.get(&conn).copied() else { return };
+        self.failed_rounds = 0;
+        // The next ping is drawn from this answer: a pong of the outstanding ping, or
+        // the answer to a keep-alive OPTIONS.
+        let anchor = if !pong || flow.ping_outstanding {
+            Some((now, self.interval(conn.server, flow.flow_timer)))
+        } else {
+            flow.anchor
+        };
+        let ping_outstanding = flow.ping_outstanding && !pong;
+        self.flows.insert(conn, FlowKeepAlive { anchor, ping_outstanding, ..flow });
     }
 
     /// The application placed `call` at `now`. Its one outcome is due within the setup
@@ -179,7 +193,7 @@ impl ScheduleOracle {
         if let Some(last) = flow.last {
             due = due.max(last + self.pong_timeout + self.transaction_timeout + i);
         }
-        self.flows.insert(conn, FlowKeepAlive { flow_timer: Some(ft), due, ..flow });
+        self.flows.insert(conn, FlowKeepAlive { flow_timer: Some(ft), due, anchor: None, ..flow });
     }
 
     /// Follows one output of the core. `paced`: the pacing floor may hold back this
@@ -190,7 +204,16 @@ impl ScheduleOracle {
                 let up = core.connections().find(|(c, p, up)| *p == ConnPurpose::Flow && *up && c.server == *server);
                 if let Some((conn, _, _)) = up {
                     let due = now + self.interval(*server, None);
-                    self.flows.insert(conn, FlowKeepAlive { flow_timer: None, last: None, last_options: None, due });
+                    let anchor = Some((now, self.interval(*server, None)));
+                    let flow = FlowKeepAlive {
+                        flow_timer: None,
+                        last: None,
+                        last_options: None,
+                        due,
+                        anchor,
+                        ping_outstanding: false,
+                    };
+                    self.flows.insert(conn, flow);
                 }
             }
             Output::Event(Event::PongsUnsupported { server }) => {
@@ -251,7 +274,17 @@ impl ScheduleOracle {
             }
             let i = self.interval(conn.server, flow.flow_timer);
             let due = now + self.pong_timeout + self.transaction_timeout + i;
-            self.flows.insert(conn, FlowKeepAlive { last: Some(now), last_options, due, ..flow });
+            if ping
+                && let Some((from, interval)) = flow.anchor
+                && now.saturating_since(from).as_millis() < interval.as_millis() * 4 / 5
+            {
+                let gap = now.saturating_since(from);
+                self.violations
+                    .push(format!("{now}: ping on {conn} {gap} after it was scheduled, below 0.8 × {interval}"));
+            }
+            let flow =
+                FlowKeepAlive { last: Some(now), last_options, due, anchor: None, ping_outstanding: ping, ..flow };
+            self.flows.insert(conn, flow);
         }
         let Some(m) = msg.filter(|_| method.as_deref() == Some("REGISTER")) else { return };
         let Some(user) = from_user(&m) else { return };
