@@ -202,6 +202,7 @@ pub struct Caught {
 /// `BACKOFF` reads the count from the core's own event), Timer C (the model's
 /// servers answer every INVITE) and the ping jitter. The first three explored the model's whole space (1.9 million
 /// states, a minute each) unseen, so the suite leaves all of them out and says so.
+#[cfg(feature = "planted-bugs")]
 pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 12] = [
     crate::model::PlantedBug::NoRegisterPacing,
     crate::model::PlantedBug::FlowTimerIgnored,
