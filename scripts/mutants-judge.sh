@@ -36,7 +36,7 @@ judge_one() {
     # model package's tests instead. The baseline is skipped: it would run in the mutated
     # package, which has no model_check target (the unmutated model check is part of
     # scripts/test-all.sh).
-    run_cargo_mutants --no-config --in-place -j 1 --baseline=skip --colors never \
+    run_cargo_mutants --no-config --in-place --baseline=skip --colors never \
         -f "${name%%:*}" -F "$(literal_re "$name")" \
         --test-package sip-ptls-models --profile modelcheck \
         --timeout "$TEST_TIMEOUT" --build-timeout "$BUILD_TIMEOUT" --output "$out" \

@@ -38,8 +38,9 @@ run_shard() {
     echo "shard $k/$n: mutated files at ${source:0:12}, started $(date -Is)"
     local start=$SECONDS
     rm -rf "$out"
-    # -j 1: the machine is shared, and an in-place run has one tree to mutate anyway.
-    run_cargo_mutants --in-place -j 1 --shard "$k/$n" --colors never \
+    # In place: one tree, hence one mutant at a time (cargo-mutants refuses -j with it), and
+    # no copy of the tree and its target directory per run.
+    run_cargo_mutants --in-place --shard "$k/$n" --colors never \
         --timeout "$TEST_TIMEOUT" --build-timeout "$BUILD_TIMEOUT" --output "$out" || status=$?
     # 0: all caught; 2: some missed; 3: some timed out. Anything else (a failing baseline,
     # an interruption, an internal error) leaves no results.
