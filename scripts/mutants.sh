@@ -49,6 +49,12 @@ run_shard() {
         *) die "shard $k/$n: cargo-mutants exited $status; see $out/mutants.out/debug.log" ;;
     esac
     local seconds=$((SECONDS - start)) m="$out/mutants.out" f
+    # A mutant is unviable when it does not compile, never when a sound build fails to link:
+    # that is rustc's incremental bug (.cargo/mutants.toml), and such results are wrong.
+    if grep -lE 'undefined (hidden )?symbol|linking with .* failed' "$m"/log/*.log >"$out/link-failures" 2>/dev/null; then
+        cat "$out/link-failures" >&2
+        die "shard $k/$n: builds failed to link (logs above), results not recorded; run 'cargo clean -p sip-ptls' and the shard again"
+    fi
     rm -rf "$dir"
     mkdir -p "$dir"
     for f in caught missed timeout unviable; do
