@@ -75,15 +75,17 @@ restore_tree() {
 }
 
 # Runs cargo-mutants in the background so that a signal reaches this script at once: it
-# passes SIGINT on (cargo-mutants then kills its cargo, reverts the mutant and exits) and
-# waits for it before the EXIT trap restores the tree. Returns cargo-mutants' status.
+# passes SIGTERM on (cargo-mutants treats it as Ctrl-C: it kills its cargo, reverts the
+# mutant and exits) and waits for it before the EXIT trap restores the tree. SIGTERM, not
+# SIGINT: a shell starts background commands with SIGINT ignored. Returns cargo-mutants'
+# status.
 run_cargo_mutants() {
     local child status=0
     nice -n 10 cargo mutants "$@" &
     child=$!
-    trap 'kill -INT "$child" 2>/dev/null; wait "$child"; exit 130' INT TERM
+    trap 'kill -TERM "$child" 2>/dev/null; wait "$child" || true; exit 130' INT TERM HUP
     wait "$child" || status=$?
-    trap - INT TERM
+    trap - INT TERM HUP
     return "$status"
 }
 
