@@ -26,17 +26,25 @@ need_cargo_mutants() {
     fi
 }
 
-# The files cargo-mutants mutates, as .cargo/mutants.toml selects them.
+# The files cargo-mutants mutates, as .cargo/mutants.toml selects them. Fails rather than
+# answer nothing: with no files, source_commit would date only the configuration.
 mutated_files() {
-    nice -n 10 cargo mutants --list-files 2>/dev/null
+    local files
+    files=$(nice -n 10 cargo mutants --list-files 2>/dev/null) && [ -n "$files" ] || {
+        echo "mutants: cargo mutants --list-files failed or listed nothing" >&2
+        return 1
+    }
+    echo "$files"
 }
 
 # The last commit that changed a mutated file or the configuration: results are valid for
 # as long as it stays the same (a commit elsewhere moves neither the mutants nor their
 # numbering in the shards).
 source_commit() {
-    # shellcheck disable=SC2046 # one argument per file
-    git log -1 --format=%H -- .cargo/mutants.toml $(mutated_files)
+    local files
+    files=$(mutated_files) || return 1
+    # shellcheck disable=SC2086 # one argument per file
+    git log -1 --format=%H -- .cargo/mutants.toml $files
 }
 
 # What decides a mutant's outcome: the code, the tests, their regression seeds and the
@@ -68,7 +76,8 @@ take_lock() {
 restore_tree() {
     [ "${TREE_CLEAN_AT_START:-0}" = 1 ] || return 0
     local files
-    files=$(mutated_files)
+    # Without the list (cargo-mutants gone?), all of src/: it was clean at the start too.
+    files=$(mutated_files) || files=src
     # shellcheck disable=SC2086 # one argument per file
     git checkout -q -- $files proptest-regressions
     git clean -fdq -- proptest-regressions
