@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Mutation testing of the core's decisions with cargo-mutants, in shards that can run
+# one at a time and be resumed (docs/mutation-testing.md):
+#
+#   bash scripts/mutants.sh K N        shard K of N (0 <= K < N), then commits its results
+#   bash scripts/mutants.sh all N      every shard of N not yet done, in order
+#   bash scripts/mutants.sh --summary  totals and score over the shards in mutants/results
+#
+# A shard runs in place (`cargo mutants --in-place`): it refuses a tree with uncommitted
+# changes to the code or tests and leaves the tree clean, even when interrupted. Its
+# caught, missed, timeout and unviable lists and a summary line go to
+# mutants/results/shard-K-of-N/; a shard whose results were made at the same commit of
+# the mutated files is skipped. MUTANTS_COMMIT=0 leaves the results uncommitted.
+# Survivors are judged again by the model checker: scripts/mutants-judge.sh.
+set -euo pipefail
+# shellcheck source=scripts/mutants-common.sh
+source "$(dirname "$0")/mutants-common.sh"
+
+# Generous limits for a loaded 2-core machine: the tests take seconds, so a mutant that
+# runs for minutes is a hang; a build is never cut short (a slow build is not a hang).
+TEST_TIMEOUT=180
+BUILD_TIMEOUT=1800
+
+usage() {
+    sed -n '2,14s/^# \{0,1\}//p' "$0" >&2
+    exit 2
+}
+
+# Runs shard $1 of $2 unless its results are current.
+run_shard() {
+    local k=$1 n=$2 dir="$RESULTS/shard-$1-of-$2" out="$SCRATCH/shard-$1-of-$2" source status=0
+    source=$(source_commit)
+    if [ -f "$dir/summary.txt" ] && [ "$(field "$dir/summary.txt" source)" = "$source" ]; then
+        echo "shard $k/$n: done at this commit of the mutated files, skipped: $(cat "$dir/summary.txt")"
+        return 0
+    fi
+    require_clean_tree
+    echo "shard $k/$n: mutated files at ${source:0:12}, started $(date -Is)"
+    local start=$SECONDS
+    rm -rf "$out"
+    # In place: one tree, hence one mutant at a time (cargo-mutants refuses -j with it), and
+    # no copy of the tree and its target directory per run.
+    run_cargo_mutants --in-place --shard "$k/$n" --colors never \
+        --timeout "$TEST_TIMEOUT" --build-timeout "$BUILD_TIMEOUT" --output "$out" || status=$?
+    # 0: all caught; 2: some missed; 3: some timed out. Anything else (a failing baseline,
+    # an interruption, an internal error) leaves no results.
+    case $status in
+        0 | 2 | 3) ;;
+        *) die "shard $k/$n: cargo-mutants exited $status; see $out/mutants.out/debug.log" ;;
+    esac
+    local seconds=$((SECONDS - start)) m="$out/mutants.out" f
+    # A mutant is unviable when it does not compile, never when a sound build fails to link:
+    # that is rustc's incremental bug (.cargo/mutants.toml), and such results are wrong.
+    if grep -lE 'undefined (hidden )?symbol|linking with .* failed' "$m"/log/*.log >"$out/link-failures" 2>/dev/null; then
+        cat "$out/link-failures" >&2
+        die "shard $k/$n: builds failed to link (logs above), results not recorded; run 'cargo clean -p sip-ptls' and the shard again"
+    fi
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    for f in caught missed timeout unviable; do
+        if [ -f "$m/$f.txt" ]; then cp "$m/$f.txt" "$dir/"; else : >"$dir/$f.txt"; fi
+    done
+    local caught missed timeout unviable
+    caught=$(count "$dir/caught.txt")
+    missed=$(count "$dir/missed.txt")
+    timeout=$(count "$dir/timeout.txt")
+    unviable=$(count "$dir/unviable.txt")
+    echo "shard=$k/$n mutants=$((caught + missed + timeout + unviable)) caught=$caught missed=$missed" \
+        "timeout=$timeout unviable=$unviable source=$source head=$(git rev-parse HEAD)" \
+        "seconds=$seconds finished=$(date -Is) tool=$(cargo mutants --version | tr ' ' '-')" >"$dir/summary.txt"
+    echo "shard $k/$n: $(cat "$dir/summary.txt")"
+    if [ "${MUTANTS_COMMIT:-1}" = 1 ]; then
+        git add -- "$dir"
+        git commit -q -m "mutants: shard $k/$n, $caught caught, $missed missed, $timeout timeout, $unviable unviable
+
+Outcome of one shard of the mutation run (docs/mutation-testing.md), committed so that
+the run can go on in parts: scripts/mutants.sh skips it while the mutated files stay at
+${source:0:12}." -- "$dir"
+    fi
+}
+
+# Totals per shard count N, over the shards whose results belong to the current commit of
+# the mutated files; stale shards are named and left out.
+summary() {
+    local source n
+    source=$(source_commit)
+    echo "mutated files at ${source:0:12}"
+    [ -d "$RESULTS" ] || { echo "no shard has run"; return 0; }
+    for n in $(find "$RESULTS" -name summary.txt | sed -n 's/.*shard-[0-9]*-of-\([0-9]*\)\/summary.txt/\1/p' | sort -un); do
+        local done=0 stale="" c=0 m=0 t=0 u=0 s=0 mc=0 mm=0 mt=0 pm f d
+        for f in "$RESULTS"/shard-*-of-"$n"/summary.txt; do
+            if [ "$(field "$f" source)" != "$source" ]; then
+                stale="$stale $(field "$f" shard)"
+                continue
+            fi
+            done=$((done + 1))
+            c=$((c + $(field "$f" caught)))
+            m=$((m + $(field "$f" missed)))
+            t=$((t + $(field "$f" timeout)))
+            u=$((u + $(field "$f" unviable)))
+            s=$((s + $(field "$f" seconds)))
+            d=$(dirname "$f")
+            mc=$((mc + $(count "$d/model-caught.txt")))
+            mm=$((mm + $(count "$d/model-missed.txt")))
+            mt=$((mt + $(count "$d/model-timeout.txt")))
+        done
+        echo "N=$n: $done of $n shards done, $((c + m + t + u)) mutants in $s s:" \
+            "$c caught, $m missed, $t timeout, $u unviable"
+        [ -z "$stale" ] || echo "  stale (made at another commit of the mutated files, not counted):$stale"
+        if [ $((c + m + t)) -gt 0 ]; then
+            # Integer per mille, printed as a percentage with one decimal.
+            pm=$((1000 * c / (c + m + t)))
+            echo "  score caught / (caught + missed + timeout) = $c / $((c + m + t)) = $((pm / 10)).$((pm % 10)) %"
+        fi
+        if [ $((mc + mm + mt)) -gt 0 ]; then
+            echo "  survivors judged by the model check (scripts/mutants-judge.sh): $((mc + mm + mt)) of $m:" \
+                "$mc caught, $mm missed, $mt timeout"
+            pm=$((1000 * (c + mc) / (c + m + t)))
+            echo "  score with them: $((c + mc)) / $((c + m + t)) = $((pm / 10)).$((pm % 10)) %"
+        fi
+    done
+}
+
+case "${1:-}" in
+    --summary)
+        need_cargo_mutants
+        summary
+        ;;
+    all)
+        [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || usage
+        need_cargo_mutants
+        take_lock
+        trap restore_tree EXIT
+        for ((k = 0; k < $2; k++)); do run_shard "$k" "$2"; done
+        ;;
+    [0-9]*)
+        [[ "$1" =~ ^[0-9]+$ && "${2:-}" =~ ^[1-9][0-9]*$ ]] && [ "$1" -lt "$2" ] || usage
+        need_cargo_mutants
+        take_lock
+        trap restore_tree EXIT
+        run_shard "$1" "$2"
+        ;;
+    *) usage ;;
+esac
