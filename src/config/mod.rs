@@ -383,6 +383,16 @@ impl Config {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_flow_timer_of_zero_leaves_the_keepalive_interval_alone() {
+        let c = Config { keepalive_interval: Duration::from_secs(30), ..Config::default() };
+        assert_eq!(c.effective_keepalive(Some(Duration::ZERO)), Duration::from_secs(30));
+        assert_eq!(c.effective_keepalive(Some(Duration::from_secs(20))), Duration::from_secs(20));
+        assert_eq!(c.effective_keepalive(Some(Duration::from_secs(90))), Duration::from_secs(30));
+        let unset = Config { keepalive_interval: Duration::ZERO, ..Config::default() };
+        assert_eq!(unset.effective_keepalive(Some(Duration::ZERO)), Duration::from_secs(120));
+    }
+
     fn good() -> Config {
         Config {
             proxy: Some(ServerAddr::new("proxy.example.com", 5061)),

@@ -619,6 +619,8 @@ impl Core {
 }
 
 #[cfg(test)]
+mod getter_tests;
+#[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
 mod tests;
