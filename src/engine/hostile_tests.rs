@@ -59,6 +59,50 @@ fn a_backlog_beyond_the_limit_is_dead_at_once_and_a_drained_one_is_fine() {
     assert_clean(&sim);
 }
 
+fn report_backlog(sim: &mut Sim, conn: ConnId, bytes: usize) {
+    let now = sim.now;
+    sim.core.handle_input(now, Input::WriteBacklog { conn, bytes });
+    sim.drain();
+}
+
+fn alive(sim: &Sim, conn: ConnId) -> bool {
+    sim.core.connections().any(|(id, _, _)| id == conn)
+}
+
+/// The boundaries of the write-stall rule, which mutation testing found unchecked: a
+/// single report of waiting bytes starts the stall timer, a report of the same size is
+/// no progress, and a backlog exactly at the limit is not yet dead.
+#[test]
+fn write_stall_boundaries() {
+    let stall_ms = cfg(1).write_stall_timeout.as_millis();
+    let ms = crate::time::Duration::from_millis;
+    let mut sim = started(cfg(1));
+    sim.run_for(secs(1));
+    let conn = flow_conn(&sim);
+    report_backlog(&mut sim, conn, 300);
+    sim.run_for(ms(stall_ms - 1000));
+    assert!(alive(&sim, conn), "not yet stalled");
+    sim.run_for(secs(2));
+    assert!(!alive(&sim, conn), "one report and no progress for the stall timeout: dead");
+
+    let mut sim = started(cfg(1));
+    sim.run_for(secs(1));
+    let conn = flow_conn(&sim);
+    report_backlog(&mut sim, conn, 300);
+    sim.run_for(secs(6));
+    report_backlog(&mut sim, conn, 300);
+    sim.run_for(ms(stall_ms - 6000 + 1000));
+    assert!(!alive(&sim, conn), "the same backlog again is no progress: the timer ran on");
+
+    let mut sim = started(cfg(1));
+    sim.run_for(secs(1));
+    let conn = flow_conn(&sim);
+    let limit = sim.core.config().max_write_backlog;
+    report_backlog(&mut sim, conn, limit);
+    assert!(alive(&sim, conn), "a backlog at the limit is within it");
+    assert_clean(&sim);
+}
+
 /// The most REGISTERs sent in any 60 s window.
 fn max_registers_per_minute(sim: &Sim) -> usize {
     let times: Vec<u64> = sim.sent_requests("REGISTER").iter().map(|(t, _, _)| t.as_millis()).collect();
