@@ -9,6 +9,11 @@ use crate::time::{Duration, Instant};
 
 use super::tests_support::*;
 
+// Declared here rather than in mod.rs: a change to mod.rs, which mutation testing
+// examines, would make the committed mutation shards stale (docs/mutation-testing.md).
+#[path = "command_tests.rs"]
+mod command_tests;
+
 #[test]
 fn one_connection_registers_every_account_with_digest() {
     let mut sim = started(cfg(3));
