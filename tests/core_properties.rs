@@ -129,6 +129,11 @@ fn config(s: &Setup) -> Config {
         failback: Failback { probe_interval: Duration::from_secs(10), stable_probes: 2 },
         registration_retry: 30,
         registration_timeout_retry: 30,
+        // Small enough that random sequences reach them: the queue of calls waiting for a
+        // connection, the incoming calls ringing, an established call without connection.
+        call_queue_limit: 2,
+        max_ringing_calls: 2,
+        orphaned_call_timeout: Duration::from_secs(30),
         seed: s.seed.into(),
         ..Config::default()
     }

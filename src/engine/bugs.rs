@@ -64,12 +64,18 @@ pub enum Bug {
     NoTimerC,
     /// Pings are drawn in `[0.5·I, I]`, more often than RFC 5626's `[0.8·I, I]`.
     PingJitterTooWide,
+    /// Calls placed while the connection is down queue without limit.
+    NoCallQueueLimit,
+    /// Incoming INVITEs ring without limit (no 486 beyond `max_ringing_calls`).
+    NoRingingLimit,
+    /// An established call whose connection is gone is kept for ever.
+    NoOrphanDeadline,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 27] = [
+    pub const ALL: [Bug; 30] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -97,6 +103,9 @@ impl Bug {
         Bug::ForgetRoundsOnConnect,
         Bug::NoTimerC,
         Bug::PingJitterTooWide,
+        Bug::NoCallQueueLimit,
+        Bug::NoRingingLimit,
+        Bug::NoOrphanDeadline,
     ];
 }
 

@@ -146,7 +146,10 @@ impl Core {
             challenge: None,
             outcome_given: false,
         };
-        if self.config.mode == TransportMode::PersistentTls && queued >= usize::from(self.config.call_queue_limit) {
+        if self.config.mode == TransportMode::PersistentTls
+            && queued >= usize::from(self.config.call_queue_limit)
+            && !self.planted(Bug::NoCallQueueLimit)
+        {
             self.emit(Event::CallOutcome { call: id, outcome: CallOutcome::Failed(CallFailure::QueueFull) });
             return Ok(id);
         }
@@ -640,7 +643,7 @@ impl Core {
         }
         // A flood of INVITEs must not grow the phone: beyond the limit, busy.
         let ringing = self.calls.iter().filter(|c| matches!(c.state, State::Ringing { .. })).count();
-        if ringing >= usize::from(self.config.max_ringing_calls) {
+        if ringing >= usize::from(self.config.max_ringing_calls) && !self.planted(Bug::NoRingingLimit) {
             self.respond(conn, &msg, 486, "Busy Here");
             return;
         }
@@ -761,7 +764,9 @@ impl Core {
                 // the orphaned-call timeout unless it ends before.
                 State::Established => {
                     self.calls[i].conn = None;
-                    self.timers.set(Timer::Call(call), self.now + self.config.orphaned_call_timeout);
+                    if !self.planted(Bug::NoOrphanDeadline) {
+                        self.timers.set(Timer::Call(call), self.now + self.config.orphaned_call_timeout);
+                    }
                     i += 1;
                 }
                 State::Queued | State::Connecting { .. } => {

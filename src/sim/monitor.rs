@@ -4,7 +4,7 @@
 use super::NetState;
 use super::schedule_oracle::ScheduleOracle;
 use crate::config::{Backoff, Config, TransportMode};
-use crate::engine::{ConnPurpose, Core, Event, Output};
+use crate::engine::{CallPhase, ConnPurpose, Core, Event, Output};
 use crate::ids::{CallId, ConnId, Server};
 use crate::sip::Message;
 use crate::time::{Duration, Instant};
@@ -36,6 +36,10 @@ pub struct Monitor {
     /// The timing oracles, for a world whose clock the core reads exactly (the
     /// simulator); `None` for traces of the runtime, whose timers may fire late.
     schedule: Option<ScheduleOracle>,
+    /// The bounds a hostile peer or a busy user must not push the phone past
+    /// (docs/architecture.md, "The decision table"): queued calls, ringing calls.
+    call_queue_limit: usize,
+    max_ringing_calls: usize,
 }
 
 /// The back-off window after `failures` failed rounds in a row, as docs/architecture.md
@@ -64,6 +68,8 @@ impl Monitor {
             users: config.accounts.iter().map(|a| a.user_name.clone()).collect(),
             persistent: config.mode == TransportMode::PersistentTls,
             backoff: Some(config.backoff),
+            call_queue_limit: usize::from(config.call_queue_limit),
+            max_ringing_calls: usize::from(config.max_ringing_calls),
             ..Monitor::default()
         }
     }
@@ -281,6 +287,15 @@ impl Monitor {
                     }
                 }
             }
+            Output::Event(Event::IncomingCall { call, .. }) => {
+                // Read from the checker's view only when a call starts ringing, so that the
+                // check costs nothing on the other steps.
+                let ringing = core.decision_view().calls.iter().filter(|c| c.phase == CallPhase::Ringing).count();
+                if ringing > self.max_ringing_calls {
+                    let (c, limit) = (*call, self.max_ringing_calls);
+                    self.violation(format!("{now}: {c} is call {ringing} ringing, beyond the limit of {limit}"));
+                }
+            }
             // `insert` records the call's end; it is false for a second one.
             Output::Event(Event::CallEnded { call, .. }) if !self.ended.insert(*call) => {
                 let c = *call;
@@ -345,6 +360,12 @@ impl Monitor {
         }
         if !self.persistent && flows > 0 {
             self.violation("a persistent connection in per-call TLS mode".to_owned());
+        }
+        // Calls wait for a connection only in Persistent TLS (per-call TLS opens one each).
+        let queued = core.queued_calls();
+        if self.persistent && queued > self.call_queue_limit {
+            let limit = self.call_queue_limit;
+            self.violation(format!("{queued} calls queued, beyond the limit of {limit}"));
         }
     }
 

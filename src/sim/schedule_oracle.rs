@@ -6,7 +6,7 @@
 
 use super::NetState;
 use crate::config::Config;
-use crate::engine::{ConnPurpose, Core, Event, FlowError, Output};
+use crate::engine::{CallOutcome, ConnPurpose, Core, Event, FlowError, Output};
 use crate::ids::{CallId, ConnId, Server};
 use crate::sip::Message;
 use crate::sip::headers::NameAddr;
@@ -65,6 +65,12 @@ pub(super) struct ScheduleOracle {
     /// Placed calls without an outcome yet, and when the outcome is due at the latest.
     outcome_due: BTreeMap<CallId, Instant>,
     call_setup_timeout: Duration,
+    /// Calls in a dialog (answered outgoing ones, incoming ones) not ended yet.
+    in_dialog: BTreeSet<CallId>,
+    /// Calls in a dialog when the persistent connection was lost: the far end can no
+    /// longer reach them, so they must end by then (the orphaned-call timeout).
+    orphan_due: BTreeMap<CallId, Instant>,
+    orphaned_call_timeout: Duration,
     shutting_down: bool,
     violations: Vec<String>,
 }
@@ -79,6 +85,7 @@ impl ScheduleOracle {
             renewal: config.registration_renewal,
             registration_retry: Duration::from_secs(u64::from(config.registration_retry)),
             call_setup_timeout: config.call_setup_timeout,
+            orphaned_call_timeout: config.orphaned_call_timeout,
             ..ScheduleOracle::default()
         }
     }
@@ -199,6 +206,7 @@ impl ScheduleOracle {
     /// Follows one output of the core. `paced`: the pacing floor may hold back this
     /// account's REGISTERs now (five of them within the last minute).
     pub fn on_output(&mut self, core: &Core, out: &Output, now: Instant, paced: impl Fn(&str) -> bool) {
+        self.follow_dialogs(out, now);
         match out {
             Output::Event(Event::FlowUp { server }) => {
                 let up = core.connections().find(|(c, p, up)| *p == ConnPurpose::Flow && *up && c.server == *server);
@@ -318,6 +326,26 @@ impl ScheduleOracle {
         }
     }
 
+    /// Which calls are in a dialog, and which of them lost the persistent connection.
+    fn follow_dialogs(&mut self, out: &Output, now: Instant) {
+        match out {
+            Output::Event(Event::CallOutcome { call, outcome: CallOutcome::Answered })
+            | Output::Event(Event::IncomingCall { call, .. }) => {
+                self.in_dialog.insert(*call);
+            }
+            Output::Event(Event::CallEnded { call, .. }) => {
+                self.in_dialog.remove(call);
+                self.orphan_due.remove(call);
+            }
+            Output::Event(Event::FlowLost { .. }) => {
+                for call in &self.in_dialog {
+                    self.orphan_due.entry(*call).or_insert(now + self.orphaned_call_timeout);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// At `now`: every keep-alive and every refresh that was due went out.
     pub fn check(&mut self, now: Instant, net: &BTreeMap<ConnId, NetState>, paced: impl Fn(&str) -> bool) {
         self.flows.retain(|c, _| net.get(c) == Some(&NetState::Up));
@@ -337,6 +365,12 @@ impl ScheduleOracle {
         for (call, due) in late {
             self.outcome_due.remove(&call);
             self.violations.push(format!("{now}: {call} has no outcome, due at {due}"));
+        }
+        let late: Vec<(CallId, Instant)> =
+            self.orphan_due.iter().filter(|(_, due)| now > **due).map(|(c, d)| (*c, *d)).collect();
+        for (call, due) in late {
+            self.orphan_due.remove(&call);
+            self.violations.push(format!("{now}: {call} lost its connection and was still not ended at {due}"));
         }
         let late: Vec<((ConnId, String), Instant)> =
             self.refresh_due.iter().filter(|(_, due)| now > **due).map(|(k, d)| (k.clone(), *d)).collect();
