@@ -205,9 +205,11 @@ pub struct Caught {
 /// limits on queued and ringing calls lie beyond the model's bounds (two placed and one
 /// incoming call at most, against a queue of eight and four ringing), and the
 /// orphaned-call deadline is a timing property, which the model, holding only the order
-/// of deadlines, does not state: the property tests run with small limits instead.
+/// of deadlines, does not state: the property tests run with small limits instead. A
+/// CANCEL before any provisional response breaks RFC 3261 §9.1, an ordering of messages
+/// that the monitor checks on every CANCEL and no model property states.
 #[cfg(feature = "planted-bugs")]
-pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 15] = [
+pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 16] = [
     crate::model::PlantedBug::NoRegisterPacing,
     crate::model::PlantedBug::FlowTimerIgnored,
     crate::model::PlantedBug::NoRescheduleOnFlowTimer,
@@ -223,6 +225,7 @@ pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 15] = [
     crate::model::PlantedBug::NoCallQueueLimit,
     crate::model::PlantedBug::NoRingingLimit,
     crate::model::PlantedBug::NoOrphanDeadline,
+    crate::model::PlantedBug::CancelBeforeProvisional,
 ];
 
 /// Runs the model with each planted bug, stopping at the first failure.

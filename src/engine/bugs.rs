@@ -70,12 +70,15 @@ pub enum Bug {
     NoRingingLimit,
     /// An established call whose connection is gone is kept for ever.
     NoOrphanDeadline,
+    /// A hang-up before any provisional response sends CANCEL at once (RFC 3261 §9.1
+    /// forbids it: the CANCEL may overtake its INVITE).
+    CancelBeforeProvisional,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 30] = [
+    pub const ALL: [Bug; 31] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -106,6 +109,7 @@ impl Bug {
         Bug::NoCallQueueLimit,
         Bug::NoRingingLimit,
         Bug::NoOrphanDeadline,
+        Bug::CancelBeforeProvisional,
     ];
 }
 

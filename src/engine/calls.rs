@@ -211,7 +211,7 @@ impl Core {
             }
             State::Calling { tx, ringing, .. } => {
                 self.outcome(i, CallOutcome::Failed(CallFailure::Cancelled));
-                if ringing {
+                if ringing || self.planted(Bug::CancelBeforeProvisional) {
                     self.send_cancel(i, tx);
                 } else if let State::Calling { cancel_wanted, .. } = &mut self.calls[i].state {
                     // RFC 3261 §9.1: no CANCEL before a provisional response.

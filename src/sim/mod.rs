@@ -232,6 +232,13 @@ impl Sim {
                     self.monitor.pong_delivered(conn.server);
                     self.monitor.keepalive_answered(conn, true, self.now);
                 }
+                let mut framer = Framer::new(Limits::default());
+                framer.push(&bytes);
+                while let Ok(Some(frame)) = framer.next_frame() {
+                    if let Frame::Message(m) = frame {
+                        self.monitor.response_delivered(conn, &m);
+                    }
+                }
                 let size = if self.chunk == 0 { bytes.len().max(1) } else { self.chunk };
                 for piece in bytes.chunks(size) {
                     self.core.handle_input(self.now, Input::Received { conn, data: piece });

@@ -7,6 +7,7 @@ use crate::config::{Backoff, Config, TransportMode};
 use crate::engine::{CallPhase, ConnPurpose, Core, Event, Output};
 use crate::ids::{CallId, ConnId, Server};
 use crate::sip::Message;
+use crate::sip::headers::Via;
 use crate::time::{Duration, Instant};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,6 +41,8 @@ pub struct Monitor {
     /// (docs/architecture.md, "The decision table"): queued calls, ringing calls.
     call_queue_limit: usize,
     max_ringing_calls: usize,
+    /// (connection, branch) of every provisional response delivered to the core.
+    provisional: BTreeSet<(ConnId, String)>,
 }
 
 /// The back-off window after `failures` failed rounds in a row, as docs/architecture.md
@@ -169,6 +172,26 @@ impl Monitor {
         }
     }
 
+    /// A response is about to reach the core on `conn` (every world that drives a core
+    /// tells the monitor: the simulator, the trace monitor, the fuzz harness).
+    pub fn response_delivered(&mut self, conn: ConnId, m: &Message) {
+        if m.status().is_some_and(|s| (100..200).contains(&s))
+            && let Some(branch) = m.top_via().and_then(Via::parse).and_then(|v| v.branch().map(str::to_owned))
+        {
+            self.provisional.insert((conn, branch));
+        }
+    }
+
+    /// RFC 3261 §9.1: no CANCEL before a provisional response to the INVITE it cancels
+    /// (a CANCEL carries its INVITE's branch).
+    fn check_cancel(&mut self, conn: ConnId, m: &Message, now: Instant) {
+        let branch = m.top_via().and_then(Via::parse).and_then(|v| v.branch().map(str::to_owned));
+        let answered = branch.as_ref().is_some_and(|b| self.provisional.contains(&(conn, b.clone())));
+        if !answered {
+            self.violation(format!("{now}: CANCEL on {conn} ({branch:?}) before a provisional response to its INVITE"));
+        }
+    }
+
     /// Every invariant broken so far.
     pub fn violations(&self) -> &[String] {
         &self.violations
@@ -241,9 +264,11 @@ impl Monitor {
                     self.violation(format!("{now}: {what} sent on {conn} which is {state:?}"));
                     return;
                 }
-                if let Ok(m) = Message::parse(data)
-                    && self.flow_conns.contains(conn)
-                {
+                let Ok(m) = Message::parse(data) else { return };
+                if m.method() == Some("CANCEL") {
+                    self.check_cancel(*conn, &m, now);
+                }
+                if self.flow_conns.contains(conn) {
                     match m.method() {
                         Some("INVITE") => self.check_invite(*conn, &m, now),
                         Some("REGISTER") => self.check_pacing(*conn, &m, now),
