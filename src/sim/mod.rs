@@ -408,3 +408,10 @@ impl Sim {
         self.sent.iter().filter(|(_, _, d)| d.as_slice() == b"\r\n\r\n").map(|(t, _, _)| *t).collect()
     }
 }
+
+/// The user part of the URI in header `name` (`From`, `To`) of `m`: which account a
+/// message is about, as the monitor, the oracles and the simulated servers read it.
+pub fn header_user(m: &crate::sip::Message, name: &str) -> Option<String> {
+    let addr = crate::sip::headers::NameAddr::parse(m.header(name)?)?;
+    crate::sip::headers::uri_user(&addr.uri).map(str::to_owned)
+}

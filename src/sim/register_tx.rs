@@ -12,7 +12,7 @@
 use crate::engine::Core;
 use crate::ids::ConnId;
 use crate::sip::Message;
-use crate::sip::headers::{NameAddr, Via, uri_user};
+use crate::sip::headers::Via;
 use std::collections::BTreeMap;
 
 /// The latest REGISTER transaction of every account: its connection and Via branch.
@@ -39,7 +39,7 @@ impl RegisterTransactions {
         if !m.is_request() || m.method() != Some("REGISTER") {
             return;
         }
-        let user = m.header("To").and_then(NameAddr::parse).and_then(|n| uri_user(&n.uri).map(str::to_owned));
+        let user = super::header_user(m, "To");
         let account = user.and_then(|u| self.users.iter().position(|x| *x == u));
         if let (Some(a), Some(b)) = (account, branch(m)) {
             self.open.insert(a, (conn, b));

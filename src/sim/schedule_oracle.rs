@@ -4,7 +4,7 @@
 //! docs/architecture.md) with their own arithmetic, never with the core's functions.
 //! Traces of the runtime are not held to them: its timers may fire late under load.
 
-use super::NetState;
+use super::{NetState, header_user};
 use crate::config::Config;
 use crate::engine::{CallOutcome, ConnPurpose, Core, Event, FlowError, Output};
 use crate::ids::{CallId, ConnId, Server};
@@ -295,7 +295,7 @@ impl ScheduleOracle {
             self.flows.insert(conn, flow);
         }
         let Some(m) = msg.filter(|_| method.as_deref() == Some("REGISTER")) else { return };
-        let Some(user) = from_user(&m) else { return };
+        let Some(user) = header_user(&m, "From") else { return };
         let key = (conn, user.clone());
         self.refresh_due.remove(&key);
         let unregister = m.header("Expires").is_some_and(|e| e.trim() == "0");
@@ -393,6 +393,3 @@ fn granted(msg: &Message) -> Option<u64> {
     msg.header("Expires").and_then(|v| v.trim().parse::<u64>().ok())
 }
 
-fn from_user(m: &Message) -> Option<String> {
-    m.header("From").and_then(NameAddr::parse).and_then(|n| crate::sip::headers::uri_user(&n.uri).map(str::to_owned))
-}

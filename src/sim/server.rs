@@ -4,7 +4,8 @@
 
 use crate::ids::{ConnId, Server};
 use crate::sip::digest;
-use crate::sip::headers::{NameAddr, parse_u32, uri_user};
+use super::header_user;
+use crate::sip::headers::{NameAddr, parse_u32};
 use crate::sip::{Frame, Message};
 use std::collections::BTreeMap;
 
@@ -196,11 +197,7 @@ impl SimServer {
 
     fn register(&mut self, conn: ConnId, req: &Message) -> Reply {
         self.counters.registers += 1;
-        let user = req
-            .header("To")
-            .and_then(NameAddr::parse)
-            .and_then(|n| uri_user(&n.uri).map(str::to_owned))
-            .unwrap_or_default();
+        let user = header_user(req, "To").unwrap_or_default();
         let (resp, status) = if let Some(status) = self.behaviour.register_status {
             let mut resp = response(req, status, "Forced");
             for (name, value) in &self.behaviour.register_headers {
