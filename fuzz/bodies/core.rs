@@ -34,7 +34,7 @@ use crate::input::Input;
 use sip_ptls::config::{AccountConfig, CertificateFiles, Config, Failback, ServerAddr, TransportMode};
 use sip_ptls::ids::{AccountId, CallId, ConnId};
 use sip_ptls::sim::{Monitor, NetState};
-use sip_ptls::sip::headers::{NameAddr, Via, uri_user};
+use sip_ptls::sip::headers::{NameAddr, Via};
 use sip_ptls::sip::{Frame, Framer, Limits, Message};
 use sip_ptls::time::{Duration, Instant};
 use sip_ptls::{Core, Event, Output, TransportError};
@@ -255,7 +255,7 @@ impl World {
             return;
         }
         if m.method() == Some("REGISTER") {
-            let user = m.header("To").and_then(NameAddr::parse).and_then(|n| uri_user(&n.uri).map(str::to_owned));
+            let user = sip_ptls::sim::header_user(&m, "To");
             let account = user.and_then(|u| self.users.iter().position(|x| *x == u));
             if let (Some(a), Some(b)) = (account, branch(&m)) {
                 self.reg_tx.insert(a, (conn, b));

@@ -73,12 +73,14 @@ pub enum Bug {
     /// A hang-up before any provisional response sends CANCEL at once (RFC 3261 §9.1
     /// forbids it: the CANCEL may overtake its INVITE).
     CancelBeforeProvisional,
+    /// The INVITE challenge is answered but not kept: every call is challenged again.
+    NoInviteCredentialsInAdvance,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 31] = [
+    pub const ALL: [Bug; 32] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -110,6 +112,7 @@ impl Bug {
         Bug::NoRingingLimit,
         Bug::NoOrphanDeadline,
         Bug::CancelBeforeProvisional,
+        Bug::NoInviteCredentialsInAdvance,
     ];
 }
 

@@ -357,6 +357,7 @@ impl Core {
                 self.accounts.get_mut(a)?.remember_invite_challenge(ch, proxy);
                 self.accounts.get_mut(a)?.next_invite_credentials()?
             }
+            None if self.planted(Bug::NoInviteCredentialsInAdvance) => return None,
             None => self.accounts.get_mut(a)?.next_invite_credentials()?,
         };
         let acct = self.config.accounts.get(a)?.clone();

@@ -1,8 +1,8 @@
 //! Invariants checked over everything a core does in the simulated world: the safety
 //! properties of Persistent TLS stated once, used by the property tests and scenarios.
 
-use super::NetState;
 use super::schedule_oracle::ScheduleOracle;
+use super::{NetState, header_user};
 use crate::config::{Backoff, Config, TransportMode};
 use crate::engine::{CallPhase, ConnPurpose, Core, Event, Output};
 use crate::ids::{CallId, ConnId, Server};
@@ -43,6 +43,8 @@ pub struct Monitor {
     max_ringing_calls: usize,
     /// (connection, branch) of every provisional response delivered to the core.
     provisional: BTreeSet<(ConnId, String)>,
+    /// Users whose INVITEs have carried credentials.
+    invite_credentials: BTreeSet<String>,
 }
 
 /// The back-off window after `failures` failed rounds in a row, as docs/architecture.md
@@ -148,13 +150,7 @@ impl Monitor {
         if m.header("Expires").is_some_and(|e| e.trim() == "0") {
             return;
         }
-        let Some(user) = m
-            .header("From")
-            .and_then(crate::sip::headers::NameAddr::parse)
-            .and_then(|n| crate::sip::headers::uri_user(&n.uri).map(str::to_owned))
-        else {
-            return;
-        };
+        let Some(user) = header_user(m, "From") else { return };
         let recent = self.recent_registers.entry(user.clone()).or_default();
         recent.retain(|t| now.saturating_since(*t) <= Duration::from_secs(61));
         recent.push(now);
@@ -189,6 +185,19 @@ impl Monitor {
         let answered = branch.as_ref().is_some_and(|b| self.provisional.contains(&(conn, b.clone())));
         if !answered {
             self.violation(format!("{now}: CANCEL on {conn} ({branch:?}) before a provisional response to its INVITE"));
+        }
+    }
+
+    /// Credentials in advance (docs/architecture.md): once an account's INVITE has
+    /// answered a challenge, every later INVITE of that account carries credentials, so
+    /// that a call costs no extra round trip.
+    fn check_invite_credentials(&mut self, m: &Message, now: Instant) {
+        let Some(user) = header_user(m, "From") else { return };
+        let credentials = m.header("Authorization").is_some() || m.header("Proxy-Authorization").is_some();
+        if credentials {
+            self.invite_credentials.insert(user);
+        } else if self.invite_credentials.contains(&user) {
+            self.violation(format!("{now}: INVITE from {user} without the credentials it has sent before"));
         }
     }
 
@@ -265,8 +274,10 @@ impl Monitor {
                     return;
                 }
                 let Ok(m) = Message::parse(data) else { return };
-                if m.method() == Some("CANCEL") {
-                    self.check_cancel(*conn, &m, now);
+                match m.method() {
+                    Some("CANCEL") => self.check_cancel(*conn, &m, now),
+                    Some("INVITE") => self.check_invite_credentials(&m, now),
+                    _ => {}
                 }
                 if self.flow_conns.contains(conn) {
                     match m.method() {
@@ -360,11 +371,7 @@ impl Monitor {
         if !missing.is_empty() {
             self.violation(format!("{now}: INVITE on {conn} before {missing:?} were registered on it"));
         }
-        let from_user = m
-            .header("From")
-            .and_then(crate::sip::headers::NameAddr::parse)
-            .and_then(|n| crate::sip::headers::uri_user(&n.uri).map(str::to_owned));
-        if let Some(u) = from_user
+        if let Some(u) = header_user(m, "From")
             && !finals.get(&u).is_some_and(|s| (200..300).contains(s))
         {
             self.violation(format!("{now}: INVITE from {u} on {conn} without its 2xx on that connection"));

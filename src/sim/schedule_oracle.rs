@@ -392,4 +392,3 @@ fn granted(msg: &Message) -> Option<u64> {
     }
     msg.header("Expires").and_then(|v| v.trim().parse::<u64>().ok())
 }
-

@@ -2,9 +2,9 @@
 //! digest challenges, bindings per connection, pongs, a UAS for INVITEs, and switches
 //! to misbehave (never pong, force a REGISTER status, ring forever).
 
+use super::header_user;
 use crate::ids::{ConnId, Server};
 use crate::sip::digest;
-use super::header_user;
 use crate::sip::headers::{NameAddr, parse_u32};
 use crate::sip::{Frame, Message};
 use std::collections::BTreeMap;
