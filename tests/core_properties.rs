@@ -38,6 +38,8 @@ enum Op {
     FlowTimer(Server, Option<u32>),
     /// A `Retry-After` on the registrar's forced REGISTER answers (a 503, a 500).
     RetryAfter(Server, Option<u32>),
+    /// The registrar challenges every REGISTER with a fresh nonce (credentials refused).
+    AlwaysChallenge(Server, bool),
     PlaceCall(u8),
     HangUp(u8),
     Answer(u8),
@@ -92,7 +94,7 @@ impl ReferenceStateMachine for Reference {
             4 => (server(), mode).prop_map(|(s, m)| Op::Mode(s, m)),
             1 => server().prop_map(Op::PeerClose),
             1 => (server(), any::<bool>()).prop_map(|(s, b)| Op::Pongs(s, b)),
-            1 => (server(), prop_oneof![3 => Just(None), 1 => Just(Some(403)), 1 => Just(Some(503)), 1 => Just(Some(500))])
+            1 => (server(), prop_oneof![3 => Just(None), 1 => Just(Some(403)), 1 => Just(Some(503)), 1 => Just(Some(500)), 1 => Just(Some(423))])
                 .prop_map(|(s, st)| Op::RegisterStatus(s, st)),
             1 => (server(), prop_oneof![Just(Some(200)), Just(Some(486)), Just(None)]).prop_map(|(s, st)| Op::InviteStatus(s, st)),
             1 => (server(), prop_oneof![2 => Just(None), 1 => Just(Some(1)), 1 => Just(Some(40))])
@@ -100,6 +102,7 @@ impl ReferenceStateMachine for Reference {
             1 => (server(), prop_oneof![Just(None), Just(Some(5)), Just(Some(12)), Just(Some(60))])
                 .prop_map(|(s, f)| Op::FlowTimer(s, f)),
             1 => (server(), prop_oneof![Just(None), Just(Some(0)), Just(Some(90))]).prop_map(|(s, r)| Op::RetryAfter(s, r)),
+            1 => (server(), any::<bool>()).prop_map(|(s, on)| Op::AlwaysChallenge(s, on)),
             3 => (0u8..3).prop_map(Op::PlaceCall),
             2 => (0u8..4).prop_map(Op::HangUp),
             1 => (0u8..4).prop_map(Op::Answer),
@@ -212,13 +215,23 @@ impl StateMachineTest for CoreUnderTest {
             }
             Op::PeerClose(server) => sim.drop_connections(server, sip_ptls::TransportError::PeerClosed),
             Op::Pongs(server, on) => sim.server(server).behaviour.answer_pings = on,
-            Op::RegisterStatus(server, st) => sim.server(server).behaviour.register_status = st,
+            Op::RegisterStatus(server, st) => {
+                let b = &mut sim.server(server).behaviour;
+                b.register_status = st;
+                // A 423 asks for a longer interval: Min-Expires says which.
+                b.register_headers.retain(|(name, _)| name != "Min-Expires");
+                if st == Some(423) {
+                    b.register_headers.push(("Min-Expires".to_owned(), "120".to_owned()));
+                }
+            }
+            Op::AlwaysChallenge(server, on) => sim.server(server).behaviour.always_challenge = on,
             Op::InviteStatus(server, st) => sim.server(server).behaviour.invite_status = st,
             Op::GrantExpires(server, e) => sim.server(server).behaviour.grant_expires = e,
             Op::FlowTimer(server, f) => sim.server(server).behaviour.flow_timer = f,
             Op::RetryAfter(server, r) => {
-                sim.server(server).behaviour.register_headers =
-                    r.map(|r| vec![("Retry-After".to_owned(), r.to_string())]).unwrap_or_default();
+                let headers = &mut sim.server(server).behaviour.register_headers;
+                headers.retain(|(name, _)| name != "Retry-After");
+                headers.extend(r.map(|r| ("Retry-After".to_owned(), r.to_string())));
             }
             Op::PlaceCall(a) => {
                 let account = AccountId(a % s.accounts as u8);
@@ -292,6 +305,7 @@ impl StateMachineTest for CoreUnderTest {
             b.grant_expires = None;
             b.flow_timer = None;
             b.register_headers.clear();
+            b.always_challenge = false;
         }
         sim.run_for(Duration::from_secs(200));
         for i in 0..s.accounts {

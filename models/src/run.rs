@@ -209,9 +209,10 @@ pub struct Caught {
 /// CANCEL before any provisional response breaks RFC 3261 §9.1, an ordering of messages
 /// that the monitor checks on every CANCEL and no model property states; INVITEs without
 /// the credentials already earned cost a round trip, which no model property states
-/// either.
+/// either. The model's registrars never challenge with a fresh nonce again and again nor
+/// answer 423, so the limits on both are the property tests' too.
 #[cfg(feature = "planted-bugs")]
-pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 17] = [
+pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 19] = [
     crate::model::PlantedBug::NoRegisterPacing,
     crate::model::PlantedBug::FlowTimerIgnored,
     crate::model::PlantedBug::NoRescheduleOnFlowTimer,
@@ -229,6 +230,8 @@ pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 17] = [
     crate::model::PlantedBug::NoOrphanDeadline,
     crate::model::PlantedBug::CancelBeforeProvisional,
     crate::model::PlantedBug::NoInviteCredentialsInAdvance,
+    crate::model::PlantedBug::UnboundedChallenges,
+    crate::model::PlantedBug::Unbounded423,
 ];
 
 /// Runs the model with each planted bug, stopping at the first failure.

@@ -75,12 +75,17 @@ pub enum Bug {
     CancelBeforeProvisional,
     /// The INVITE challenge is answered but not kept: every call is challenged again.
     NoInviteCredentialsInAdvance,
+    /// A REGISTER exchange answers challenges for ever (a server refusing the credentials
+    /// with fresh nonces is never given up on).
+    UnboundedChallenges,
+    /// A REGISTER exchange follows 423 Interval Too Brief for ever.
+    Unbounded423,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 32] = [
+    pub const ALL: [Bug; 34] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -113,6 +118,8 @@ impl Bug {
         Bug::NoOrphanDeadline,
         Bug::CancelBeforeProvisional,
         Bug::NoInviteCredentialsInAdvance,
+        Bug::UnboundedChallenges,
+        Bug::Unbounded423,
     ];
 }
 

@@ -359,6 +359,7 @@ impl Core {
                 let header = if proxy { "Proxy-Authenticate" } else { "WWW-Authenticate" };
                 let values = msg.header_all(header);
                 let challenge = digest::best_challenge(values.iter().copied());
+                let planted_unbounded = self.planted(Bug::UnboundedChallenges);
                 let a = &mut self.accounts[i];
                 a.challenges = a.challenges.saturating_add(1);
                 // Credentials failed only if the server refused the answer to the very nonce it
@@ -367,7 +368,7 @@ impl Core {
                 match challenge {
                     Some(ch)
                         if (!rtx.with_auth || ch.stale || answered_nonce.as_deref() != Some(ch.nonce.as_str()))
-                            && a.challenges <= 3 =>
+                            && (a.challenges <= 3 || planted_unbounded) =>
                     {
                         a.auth = Some(AuthCache { challenge: ch, proxy, nc: 0 });
                         self.send_answer_driven(i, conn, rtx.kind);
@@ -384,10 +385,11 @@ impl Core {
             }
             423 => {
                 let min = msg.header("Min-Expires").and_then(parse_u32);
+                let planted_unbounded = self.planted(Bug::Unbounded423);
                 let a = &mut self.accounts[i];
                 a.interval_tries = a.interval_tries.saturating_add(1);
                 match min {
-                    Some(m) if a.interval_tries <= 2 && m > 0 => {
+                    Some(m) if (a.interval_tries <= 2 || planted_unbounded) && m > 0 => {
                         a.min_expires = Some(m);
                         self.send_answer_driven(i, conn, rtx.kind);
                     }

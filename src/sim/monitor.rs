@@ -45,6 +45,9 @@ pub struct Monitor {
     provisional: BTreeSet<(ConnId, String)>,
     /// Users whose INVITEs have carried credentials.
     invite_credentials: BTreeSet<String>,
+    /// Per (connection, user): challenges and 423s answered in a row in the current
+    /// REGISTER exchange (until a 2xx, another final answer, or the exchange's end).
+    answer_run: BTreeMap<(ConnId, String), (u8, u8)>,
 }
 
 /// The back-off window after `failures` failed rounds in a row, as docs/architecture.md
@@ -168,6 +171,13 @@ impl Monitor {
         }
     }
 
+    /// An account's REGISTER exchange ended: its next one starts a new run of answers.
+    fn exchange_ended(&mut self, account: crate::ids::AccountId) {
+        if let Some(user) = self.users.get(usize::from(account.0)) {
+            self.answer_run.retain(|(_, u), _| u != user);
+        }
+    }
+
     /// A response is about to reach the core on `conn` (every world that drives a core
     /// tells the monitor: the simulator, the trace monitor, the fuzz harness).
     pub fn response_delivered(&mut self, conn: ConnId, m: &Message) {
@@ -201,6 +211,20 @@ impl Monitor {
         }
     }
 
+    /// docs/architecture.md: an exchange answers at most three challenges in a row (a
+    /// server that keeps challenging is refusing the credentials) and corrects the interval
+    /// after a 423 at most twice; then the exchange fails and waits for its retry.
+    fn check_answer_run(&mut self, conn: ConnId, m: &Message, now: Instant) {
+        let Some(user) = header_user(m, "From") else { return };
+        if let Some((challenges, intervals)) = self.answer_run.get(&(conn, user.clone())).copied()
+            && (challenges > 3 || intervals > 2)
+        {
+            self.violation(format!(
+                "{now}: REGISTER of {user} on {conn} after {challenges} challenges and {intervals} 423s in a row"
+            ));
+        }
+    }
+
     /// Every invariant broken so far.
     pub fn violations(&self) -> &[String] {
         &self.violations
@@ -231,6 +255,14 @@ impl Monitor {
             return;
         }
         finals.insert(user.to_owned(), status);
+        let key = (conn, user.to_owned());
+        match status {
+            401 | 407 => self.answer_run.entry(key).or_default().0 += 1,
+            423 => self.answer_run.entry(key).or_default().1 += 1,
+            _ => {
+                self.answer_run.remove(&key);
+            }
+        }
         if is_permanent(status) {
             self.rejected.insert((conn.server, user.to_owned()));
         } else if (200..300).contains(&status) {
@@ -277,6 +309,7 @@ impl Monitor {
                 match m.method() {
                     Some("CANCEL") => self.check_cancel(*conn, &m, now),
                     Some("INVITE") => self.check_invite_credentials(&m, now),
+                    Some("REGISTER") => self.check_answer_run(*conn, &m, now),
                     _ => {}
                 }
                 if self.flow_conns.contains(conn) {
@@ -288,6 +321,7 @@ impl Monitor {
                 }
             }
             Output::Event(Event::Registered { account, server, .. }) => {
+                self.exchange_ended(*account);
                 let user = self.users.get(usize::from(account.0)).cloned().unwrap_or_default();
                 let ok = self.reg_finals.iter().any(|(c, m)| {
                     c.server == *server
@@ -301,6 +335,7 @@ impl Monitor {
                 }
             }
             Output::Event(Event::RegistrationFailed { account, .. }) => {
+                self.exchange_ended(*account);
                 // The exchange ended without a binding (a 2xx granting no lifetime, a
                 // challenge or 423 given up on): no INVITE from this account until a new 2xx.
                 let user = self.users.get(usize::from(account.0)).cloned().unwrap_or_default();
