@@ -327,7 +327,7 @@ impl World {
                 eprintln!("  <- {first} {:?} {:?} {:?}", m.cseq(), m.header("Expires"), m.header("Contact"));
             }
             if let Some(m) = message {
-                self.monitor.response_delivered(conn, &m);
+                self.monitor.message_delivered(conn, &m);
                 self.note_response(conn, &m);
             }
             if end <= start {

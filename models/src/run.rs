@@ -210,9 +210,10 @@ pub struct Caught {
 /// that the monitor checks on every CANCEL and no model property states; INVITEs without
 /// the credentials already earned cost a round trip, which no model property states
 /// either. The model's registrars never challenge with a fresh nonce again and again nor
-/// answer 423, so the limits on both are the property tests' too.
+/// answer 423, so the limits on both are the property tests' too. The model's incoming
+/// calls are for one account, so which line an INVITE rings is theirs as well.
 #[cfg(feature = "planted-bugs")]
-pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 19] = [
+pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 20] = [
     crate::model::PlantedBug::NoRegisterPacing,
     crate::model::PlantedBug::FlowTimerIgnored,
     crate::model::PlantedBug::NoRescheduleOnFlowTimer,
@@ -232,6 +233,7 @@ pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 19] = [
     crate::model::PlantedBug::NoInviteCredentialsInAdvance,
     crate::model::PlantedBug::UnboundedChallenges,
     crate::model::PlantedBug::Unbounded423,
+    crate::model::PlantedBug::IncomingToFirstAccount,
 ];
 
 /// Runs the model with each planted bug, stopping at the first failure.

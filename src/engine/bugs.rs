@@ -80,12 +80,14 @@ pub enum Bug {
     UnboundedChallenges,
     /// A REGISTER exchange follows 423 Interval Too Brief for ever.
     Unbounded423,
+    /// An incoming INVITE for any of the lines rings the first one.
+    IncomingToFirstAccount,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 34] = [
+    pub const ALL: [Bug; 35] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -120,6 +122,7 @@ impl Bug {
         Bug::NoInviteCredentialsInAdvance,
         Bug::UnboundedChallenges,
         Bug::Unbounded423,
+        Bug::IncomingToFirstAccount,
     ];
 }
 

@@ -658,6 +658,7 @@ impl Core {
             .accounts
             .iter()
             .position(|a| Some(&a.user_name) == user.as_ref() || Some(&a.user_name) == to_user.as_ref());
+        let account = account.map(|a| if self.planted(Bug::IncomingToFirstAccount) { 0 } else { a });
         let Some(account) = account else {
             self.respond(conn, &msg, 404, "Not Found");
             return;

@@ -236,7 +236,7 @@ impl Sim {
                 framer.push(&bytes);
                 while let Ok(Some(frame)) = framer.next_frame() {
                     if let Frame::Message(m) = frame {
-                        self.monitor.response_delivered(conn, &m);
+                        self.monitor.message_delivered(conn, &m);
                     }
                 }
                 let size = if self.chunk == 0 { bytes.len().max(1) } else { self.chunk };

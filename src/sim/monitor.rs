@@ -48,6 +48,8 @@ pub struct Monitor {
     /// Per (connection, user): challenges and 423s answered in a row in the current
     /// REGISTER exchange (until a 2xx, another final answer, or the exchange's end).
     answer_run: BTreeMap<(ConnId, String), (u8, u8)>,
+    /// The request-URI user and the To user of each INVITE delivered in this step.
+    invites_delivered: Vec<[Option<String>; 2]>,
 }
 
 /// The back-off window after `failures` failed rounds in a row, as docs/architecture.md
@@ -178,9 +180,17 @@ impl Monitor {
         }
     }
 
-    /// A response is about to reach the core on `conn` (every world that drives a core
+    /// A message is about to reach the core on `conn` (every world that drives a core
     /// tells the monitor: the simulator, the trace monitor, the fuzz harness).
-    pub fn response_delivered(&mut self, conn: ConnId, m: &Message) {
+    pub fn message_delivered(&mut self, conn: ConnId, m: &Message) {
+        // The core reads a method whatever its case, so an `invite` rings too.
+        if m.method().is_some_and(|x| x.eq_ignore_ascii_case("INVITE")) {
+            let uri_user = match &m.start {
+                crate::sip::StartLine::Request { uri, .. } => crate::sip::headers::uri_user(uri).map(str::to_owned),
+                crate::sip::StartLine::Response { .. } => None,
+            };
+            self.invites_delivered.push([uri_user, header_user(m, "To")]);
+        }
         if m.status().is_some_and(|s| (100..200).contains(&s))
             && let Some(branch) = m.top_via().and_then(Via::parse).and_then(|v| v.branch().map(str::to_owned))
         {
@@ -358,7 +368,19 @@ impl Monitor {
                     }
                 }
             }
-            Output::Event(Event::IncomingCall { call, .. }) => {
+            Output::Event(Event::IncomingCall { call, account, .. }) => {
+                // The account an INVITE rings: the one whose user is the request-URI's or
+                // the To header's (docs/architecture.md), for an INVITE of this step.
+                let user = self.users.get(usize::from(account.0)).cloned();
+                let addressed = self.invites_delivered.iter().position(|users| users.contains(&user));
+                match addressed {
+                    Some(i) => {
+                        self.invites_delivered.remove(i);
+                    }
+                    None => self.violation(format!(
+                        "{now}: {call} rings {account:?}, but no INVITE of this step was addressed to {user:?}"
+                    )),
+                }
                 // Read from the checker's view only when a call starts ringing, so that the
                 // check costs nothing on the other steps.
                 let ringing = core.decision_view().calls.iter().filter(|c| c.phase == CallPhase::Ringing).count();
@@ -415,6 +437,7 @@ impl Monitor {
 
     /// Checks the state after a step: no leaked connection, at most one persistent one.
     pub fn after_step(&mut self, core: &Core, net: &BTreeMap<ConnId, NetState>) {
+        self.invites_delivered.clear();
         let known: BTreeSet<ConnId> = core.connections().map(|(id, _, _)| id).collect();
         for (id, state) in net {
             if *state != NetState::Closed && !known.contains(id) {

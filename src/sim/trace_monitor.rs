@@ -82,7 +82,7 @@ impl TraceMonitor {
             }
         }
         for m in messages {
-            self.monitor.response_delivered(conn, &m);
+            self.monitor.message_delivered(conn, &m);
             if let Some((user, status)) = self.registers.final_response(core, conn, &m) {
                 self.monitor.register_final_delivered(conn, &user, status);
             }
