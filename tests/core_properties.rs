@@ -40,6 +40,8 @@ enum Op {
     RetryAfter(Server, Option<u32>),
     /// The registrar challenges every REGISTER with a fresh nonce (credentials refused).
     AlwaysChallenge(Server, bool),
+    /// The runtime reports bytes the server has not taken on its connection.
+    Backlog(Server, usize),
     PlaceCall(u8),
     HangUp(u8),
     Answer(u8),
@@ -103,6 +105,8 @@ impl ReferenceStateMachine for Reference {
                 .prop_map(|(s, f)| Op::FlowTimer(s, f)),
             1 => (server(), prop_oneof![Just(None), Just(Some(0)), Just(Some(90))]).prop_map(|(s, r)| Op::RetryAfter(s, r)),
             1 => (server(), any::<bool>()).prop_map(|(s, on)| Op::AlwaysChallenge(s, on)),
+            1 => (server(), prop_oneof![Just(0usize), Just(500), Just(4_000), Just(300_000)])
+                .prop_map(|(s, b)| Op::Backlog(s, b)),
             3 => (0u8..3).prop_map(Op::PlaceCall),
             2 => (0u8..4).prop_map(Op::HangUp),
             1 => (0u8..4).prop_map(Op::Answer),
@@ -225,6 +229,15 @@ impl StateMachineTest for CoreUnderTest {
                 }
             }
             Op::AlwaysChallenge(server, on) => sim.server(server).behaviour.always_challenge = on,
+            Op::Backlog(server, bytes) => {
+                let up = sim
+                    .open_connections()
+                    .into_iter()
+                    .find(|c| c.server == server && sim.net_state(*c) == Some(sip_ptls::sim::NetState::Up));
+                if let Some(conn) = up {
+                    sim.report_backlog(conn, bytes);
+                }
+            }
             Op::InviteStatus(server, st) => sim.server(server).behaviour.invite_status = st,
             Op::GrantExpires(server, e) => sim.server(server).behaviour.grant_expires = e,
             Op::FlowTimer(server, f) => sim.server(server).behaviour.flow_timer = f,

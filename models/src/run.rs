@@ -211,9 +211,10 @@ pub struct Caught {
 /// the credentials already earned cost a round trip, which no model property states
 /// either. The model's registrars never challenge with a fresh nonce again and again nor
 /// answer 423, so the limits on both are the property tests' too. The model's incoming
-/// calls are for one account, so which line an INVITE rings is theirs as well.
+/// calls are for one account, so which line an INVITE rings is theirs as well, and its
+/// runtime reports no write backlog, so the write-stall timeout is too.
 #[cfg(feature = "planted-bugs")]
-pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 20] = [
+pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 21] = [
     crate::model::PlantedBug::NoRegisterPacing,
     crate::model::PlantedBug::FlowTimerIgnored,
     crate::model::PlantedBug::NoRescheduleOnFlowTimer,
@@ -234,6 +235,7 @@ pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 20] = [
     crate::model::PlantedBug::UnboundedChallenges,
     crate::model::PlantedBug::Unbounded423,
     crate::model::PlantedBug::IncomingToFirstAccount,
+    crate::model::PlantedBug::NoWriteStallTimeout,
 ];
 
 /// Runs the model with each planted bug, stopping at the first failure.

@@ -82,12 +82,15 @@ pub enum Bug {
     Unbounded423,
     /// An incoming INVITE for any of the lines rings the first one.
     IncomingToFirstAccount,
+    /// A peer that takes nothing of what the phone writes is waited for for ever, as
+    /// long as the backlog stays under its limit.
+    NoWriteStallTimeout,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 35] = [
+    pub const ALL: [Bug; 36] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -123,6 +126,7 @@ impl Bug {
         Bug::UnboundedChallenges,
         Bug::Unbounded423,
         Bug::IncomingToFirstAccount,
+        Bug::NoWriteStallTimeout,
     ];
 }
 

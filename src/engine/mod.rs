@@ -534,7 +534,7 @@ impl Core {
             self.connection_dead(conn, FlowError::WriteStalled(bytes));
         } else if bytes == 0 {
             self.timers.stop(Timer::WriteStall(conn));
-        } else if before == 0 || bytes < before {
+        } else if (before == 0 || bytes < before) && !self.planted(bugs::Bug::NoWriteStallTimeout) {
             self.timers.set(Timer::WriteStall(conn), self.now + self.config.write_stall_timeout);
         }
     }

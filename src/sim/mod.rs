@@ -374,6 +374,16 @@ impl Sim {
         r.ok()
     }
 
+    /// The runtime reports `bytes` on `conn` that its peer has not taken yet.
+    pub fn report_backlog(&mut self, conn: ConnId, bytes: usize) {
+        if self.net_state(conn) != Some(NetState::Up) {
+            return;
+        }
+        self.monitor.backlog_reported(conn, bytes, self.now);
+        self.core.handle_input(self.now, Input::WriteBacklog { conn, bytes });
+        self.drain();
+    }
+
     /// Hangs a call up.
     pub fn hang_up(&mut self, call: crate::ids::CallId) {
         let _ = self.core.hang_up(self.now, call);

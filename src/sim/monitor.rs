@@ -147,6 +147,14 @@ impl Monitor {
         }
     }
 
+    /// The runtime reported `bytes` unsent on `conn` (the write-stall oracle; exact clock
+    /// only, since a late timer is no stall).
+    pub fn backlog_reported(&mut self, conn: ConnId, bytes: usize, now: Instant) {
+        if let Some(o) = &mut self.schedule {
+            o.backlog_reported(conn, bytes, now);
+        }
+    }
+
     /// The pacing floor, from the words: whatever a server answers, an account
     /// sends at most six REGISTERs in any minute, one of them the REGISTER a new
     /// persistent connection starts with. So the others (challenge answers, 423 retries,

@@ -71,6 +71,12 @@ pub(super) struct ScheduleOracle {
     /// longer reach them, so they must end by then (the orphaned-call timeout).
     orphan_due: BTreeMap<CallId, Instant>,
     orphaned_call_timeout: Duration,
+    /// Per connection with unsent bytes: the backlog last reported, and when the
+    /// connection must be gone if the peer takes nothing more (`write_stall_timeout`
+    /// after the backlog appeared or last shrank); at once beyond `max_write_backlog`.
+    stall_due: BTreeMap<ConnId, (usize, Instant)>,
+    write_stall_timeout: Duration,
+    max_write_backlog: usize,
     shutting_down: bool,
     violations: Vec<String>,
 }
@@ -86,6 +92,8 @@ impl ScheduleOracle {
             registration_retry: Duration::from_secs(u64::from(config.registration_retry)),
             call_setup_timeout: config.call_setup_timeout,
             orphaned_call_timeout: config.orphaned_call_timeout,
+            write_stall_timeout: config.write_stall_timeout,
+            max_write_backlog: config.max_write_backlog,
             ..ScheduleOracle::default()
         }
     }
@@ -326,6 +334,21 @@ impl ScheduleOracle {
         }
     }
 
+    /// The runtime reported `bytes` that the peer of `conn` has not taken yet.
+    pub fn backlog_reported(&mut self, conn: ConnId, bytes: usize, now: Instant) {
+        let due = match self.stall_due.get(&conn) {
+            _ if bytes == 0 => {
+                self.stall_due.remove(&conn);
+                return;
+            }
+            _ if bytes > self.max_write_backlog => now,
+            // No progress: the stall keeps counting from where it started.
+            Some((before, due)) if bytes >= *before => *due,
+            _ => now + self.write_stall_timeout,
+        };
+        self.stall_due.insert(conn, (bytes, due));
+    }
+
     /// Which calls are in a dialog, and which of them lost the persistent connection.
     fn follow_dialogs(&mut self, out: &Output, now: Instant) {
         match out {
@@ -351,6 +374,18 @@ impl ScheduleOracle {
         self.flows.retain(|c, _| net.get(c) == Some(&NetState::Up));
         self.refresh_due.retain(|(c, _), _| net.get(c) == Some(&NetState::Up));
         self.not_before.retain(|(c, _), _| net.get(c) == Some(&NetState::Up));
+        self.stall_due.retain(|c, _| net.get(c) == Some(&NetState::Up));
+        // A connection over the backlog limit is dead at once, shutting down or not.
+        let over: Vec<(ConnId, usize)> = self
+            .stall_due
+            .iter()
+            .filter(|(_, (bytes, due))| now > *due || *bytes > self.max_write_backlog)
+            .map(|(c, (bytes, _))| (*c, *bytes))
+            .collect();
+        for (conn, bytes) in over {
+            self.stall_due.remove(&conn);
+            self.violations.push(format!("{now}: {conn} still open with {bytes} bytes its peer does not take"));
+        }
         if self.shutting_down {
             return;
         }
