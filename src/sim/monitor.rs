@@ -443,7 +443,8 @@ impl Monitor {
         }
     }
 
-    /// Checks the state after a step: no leaked connection, at most one persistent one.
+    /// Checks the state after a step: no leaked connection, at most one persistent one, no
+    /// more calls queued than the limit; and ends the step's list of delivered INVITEs.
     pub fn after_step(&mut self, core: &Core, net: &BTreeMap<ConnId, NetState>) {
         self.invites_delivered.clear();
         let known: BTreeSet<ConnId> = core.connections().map(|(id, _, _)| id).collect();

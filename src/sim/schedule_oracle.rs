@@ -336,12 +336,11 @@ impl ScheduleOracle {
 
     /// The runtime reported `bytes` that the peer of `conn` has not taken yet.
     pub fn backlog_reported(&mut self, conn: ConnId, bytes: usize, now: Instant) {
+        if bytes == 0 {
+            self.stall_due.remove(&conn);
+            return;
+        }
         let due = match self.stall_due.get(&conn) {
-            _ if bytes == 0 => {
-                self.stall_due.remove(&conn);
-                return;
-            }
-            _ if bytes > self.max_write_backlog => now,
             // No progress: the stall keeps counting from where it started.
             Some((before, due)) if bytes >= *before => *due,
             _ => now + self.write_stall_timeout,
