@@ -431,13 +431,15 @@ mod planted {
 
     /// Bugs the model checker catches (`models/tests/planted_bugs.rs`) and these sequences
     /// cannot: the monitor does not see probe answers (failback's hysteresis, caught by
-    /// `FAILBACK_EARNED`), and the simulated far end never hangs up an incoming call
+    /// `FAILBACK_EARNED`, and the failback that a timer ending the pinning call allows,
+    /// caught by `FAILBACK_DUE`), and the simulated far end never hangs up an incoming call
     /// (caught by `INCOMING_ONCE`).
-    const MODEL_ONLY: [PlantedBug; 4] = [
+    const MODEL_ONLY: [PlantedBug; 5] = [
         PlantedBug::FailbackOnFirstProbe,
         PlantedBug::FailbackDuringCall,
         PlantedBug::KeepCallAfterRemoteBye,
         PlantedBug::ProbeFailureKeepsRun,
+        PlantedBug::NoReevaluationAfterTimer,
     ];
 
     #[test]

@@ -156,7 +156,7 @@ fn mutants(b: BoundArgs) -> ExitCode {
     let bounds = b.bounds_with_calls(Bounds::planted_bug_suite().calls);
     eprintln!("planted-bug suite within {bounds:?}");
     for bug in run::PROPERTY_TESTS_ONLY {
-        println!("{:<26} left to tests/core_properties.rs (a timing oracle)", format!("{bug:?}"));
+        println!("{:<26} left to tests/core_properties.rs (an oracle of the monitor)", format!("{bug:?}"));
     }
     for c in run::mutants(bounds, b.threads) {
         match c.property {

@@ -3,6 +3,8 @@
 //! Without the feature [`Core::planted`] is constant `false` and the mistakes compile away.
 
 use super::Core;
+use super::timer::Timer;
+use crate::time::Instant;
 
 /// A mistake the checks must catch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -85,12 +87,18 @@ pub enum Bug {
     /// A peer that takes nothing of what the phone writes is waited for for ever, as
     /// long as the backlog stays under its limit.
     NoWriteStallTimeout,
+    /// The timer table orders its timers by key before deadline: the first armed timer
+    /// in key order is the next one, and an earlier one behind it waits for it.
+    TimersInKeyOrder,
+    /// The decisions that follow every input (release of queued calls, failback, the end
+    /// of shutdown) are not taken again after the timers fired.
+    NoReevaluationAfterTimer,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 36] = [
+    pub const ALL: [Bug; 38] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -127,6 +135,8 @@ impl Bug {
         Bug::Unbounded423,
         Bug::IncomingToFirstAccount,
         Bug::NoWriteStallTimeout,
+        Bug::TimersInKeyOrder,
+        Bug::NoReevaluationAfterTimer,
     ];
 }
 
@@ -142,6 +152,19 @@ impl Core {
         {
             let _ = bug;
             false
+        }
+    }
+
+    /// The next timer as [`Bug::TimersInKeyOrder`] has it: the first armed one in key
+    /// order, whatever its deadline.
+    pub(super) fn planted_next_timer(&self) -> Option<(Timer, Instant)> {
+        #[cfg(feature = "planted-bugs")]
+        {
+            self.timers.iter().next()
+        }
+        #[cfg(not(feature = "planted-bugs"))]
+        {
+            self.timers.next()
         }
     }
 

@@ -43,6 +43,7 @@ use crate::rng::Rng;
 use crate::sip::{Frame, Framer, Limits, Message};
 use crate::time::{Duration, Instant};
 use backoff::Backoff;
+use bugs::Bug;
 use calls::Call;
 use core::net::SocketAddr;
 use failback::Failback;
@@ -272,11 +273,11 @@ impl Core {
             if self.phase == Phase::Closed {
                 return;
             }
-            let Some(timer) = self.timers.next_expired(self.now) else { break };
+            let Some((timer, _)) = self.timeout_reason().filter(|(_, at)| *at <= self.now) else { break };
             self.timers.stop(timer);
             self.on_timer(timer);
         }
-        if self.phase != Phase::Closed {
+        if self.phase != Phase::Closed && !self.planted(Bug::NoReevaluationAfterTimer) {
             self.after_input();
         }
     }
@@ -374,6 +375,9 @@ impl Core {
     /// Why the next wake-up is due: the timer behind [`Core::poll_timeout`] and its
     /// deadline (for logs; str0m's `last_timeout_reason`).
     pub fn timeout_reason(&self) -> Option<(Timer, Instant)> {
+        if self.planted(Bug::TimersInKeyOrder) {
+            return self.planted_next_timer();
+        }
         self.timers.next()
     }
 
