@@ -47,6 +47,12 @@ struct BoundArgs {
     /// Calls the far end places to the phone.
     #[arg(long, default_value_t = Bounds::default().incoming)]
     incoming: u8,
+    /// The user may hang up each placed call once, at any point until it ends.
+    #[arg(long)]
+    hang_up: bool,
+    /// The far end may CANCEL a ringing incoming call and re-INVITE an answered one.
+    #[arg(long)]
+    far_end_requests: bool,
     /// Checker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -72,6 +78,8 @@ impl BoundArgs {
             shutdown: !self.no_shutdown,
             incoming: self.incoming,
             per_call: self.per_call,
+            hang_up: self.hang_up,
+            far_end_requests: self.far_end_requests,
         }
     }
 }

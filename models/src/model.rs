@@ -62,6 +62,12 @@ pub struct Bounds {
     /// TLS mode (a connection per registration exchange and per call) instead of
     /// Persistent TLS.
     pub per_call: bool,
+    /// The user may hang up each placed call once, at any point until it ends (queued,
+    /// before or after the provisional response, answered).
+    pub hang_up: bool,
+    /// The far end may CANCEL each incoming call once while it rings, and send one
+    /// re-INVITE in it once answered.
+    pub far_end_requests: bool,
 }
 
 impl Default for Bounds {
@@ -76,6 +82,8 @@ impl Default for Bounds {
             shutdown: true,
             incoming: 0,
             per_call: false,
+            hang_up: false,
+            far_end_requests: false,
         }
     }
 }
@@ -89,12 +97,15 @@ impl Bounds {
 
     /// The bounds a planted bug is hunted within: these, except for a bug of incoming
     /// calls, which needs one (and, to stay small, one account, one fault and no
-    /// outgoing call), and a bug of TLS mode, which needs that mode.
+    /// outgoing call), a bug of TLS mode, which needs that mode, and a bug of hanging up,
+    /// which needs the user's hang-up.
     #[cfg(feature = "planted-bugs")]
     pub fn for_planted_bug(self, bug: PlantedBug) -> Bounds {
         match bug {
             PlantedBug::KeepCallAfterRemoteBye => Bounds { accounts: 1, faults: 1, calls: 0, incoming: 1, ..self },
             PlantedBug::KeepExchangeConnection => Bounds { accounts: 1, faults: 1, per_call: true, ..self },
+            PlantedBug::CancelBeforeProvisional => Bounds { hang_up: true, ..self },
+            PlantedBug::IncomingToFirstAccount => Bounds { accounts: 2, faults: 1, calls: 0, incoming: 1, ..self },
             _ => self,
         }
     }
@@ -119,8 +130,7 @@ pub enum Delivery {
     Pong,
     /// A SIP response (or request) from the server.
     Reply(Reply),
-    /// A request of the far end, relayed by the server: INVITE, ACK or BYE of an incoming
-    /// call.
+    /// A request of the far end, relayed by the server, in an incoming call.
     Request(FarRequest),
 }
 
@@ -144,6 +154,12 @@ pub enum FarKind {
     Ack,
     /// The far end hangs up.
     Bye,
+    /// The far end gives up on its ringing call.
+    Cancel,
+    /// A re-INVITE in the answered call (a session refresh, no offer).
+    Reinvite,
+    /// Acknowledges the phone's 2xx to the re-INVITE.
+    AckReinvite,
 }
 
 /// An incoming call as the far end sees it.
@@ -163,6 +179,13 @@ pub struct Incoming {
     pub user_acted: bool,
     /// The user hung it up.
     pub hung_up: bool,
+    /// The far end sent its CANCEL.
+    pub far_cancel: bool,
+    /// The far end sent its re-INVITE.
+    pub far_reinvite: bool,
+    /// The far end's requests that got a final answer, one bit per request
+    /// ([`FarKind::answer_bit`]): a second final answer to one of them is a violation.
+    pub finals: u8,
     /// The account called (its user name).
     pub user: String,
 }
@@ -176,6 +199,31 @@ pub enum IncomingPhase {
     Answered,
     /// `CallEnded` came (or the phone refused the call).
     Ended,
+}
+
+impl FarKind {
+    /// The bit of [`Incoming::finals`] for the phone's final answer to this request
+    /// (`None` for an ACK, which gets no answer).
+    pub fn answer_bit(self) -> Option<u8> {
+        match self {
+            FarKind::Invite => Some(1),
+            FarKind::Cancel => Some(2),
+            FarKind::Bye => Some(4),
+            FarKind::Reinvite => Some(8),
+            FarKind::Ack | FarKind::AckReinvite => None,
+        }
+    }
+
+    /// The far end's request that a response of the phone answers, from its CSeq.
+    fn answered_by(cseq: u32, method: &str) -> Option<FarKind> {
+        match (cseq, method.to_ascii_uppercase().as_str()) {
+            (1, "INVITE") => Some(FarKind::Invite),
+            (1, "CANCEL") => Some(FarKind::Cancel),
+            (2, "BYE") => Some(FarKind::Bye),
+            (3, "INVITE") => Some(FarKind::Reinvite),
+            _ => None,
+        }
+    }
 }
 
 /// A SIP message from the server, with what the model needs to know about it.
@@ -269,11 +317,16 @@ pub mod viol {
     /// Output after `ShutdownComplete`, a second `ShutdownComplete`, or a connection
     /// still open when it came.
     pub const SHUTDOWN: u16 = 1 << 9;
-    /// An incoming call ended twice, or an event for an incoming call the far end never
-    /// placed.
+    /// An incoming call ended twice, rang another line than the one called, or an event
+    /// for an incoming call the far end never placed.
     pub const INCOMING: u16 = 1 << 10;
     /// TLS mode: a connection carried a request of another exchange than its own.
     pub const PER_CALL_SCOPE: u16 = 1 << 11;
+    /// A BYE, CANCEL or re-INVITE of the far end got no final answer at once on the
+    /// connection it came on, or a far end's request got two final answers.
+    pub const FAR_UNANSWERED: u16 = 1 << 12;
+    /// A CANCEL for an INVITE to which no provisional response was delivered.
+    pub const CANCEL_EARLY: u16 = 1 << 13;
 }
 
 /// Reachability flags.
@@ -303,6 +356,10 @@ pub struct Ghost {
     pub reached: u8,
     /// Placed calls and how many outcomes each got.
     pub calls: Vec<(CallId, u8)>,
+    /// Per placed call (same order): the user hung it up.
+    pub calls_hung_up: Vec<bool>,
+    /// Call-IDs of the phone's INVITEs to which a provisional response was delivered.
+    pub provisional: Vec<Arc<str>>,
     /// Accounts a server rejected for good (403 delivered), per server.
     pub rejected: [Vec<bool>; 2],
     /// Some flow was lost or failed to connect.
@@ -363,6 +420,9 @@ pub struct State {
     pub probe_abandoned: bool,
     /// The incoming call whose INVITE is being delivered in this step (scratch).
     pub delivering_invite: Option<u8>,
+    /// The far end's BYE, CANCEL or re-INVITE delivered in this step and not answered yet:
+    /// connection, Call-ID and answer bit (scratch).
+    pub far_pending: Vec<(ConnId, String, u8)>,
 }
 
 /// A step of the environment.
@@ -393,6 +453,12 @@ pub enum Action {
     HangUpIncoming(u8),
     /// The far end hangs up answered incoming call `i`.
     FarEndBye(u8),
+    /// The user hangs up placed call `i` (index in the ghost's list of placed calls).
+    HangUpCall(u8),
+    /// The far end cancels ringing incoming call `i`.
+    FarEndCancel(u8),
+    /// The far end sends a re-INVITE in answered incoming call `i`.
+    FarEndReinvite(u8),
     /// The earliest armed deadline passes.
     Fire,
 }
@@ -421,6 +487,22 @@ struct NetKey {
     probe_answered: bool,
 }
 
+/// What of an incoming call decides what can still happen to it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct IncomingKey {
+    phase: IncomingPhase,
+    announced: bool,
+    far_bye: bool,
+    far_cancel: bool,
+    far_reinvite: bool,
+    user_acted: bool,
+    hung_up: bool,
+    finals: u8,
+    /// The line called: without it, calls to different lines would be one state, and
+    /// only the first line explored.
+    user: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct GhostKey {
     viol: u16,
@@ -432,8 +514,10 @@ struct GhostKey {
     since_change: u8,
     good_probes: u8,
     shut_down: bool,
-    incoming: Vec<(IncomingPhase, bool, bool, bool, bool)>,
+    incoming: Vec<IncomingKey>,
     answered: Vec<CallId>,
+    calls_hung_up: Vec<bool>,
+    provisional: usize,
 }
 
 impl State {
@@ -491,9 +575,21 @@ impl State {
                 incoming: g
                     .incoming
                     .iter()
-                    .map(|i| (i.phase, i.far_bye, i.user_acted, i.hung_up, i.call.is_some()))
+                    .map(|i| IncomingKey {
+                        phase: i.phase,
+                        announced: i.call.is_some(),
+                        far_bye: i.far_bye,
+                        far_cancel: i.far_cancel,
+                        far_reinvite: i.far_reinvite,
+                        user_acted: i.user_acted,
+                        hung_up: i.hung_up,
+                        finals: i.finals,
+                        user: i.user.clone(),
+                    })
                     .collect(),
                 answered: g.answered.clone(),
+                calls_hung_up: g.calls_hung_up.clone(),
+                provisional: g.provisional.len(),
             },
         }
     }
@@ -572,14 +668,18 @@ pub fn model_config(accounts: u8, seed: u64) -> Config {
 /// The far end's request `kind` in incoming call `n` to `user`, with the phone's To tag
 /// once it has one.
 fn far_request(kind: FarKind, n: usize, user: &str, to_tag: Option<&str>) -> Vec<u8> {
-    let (method, cseq) = match kind {
-        FarKind::Invite => ("INVITE", 1),
-        FarKind::Ack => ("ACK", 1),
-        FarKind::Bye => ("BYE", 2),
+    // A CANCEL names its INVITE's branch (RFC 3261 §9.1); every other request has its own.
+    let (method, cseq, branch) = match kind {
+        FarKind::Invite => ("INVITE", 1, "inv"),
+        FarKind::Ack => ("ACK", 1, "ack"),
+        FarKind::Bye => ("BYE", 2, "bye"),
+        FarKind::Cancel => ("CANCEL", 1, "inv"),
+        FarKind::Reinvite => ("INVITE", 3, "reinv"),
+        FarKind::AckReinvite => ("ACK", 3, "reack"),
     };
     let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
     format!(
-        "{method} sips:{user}@127.0.0.1:40000 SIP/2.0\r\nVia: SIP/2.0/TLS far.test;branch=z9hG4bKfar{method}{n}\r\n\
+        "{method} sips:{user}@127.0.0.1:40000 SIP/2.0\r\nVia: SIP/2.0/TLS far.test;branch=z9hG4bKfar{branch}{n}\r\n\
          Max-Forwards: 70\r\nFrom: <sips:3000@far.test>;tag=far{n}\r\nTo: <sips:{user}@proxy.test>{to_tag}\r\n\
          Call-ID: far-{n}\r\nCSeq: {cseq} {method}\r\nContact: <sips:3000@far.test>\r\nContent-Length: 0\r\n\r\n"
     )
@@ -675,6 +775,8 @@ impl PtlsModel {
                 viol: 0,
                 reached: 0,
                 calls: Vec::new(),
+                calls_hung_up: Vec::new(),
+                provisional: Vec::new(),
                 rejected: [vec![false; n], vec![false; n]],
                 flow_lost: false,
                 silent_loss: false,
@@ -688,6 +790,7 @@ impl PtlsModel {
             invites_sent: 0,
             probe_abandoned: false,
             delivering_invite: None,
+            far_pending: Vec::new(),
         };
         let now = s.now;
         self.guarded(&mut s, |c| c.start(now));
@@ -785,10 +888,13 @@ impl PtlsModel {
         if std::mem::take(&mut s.probe_abandoned) {
             s.ghost.good_probes = 0;
         }
-        // A lost ping must be noticed within the pong timeout plus one OPTIONS transaction.
+        // A lost ping must be noticed within the pong timeout plus one OPTIONS transaction,
+        // while the phone runs: a shutdown stops keep-alive, and the de-REGISTER's own
+        // transaction timeout and the shutdown deadline bound the wait then.
         let limit = self.config.pong_timeout + self.config.transaction_timeout;
         let now = s.now;
-        for (id, _, _) in s.core.connections().filter(|(_, p, up)| *p == ConnPurpose::Flow && *up) {
+        let running = !self.shutting_down(s);
+        for (id, _, _) in s.core.connections().filter(|(_, p, up)| running && *p == ConnPurpose::Flow && *up) {
             if let Some(c) = s.net.iter().find(|c| c.id == id)
                 && c.lost_ping_at.is_some_and(|t| now.saturating_since(t) > limit)
             {
@@ -879,6 +985,11 @@ impl PtlsModel {
             return;
         }
         let method = m.method().map(method_of).unwrap_or(Method::Other);
+        if m.method().is_some_and(|me| me.eq_ignore_ascii_case("CANCEL"))
+            && !s.ghost.provisional.iter().any(|id| Some(&**id) == m.call_id())
+        {
+            s.ghost.viol |= viol::CANCEL_EARLY;
+        }
         if !self.in_scope(&mut s.net[ci], &m) {
             s.ghost.viol |= viol::PER_CALL_SCOPE;
         }
@@ -952,15 +1063,36 @@ impl PtlsModel {
         })
     }
 
-    /// The phone answered a far end's INVITE: a 2xx makes the call answered, and the far
-    /// end acknowledges it (when its server relays anything).
+    /// The phone answered a request of the far end. Each request gets one final answer,
+    /// and a BYE, CANCEL or re-INVITE gets it at once, on the connection it came on. A 2xx
+    /// to the INVITE makes the call answered, and the far end acknowledges a 2xx (when
+    /// its server relays anything).
     fn on_phone_response(&self, s: &mut State, ci: usize, m: &Message) {
-        let (Some(status), Some((_, method))) = (m.status(), m.cseq()) else { return };
-        if !method.eq_ignore_ascii_case("INVITE") || !(200..300).contains(&status) {
-            return;
-        }
+        let (Some(status), Some((cseq, method))) = (m.status(), m.cseq()) else { return };
         let call_id = m.call_id().unwrap_or("");
         let Some(k) = s.ghost.incoming.iter().position(|i| i.call_id == call_id) else { return };
+        let Some(kind) = FarKind::answered_by(cseq, method) else { return };
+        if status < 200 {
+            return;
+        }
+        let conn = s.net[ci].id;
+        if let Some(bit) = kind.answer_bit() {
+            let inc = &mut s.ghost.incoming[k];
+            if inc.finals & bit != 0 {
+                s.ghost.viol |= viol::FAR_UNANSWERED;
+            }
+            inc.finals |= bit;
+            match s.far_pending.iter().position(|(_, id, b)| id == call_id && *b == bit) {
+                Some(p) if s.far_pending[p].0 == conn => {
+                    s.far_pending.remove(p);
+                }
+                Some(_) => s.ghost.viol |= viol::FAR_UNANSWERED,
+                None => {}
+            }
+        }
+        if !matches!(kind, FarKind::Invite | FarKind::Reinvite) || !(200..300).contains(&status) {
+            return;
+        }
         let to_tag =
             m.header("To").and_then(sip_ptls::sip::headers::NameAddr::parse).and_then(|n| n.tag().map(str::to_owned));
         let inc = &mut s.ghost.incoming[k];
@@ -969,8 +1101,9 @@ impl PtlsModel {
         }
         inc.to_tag = to_tag;
         if s.modes[s.net[ci].id.server.index()] == Mode::Up {
-            let bytes = Arc::new(far_request(FarKind::Ack, k, &inc.user, inc.to_tag.as_deref()));
-            s.net[ci].queue.push_back(Delivery::Request(FarRequest { bytes, kind: FarKind::Ack, call: k as u8 }));
+            let ack = if kind == FarKind::Invite { FarKind::Ack } else { FarKind::AckReinvite };
+            let bytes = Arc::new(far_request(ack, k, &inc.user, inc.to_tag.as_deref()));
+            s.net[ci].queue.push_back(Delivery::Request(FarRequest { bytes, kind: ack, call: k as u8 }));
         }
     }
 
@@ -1048,9 +1181,13 @@ impl PtlsModel {
                 }
             }
             Event::FailedOver => s.ghost.reached |= reach::FAILOVER,
-            Event::IncomingCall { call, .. } => {
+            Event::IncomingCall { call, account, .. } => {
+                // The line rung is the one whose user the far end called.
+                let called = |inc: &Incoming| {
+                    self.config.accounts.get(usize::from(account.0)).is_some_and(|a| a.user_name == inc.user)
+                };
                 match s.delivering_invite.and_then(|k| s.ghost.incoming.get_mut(usize::from(k))) {
-                    Some(inc) if inc.call.is_none() => inc.call = Some(call),
+                    Some(inc) if inc.call.is_none() && called(inc) => inc.call = Some(call),
                     _ => s.ghost.viol |= viol::INCOMING,
                 }
             }
@@ -1120,6 +1257,7 @@ impl PtlsModel {
         let mut s = last.clone();
         s.invites_sent = 0;
         s.delivering_invite = None;
+        s.far_pending.clear();
         let had_queued = s.core.queued_calls() > 0;
         let now = s.now;
         let mut fault = false;
@@ -1161,6 +1299,11 @@ impl PtlsModel {
                         if f.kind == FarKind::Invite {
                             s.delivering_invite = Some(f.call);
                         }
+                        if let (Some(bit), Some(inc)) = (f.kind.answer_bit(), s.ghost.incoming.get(usize::from(f.call)))
+                            && f.kind != FarKind::Invite
+                        {
+                            s.far_pending.push((conn, inc.call_id.clone(), bit));
+                        }
                         let bytes = Arc::clone(&f.bytes);
                         self.guarded(&mut s, |c| c.handle_input(now, Input::Received { conn, data: &bytes }));
                     }
@@ -1194,6 +1337,12 @@ impl PtlsModel {
                         {
                             s.net[i].probe_answered = true;
                             s.ghost.good_probes = s.ghost.good_probes.saturating_add(1).min(3);
+                        }
+                        if r.method == Method::Invite
+                            && (100..200).contains(&r.status)
+                            && !s.ghost.provisional.contains(&r.call_id)
+                        {
+                            s.ghost.provisional.push(Arc::clone(&r.call_id));
                         }
                         let bytes = Arc::clone(&r.bytes);
                         self.guarded(&mut s, |c| c.handle_input(now, Input::Received { conn, data: &bytes }));
@@ -1277,6 +1426,7 @@ impl PtlsModel {
                 let r = self.guarded(&mut s, |c| c.place_call(now, AccountId(a), "2000", b"v=0\r\n".to_vec()));
                 if let Some(Ok(id)) = r {
                     s.ghost.calls.push((id, 0));
+                    s.ghost.calls_hung_up.push(false);
                 }
             }
             Action::IncomingCall(a) => {
@@ -1299,6 +1449,9 @@ impl PtlsModel {
                     far_bye: false,
                     user_acted: false,
                     hung_up: false,
+                    far_cancel: false,
+                    far_reinvite: false,
+                    finals: 0,
                     user,
                 });
             }
@@ -1328,6 +1481,28 @@ impl PtlsModel {
                 let bytes = Arc::new(far_request(FarKind::Bye, usize::from(k), &inc.user, inc.to_tag.as_deref()));
                 s.net[ci].queue.push_back(Delivery::Request(FarRequest { bytes, kind: FarKind::Bye, call: k }));
             }
+            Action::HangUpCall(k) => {
+                placing = true;
+                let k = usize::from(k);
+                let call = s.ghost.calls.get(k)?.0;
+                *s.ghost.calls_hung_up.get_mut(k)? = true;
+                let _ = self.guarded(&mut s, |c| c.hang_up(now, call));
+            }
+            Action::FarEndCancel(k) | Action::FarEndReinvite(k) => {
+                placing = true;
+                let ci = self.far_end_conn(&s)?;
+                let inc = s.ghost.incoming.get_mut(usize::from(k))?;
+                let kind = if matches!(action, Action::FarEndCancel(_)) {
+                    inc.far_cancel = true;
+                    FarKind::Cancel
+                } else {
+                    inc.far_reinvite = true;
+                    FarKind::Reinvite
+                };
+                let to_tag = if kind == FarKind::Cancel { None } else { inc.to_tag.as_deref() };
+                let bytes = Arc::new(far_request(kind, usize::from(k), &inc.user, to_tag));
+                s.net[ci].queue.push_back(Delivery::Request(FarRequest { bytes, kind, call: k }));
+            }
             Action::Shutdown => {
                 placing = true;
                 s.budget.shutdown = false;
@@ -1354,6 +1529,9 @@ impl PtlsModel {
             Self::take_fault(&mut s);
         }
         self.drain(&mut s, log, placing);
+        if !s.far_pending.is_empty() {
+            s.ghost.viol |= viol::FAR_UNANSWERED;
+        }
         if had_queued && s.invites_sent > 0 && s.ghost.flow_lost {
             s.ghost.reached |= reach::QUEUED_DELIVERED;
         }
@@ -1444,9 +1622,14 @@ impl Model for PtlsModel {
         for (k, inc) in s.ghost.incoming.iter().enumerate() {
             let k = k as u8;
             match inc.phase {
-                IncomingPhase::Ringing if inc.call.is_some() && !inc.user_acted => {
-                    actions.push(Action::Answer(k));
-                    actions.push(Action::RejectCall(k));
+                IncomingPhase::Ringing => {
+                    if inc.call.is_some() && !inc.user_acted {
+                        actions.push(Action::Answer(k));
+                        actions.push(Action::RejectCall(k));
+                    }
+                    if self.bounds.far_end_requests && !inc.far_cancel && self.far_end_conn(s).is_some() {
+                        actions.push(Action::FarEndCancel(k));
+                    }
                 }
                 IncomingPhase::Answered => {
                     if !inc.hung_up {
@@ -1454,9 +1637,20 @@ impl Model for PtlsModel {
                     }
                     if !inc.far_bye && self.far_end_conn(s).is_some() {
                         actions.push(Action::FarEndBye(k));
+                        if self.bounds.far_end_requests && !inc.far_reinvite {
+                            actions.push(Action::FarEndReinvite(k));
+                        }
                     }
                 }
-                _ => {}
+                IncomingPhase::Ended => {}
+            }
+        }
+        if self.bounds.hang_up && !s.core.is_closed() {
+            for (k, ((call, outcomes), hung_up)) in s.ghost.calls.iter().zip(&s.ghost.calls_hung_up).enumerate() {
+                // Until the call ends: no outcome yet, or answered and not ended.
+                if !hung_up && (*outcomes == 0 || s.ghost.answered.contains(call)) {
+                    actions.push(Action::HangUpCall(k as u8));
+                }
             }
         }
         if s.budget.calls > 0 && !s.core.is_closed() {
@@ -1503,7 +1697,12 @@ pub mod names {
     pub const FAILBACK_EARNED: &str =
         "the backup is left only after stable_probes good probes in a row, with no call other than a queued one live";
     /// Incoming calls.
-    pub const INCOMING_ONCE: &str = "every incoming call is announced once and ends at most once";
+    pub const INCOMING_ONCE: &str = "every incoming call is announced once, on the line called, and ends at most once";
+    /// The far end's requests are answered.
+    pub const FAR_ANSWERED: &str =
+        "every request of the far end gets one final answer, a BYE, CANCEL or re-INVITE at once and on its connection";
+    /// RFC 3261 §9.1.
+    pub const CANCEL_AFTER_1XX: &str = "CANCEL only after a provisional response to its INVITE";
     /// TLS mode.
     pub const PER_CALL_SCOPED: &str =
         "TLS mode: each connection carries one exchange, and none outlives it but an answered call's";
@@ -1550,6 +1749,8 @@ fn properties() -> Vec<Property<PtlsModel>> {
                 && (!m.bounds.per_call || m.violated(s) || !m.is_terminal(s) || m.per_call_connections_closed(s))
         }),
         Property::always(INCOMING_ONCE, |_, s: &State| s.ghost.viol & viol::INCOMING == 0),
+        Property::always(FAR_ANSWERED, |_, s: &State| s.ghost.viol & viol::FAR_UNANSWERED == 0),
+        Property::always(CANCEL_AFTER_1XX, |_, s: &State| s.ghost.viol & viol::CANCEL_EARLY == 0),
         Property::always(ONE_OUTCOME, |_, s: &State| s.ghost.viol & viol::OUTCOME == 0),
         Property::always(BACKOFF, |_, s: &State| s.ghost.viol & viol::BACKOFF == 0),
         Property::always(SILENCE, |_, s: &State| s.ghost.viol & viol::SILENCE_UNNOTICED == 0),

@@ -57,3 +57,50 @@ fn per_call_tls_holds() {
     // Measured 354,456.
     assert!(unique >= 250_000, "only {unique} unique states: the model collapsed");
 }
+
+/// The user hangs up each outgoing call once, at any point until it ends: queued, before
+/// the provisional response (the CANCEL waits for it), after it (the CANCEL may cross the
+/// 2xx, which the phone then acknowledges and ends with a BYE), or answered (a BYE). With
+/// its own property: a CANCEL only after a provisional response to its INVITE.
+#[test]
+fn outgoing_calls_hung_up_at_any_point_hold() {
+    let unique = exhaustive(Bounds { hang_up: true, ..Bounds::default() });
+    // Measured 631,824.
+    assert!(unique >= 500_000, "only {unique} unique states: the model collapsed");
+}
+
+/// The far end cancels its ringing call (before, while or after the user answers or
+/// rejects it) and sends a re-INVITE in the answered one, with a failure and a shutdown
+/// around them. With its own property: every request of the far end gets one final
+/// answer, at once and on the connection it came on.
+#[test]
+fn far_end_cancel_and_reinvite_hold() {
+    let unique = exhaustive(Bounds {
+        accounts: 1,
+        faults: 1,
+        calls: 0,
+        incoming: 1,
+        far_end_requests: true,
+        ..Bounds::default()
+    });
+    // Measured 314,498.
+    assert!(unique >= 250_000, "only {unique} unique states: the model collapsed");
+}
+
+/// Two lines, a call placed from either and a call from the far end to either, with a
+/// failure and a shutdown around them: `INCOMING_ONCE` checks that the line called is the
+/// line that rings.
+#[test]
+fn incoming_and_outgoing_calls_on_two_lines_hold() {
+    let unique = exhaustive(Bounds { accounts: 2, faults: 1, calls: 1, incoming: 1, ..Bounds::default() });
+    // Measured 2,705,736.
+    assert!(unique >= 2_000_000, "only {unique} unique states: the model collapsed");
+}
+
+/// TLS mode with two accounts, each registering over its own connections, and a call.
+#[test]
+fn per_call_tls_with_two_accounts_holds() {
+    let unique = exhaustive(Bounds { accounts: 2, faults: 1, per_call: true, ..Bounds::default() });
+    // Measured 179,916.
+    assert!(unique >= 150_000, "only {unique} unique states: the model collapsed");
+}

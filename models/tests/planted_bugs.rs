@@ -28,6 +28,8 @@ fn expected(bug: PlantedBug) -> &'static str {
         PlantedBug::FlowIgnoresTransactionTimeout => names::BOUNDED,
         PlantedBug::ProbeFailureKeepsRun => names::FAILBACK_EARNED,
         PlantedBug::MakeBeforeBreak => names::ONE_FLOW,
+        PlantedBug::CancelBeforeProvisional => names::CANCEL_AFTER_1XX,
+        PlantedBug::IncomingToFirstAccount => names::INCOMING_ONCE,
         PlantedBug::TimersInKeyOrder => names::BOUNDED,
         PlantedBug::NoReevaluationAfterTimer => names::FAILBACK_DUE,
         _ => unreachable!("{bug:?} is left to the property tests (run::PROPERTY_TESTS_ONLY)"),
