@@ -11,6 +11,7 @@ fn bounds() -> Bounds {
     Bounds::planted_bug_suite()
 }
 
+/// The property meant to catch `bug`.
 fn expected(bug: PlantedBug) -> &'static str {
     match bug {
         PlantedBug::SkipBackupReregistration => names::BOUNDED,
@@ -44,7 +45,19 @@ fn every_planted_bug_is_caught_by_its_property() {
         eprintln!("{:?}: {:?} ({} steps, {} states)", c.bug, c.property, c.steps, c.unique);
     }
     for c in results {
-        assert_eq!(c.property, Some(expected(c.bug)), "{:?} was not caught by its property", c.bug);
+        // Two checker threads race, so a bug that breaks two properties may be caught by
+        // either: a line never registered on the backup is also a line whose INVITE goes
+        // out before its REGISTER answer (seen in 2 of 12 runs).
+        let also = match c.bug {
+            PlantedBug::SkipBackupReregistration => Some(names::INVITE_AFTER_REG),
+            _ => None,
+        };
+        let caught_by = c.property;
+        assert!(
+            caught_by == Some(expected(c.bug)) || (caught_by.is_some() && caught_by == also),
+            "{:?} was not caught by its property: {caught_by:?}",
+            c.bug
+        );
     }
 }
 
