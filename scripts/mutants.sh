@@ -45,6 +45,9 @@ run_shard() {
     # whole test command, which is the baseline that matters.
     run_cargo_mutants --in-place --shard "$k/$n" --colors never --baseline=skip \
         --timeout "$TEST_TIMEOUT" --build-timeout "$BUILD_TIMEOUT" --output "$out" || status=$?
+    # A property test that fails under a mutant saves its seed in proptest-regressions/:
+    # the seed is the mutant's, not the code's, and a dirty file would stop the next shard.
+    git checkout -- proptest-regressions
     # 0: all caught; 2: some missed; 3: some timed out. Anything else (a failing baseline,
     # an interruption, an internal error) leaves no results.
     case $status in
