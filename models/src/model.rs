@@ -435,6 +435,9 @@ pub enum Action {
     Lose(u8),
     /// Fault: the server answers the REGISTER at the head of connection `i` with `status`.
     Reject(u8, u16),
+    /// Fault: the server refuses the credentials of the REGISTER at the head of connection
+    /// `i`: a 401 with a fresh nonce and no `stale=true`, as for a wrong password.
+    RefuseCredentials(u8),
     /// Fault: the server closes connection `i`.
     PeerClose(u8),
     /// Fault: a server changes mode.
@@ -1386,6 +1389,18 @@ impl PtlsModel {
                 let reply = replies.first().and_then(|r| self.label(&r.bytes, &request))?;
                 s.net[usize::from(i)].queue[0] = Delivery::Reply(reply);
             }
+            Action::RefuseCredentials(i) => {
+                fault = true;
+                let c = s.net.get(usize::from(i))?;
+                let Some(Delivery::Reply(r)) = c.queue.front() else { return None };
+                let (conn, request) = (c.id, Arc::clone(&r.request));
+                let server = &mut s.servers[conn.server.index()];
+                server.behaviour.always_challenge = true;
+                let replies = server.handle(conn, Frame::Message((*request).clone()));
+                server.behaviour.always_challenge = false;
+                let reply = replies.first().and_then(|r| self.label(&r.bytes, &request))?;
+                s.net[usize::from(i)].queue[0] = Delivery::Reply(reply);
+            }
             Action::PeerClose(i) => {
                 fault = true;
                 let c = s.net.get_mut(usize::from(i))?;
@@ -1595,6 +1610,9 @@ impl Model for PtlsModel {
                             actions.push(Action::Reject(i, 403));
                             actions.push(Action::Reject(i, 423));
                             actions.push(Action::Reject(i, 503));
+                            if r.request.header("Authorization").is_some() {
+                                actions.push(Action::RefuseCredentials(i));
+                            }
                         }
                     }
                     _ => {}
