@@ -41,7 +41,8 @@ pub struct Monitor {
     /// (docs/architecture.md, "The decision table"): queued calls, ringing calls.
     call_queue_limit: usize,
     max_ringing_calls: usize,
-    /// (connection, branch) of every provisional response delivered to the core.
+    /// (connection, branch) of the INVITEs to which a provisional response was delivered
+    /// and no final one yet, on connections still open.
     provisional: BTreeSet<(ConnId, String)>,
     /// Users whose INVITEs have carried credentials.
     invite_credentials: BTreeSet<String>,
@@ -199,10 +200,17 @@ impl Monitor {
             };
             self.invites_delivered.push([uri_user, header_user(m, "To")]);
         }
-        if m.status().is_some_and(|s| (100..200).contains(&s))
+        let invite_response = m.cseq().is_some_and(|(_, method)| method.eq_ignore_ascii_case("INVITE"));
+        if let Some(status) = m.status().filter(|_| invite_response)
             && let Some(branch) = m.top_via().and_then(Via::parse).and_then(|v| v.branch().map(str::to_owned))
         {
-            self.provisional.insert((conn, branch));
+            if status < 200 {
+                self.provisional.insert((conn, branch));
+            } else {
+                // The INVITE transaction is over: no CANCEL may follow (a call whose 2xx
+                // came ends with a BYE), and a long trace must not keep every branch.
+                self.provisional.remove(&(conn, branch));
+            }
         }
     }
 
@@ -414,6 +422,7 @@ impl Monitor {
                     self.violation(format!("{now}: outcome for {c} which was never placed"));
                 }
             }
+            Output::Close { conn } => self.provisional.retain(|(c, _)| c != conn),
             _ => {}
         }
     }
