@@ -21,6 +21,13 @@ enum Command {
     ///
     /// With --record, every input given to the core and every output it produced is
     /// written to a trace that `sip-ptls replay` plays back against the model.
+    ///
+    /// While it runs it takes commands on standard input, one per line, and answers each
+    /// on standard output (the log goes to standard error): `dial LINE TARGET`,
+    /// `answer CALL`, `reject CALL [STATUS]`, `hangup CALL`, `status`, `help`. An incoming
+    /// call rings until answered or rejected there (or until the ringing timeout); the end
+    /// of standard input leaves the phone running, and from then on incoming calls are
+    /// rejected with 480 unless --auto-answer.
     Run {
         /// A configuration file: aastra.cfg, then <model>.cfg, then <mac>.cfg (later ones win).
         /// Certificate file names are resolved against the directory of the first one.
@@ -29,7 +36,8 @@ enum Command {
         /// Log one JSON object per line instead of human-readable lines.
         #[arg(long)]
         json: bool,
-        /// Answer incoming calls (without it they are rejected with 480).
+        /// Answer incoming calls (without it they ring for the `answer` command while
+        /// standard input is open, and are rejected with 480 once it has ended).
         #[arg(long)]
         auto_answer: bool,
         /// Record every input given to the core and every output it produced, with their

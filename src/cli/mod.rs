@@ -1,6 +1,7 @@
 //! The command line of `sip-ptls`: its subcommands.
 
 pub mod check_config;
+pub mod console;
 pub mod demo;
 pub mod demo_lab;
 pub mod files;

@@ -1,12 +1,15 @@
 //! `sip-ptls run`: runs a phone from Aastra configuration files until Ctrl-C, then
-//! de-registers every line and exits 0.
+//! de-registers every line and exits 0. Meanwhile it takes commands on standard input
+//! (`console`), and the end of standard input leaves it running.
 
+use super::console::{self, ConsoleCommand};
 use super::{files, log};
 use async_signal::{Signal, Signals};
-use futures_lite::StreamExt;
 use futures_lite::future;
+use futures_lite::io::{AsyncBufReadExt, BufReader};
+use futures_lite::{Stream, StreamExt};
 use sip_ptls::Event;
-use sip_ptls::runtime::{InstanceIdOrigin, Phone, PhoneOptions, device_instance_id, os_seed};
+use sip_ptls::runtime::{InstanceIdOrigin, Phone, PhoneHandle, PhoneOptions, device_instance_id, os_seed};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,7 +19,8 @@ pub struct Options {
     pub configs: Vec<PathBuf>,
     /// One JSON object per line instead of human-readable lines.
     pub json: bool,
-    /// Answer incoming calls (otherwise they are rejected with 480).
+    /// Answer incoming calls (otherwise they ring for the console's `answer` while standard
+    /// input is open, and are rejected with 480 once it is closed).
     pub auto_answer: bool,
     /// Record a trace of the core to this file.
     pub record: Option<PathBuf>,
@@ -82,30 +86,40 @@ pub fn run(opts: &Options) -> ExitCode {
     tracing::info!("phone starting; Ctrl-C de-registers and exits");
     let app = async move {
         let mut signals = signals;
+        // Blocking reads of standard input on smol's thread pool: the end of input (no
+        // terminal, a closed pipe) only stops the console, never the phone.
+        let mut input = Some(BufReader::new(smol::Unblock::new(std::io::stdin())).lines());
         let mut clean = false;
         let mut stopping = false;
         loop {
-            let next = future::or(async { Some(phone.events.next().await) }, async {
-                signals.next().await;
-                None
-            })
+            let next = future::or(
+                future::or(async { Next::Event(phone.events.next().await) }, async {
+                    signals.next().await;
+                    Next::Interrupt
+                }),
+                next_line(&mut input),
+            )
             .await;
             match next {
-                None if stopping => {
+                Next::Interrupt if stopping => {
                     tracing::warn!("second interrupt: exiting without waiting");
                     break;
                 }
-                None => {
+                Next::Interrupt => {
                     tracing::info!("interrupted: de-registering");
                     stopping = true;
                     phone.handle.shutdown();
                 }
-                Some(None) => break,
-                Some(Some(e)) => {
+                Next::Event(None) => break,
+                Next::Event(Some(e)) => {
                     log::event(&e, &lines);
                     match e.event {
                         Event::IncomingCall { call, .. } if opts.auto_answer => {
                             let _ = phone.handle.answer(call, Vec::new()).await;
+                        }
+                        Event::IncomingCall { call, account, from } if input.is_some() => {
+                            let line = lines.get(usize::from(account.0)).copied().unwrap_or(account.0 + 1);
+                            println!("{call} rings on line {line} from {from}: answer {0}, or reject {0}", call.0);
                         }
                         Event::IncomingCall { call, .. } => {
                             let _ = phone.handle.reject(call, 480).await;
@@ -113,6 +127,16 @@ pub fn run(opts: &Options) -> ExitCode {
                         Event::ShutdownComplete => clean = true,
                         _ => {}
                     }
+                }
+                Next::Line(Some(text)) => {
+                    let reply = obey(&text, &phone.handle, &lines).await;
+                    if !reply.is_empty() {
+                        println!("{reply}");
+                    }
+                }
+                Next::Line(None) => {
+                    tracing::info!("standard input closed: the phone goes on; Ctrl-C stops it");
+                    input = None;
                 }
             }
         }
@@ -127,6 +151,66 @@ pub fn run(opts: &Options) -> ExitCode {
         app,
     ));
     if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// What woke the application up.
+enum Next {
+    /// A phone event, or `None` once the phone has stopped.
+    Event(Option<sip_ptls::runtime::PhoneEvent>),
+    /// Ctrl-C or SIGTERM.
+    Interrupt,
+    /// A line of standard input, or `None` at its end (or on a read error).
+    Line(Option<String>),
+}
+
+/// The next line of standard input; never ready once it has ended.
+async fn next_line<S: Stream<Item = std::io::Result<String>> + Unpin>(input: &mut Option<S>) -> Next {
+    match input {
+        Some(lines) => match lines.next().await {
+            Some(Ok(text)) => Next::Line(Some(text)),
+            Some(Err(e)) => {
+                tracing::warn!("standard input: {e}");
+                Next::Line(None)
+            }
+            None => Next::Line(None),
+        },
+        None => future::pending().await,
+    }
+}
+
+/// Carries out one console command and says how it went, in one or more lines.
+async fn obey(text: &str, phone: &PhoneHandle, lines: &[u8]) -> String {
+    let command = match console::parse(text) {
+        Ok(Some(c)) => c,
+        Ok(None) => return String::new(),
+        Err(e) => return format!("error: {e}"),
+    };
+    let done = |r: Result<(), sip_ptls::CommandError>, what: String| match r {
+        Ok(()) => format!("ok: {what}"),
+        Err(e) => format!("error: {what}: {e}"),
+    };
+    match command {
+        ConsoleCommand::Dial { line, target } => {
+            let account = match console::account_of_line(line, lines) {
+                Ok(a) => a,
+                Err(e) => return format!("error: {e}"),
+            };
+            match phone.place_call(account, &target, Vec::new()).await {
+                Ok(call) => format!("ok: {call} placed from line {line} to {target}"),
+                Err(e) => format!("error: dial from line {line} to {target}: {e}"),
+            }
+        }
+        ConsoleCommand::Answer(call) => done(phone.answer(call, Vec::new()).await, format!("answer {call}")),
+        ConsoleCommand::Reject(call, status) => {
+            done(phone.reject(call, status).await, format!("reject {call} with {status}"))
+        }
+        ConsoleCommand::HangUp(call) => done(phone.hang_up(call).await, format!("hang up {call}")),
+        ConsoleCommand::Status => match phone.status().await {
+            Some(status) => console::describe_status(&status, lines),
+            None => "error: the phone has stopped".to_owned(),
+        },
+        ConsoleCommand::Help => console::HELP.to_owned(),
+    }
 }
 
 /// Where the instance identifier came from, for the start-up log.
