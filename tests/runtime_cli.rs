@@ -81,6 +81,7 @@ fn run_registers_both_lines_and_deregisters_on_ctrl_c() {
         .arg(&cfg)
         .arg("--record")
         .arg(&trace)
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -185,6 +185,7 @@ mod cli {
             .arg(&trace)
             .arg("--config")
             .arg(&cfg)
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
