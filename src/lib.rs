@@ -85,6 +85,8 @@ pub mod runtime;
 pub mod sim;
 pub mod sip;
 pub mod time;
+#[cfg(feature = "web")]
+pub mod web;
 
 // The examples of docs/embedding.md are compiled as doctests, so the document cannot
 // drift from the API.

@@ -47,6 +47,12 @@ enum Command {
         /// not in it). If writing fails later, the phone goes on and logs the error once.
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
+        /// Serve the web interface on ADDR (a loopback address and port, e.g.
+        /// 127.0.0.1:8080; port 0 picks a free one, and the log says which): the
+        /// connection live, the lines, and calls placed and taken (docs/web-ui.md). With
+        /// `admin password` in the configuration it asks for a login.
+        #[arg(long, value_name = "ADDR")]
+        web: Option<std::net::SocketAddr>,
     },
     /// Replay a trace recorded with `run --record` and check it against the model.
     ///
@@ -82,8 +88,8 @@ enum Command {
 fn main() -> ExitCode {
     let args = Args::parse();
     let ok = match args.command.unwrap_or(Command::Demo) {
-        Command::Run { configs, json, auto_answer, record } => {
-            return cli::run::run(&cli::run::Options { configs, json, auto_answer, record });
+        Command::Run { configs, json, auto_answer, record, web } => {
+            return cli::run::run(&cli::run::Options { configs, json, auto_answer, record, web });
         }
         Command::Replay { trace, configs } => return cli::replay::run(&trace, &configs),
         Command::CheckConfig { configs } => return cli::check_config::run(&configs),

@@ -31,6 +31,15 @@ const RUNTIME: &[(&str, &str)] = &[
     ("phone", include_str!("../src/runtime/phone.rs")),
 ];
 
+/// The web interface, bottom first: the pages and helpers know nothing of the routes.
+const WEB: &[(&str, &str)] = &[
+    ("http", include_str!("../src/web/http.rs")),
+    ("session", include_str!("../src/web/session.rs")),
+    ("pages", include_str!("../src/web/pages.rs")),
+    ("feed", include_str!("../src/web/feed.rs")),
+    ("routes", include_str!("../src/web/routes.rs")),
+];
+
 /// The sibling modules `source` names through any of `prefixes`, in order of appearance.
 fn sibling_uses(source: &str, prefixes: &[&str], siblings: &[&str]) -> Result<Vec<String>, String> {
     let mut found = Vec::new();
@@ -80,6 +89,12 @@ fn sip_codec_is_layered() {
 #[test]
 fn runtime_is_layered() {
     let report = check_layers(RUNTIME, &["super::", "crate::runtime::"]);
+    assert!(report.is_ok(), "{report:?}");
+}
+
+#[test]
+fn web_interface_is_layered() {
+    let report = check_layers(WEB, &["super::", "crate::web::"]);
     assert!(report.is_ok(), "{report:?}");
 }
 

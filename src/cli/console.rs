@@ -2,8 +2,7 @@
 //! status, help): how a line is parsed and how a status is printed. Each command goes to
 //! the phone through the embedding API, like any application's; nothing here decides.
 
-use sip_ptls::engine::{FlowState, RegState};
-use sip_ptls::ids::{AccountId, CallId};
+use sip_ptls::ids::CallId;
 use sip_ptls::runtime::Status;
 use std::fmt::Write as _;
 
@@ -91,27 +90,9 @@ fn reject_status(word: &str) -> Result<u16, String> {
     }
 }
 
-/// The account behind an Aastra line number, from the loaded configuration's
-/// `line_numbers` (`line_numbers[i]` is the line of account `i`).
-pub fn account_of_line(line: u8, line_numbers: &[u8]) -> Result<AccountId, String> {
-    line_numbers
-        .iter()
-        .position(|l| *l == line)
-        .map(|i| AccountId(i as u8))
-        .ok_or_else(|| format!("line {line} is not configured"))
-}
-
 /// The status in a few lines of text.
 pub fn describe_status(status: &Status, line_numbers: &[u8]) -> String {
-    let flow = match status.flow {
-        FlowState::Idle => "idle".to_owned(),
-        FlowState::Connecting { server } => format!("connecting to the {server}"),
-        FlowState::Up { server } => format!("up on the {server}"),
-        FlowState::Switching => "moving back to the primary".to_owned(),
-        FlowState::Waiting => "down, waiting before the next attempt".to_owned(),
-        FlowState::Closed => "closed".to_owned(),
-    };
-    let mut out = format!("status: connection {flow}");
+    let mut out = format!("status: connection {}", status.flow);
     if status.failed_rounds > 0 {
         let _ = write!(out, ", {} rounds failed in a row", status.failed_rounds);
     }
@@ -120,15 +101,7 @@ pub fn describe_status(status: &Status, line_numbers: &[u8]) -> String {
     }
     for (i, reg) in status.registrations.iter().enumerate() {
         let line = line_numbers.get(i).copied().unwrap_or(i as u8 + 1);
-        let state = match reg {
-            RegState::Unregistered => "not registered".to_owned(),
-            RegState::Registering => "registering".to_owned(),
-            RegState::Registered { server } => format!("registered on the {server}"),
-            RegState::RetryWait => "waiting to retry".to_owned(),
-            RegState::Rejected => "rejected by the server".to_owned(),
-            RegState::Unregistering => "de-registering".to_owned(),
-        };
-        let _ = write!(out, "\nstatus: line {line} {state}");
+        let _ = write!(out, "\nstatus: line {line} {reg}");
     }
     let _ = write!(out, "\nstatus: {} calls waiting for the connection", status.queued_calls);
     out
@@ -168,11 +141,5 @@ mod tests {
             let err = parse(line).expect_err(line);
             assert!(err.contains(needle), "{line}: {err}");
         }
-    }
-
-    #[test]
-    fn a_line_number_finds_its_account_and_an_unknown_line_is_an_error() {
-        assert_eq!(account_of_line(3, &[1, 3]), Ok(AccountId(1)));
-        assert_eq!(account_of_line(2, &[1, 3]), Err("line 2 is not configured".to_owned()));
     }
 }

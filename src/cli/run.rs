@@ -10,6 +10,7 @@ use futures_lite::io::{AsyncBufReadExt, BufReader};
 use futures_lite::{Stream, StreamExt};
 use sip_ptls::Event;
 use sip_ptls::runtime::{InstanceIdOrigin, Phone, PhoneHandle, PhoneOptions, device_instance_id, os_seed};
+use sip_ptls::web::{Web, WebOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ pub struct Options {
     pub auto_answer: bool,
     /// Record a trace of the core to this file.
     pub record: Option<PathBuf>,
+    /// Serve the web interface there.
+    pub web: Option<std::net::SocketAddr>,
 }
 
 /// Runs the phone; the exit status is 0 after a clean shutdown, 2 for a bad
@@ -64,6 +67,7 @@ pub fn run(opts: &Options) -> ExitCode {
         }
     }
     let lines = loaded.line_numbers.clone();
+    let loaded_web = WebOptions { admin_password: loaded.admin_password.clone(), line_numbers: lines.clone() };
     let mut options = PhoneOptions::default();
     options.record.clone_from(&opts.record);
     if let Some(file) = &options.record {
@@ -75,6 +79,16 @@ pub fn run(opts: &Options) -> ExitCode {
             tracing::error!("{e}");
             return ExitCode::from(2);
         }
+    };
+    let web = match &opts.web {
+        Some(addr) => match start_web(*addr, &phone.handle, &loaded_web) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::error!("web interface: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
     };
     let signals = match Signals::new([Signal::Int, Signal::Term]) {
         Ok(s) => s,
@@ -113,10 +127,14 @@ pub fn run(opts: &Options) -> ExitCode {
                 Next::Event(None) => break,
                 Next::Event(Some(e)) => {
                     log::event(&e, &lines);
+                    if let Some(w) = &web {
+                        w.event(&e);
+                    }
                     match e.event {
                         Event::IncomingCall { call, .. } if opts.auto_answer => {
                             let _ = phone.handle.answer(call, Vec::new()).await;
                         }
+                        Event::IncomingCall { .. } if web.is_some() => {}
                         Event::IncomingCall { call, account, from } if input.is_some() => {
                             let line = lines.get(usize::from(account.0)).copied().unwrap_or(account.0 + 1);
                             println!("{call} rings on line {line} from {from}: answer {0}, or reject {0}", call.0);
@@ -151,6 +169,25 @@ pub fn run(opts: &Options) -> ExitCode {
         app,
     ));
     if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Binds the web interface's address and serves it beside the phone.
+fn start_web(addr: std::net::SocketAddr, phone: &PhoneHandle, options: &WebOptions) -> Result<Web, String> {
+    sip_ptls::web::check_address(addr).map_err(|e| e.to_string())?;
+    let listener =
+        smol::block_on(async_net::TcpListener::bind(addr)).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let web = Web::new(phone.clone(), options.clone())?;
+    let server = web.clone();
+    smol::spawn(async move {
+        if let Err(e) = server.serve(listener).await {
+            tracing::error!("web interface stopped: {e}");
+        }
+    })
+    .detach();
+    let login = if options.admin_password.is_some() { "login with the admin password" } else { "no login" };
+    tracing::info!(url = %format!("http://{local}/"), "web interface on http://{local}/ ({login})");
+    Ok(web)
 }
 
 /// What woke the application up.
@@ -191,9 +228,8 @@ async fn obey(text: &str, phone: &PhoneHandle, lines: &[u8]) -> String {
     };
     match command {
         ConsoleCommand::Dial { line, target } => {
-            let account = match console::account_of_line(line, lines) {
-                Ok(a) => a,
-                Err(e) => return format!("error: {e}"),
+            let Some(account) = sip_ptls::config::aastra::account_of_line(line, lines) else {
+                return format!("error: line {line} is not configured");
             };
             match phone.place_call(account, &target, Vec::new()).await {
                 Ok(call) => format!("ok: {call} placed from line {line} to {target}"),

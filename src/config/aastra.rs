@@ -77,6 +77,15 @@ pub struct Loaded {
     pub seed_configured: bool,
     /// `line_numbers[i]` is the Aastra line number (1 to 9) of `config.accounts[i]`.
     pub line_numbers: Vec<u8>,
+    /// `admin password`: the web interface's login (`sip-ptls run --web`). Not part of
+    /// [`Config`]: the phone's core never needs it.
+    pub admin_password: Option<String>,
+}
+
+/// The account behind an Aastra line number (1 to 9), given `line_numbers` as in
+/// [`Loaded::line_numbers`]; `None` when the line is not configured.
+pub fn account_of_line(line: u8, line_numbers: &[u8]) -> Option<crate::ids::AccountId> {
+    line_numbers.iter().position(|l| *l == line).and_then(|i| u8::try_from(i).ok()).map(crate::ids::AccountId)
 }
 
 /// What [`render_effective`] writes instead of a password.
@@ -150,6 +159,7 @@ const GLOBAL_USED: &[&str] = &[
     "sip persistent tls call timeout",
     "sip persistent tls seed",
     "sip persistent tls instance id",
+    "admin password",
 ];
 
 /// Global Aastra parameters that are valid but not used by sip-ptls.
@@ -626,6 +636,25 @@ impl<'s, 'a> Loader<'s, 'a> {
         (c, origins, seed_configured)
     }
 
+    /// `admin password`: printable, no spaces, at most 64 characters. The Aastra phone
+    /// takes digits only; other characters are kept, with a warning.
+    fn admin_password(&mut self) -> Option<String> {
+        let s = self.get("admin password")?;
+        let value = s.value;
+        if value.is_empty() || value.len() > 64 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+            self.error(
+                "admin password",
+                &s,
+                "must be 1 to 64 printable characters without spaces (the Aastra phone takes digits only)",
+            );
+            return None;
+        }
+        if !value.bytes().all(|b| b.is_ascii_digit()) {
+            self.warn(&s, "admin password: the Aastra phone takes digits only; sip-ptls accepts this one");
+        }
+        Some(value.to_owned())
+    }
+
     /// Per-line servers: sip-ptls has one set of servers for every line.
     fn check_line_servers(&mut self, mode: TransportMode) {
         for n in 1..=9u8 {
@@ -787,6 +816,7 @@ pub fn load(sources: &[Source<'_>]) -> Result<Loaded, Vec<Diagnostic>> {
     };
     loader.read();
     let (config, origins, seed_configured) = loader.map();
+    let admin_password = loader.admin_password();
     loader.validation(&config, &origins);
     if loader.errors.is_empty() {
         Ok(Loaded {
@@ -794,6 +824,7 @@ pub fn load(sources: &[Source<'_>]) -> Result<Loaded, Vec<Diagnostic>> {
             warnings: loader.warnings,
             seed_configured,
             line_numbers: origins.iter().map(|o| o.line).collect(),
+            admin_password,
         })
     } else {
         Err(loader.errors)

@@ -375,6 +375,21 @@ pub enum FlowState {
     Closed,
 }
 
+/// How a person reads the state ("up on the primary"): the console and the web
+/// interface show it.
+impl core::fmt::Display for FlowState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FlowState::Idle => f.write_str("idle"),
+            FlowState::Connecting { server } => write!(f, "connecting to the {server}"),
+            FlowState::Up { server } => write!(f, "up on the {server}"),
+            FlowState::Switching => f.write_str("moving back to the primary"),
+            FlowState::Waiting => f.write_str("down, waiting before the next attempt"),
+            FlowState::Closed => f.write_str("closed"),
+        }
+    }
+}
+
 /// An account's registration state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RegState {
@@ -393,6 +408,20 @@ pub enum RegState {
     Rejected,
     /// A de-REGISTER is in flight.
     Unregistering,
+}
+
+/// How a person reads the state ("registered on the backup").
+impl core::fmt::Display for RegState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RegState::Unregistered => f.write_str("not registered"),
+            RegState::Registering => f.write_str("registering"),
+            RegState::Registered { server } => write!(f, "registered on the {server}"),
+            RegState::RetryWait => f.write_str("waiting to retry"),
+            RegState::Rejected => f.write_str("rejected by the server"),
+            RegState::Unregistering => f.write_str("de-registering"),
+        }
+    }
 }
 
 /// What a connection is for.

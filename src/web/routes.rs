@@ -1,0 +1,236 @@
+//! The interface's routes: who may call each, and what each does through the embedding
+//! API.
+
+use super::Web;
+use super::http::{self, Body, MAX_FORM};
+use super::pages;
+use super::session::{COOKIE, LoginError, Session};
+use crate::ids::CallId;
+use bytes::Bytes;
+use futures_lite::{FutureExt, StreamExt};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Method, Request, Response, StatusCode, header};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// How often an open status stream gets a fresh status.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// Answers one request.
+pub async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    match (&method, path.as_str()) {
+        (&Method::GET, "/style.css") => return http::respond(StatusCode::OK, "text/css", pages::STYLE),
+        (&Method::GET, "/app.js") => return http::respond(StatusCode::OK, "text/javascript", pages::SCRIPT),
+        (&Method::GET, "/login") => {
+            return if login_required(web) {
+                http::respond(StatusCode::OK, "text/html; charset=utf-8", pages::login(None))
+            } else {
+                http::redirect("/status")
+            };
+        }
+        (&Method::POST, "/login") => return login(web, req).await,
+        _ => {}
+    }
+    let cookie = http::cookie(&req, COOKIE).map(str::to_owned);
+    let session = web.shared.sessions.lock().ok().and_then(|mut s| s.find(cookie.as_deref(), Instant::now()));
+    let Some(session) = session else {
+        return if method == Method::GET && !path.starts_with("/events") && !path.ends_with(".json") {
+            http::redirect("/login")
+        } else {
+            http::text(StatusCode::UNAUTHORIZED, "log in first")
+        };
+    };
+    if method == Method::POST {
+        return changes(web, req, &session, cookie.as_deref()).await;
+    }
+    match path.as_str() {
+        "/" => http::redirect("/status"),
+        "/status" => {
+            http::respond(StatusCode::OK, "text/html; charset=utf-8", pages::status(&session.csrf, login_required(web)))
+        }
+        "/status.json" => http::json(StatusCode::OK, &status_json(web).await),
+        "/events" => events(web),
+        _ => http::text(StatusCode::NOT_FOUND, format!("no page {path}")),
+    }
+}
+
+fn login_required(web: &Web) -> bool {
+    web.shared.sessions.lock().map(|s| s.login_required()).unwrap_or(true)
+}
+
+async fn login(web: &Web, req: Request<Incoming>) -> Response<Body> {
+    let Some(admin) = web.shared.options.admin_password.clone() else { return http::redirect("/status") };
+    if !http::same_origin(&req) {
+        return http::text(StatusCode::FORBIDDEN, "the login form comes from another site");
+    }
+    let body = match http::body(req, MAX_FORM).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let password = http::form_value(&body, "password").unwrap_or_default();
+    let result = match web.shared.sessions.lock() {
+        Ok(mut s) => s.login(&password, &admin, Instant::now()),
+        Err(_) => Err(LoginError::NoRandom("the session table is unusable".to_owned())),
+    };
+    match result {
+        Ok(token) => {
+            let mut r = http::redirect("/status");
+            let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
+            if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(LoginError::WrongPassword) => {
+            tracing::warn!("web interface: failed login");
+            http::respond(StatusCode::UNAUTHORIZED, "text/html; charset=utf-8", pages::login(Some("Wrong password.")))
+        }
+        Err(LoginError::TooMany(wait)) => {
+            let mut r = http::respond(
+                StatusCode::TOO_MANY_REQUESTS,
+                "text/html; charset=utf-8",
+                pages::login(Some("Too many failed logins: wait a minute.")),
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        Err(LoginError::NoRandom(e)) => {
+            tracing::error!("web interface: {e}");
+            http::text(StatusCode::INTERNAL_SERVER_ERROR, "no session can be opened: see the phone's log")
+        }
+    }
+}
+
+/// Requests that change something: from the interface's own pages, with the session's
+/// CSRF token (a header from the page's script, a hidden field from a plain form).
+async fn changes(web: &Web, req: Request<Incoming>, session: &Session, cookie: Option<&str>) -> Response<Body> {
+    if !http::same_origin(&req) {
+        return http::text(StatusCode::FORBIDDEN, "the request comes from another site");
+    }
+    let path = req.uri().path().to_owned();
+    let header_token = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = match http::body(req, MAX_FORM).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let token = header_token.or_else(|| http::form_value(&body, "csrf"));
+    if token.as_deref() != Some(session.csrf.as_str()) {
+        return http::text(StatusCode::FORBIDDEN, "missing or wrong CSRF token: reload the page");
+    }
+    let phone = &web.shared.phone;
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["logout"] => {
+            if let Ok(mut s) = web.shared.sessions.lock() {
+                s.logout(cookie);
+            }
+            let mut r = http::redirect("/login");
+            let expired = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+            if let Ok(v) = header::HeaderValue::from_str(&expired) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        ["calls", "dial"] => {
+            let line = http::form_value(&body, "line").and_then(|l| l.trim().parse::<u8>().ok());
+            let target = http::form_value(&body, "target").unwrap_or_default();
+            let Some(line) = line.filter(|l| (1..=9).contains(l)) else {
+                return http::text(StatusCode::BAD_REQUEST, "line: a line number from 1 to 9");
+            };
+            let Some(account) = crate::config::aastra::account_of_line(line, &web.shared.options.line_numbers) else {
+                return http::text(StatusCode::BAD_REQUEST, format!("line {line} is not configured"));
+            };
+            match phone.place_call(account, target.trim(), Vec::new()).await {
+                Ok(call) => {
+                    if let Ok(mut feed) = web.shared.feed.lock() {
+                        feed.placed(call, line, target.trim());
+                    }
+                    http::text(StatusCode::OK, format!("{call} placed from line {line} to {}", target.trim()))
+                }
+                Err(e) => http::text(StatusCode::BAD_REQUEST, format!("dial: {e}")),
+            }
+        }
+        ["calls", id, action] => {
+            let Ok(call) = id.parse::<u32>().map(CallId) else {
+                return http::text(StatusCode::NOT_FOUND, format!("no call {id}"));
+            };
+            let result = match *action {
+                "answer" => phone.answer(call, Vec::new()).await,
+                "reject" => phone.reject(call, 486).await,
+                "hangup" => phone.hang_up(call).await,
+                _ => return http::text(StatusCode::NOT_FOUND, format!("no action {action}")),
+            };
+            match result {
+                Ok(()) => http::text(StatusCode::OK, format!("{action}: {call}")),
+                Err(e) => http::text(StatusCode::CONFLICT, format!("{action} {call}: {e}")),
+            }
+        }
+        _ => http::text(StatusCode::NOT_FOUND, format!("no action at {path}")),
+    }
+}
+
+/// The phone's status and the calls in progress, as the status page draws them.
+async fn status_json(web: &Web) -> serde_json::Value {
+    let calls = web.shared.feed.lock().map(|f| f.calls_json()).unwrap_or_default();
+    let Some(s) = web.shared.phone.status().await else {
+        return json!({ "connection": "the phone has stopped", "counters": [], "lines": [], "calls": calls });
+    };
+    let lines = &web.shared.options.line_numbers;
+    let lines: Vec<serde_json::Value> = s
+        .registrations
+        .iter()
+        .enumerate()
+        .map(|(i, r)| json!({ "line": lines.get(i).copied().unwrap_or(i as u8 + 1), "state": r.to_string() }))
+        .collect();
+    let up = s.connections.iter().filter(|(_, _, up)| *up).count();
+    json!({
+        "connection": s.flow.to_string(),
+        "counters": [
+            ["Connections open", up.to_string()],
+            ["Reconnect rounds failed in a row", s.failed_rounds.to_string()],
+            ["Good probes of the primary", s.good_probes.to_string()],
+            ["Calls waiting for the connection", s.queued_calls.to_string()],
+            ["Events dropped (read too late)", s.dropped_events.to_string()],
+        ],
+        "lines": lines,
+        "calls": calls,
+    })
+}
+
+/// Server-sent events: the timeline so far and each event as it comes (`timeline`),
+/// and the status at once and then every second (`status`).
+fn events(web: &Web) -> Response<Body> {
+    let Some(rx) = web.shared.feed.lock().ok().and_then(|mut f| f.subscribe()) else {
+        return http::text(StatusCode::SERVICE_UNAVAILABLE, "too many live pages open");
+    };
+    let web = web.clone();
+    let frames = futures_lite::stream::unfold((web, rx, true), |(web, rx, first)| async move {
+        let frame = if first {
+            None
+        } else {
+            async { Some(rx.recv().await) }
+                .or(async {
+                    async_io::Timer::after(STATUS_EVERY).await;
+                    None
+                })
+                .await
+        };
+        let text = match frame {
+            Some(Ok(timeline)) => timeline,
+            // The interface dropped this stream (it fell behind): the page reconnects.
+            Some(Err(_)) => return None,
+            None => format!("event: status\ndata: {}\n\n", status_json(&web).await),
+        };
+        Some((Ok(Frame::data(Bytes::from(text))), (web, rx, false)))
+    });
+    let mut r = Response::new(StreamBody::new(frames.boxed()).boxed_unsync());
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    r
+}

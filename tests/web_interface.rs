@@ -1,0 +1,187 @@
+//! The web interface of `sip-ptls run --web` over real HTTP on loopback, against a phone
+//! registered on a real TLS registrar: login (wrong password, then right), the status
+//! page and its live event stream, the CSRF guard, and a call from line 1 to line 2
+//! placed and answered from the interface.
+#![cfg(feature = "cli")]
+
+mod runtime_support;
+
+use runtime_support::{BIN, Lab, sample_aastra_cfg as sample, watchdog};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+/// One HTTP/1.1 exchange on a fresh connection: status, headers (lower-case names) and
+/// body.
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the web interface");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("send");
+    stream.write_all(body.as_bytes()).expect("send");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read the response");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// Waits for a log line that `matches`.
+fn wait_log(rx: &Receiver<String>, seen: &mut Vec<String>, what: &str, matches: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen.push(line.clone());
+            if matches(&line) {
+                return line;
+            }
+        }
+    }
+    panic!("no {what} within 15 s; log:\n{}", seen.join("\n"));
+}
+
+/// Polls `/status.json` until its text contains `needle`.
+fn wait_status(addr: &str, cookie: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (code, _, body) = request(addr, "GET", "/status.json", &[("Cookie", cookie)], "");
+        assert_eq!(code, 200, "{body}");
+        if body.contains(needle) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "no {needle:?} in the status within 15 s: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stop(mut child: Child) {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().expect("send SIGINT").success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("sip-ptls run did not exit after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_web_interface_logs_in_shows_the_phone_live_and_places_and_answers_a_call() {
+    let _w = watchdog("web interface", Duration::from_secs(90));
+    let lab = Lab::new();
+    let registrar = lab.registrar();
+    let text = format!("{}admin password: 4321\n", sample("127.0.0.1", registrar.addr().port()));
+    let cfg = lab.dir.write("aastra.cfg", text).expect("write a test file");
+    let mut child = Command::new(BIN)
+        .args(["run", "--json", "--web", "127.0.0.1:0", "--config"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sip-ptls run");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let url_line = wait_log(&log, &mut seen, "web interface address", |l| l.contains("\"url\":\"http://127.0.0.1:"));
+    let addr =
+        url_line.split("\"url\":\"http://").nth(1).and_then(|r| r.split('/').next()).expect("address").to_owned();
+
+    // Nothing without a login; a wrong password is refused, the right one opens a session.
+    let (code, headers, _) = request(&addr, "GET", "/status", &[], "");
+    assert_eq!((code, header(&headers, "location")), (303, Some("/login")));
+    let (code, _, body) = request(&addr, "GET", "/status.json", &[], "");
+    assert_eq!(code, 401, "{body}");
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (code, _, body) = request(&addr, "POST", "/login", &form, "password=1234");
+    assert_eq!(code, 401);
+    assert!(body.contains("Wrong password."), "{body}");
+    let (code, headers, _) = request(&addr, "POST", "/login", &form, "password=4321");
+    assert_eq!(code, 303);
+    let set_cookie = header(&headers, "set-cookie").expect("a session cookie");
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().expect("cookie").to_owned();
+
+    // The status page carries the CSRF token; the status follows the phone.
+    let (code, _, page) = request(&addr, "GET", "/status", &[("Cookie", &cookie)], "");
+    assert_eq!(code, 200);
+    let csrf = page.split("name=\"csrf-token\" content=\"").nth(1).and_then(|r| r.split('"').next()).expect("token");
+    assert_eq!(csrf.len(), 64);
+    wait_status(&addr, &cookie, "\"connection\":\"up on the primary\"");
+    let status = wait_status(&addr, &cookie, "\"state\":\"registered on the primary\"");
+    assert!(status.contains("\"line\":2"), "{status}");
+
+    // The live stream starts with the timeline so far and a status.
+    let mut events = TcpStream::connect(&addr).expect("connect");
+    events.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(events, "GET /events HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\r\n").expect("send");
+    let mut stream = BufReader::new(events);
+    let mut got = String::new();
+    while !(got.contains("event: status") && got.contains("line 2 registered on the primary")) {
+        let mut line = String::new();
+        assert!(stream.read_line(&mut line).expect("read the event stream") > 0, "stream ended: {got}");
+        got.push_str(&line);
+    }
+    assert!(got.contains("text/event-stream"), "{got}");
+
+    // A change without the token is refused; with it, line 1 calls line 2.
+    let dial = "line=1&target=1002";
+    let (code, _, _) = request(&addr, "POST", "/calls/dial", &[("Cookie", &cookie), form[0]], dial);
+    assert_eq!(code, 403);
+    let with_token = [("Cookie", cookie.as_str()), form[0], ("X-CSRF-Token", csrf)];
+    let (code, _, body) = request(&addr, "POST", "/calls/dial", &with_token, "line=7&target=1002");
+    assert_eq!((code, body.as_str()), (400, "line 7 is not configured"));
+    let (code, _, body) = request(&addr, "POST", "/calls/dial", &with_token, dial);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.starts_with("call#") && body.ends_with("placed from line 1 to 1002"), "{body}");
+    let status = wait_status(&addr, &cookie, "\"incoming\":true");
+    let incoming = status
+        .split("\"call\":")
+        .skip(1)
+        .find(|c| c.contains("\"incoming\":true"))
+        .and_then(|c| c.split(',').next())
+        .expect("the incoming call's id")
+        .to_owned();
+    let (code, _, body) = request(&addr, "POST", &format!("/calls/{incoming}/answer"), &with_token, "");
+    assert_eq!(code, 200, "{body}");
+    wait_status(&addr, &cookie, "\"state\":\"answered\"");
+    wait_log(&log, &mut seen, "the caller's answer", |l| {
+        l.contains("\"event\":\"call_outcome\"") && l.contains("Answered")
+    });
+
+    // Logging out ends the session.
+    let (code, _, _) = request(&addr, "POST", "/logout", &with_token, "");
+    assert_eq!(code, 303);
+    let (code, _, _) = request(&addr, "GET", "/status.json", &[("Cookie", &cookie)], "");
+    assert_eq!(code, 401);
+    stop(child);
+}
