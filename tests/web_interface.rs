@@ -185,3 +185,19 @@ fn the_web_interface_logs_in_shows_the_phone_live_and_places_and_answers_a_call(
     assert_eq!(code, 401);
     stop(child);
 }
+
+#[test]
+fn the_web_interface_refuses_an_address_that_is_not_loopback() {
+    let _w = watchdog("web interface address", Duration::from_secs(60));
+    let lab = Lab::new();
+    let cfg = lab.dir.write("aastra.cfg", sample("127.0.0.1", 5061)).expect("write a test file");
+    let out = Command::new(BIN)
+        .args(["run", "--web", "0.0.0.0:0", "--config"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sip-ptls");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{log}");
+    assert!(log.contains("loopback address only") && log.contains("0.0.0.0:0"), "{log}");
+}

@@ -80,6 +80,10 @@ pub struct Loaded {
     /// `admin password`: the web interface's login (`sip-ptls run --web`). Not part of
     /// [`Config`]: the phone's core never needs it.
     pub admin_password: Option<String>,
+    /// Parameters some file wrote with a leading `!` (`!sip proxy ip: …`), by canonical
+    /// name: the Aastra convention for a setting the phone's own interfaces show but must
+    /// not change.
+    pub locked: BTreeSet<String>,
 }
 
 /// The account behind an Aastra line number (1 to 9), given `line_numbers` as in
@@ -199,8 +203,10 @@ struct Setting<'a> {
 enum LineKind<'a> {
     /// Blank or comment.
     Nothing,
-    /// `name: value`, with the name normalised and the value trimmed and uncommented.
-    Entry { name: String, value: &'a str },
+    /// `name: value`, with the name normalised and the value trimmed and uncommented;
+    /// `locked` when the name was written with a leading `!` (the Aastra convention for a
+    /// parameter the phone's own interfaces must not change).
+    Entry { name: String, value: &'a str, locked: bool },
     /// Text without a colon.
     NoColon,
 }
@@ -213,7 +219,13 @@ fn parse_line(raw: &str) -> LineKind<'_> {
     }
     match line.split_once(':') {
         None => LineKind::NoColon,
-        Some((name, rest)) => LineKind::Entry { name: normalize_name(name), value: strip_comment(rest).trim() },
+        Some((name, rest)) => {
+            let (name, locked) = match name.trim_start().strip_prefix('!') {
+                Some(unlocked) => (unlocked, true),
+                None => (name, false),
+            };
+            LineKind::Entry { name: normalize_name(name), value: strip_comment(rest).trim(), locked }
+        }
     }
 }
 
@@ -317,6 +329,8 @@ struct Loader<'s, 'a> {
     warnings: Vec<Diagnostic>,
     /// Canonical names that already have an error (validation does not repeat them).
     failed: BTreeSet<String>,
+    /// Canonical names some file wrote with a leading `!`.
+    locked: BTreeSet<String>,
 }
 
 impl<'s, 'a> Loader<'s, 'a> {
@@ -355,18 +369,24 @@ impl<'s, 'a> Loader<'s, 'a> {
                         let d = self.line_diag(file, line, None, "expected `name: value` but found no colon");
                         self.errors.push(d);
                     }
-                    LineKind::Entry { name, value } => self.entry(file, line, name, value),
+                    LineKind::Entry { name, value, locked } => {
+                        let canonical = self.entry(file, line, name, value);
+                        if let Some(c) = canonical.filter(|_| locked) {
+                            self.locked.insert(c);
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// Handles one `name: value` line.
-    fn entry(&mut self, file: usize, line: usize, written: String, value: &'a str) {
+    /// Handles one `name: value` line; the parameter's canonical name when it is one
+    /// sip-ptls uses.
+    fn entry(&mut self, file: usize, line: usize, written: String, value: &'a str) -> Option<String> {
         if written.is_empty() {
             let d = self.line_diag(file, line, None, "a parameter name is missing before the colon");
             self.errors.push(d);
-            return;
+            return None;
         }
         let canonical = ALIASES
             .iter()
@@ -382,27 +402,27 @@ impl<'s, 'a> Loader<'s, 'a> {
                 let d = self.line_diag(file, line, Some(&written), format!("line number {digits} is outside 1 to 9"));
                 self.errors.push(d);
                 self.failed.insert(canonical);
-                return;
+                return None;
             }
             if !known {
                 let d = self.line_diag(file, line, Some(&written), "unknown parameter; ignored");
                 self.warnings.push(d);
-                return;
+                return None;
             }
             if LINE_UNUSED.contains(&rest) {
                 let d =
                     self.line_diag(file, line, Some(&written), "Aastra parameter accepted but not used by sip-ptls");
                 self.warnings.push(d);
-                return;
+                return None;
             }
         } else if GLOBAL_UNUSED.contains(&canonical.as_str()) {
             let d = self.line_diag(file, line, Some(&written), "Aastra parameter accepted but not used by sip-ptls");
             self.warnings.push(d);
-            return;
+            return None;
         } else if !GLOBAL_USED.contains(&canonical.as_str()) {
             let d = self.line_diag(file, line, Some(&written), "unknown parameter; ignored");
             self.warnings.push(d);
-            return;
+            return None;
         }
         if let Some(previous) = self.settings.get(&canonical)
             && previous.file == file
@@ -415,7 +435,8 @@ impl<'s, 'a> Loader<'s, 'a> {
             );
             self.warnings.push(d);
         }
-        self.settings.insert(canonical, Setting { value, file, line, written });
+        self.settings.insert(canonical.clone(), Setting { value, file, line, written });
+        Some(canonical)
     }
 
     /// The winning setting of a parameter, if its value is not empty.
@@ -813,6 +834,7 @@ pub fn load(sources: &[Source<'_>]) -> Result<Loaded, Vec<Diagnostic>> {
         errors: Vec::new(),
         warnings: Vec::new(),
         failed: BTreeSet::new(),
+        locked: BTreeSet::new(),
     };
     loader.read();
     let (config, origins, seed_configured) = loader.map();
@@ -825,6 +847,7 @@ pub fn load(sources: &[Source<'_>]) -> Result<Loaded, Vec<Diagnostic>> {
             seed_configured,
             line_numbers: origins.iter().map(|o| o.line).collect(),
             admin_password,
+            locked: loader.locked,
         })
     } else {
         Err(loader.errors)
@@ -1447,6 +1470,26 @@ sip line1 password: secret
         assert_eq!(l.config.backup_proxy, Some(ServerAddr::new("sip2.example.com", 5061)));
         assert_eq!(l.warnings.len(), 1, "{:#?}", l.warnings);
         assert!(has_warning(&l, "sip dns query type", "accepted but not used"));
+    }
+
+    #[test]
+    fn a_leading_bang_locks_a_parameter_and_is_not_part_of_its_name() {
+        let l = ok(&with("!sip registration period: 600\n ! admin password: 4321\n"));
+        assert_eq!(l.config.registration_period, 600);
+        assert_eq!(l.admin_password.as_deref(), Some("4321"));
+        let locked: Vec<&str> = l.locked.iter().map(String::as_str).collect();
+        assert_eq!(locked, ["admin password", "sip registration period"]);
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert!(ok(&with("")).locked.is_empty());
+    }
+
+    #[test]
+    fn an_admin_password_must_be_printable_and_digits_are_what_aastra_takes() {
+        let e = err(&with("admin password: two words\n"));
+        assert!(e.iter().any(|d| d.parameter.as_deref() == Some("admin password")), "{e:?}");
+        let l = ok(&with("admin password: s3cret\n"));
+        assert_eq!(l.admin_password.as_deref(), Some("s3cret"));
+        assert!(l.warnings.iter().any(|w| w.message.contains("digits only")), "{:?}", l.warnings);
     }
 
     #[test]
