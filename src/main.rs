@@ -53,6 +53,13 @@ enum Command {
         /// `admin password` in the configuration it asks for a login.
         #[arg(long, value_name = "ADDR")]
         web: Option<std::net::SocketAddr>,
+        /// The web interface's certificate (PEM, leaf first, then its chain): it serves
+        /// HTTPS, required off loopback (with `admin password`).
+        #[arg(long, value_name = "FILE", requires = "web_key")]
+        web_cert: Option<PathBuf>,
+        /// The private key of --web-cert (PEM).
+        #[arg(long, value_name = "FILE", requires = "web_cert")]
+        web_key: Option<PathBuf>,
     },
     /// Replay a trace recorded with `run --record` and check it against the model.
     ///
@@ -88,8 +95,9 @@ enum Command {
 fn main() -> ExitCode {
     let args = Args::parse();
     let ok = match args.command.unwrap_or(Command::Demo) {
-        Command::Run { configs, json, auto_answer, record, web } => {
-            return cli::run::run(&cli::run::Options { configs, json, auto_answer, record, web });
+        Command::Run { configs, json, auto_answer, record, web, web_cert, web_key } => {
+            let opts = cli::run::Options { configs, json, auto_answer, record, web, web_cert, web_key };
+            return cli::run::run(&opts);
         }
         Command::Replay { trace, configs } => return cli::replay::run(&trace, &configs),
         Command::CheckConfig { configs } => return cli::check_config::run(&configs),

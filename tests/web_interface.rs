@@ -24,6 +24,18 @@ fn request(
 ) -> (u16, Vec<(String, String)>, String) {
     let mut stream = TcpStream::connect(addr).expect("connect to the web interface");
     stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    exchange(&mut stream, addr, method, path, headers, body)
+}
+
+/// One HTTP/1.1 exchange on `stream` (`Connection: close`).
+fn exchange(
+    stream: &mut impl ReadWrite,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
     let mut head =
         format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
@@ -32,8 +44,11 @@ fn request(
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).expect("send");
     stream.write_all(body.as_bytes()).expect("send");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("read the response");
+    let mut raw = Vec::new();
+    // A TLS peer may close without close_notify after `Connection: close`: what was read
+    // before counts.
+    let _ = stream.read_to_end(&mut raw);
+    let raw = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     let mut lines = head.lines();
     let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -43,6 +58,9 @@ fn request(
         .collect();
     (status, headers, body.to_owned())
 }
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
@@ -200,4 +218,115 @@ fn the_web_interface_refuses_an_address_that_is_not_loopback() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{log}");
     assert!(log.contains("loopback address only") && log.contains("0.0.0.0:0"), "{log}");
+}
+
+/// A TLS client that trusts the lab's CA only.
+fn tls_client(ca_pem: &str) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("the lab CA")).expect("a trust anchor");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    std::sync::Arc::new(config)
+}
+
+fn https_request(
+    config: &std::sync::Arc<rustls::ClientConfig>,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("server name");
+    let conn = rustls::ClientConnection::new(std::sync::Arc::clone(config), name).expect("TLS client");
+    let tcp = TcpStream::connect(addr).expect("connect to the web interface");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    exchange(&mut stream, addr, method, path, headers, body)
+}
+
+#[test]
+fn the_web_interface_serves_https_with_a_secure_cookie_and_no_plain_http() {
+    let _w = watchdog("web interface over HTTPS", Duration::from_secs(90));
+    let lab = Lab::new();
+    let registrar = lab.registrar();
+    let text = format!("{}admin password: 4321\n", sample("127.0.0.1", registrar.addr().port()));
+    let cfg = lab.dir.write("aastra.cfg", text).expect("write a test file");
+    let identity = lab.loopback_cert().expect("a certificate for 127.0.0.1");
+    let cert = lab.dir.write("web.pem", &identity.cert_pem).expect("write the certificate");
+    let key = lab.dir.write("web.key", &identity.key_pem).expect("write the key");
+    let mut child = Command::new(BIN)
+        .args(["run", "--json", "--web", "127.0.0.1:0", "--web-cert"])
+        .arg(&cert)
+        .arg("--web-key")
+        .arg(&key)
+        .arg("--config")
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sip-ptls run");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let url_line = wait_log(&log, &mut seen, "web interface address", |l| l.contains("\"url\":\"https://127.0.0.1:"));
+    let addr =
+        url_line.split("\"url\":\"https://").nth(1).and_then(|r| r.split('/').next()).expect("address").to_owned();
+
+    let client = tls_client(&lab.pki.ca_pem);
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (code, headers, _) = https_request(&client, &addr, "POST", "/login", &form, "password=4321");
+    assert_eq!(code, 303);
+    let set_cookie = header(&headers, "set-cookie").expect("a session cookie");
+    assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().expect("cookie").to_owned();
+    let (code, _, body) = https_request(&client, &addr, "GET", "/status.json", &[("Cookie", &cookie)], "");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"connection\""), "{body}");
+
+    // Plain HTTP on the HTTPS port gets no page.
+    let (code, _, _) = request(&addr, "GET", "/login", &[], "");
+    assert_eq!(code, 0, "a plain HTTP request was answered");
+    stop(child);
+}
+
+#[test]
+fn a_bad_web_certificate_stops_the_start_naming_the_flag_and_the_file() {
+    let _w = watchdog("web certificate", Duration::from_secs(60));
+    let lab = Lab::new();
+    let cfg = lab.dir.write("aastra.cfg", sample("127.0.0.1", 5061)).expect("write a test file");
+    let identity = lab.loopback_cert().expect("a certificate");
+    let other = lab.pki.server_cert(&["other.test"]).expect("another certificate");
+    let cert = lab.dir.write("web.pem", &identity.cert_pem).expect("write");
+    let wrong_key = lab.dir.write("other.key", &other.key_pem).expect("write");
+    let not_pem = lab.dir.write("not.pem", "hello").expect("write");
+    for (cert, key, needle) in [(&cert, &wrong_key, "`--web-key`"), (&not_pem, &wrong_key, "`--web-cert`")] {
+        let out = Command::new(BIN)
+            .args(["run", "--web", "127.0.0.1:0", "--web-cert"])
+            .arg(cert)
+            .arg("--web-key")
+            .arg(key)
+            .arg("--config")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run sip-ptls");
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{log}");
+        assert!(log.contains(needle), "{needle}: {log}");
+    }
 }

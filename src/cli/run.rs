@@ -27,6 +27,10 @@ pub struct Options {
     pub record: Option<PathBuf>,
     /// Serve the web interface there.
     pub web: Option<std::net::SocketAddr>,
+    /// The web interface's certificate (PEM, leaf first) and key: HTTPS.
+    pub web_cert: Option<PathBuf>,
+    /// See `web_cert`.
+    pub web_key: Option<PathBuf>,
 }
 
 /// Runs the phone; the exit status is 0 after a clean shutdown, 2 for a bad
@@ -67,7 +71,21 @@ pub fn run(opts: &Options) -> ExitCode {
         }
     }
     let lines = loaded.line_numbers.clone();
-    let loaded_web = WebOptions { admin_password: loaded.admin_password.clone(), line_numbers: lines.clone() };
+    let tls = match (&opts.web_cert, &opts.web_key) {
+        (Some(cert), Some(key)) => match sip_ptls::runtime::web_server_config(cert, key) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::error!("web interface: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        (None, None) => None,
+        _ => {
+            tracing::error!("web interface: --web-cert and --web-key go together");
+            return ExitCode::from(2);
+        }
+    };
+    let loaded_web = WebOptions { admin_password: loaded.admin_password.clone(), line_numbers: lines.clone(), tls };
     let mut options = PhoneOptions::default();
     options.record.clone_from(&opts.record);
     if let Some(file) = &options.record {
@@ -173,7 +191,7 @@ pub fn run(opts: &Options) -> ExitCode {
 
 /// Binds the web interface's address and serves it beside the phone.
 fn start_web(addr: std::net::SocketAddr, phone: &PhoneHandle, options: &WebOptions) -> Result<Web, String> {
-    sip_ptls::web::check_address(addr).map_err(|e| e.to_string())?;
+    sip_ptls::web::check_address(addr, options).map_err(|e| e.to_string())?;
     let listener =
         smol::block_on(async_net::TcpListener::bind(addr)).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
@@ -186,7 +204,8 @@ fn start_web(addr: std::net::SocketAddr, phone: &PhoneHandle, options: &WebOptio
     })
     .detach();
     let login = if options.admin_password.is_some() { "login with the admin password" } else { "no login" };
-    tracing::info!(url = %format!("http://{local}/"), "web interface on http://{local}/ ({login})");
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
+    tracing::info!(url = %format!("{scheme}://{local}/"), "web interface on {scheme}://{local}/ ({login})");
     Ok(web)
 }
 

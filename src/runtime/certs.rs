@@ -167,6 +167,54 @@ fn configured(name: &Option<String>) -> Option<&str> {
     name.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// The certificate of `cert_file` (its first; the rest is dropped) followed by `chain`,
+/// with the key of `key_file`, checked to match.
+fn certified_key(
+    cert_file: &File,
+    key_file: &File,
+    chain: Vec<CertificateDer<'static>>,
+    now_unix: i64,
+) -> Result<Arc<CertifiedKey>, CertFileError> {
+    let mut certs = cert_file.certificates(now_unix)?;
+    let key = key_file.private_key()?;
+    certs.truncate(1);
+    certs.extend(chain);
+    // ring's loader borrows the DER (the provider's `load_private_key` would take an
+    // unwiped copy), and the DER is wiped as soon as the signing key exists.
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key.0)
+        .map_err(|_| key_file.error("not a usable private key (RSA, ECDSA P-256/P-384 or Ed25519 expected)"))?;
+    drop(key);
+    let certified = CertifiedKey::new(certs, signing);
+    match certified.keys_match() {
+        // As rustls itself does: a key type that cannot tell is not a mismatch.
+        Ok(()) | Err(TlsError::InconsistentKeys(InconsistentKeys::Unknown)) => {}
+        Err(TlsError::InconsistentKeys(_)) => {
+            return Err(key_file.error(format!(
+                "the key does not match the certificate in `{}` ({})",
+                cert_file.parameter,
+                cert_file.path.display()
+            )));
+        }
+        Err(e) => return Err(cert_file.error(format!("the certificate cannot be used: {e}"))),
+    }
+    Ok(Arc::new(certified))
+}
+
+/// What names the web interface's certificate in errors.
+pub const WEB_CERTIFICATE: &str = "--web-cert";
+/// What names the web interface's private key in errors.
+pub const WEB_PRIVATE_KEY: &str = "--web-key";
+
+/// The web interface's certificate (leaf first, then its chain) and key, checked as the
+/// phone's own are (PEM, in their validity period, the key matching the certificate).
+pub fn load_server_identity(cert: &Path, key: &Path, now_unix: i64) -> Result<Arc<CertifiedKey>, CertFileError> {
+    let cert_file = File { parameter: WEB_CERTIFICATE, path: cert.to_path_buf() };
+    let key_file = File { parameter: WEB_PRIVATE_KEY, path: key.to_path_buf() };
+    let mut chain = cert_file.certificates(now_unix)?;
+    chain.remove(0);
+    certified_key(&cert_file, &key_file, chain, now_unix)
+}
+
 /// Reads and checks every configured certificate file at `now_unix` (seconds since the
 /// epoch). Relative names are resolved against `base_dir`.
 pub fn load(
@@ -211,30 +259,7 @@ pub fn load(
             });
         }
         (Some(cert_name), Some(key_name)) => {
-            let cert_file = file(LOCAL_CERTIFICATE, cert_name);
-            let key_file = file(PRIVATE_KEY, key_name);
-            let mut certs = cert_file.certificates(now_unix)?;
-            let key = key_file.private_key()?;
-            certs.truncate(1);
-            certs.extend(chain);
-            // ring's loader borrows the DER (the provider's `load_private_key` would take
-            // an unwiped copy), and the DER is wiped as soon as the signing key exists.
-            let signing = rustls::crypto::ring::sign::any_supported_type(&key.0)
-                .map_err(|_| key_file.error("not a usable private key (RSA, ECDSA P-256/P-384 or Ed25519 expected)"))?;
-            drop(key);
-            let certified = CertifiedKey::new(certs, signing);
-            match certified.keys_match() {
-                // As rustls itself does: a key type that cannot tell is not a mismatch.
-                Ok(()) | Err(TlsError::InconsistentKeys(InconsistentKeys::Unknown)) => {}
-                Err(TlsError::InconsistentKeys(_)) => {
-                    return Err(key_file.error(format!(
-                        "the key does not match the certificate in `{LOCAL_CERTIFICATE}` ({})",
-                        cert_file.path.display()
-                    )));
-                }
-                Err(e) => return Err(cert_file.error(format!("the certificate cannot be used: {e}"))),
-            }
-            Some(Arc::new(certified))
+            Some(certified_key(&file(LOCAL_CERTIFICATE, cert_name), &file(PRIVATE_KEY, key_name), chain, now_unix)?)
         }
     };
     Ok(Credentials { roots, client })

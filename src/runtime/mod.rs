@@ -33,14 +33,14 @@ pub(crate) mod trace;
 
 pub use certs::{
     CertFileError, Credentials, LOCAL_CERTIFICATE, PRIVATE_KEY, ROOT_AND_INTERMEDIATE, TRUSTED_CERTIFICATES,
-    load as load_credentials, resolve as resolve_file,
+    WEB_CERTIFICATE, WEB_PRIVATE_KEY, load as load_credentials, resolve as resolve_file,
 };
 pub use command::{PhoneEvent, Status};
 pub use driver::Driver;
 pub use events::{INFORMATIONAL_CAPACITY, OUTCOME_CAPACITY, is_outcome};
 pub use identity::{INSTANCE_ID_FILE, InstanceIdOrigin, device_instance_id, stored_instance_id};
 pub use phone::{COMMAND_CAPACITY, Events, Phone, PhoneHandle, PhoneOptions, StartError};
-pub use tls::{ClientTls, connect_error, server_name, stream_error, tls_error};
+pub use tls::{ClientTls, connect_error, server_name, stream_error, tls_error, web_server_config};
 pub use trace::TraceError;
 
 /// A seed for the core's generator: 32 bytes from the operating system's random source,

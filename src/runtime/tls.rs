@@ -65,6 +65,23 @@ impl ClientTls {
     }
 }
 
+/// The TLS server settings of the web interface (`sip-ptls run --web` with a certificate):
+/// the same provider and protocol versions as the phone's client, and the certificate and
+/// key read from `cert` and `key` with the same checks.
+pub fn web_server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, CertFileError> {
+    let identity = certs::load_server_identity(cert, key, unix_now())?;
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CertFileError {
+            parameter: certs::WEB_CERTIFICATE,
+            file: cert.to_path_buf(),
+            problem: format!("no usable TLS protocol version: {e}"),
+        })?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SingleCertAndKey::from(identity)));
+    Ok(Arc::new(config))
+}
+
 /// The TLS server name to verify for a configured host: a DNS name, or an IP address
 /// that must appear as an IP SAN in the proxy's certificate.
 pub fn server_name(host: &str) -> Result<ServerName<'static>, TransportError> {

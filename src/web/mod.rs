@@ -20,6 +20,10 @@ use feed::Feed;
 use session::Sessions;
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How the interface is set up.
 #[derive(Clone, Debug, Default)]
@@ -29,20 +33,37 @@ pub struct WebOptions {
     pub admin_password: Option<String>,
     /// `line_numbers[i]` is the Aastra line number (1 to 9) of account `i`.
     pub line_numbers: Vec<u8>,
+    /// Serve HTTPS with this configuration (`runtime::web_server_config`); required
+    /// off loopback, and possible on it.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Why the interface cannot listen where it was asked to.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WebError {
-    /// Only loopback addresses for now: a non-loopback address needs HTTPS, which the
-    /// interface does not serve yet (docs/web-ui.md).
-    #[error("the web interface listens on a loopback address only (127.0.0.0/8 or ::1), not {0}")]
+    /// Off loopback the interface serves HTTPS only (docs/web-ui.md).
+    #[error(
+        "the web interface serves plain HTTP on a loopback address only (127.0.0.0/8 or ::1), not {0}: \
+         give it a certificate and key (--web-cert, --web-key) for HTTPS"
+    )]
     NotLoopback(SocketAddr),
+    /// Off loopback a password is required: without one there is no login.
+    #[error("the web interface without `admin password` listens on a loopback address only, not {0}")]
+    NoPassword(SocketAddr),
 }
 
-/// Checks that the interface may listen on `addr`.
-pub fn check_address(addr: SocketAddr) -> Result<(), WebError> {
-    if addr.ip().is_loopback() { Ok(()) } else { Err(WebError::NotLoopback(addr)) }
+/// Checks that the interface may listen on `addr`: off loopback only with HTTPS and a
+/// password.
+pub fn check_address(addr: SocketAddr, options: &WebOptions) -> Result<(), WebError> {
+    if addr.ip().is_loopback() {
+        Ok(())
+    } else if options.tls.is_none() {
+        Err(WebError::NotLoopback(addr))
+    } else if options.admin_password.is_none() {
+        Err(WebError::NoPassword(addr))
+    } else {
+        Ok(())
+    }
 }
 
 /// The web interface of one phone. Cheap to clone.
@@ -81,23 +102,51 @@ impl Web {
         }
     }
 
+    /// True when the interface serves HTTPS (its cookie is then `Secure`).
+    fn https(&self) -> bool {
+        self.shared.options.tls.is_some()
+    }
+
+    async fn serve_connection<S>(&self, stream: S)
+    where
+        S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send + 'static,
+    {
+        let web = self.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let web = web.clone();
+            async move { Ok::<_, std::convert::Infallible>(routes::handle(&web, req).await) }
+        });
+        // The timer gives hyper its header-read timeout: a client that opens a
+        // connection and sends nothing does not hold it for ever.
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(SmolTimer::new())
+            .serve_connection(FuturesIo::new(stream), service);
+        if let Err(e) = connection.await {
+            tracing::debug!("web connection: {e}");
+        }
+    }
+
     /// Serves the interface on `listener` until the listener fails.
     pub async fn serve(&self, listener: TcpListener) -> std::io::Result<()> {
         loop {
             let (stream, _) = listener.accept().await?;
             let web = self.clone();
             smol::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let web = web.clone();
-                    async move { Ok::<_, std::convert::Infallible>(routes::handle(&web, req).await) }
-                });
-                // The timer gives hyper its header-read timeout: a client that opens a
-                // connection and sends nothing does not hold it for ever.
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(SmolTimer::new())
-                    .serve_connection(FuturesIo::new(stream), service);
-                if let Err(e) = connection.await {
-                    tracing::debug!("web connection: {e}");
+                match web.shared.options.tls.clone() {
+                    None => web.serve_connection(stream).await,
+                    Some(tls) => {
+                        // A handshake that never ends must not hold the connection: it
+                        // gets the same bound as a request's headers.
+                        let handshake = futures_rustls::TlsAcceptor::from(tls).accept(stream);
+                        let timeout = async {
+                            async_io::Timer::after(HANDSHAKE_TIMEOUT).await;
+                            Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
+                        };
+                        match futures_lite::future::or(handshake, timeout).await {
+                            Ok(tls_stream) => web.serve_connection(tls_stream).await,
+                            Err(e) => tracing::debug!("web TLS handshake: {e}"),
+                        }
+                    }
                 }
             })
             .detach();

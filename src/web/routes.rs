@@ -78,7 +78,8 @@ async fn login(web: &Web, req: Request<Incoming>) -> Response<Body> {
     match result {
         Ok(token) => {
             let mut r = http::redirect("/status");
-            let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
+            let secure = if web.https() { "; Secure" } else { "" };
+            let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
             if let Ok(v) = header::HeaderValue::from_str(&cookie) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
             }
