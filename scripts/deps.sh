@@ -18,6 +18,10 @@ APT_PACKAGES=(
     "kamailio                  cmd:/usr/sbin/kamailio cmd:/usr/sbin/kamcmd"
     "kamailio-tls-modules      file:/usr/lib/*/kamailio/modules/tls.so"
     "kamailio-outbound-modules file:/usr/lib/*/kamailio/modules/outbound.so"
+    # The web interface's browser test (tests/web_browser.rs) drives headless chromium
+    # through chromedriver.
+    "chromium                  cmd:/usr/bin/chromium"
+    "chromium-driver           cmd:/usr/bin/chromedriver"
     # kill(1) signals whole process groups (Kamailio's workers, the CLI under test).
     "procps                    cmd:kill"
     # ring compiles C code, and cargo links through cc.

@@ -5,13 +5,15 @@
 #![cfg(feature = "cli")]
 
 mod runtime_support;
+#[path = "common/web_run.rs"]
+mod web_run;
 
 use runtime_support::{BIN, Lab, sample_aastra_cfg as sample, watchdog};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use web_run::WebRun;
 
 /// One HTTP/1.1 exchange on a fresh connection: status, headers (lower-case names) and
 /// body.
@@ -66,20 +68,6 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// Waits for a log line that `matches`.
-fn wait_log(rx: &Receiver<String>, seen: &mut Vec<String>, what: &str, matches: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
-            seen.push(line.clone());
-            if matches(&line) {
-                return line;
-            }
-        }
-    }
-    panic!("no {what} within 15 s; log:\n{}", seen.join("\n"));
-}
-
 /// Polls `/status.json` until its text contains `needle`.
 fn wait_status(addr: &str, cookie: &str, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -94,19 +82,6 @@ fn wait_status(addr: &str, cookie: &str, needle: &str) -> String {
     }
 }
 
-fn stop(mut child: Child) {
-    let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().expect("send SIGINT").success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("sip-ptls run did not exit after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn the_web_interface_logs_in_shows_the_phone_live_and_places_and_answers_a_call() {
     let _w = watchdog("web interface", Duration::from_secs(90));
@@ -114,25 +89,8 @@ fn the_web_interface_logs_in_shows_the_phone_live_and_places_and_answers_a_call(
     let registrar = lab.registrar();
     let text = format!("{}admin password: 4321\n", sample("127.0.0.1", registrar.addr().port()));
     let cfg = lab.dir.write("aastra.cfg", text).expect("write a test file");
-    let mut child = Command::new(BIN)
-        .args(["run", "--json", "--web", "127.0.0.1:0", "--config"])
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sip-ptls run");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, log) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut seen = Vec::new();
-    let url_line = wait_log(&log, &mut seen, "web interface address", |l| l.contains("\"url\":\"http://127.0.0.1:"));
-    let addr =
-        url_line.split("\"url\":\"http://").nth(1).and_then(|r| r.split('/').next()).expect("address").to_owned();
+    let mut run = WebRun::start(BIN, &cfg, &[], "http");
+    let addr = run.addr.clone();
 
     // Nothing without a login; a wrong password is refused, the right one opens a session.
     let (code, headers, _) = request(&addr, "GET", "/status", &[], "");
@@ -192,16 +150,14 @@ fn the_web_interface_logs_in_shows_the_phone_live_and_places_and_answers_a_call(
     let (code, _, body) = request(&addr, "POST", &format!("/calls/{incoming}/answer"), &with_token, "");
     assert_eq!(code, 200, "{body}");
     wait_status(&addr, &cookie, "\"state\":\"answered\"");
-    wait_log(&log, &mut seen, "the caller's answer", |l| {
-        l.contains("\"event\":\"call_outcome\"") && l.contains("Answered")
-    });
+    run.wait_log("the caller's answer", |l| l.contains("\"event\":\"call_outcome\"") && l.contains("Answered"));
 
     // Logging out ends the session.
     let (code, _, _) = request(&addr, "POST", "/logout", &with_token, "");
     assert_eq!(code, 303);
     let (code, _, _) = request(&addr, "GET", "/status.json", &[("Cookie", &cookie)], "");
     assert_eq!(code, 401);
-    stop(child);
+    run.stop();
 }
 
 #[test]
@@ -263,29 +219,10 @@ fn the_web_interface_serves_https_with_a_secure_cookie_and_no_plain_http() {
     let identity = lab.loopback_cert().expect("a certificate for 127.0.0.1");
     let cert = lab.dir.write("web.pem", &identity.cert_pem).expect("write the certificate");
     let key = lab.dir.write("web.key", &identity.key_pem).expect("write the key");
-    let mut child = Command::new(BIN)
-        .args(["run", "--json", "--web", "127.0.0.1:0", "--web-cert"])
-        .arg(&cert)
-        .arg("--web-key")
-        .arg(&key)
-        .arg("--config")
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sip-ptls run");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, log) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut seen = Vec::new();
-    let url_line = wait_log(&log, &mut seen, "web interface address", |l| l.contains("\"url\":\"https://127.0.0.1:"));
-    let addr =
-        url_line.split("\"url\":\"https://").nth(1).and_then(|r| r.split('/').next()).expect("address").to_owned();
+    let flags =
+        [std::ffi::OsStr::new("--web-cert"), cert.as_os_str(), std::ffi::OsStr::new("--web-key"), key.as_os_str()];
+    let run = WebRun::start(BIN, &cfg, &flags, "https");
+    let addr = run.addr.clone();
 
     let client = tls_client(&lab.pki.ca_pem);
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
@@ -301,7 +238,7 @@ fn the_web_interface_serves_https_with_a_secure_cookie_and_no_plain_http() {
     // Plain HTTP on the HTTPS port gets no page.
     let (code, _, _) = request(&addr, "GET", "/login", &[], "");
     assert_eq!(code, 0, "a plain HTTP request was answered");
-    stop(child);
+    run.stop();
 }
 
 #[test]

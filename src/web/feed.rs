@@ -58,6 +58,14 @@ impl Feed {
         self.calls.insert(call.0, entry);
     }
 
+    /// Notes that the interface answered `call` (no event says so: the application gave
+    /// the answer).
+    pub fn answered(&mut self, call: CallId) {
+        if let Some(c) = self.calls.get_mut(&call.0) {
+            c.state = "answered".to_owned();
+        }
+    }
+
     /// Opens a stream: the timeline so far, then every event as it comes. `None` when
     /// too many are open.
     pub fn subscribe(&mut self) -> Option<Receiver<String>> {

@@ -167,7 +167,14 @@ async fn changes(web: &Web, req: Request<Incoming>, session: &Session, cookie: O
                 _ => return http::text(StatusCode::NOT_FOUND, format!("no action {action}")),
             };
             match result {
-                Ok(()) => http::text(StatusCode::OK, format!("{action}: {call}")),
+                Ok(()) => {
+                    if *action == "answer"
+                        && let Ok(mut feed) = web.shared.feed.lock()
+                    {
+                        feed.answered(call);
+                    }
+                    http::text(StatusCode::OK, format!("{action}: {call}"))
+                }
                 Err(e) => http::text(StatusCode::CONFLICT, format!("{action} {call}: {e}")),
             }
         }
