@@ -75,7 +75,7 @@ fn a_person_logs_in_watches_the_phone_and_places_and_answers_a_call_in_the_brows
     let answer = browser.find("#calls button[aria-label^=Answer]");
     save_screenshot(&browser, "status-ringing.png");
     browser.click(&answer);
-    browser.wait(&"both ends answered", || {
+    browser.wait("both ends answered", || {
         let calls = browser.text(&browser.find("#calls"));
         (calls.matches("answered").count() == 2).then_some(())
     });
@@ -83,7 +83,7 @@ fn a_person_logs_in_watches_the_phone_and_places_and_answers_a_call_in_the_brows
     save_screenshot(&browser, "status-call.png");
     // Hang up from the page: both ends go.
     browser.click(&browser.find("#calls button[aria-label^='Hang up']"));
-    browser.wait(&"no call left", || browser.try_find("#calls tr").is_none().then_some(()));
+    browser.wait("no call left", || browser.try_find("#calls tr").is_none().then_some(()));
 
     // The keyboard alone: Tab to the dial form, type, Tab to the button, Enter.
     browser.go(&format!("{base}/status"));
@@ -103,7 +103,7 @@ fn a_person_logs_in_watches_the_phone_and_places_and_answers_a_call_in_the_brows
     browser.wait_text("#call-message", "placed from line 1 to 1002");
     let reject = browser.find("#calls button[aria-label^=Reject]");
     browser.click(&reject);
-    browser.wait(&"the rejected call gone", || {
+    browser.wait("the rejected call gone", || {
         browser.try_find("#calls button[aria-label^=Reject]").is_none().then_some(())
     });
 
