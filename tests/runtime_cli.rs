@@ -3,8 +3,11 @@
 //! recorded trace then checked by `sip-ptls replay`.
 #![cfg(feature = "cli")]
 
+#[path = "common/run_child.rs"]
+mod run_child;
 mod runtime_support;
 
+use run_child::{interrupt, lines_of, wait_line};
 use runtime_support::{BIN, Lab, sample_aastra_cfg as sample, temp_dir, watchdog};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -115,20 +118,7 @@ fn run_registers_both_lines_and_deregisters_on_ctrl_c() {
     let kept = lab.dir.path().join(sip_ptls::runtime::INSTANCE_ID_FILE);
     assert!(kept.exists(), "without a MAC file the instance id is generated once and kept beside aastra.cfg");
 
-    let pid = child.id().to_string();
-    let sent = Command::new("kill").args(["-INT", &pid]).status().expect("send SIGINT");
-    assert!(sent.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("sip-ptls run did not exit after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = interrupt(&mut child);
     while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
         lines.push(line);
     }
@@ -136,36 +126,6 @@ fn run_registers_both_lines_and_deregisters_on_ctrl_c() {
     assert!(registrar.bindings().is_empty(), "de-registered before exiting");
     assert_eq!(lines.iter().filter(|l| l.contains("\"event\":\"unregistered\"")).count(), 2, "{}", lines.join("\n"));
     runtime_support::assert_cli_replays(&trace, &cfg);
-}
-
-/// Reads lines from a child's pipe on a thread of its own.
-fn lines_of(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    rx
-}
-
-/// Waits for the first line that `matches`, keeping every line seen in `seen`.
-fn wait_for(
-    rx: &std::sync::mpsc::Receiver<String>,
-    seen: &mut Vec<String>,
-    what: &str,
-    matches: impl Fn(&str) -> bool,
-) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
-            seen.push(line.clone());
-            if matches(&line) {
-                return line;
-            }
-        }
-    }
-    panic!("no {what} within 15 s; seen:\n{}", seen.join("\n"));
 }
 
 #[test]
@@ -188,55 +148,43 @@ fn run_takes_commands_on_standard_input_and_goes_on_after_its_end() {
     let log = lines_of(child.stderr.take().expect("stderr"));
     let (mut said, mut logged) = (Vec::new(), Vec::new());
     for _ in 0..2 {
-        wait_for(&log, &mut logged, "registration", |l| l.contains("\"event\":\"registered\""));
+        wait_line(&log, &mut logged, "registration", |l| l.contains("\"event\":\"registered\""));
     }
     let mut type_line = |text: &str| writeln!(stdin, "{text}").expect("write to the phone's standard input");
 
     type_line("status");
-    wait_for(&out, &mut said, "status of the connection", |l| l == "status: connection up on the primary");
-    wait_for(&out, &mut said, "status of line 2", |l| l == "status: line 2 registered on the primary");
+    wait_line(&out, &mut said, "status of the connection", |l| l == "status: connection up on the primary");
+    wait_line(&out, &mut said, "status of line 2", |l| l == "status: line 2 registered on the primary");
 
     type_line("dial 7 1002");
-    wait_for(&out, &mut said, "refusal of an unknown line", |l| l == "error: line 7 is not configured");
+    wait_line(&out, &mut said, "refusal of an unknown line", |l| l == "error: line 7 is not configured");
     type_line("fly away");
-    wait_for(&out, &mut said, "refusal of an unknown command", |l| l.starts_with("error: unknown command \"fly\""));
+    wait_line(&out, &mut said, "refusal of an unknown command", |l| l.starts_with("error: unknown command \"fly\""));
 
     // Line 1 calls line 2; the registrar routes the INVITE back over the same connection.
     type_line("dial 1 1002");
-    let placed = wait_for(&out, &mut said, "the placed call", |l| l.starts_with("ok: call#"));
+    let placed = wait_line(&out, &mut said, "the placed call", |l| l.starts_with("ok: call#"));
     let outgoing: u32 = placed["ok: call#".len()..].split(' ').next().and_then(|n| n.parse().ok()).expect("call id");
-    let rings = wait_for(&out, &mut said, "the incoming call", |l| l.contains(" rings on line 2 from "));
+    let rings = wait_line(&out, &mut said, "the incoming call", |l| l.contains(" rings on line 2 from "));
     let incoming: u32 = rings["call#".len()..].split(' ').next().and_then(|n| n.parse().ok()).expect("call id");
     type_line(&format!("answer {incoming}"));
-    wait_for(&out, &mut said, "the answer", |l| l == format!("ok: answer call#{incoming}"));
-    wait_for(&log, &mut logged, "the caller's answered outcome", |l| {
+    wait_line(&out, &mut said, "the answer", |l| l == format!("ok: answer call#{incoming}"));
+    wait_line(&log, &mut logged, "the caller's answered outcome", |l| {
         l.contains("\"event\":\"call_outcome\"") && l.contains(&format!("call#{outgoing}")) && l.contains("Answered")
     });
     type_line(&format!("hang up call#{outgoing}"));
-    wait_for(&out, &mut said, "the hang-up", |l| l == format!("ok: hang up call#{outgoing}"));
-    wait_for(&log, &mut logged, "the callee's end", |l| {
+    wait_line(&out, &mut said, "the hang-up", |l| l == format!("ok: hang up call#{outgoing}"));
+    wait_line(&log, &mut logged, "the callee's end", |l| {
         l.contains("\"event\":\"call_ended\"") && l.contains(&format!("call#{incoming}"))
     });
 
     // The end of standard input leaves the phone running and registered.
     drop(stdin);
-    wait_for(&log, &mut logged, "the end of input", |l| l.contains("standard input closed"));
+    wait_line(&log, &mut logged, "the end of input", |l| l.contains("standard input closed"));
     std::thread::sleep(Duration::from_millis(300));
     assert!(child.try_wait().expect("wait").is_none(), "the phone stopped at the end of its input");
     assert_eq!(registrar.bindings().len(), 2);
 
-    let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().expect("send SIGINT").success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("sip-ptls run did not exit after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = interrupt(&mut child);
     assert_eq!(status.code(), Some(0), "log:\n{}", logged.join("\n"));
 }

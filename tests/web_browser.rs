@@ -6,16 +6,16 @@
 //! `SIP_PTLS_SCREENSHOTS=docs/web-ui` they go where docs/web-ui.md shows them.
 #![cfg(feature = "cli")]
 
+#[path = "common/run_child.rs"]
+mod run_child;
 mod runtime_support;
-#[path = "common/web_run.rs"]
-mod web_run;
 #[path = "common/webdriver.rs"]
 mod webdriver;
 
+use run_child::WebRun;
 use runtime_support::{BIN, Lab, sample_aastra_cfg as sample, watchdog};
 use std::path::PathBuf;
 use std::time::Duration;
-use web_run::WebRun;
 use webdriver::Browser;
 
 const TAB: &str = "\u{E004}";

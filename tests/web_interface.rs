@@ -4,16 +4,16 @@
 //! placed and answered from the interface.
 #![cfg(feature = "cli")]
 
+#[path = "common/run_child.rs"]
+mod run_child;
 mod runtime_support;
-#[path = "common/web_run.rs"]
-mod web_run;
 
+use run_child::WebRun;
 use runtime_support::{BIN, Lab, sample_aastra_cfg as sample, watchdog};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use web_run::WebRun;
 
 /// One HTTP/1.1 exchange on a fresh connection: status, headers (lower-case names) and
 /// body.
@@ -160,19 +160,28 @@ fn the_web_interface_logs_in_shows_the_phone_live_and_places_and_answers_a_call(
     run.stop();
 }
 
+/// Runs `sip-ptls run FLAGS --config CFG`, which must stop at once with exit status 2:
+/// its log.
+fn refused_start(cfg: &std::path::Path, flags: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(BIN)
+        .arg("run")
+        .args(flags)
+        .arg("--config")
+        .arg(cfg)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sip-ptls");
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{log}");
+    log
+}
+
 #[test]
 fn the_web_interface_refuses_an_address_that_is_not_loopback() {
     let _w = watchdog("web interface address", Duration::from_secs(60));
     let lab = Lab::new();
     let cfg = lab.dir.write("aastra.cfg", sample("127.0.0.1", 5061)).expect("write a test file");
-    let out = Command::new(BIN)
-        .args(["run", "--web", "0.0.0.0:0", "--config"])
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sip-ptls");
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{log}");
+    let log = refused_start(&cfg, &["--web".as_ref(), "0.0.0.0:0".as_ref()]);
     assert!(log.contains("loopback address only") && log.contains("0.0.0.0:0"), "{log}");
 }
 
@@ -252,18 +261,8 @@ fn a_bad_web_certificate_stops_the_start_naming_the_flag_and_the_file() {
     let wrong_key = lab.dir.write("other.key", &other.key_pem).expect("write");
     let not_pem = lab.dir.write("not.pem", "hello").expect("write");
     for (cert, key, needle) in [(&cert, &wrong_key, "`--web-key`"), (&not_pem, &wrong_key, "`--web-cert`")] {
-        let out = Command::new(BIN)
-            .args(["run", "--web", "127.0.0.1:0", "--web-cert"])
-            .arg(cert)
-            .arg("--web-key")
-            .arg(key)
-            .arg("--config")
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run sip-ptls");
-        let log = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{log}");
+        let flags = ["--web".as_ref(), "127.0.0.1:0".as_ref(), "--web-cert".as_ref(), cert.as_os_str()];
+        let log = refused_start(&cfg, &[&flags[..], &["--web-key".as_ref(), key.as_os_str()]].concat());
         assert!(log.contains(needle), "{needle}: {log}");
     }
 }
