@@ -41,7 +41,12 @@ fn a_person_logs_in_watches_the_phone_and_places_and_answers_a_call_in_the_brows
     let _w = watchdog("web interface in a browser", Duration::from_secs(180));
     let lab = Lab::new();
     let registrar = lab.registrar();
-    let text = format!("{}admin password: 4321\n", sample("127.0.0.1", registrar.addr().port()));
+    let backup = lab.registrar();
+    let text = format!(
+        "{}sip backup proxy ip: 127.0.0.1\nsip backup proxy port: {}\nadmin password: 4321\n",
+        sample("127.0.0.1", registrar.addr().port()),
+        backup.addr().port()
+    );
     let cfg = lab.dir.write("aastra.cfg", text).expect("write a test file");
     let mut run = WebRun::start(BIN, &cfg, &[], "http");
     let base = format!("http://{}", run.addr);
@@ -123,6 +128,19 @@ fn a_person_logs_in_watches_the_phone_and_places_and_answers_a_call_in_the_brows
     let fits = phone.script("return document.documentElement.scrollWidth <= window.innerWidth;");
     assert_eq!(fits.as_bool(), Some(true), "the page is wider than a phone's screen");
     save_screenshot(&phone, "status-phone.png");
+
+    // The primary dies: the page shows the phone on the backup, without reloading.
+    let killed = std::time::Instant::now();
+    registrar.kill();
+    phone.wait_text("#connection", "up on the backup");
+    let shown = killed.elapsed();
+    phone.wait_text("#timeline", "failed over to the backup");
+    phone.wait("both lines on the backup", || {
+        let text = phone.text(&phone.find("#lines"));
+        (text.matches("registered on the backup").count() == 2).then_some(())
+    });
+    eprintln!("web_browser: the failover showed on the status page {} ms after the kill", shown.as_millis());
+    save_screenshot(&phone, "status-failover.png");
 
     // Logging out goes back to the login form.
     phone.click(&phone.find("header form button"));

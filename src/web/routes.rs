@@ -211,7 +211,7 @@ async fn status_json(web: &Web) -> serde_json::Value {
 }
 
 /// Server-sent events: the timeline so far and each event as it comes (`timeline`),
-/// and the status at once and then every second (`status`).
+/// and the status at once, after each burst of events, and every second (`status`).
 fn events(web: &Web) -> Response<Body> {
     let Some(rx) = web.shared.feed.lock().ok().and_then(|mut f| f.subscribe()) else {
         return http::text(StatusCode::SERVICE_UNAVAILABLE, "too many live pages open");
@@ -229,6 +229,11 @@ fn events(web: &Web) -> Response<Body> {
                 .await
         };
         let text = match frame {
+            // An event usually changes the status: send it at once, after the last of a
+            // burst of events, rather than at the next tick.
+            Some(Ok(timeline)) if rx.is_empty() => {
+                format!("{timeline}event: status\ndata: {}\n\n", status_json(&web).await)
+            }
             Some(Ok(timeline)) => timeline,
             // The interface dropped this stream (it fell behind): the page reconnects.
             Some(Err(_)) => return None,
