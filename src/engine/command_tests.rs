@@ -1,9 +1,10 @@
 //! Scenario tests of the application's call commands and of what they put on the wire:
 //! targets refused or kept as given, the SDP carried only when there is one, answers and
 //! rejections of incoming calls, a CANCEL that waits for its 487, a BYE held through an
-//! outage, queued calls of a line that is refused or only failing for now, and a shutdown
-//! that ends as soon as its last de-REGISTER is answered. Mutation testing found each of
-//! these unchecked (docs/mutation-testing.md).
+//! outage, queued calls of a line that is refused or only failing for now, a shutdown
+//! that ends as soon as its last de-REGISTER is answered, a 100 Trying that is no
+//! progress, a 300 that is a rejection, and a challenge to a call already hung up.
+//! Mutation testing found each of these unchecked (docs/mutation-testing.md).
 
 use crate::engine::{CallFailure, CallOutcome, CommandError, EndReason, Event, RegState};
 use crate::ids::{AccountId, CallId, ConnId, Server};
@@ -253,5 +254,66 @@ fn a_timer_that_ends_the_pinning_call_starts_failback_at_once() {
         .expect("the ringing deadline ends the call");
     let failing_back = sim.first_event_after(crate::time::Instant::ZERO, |e| *e == Event::FailingBack).unwrap();
     assert_eq!(failing_back, ended, "failback waited for the ringing call, and no longer");
+    assert_clean(&sim);
+}
+
+/// The outcomes announced for `call`.
+fn outcomes(sim: &Sim, call: CallId) -> Vec<CallOutcome> {
+    sim.events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::CallOutcome { call: c, outcome } if *c == call => Some(outcome.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A 100 Trying says nothing to the application; a 180 Ringing is progress.
+#[test]
+fn a_100_trying_is_not_progress_and_a_180_ringing_is() {
+    let mut sim = started(cfg(1));
+    sim.server(Server::Primary).behaviour.invite_status = None;
+    sim.run_for(secs(1));
+    let call = sim.place_call(AccountId(0), "2000").unwrap();
+    sim.run_for(secs(1));
+    let progress: Vec<u16> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::CallProgress { call: c, status } if *c == call => Some(*status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(progress, [180], "the server sent 100 then 180");
+}
+
+/// 300 Multiple Choices is a final failure like any 3xx: acknowledged, the call rejected,
+/// no dialog.
+#[test]
+fn a_300_answer_rejects_the_call_and_makes_no_dialog() {
+    let mut sim = started(cfg(1));
+    sim.server(Server::Primary).behaviour.invite_status = Some(300);
+    sim.run_for(secs(1));
+    let call = sim.place_call(AccountId(0), "2000").unwrap();
+    sim.run_for(secs(1));
+    assert_eq!(outcomes(&sim, call), [CallOutcome::Rejected { status: 300 }]);
+    assert_eq!(sim.core.live_calls(), 0);
+    assert!(sim.sent_requests("BYE").is_empty(), "no dialog to end");
+    assert_clean(&sim);
+}
+
+/// A call hung up before any answer, whose INVITE is then challenged, ends there: the
+/// challenge is acknowledged and no INVITE with credentials follows.
+#[test]
+fn a_challenge_after_a_hang_up_ends_the_call_without_another_invite() {
+    let mut sim = started(cfg(1));
+    sim.run_for(secs(1));
+    let call = sim.place_call(AccountId(0), "2000").unwrap();
+    sim.hang_up(call);
+    sim.run_for(secs(1));
+    assert_eq!(sim.sent_requests("INVITE").len(), 1, "no INVITE answers the 407 of a call hung up");
+    assert_eq!(sim.sent_requests("ACK").len(), 1, "the 407 acknowledged");
+    assert_eq!(outcomes(&sim, call), [CallOutcome::Failed(CallFailure::Cancelled)]);
+    assert_eq!(sim.core.live_calls(), 0);
     assert_clean(&sim);
 }
