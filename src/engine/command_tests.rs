@@ -14,7 +14,7 @@ use crate::time::Duration;
 
 use super::super::tests_support::{assert_clean, cfg, secs, started};
 
-fn request_uri(m: &Message) -> String {
+pub(super) fn request_uri(m: &Message) -> String {
     match &m.start {
         StartLine::Request { uri, .. } => uri.clone(),
         StartLine::Response { .. } => String::new(),
@@ -22,7 +22,7 @@ fn request_uri(m: &Message) -> String {
 }
 
 /// The responses the core sent for the dialog `call_id`.
-fn responses(sim: &Sim, call_id: &str) -> Vec<Message> {
+pub(super) fn responses(sim: &Sim, call_id: &str) -> Vec<Message> {
     sim.sent
         .iter()
         .filter_map(|(_, _, d)| Message::parse(d).ok())
@@ -31,10 +31,22 @@ fn responses(sim: &Sim, call_id: &str) -> Vec<Message> {
 }
 
 /// A new INVITE from the proxy to line `user` on `conn`, and the call it rings.
-fn incoming(sim: &mut Sim, conn: ConnId, user: &str, call_id: &str) -> CallId {
+pub(super) fn incoming(sim: &mut Sim, conn: ConnId, user: &str, call_id: &str) -> CallId {
+    incoming_invite(sim, conn, user, user, call_id).expect("the INVITE rings a call")
+}
+
+/// A new INVITE on `conn` whose Request-URI names `uri_user` and whose To names
+/// `to_user`, and the call it rings, if it rings one.
+pub(super) fn incoming_invite(
+    sim: &mut Sim,
+    conn: ConnId,
+    uri_user: &str,
+    to_user: &str,
+    call_id: &str,
+) -> Option<CallId> {
     let invite = format!(
-        "INVITE sips:{user}@127.0.0.1:40001 SIP/2.0\r\nVia: SIP/2.0/TLS primary.test;branch=z9hG4bK{call_id}\r\n\
-         From: <sips:3000@primary.test>;tag=far\r\nTo: <sips:{user}@primary.test>\r\nCall-ID: {call_id}\r\n\
+        "INVITE sips:{uri_user}@127.0.0.1:40001 SIP/2.0\r\nVia: SIP/2.0/TLS primary.test;branch=z9hG4bK{call_id}\r\n\
+         From: <sips:3000@primary.test>;tag=far\r\nTo: <sips:{to_user}@primary.test>\r\nCall-ID: {call_id}\r\n\
          CSeq: 1 INVITE\r\nContact: <sips:3000@primary.test>\r\nContent-Length: 0\r\n\r\n"
     );
     let before = sim.events.len();
@@ -43,7 +55,6 @@ fn incoming(sim: &mut Sim, conn: ConnId, user: &str, call_id: &str) -> CallId {
     sim.events[before..]
         .iter()
         .find_map(|(_, e)| if let Event::IncomingCall { call, .. } = e { Some(*call) } else { None })
-        .expect("the INVITE rings a call")
 }
 
 #[test]
@@ -258,7 +269,7 @@ fn a_timer_that_ends_the_pinning_call_starts_failback_at_once() {
 }
 
 /// The outcomes announced for `call`.
-fn outcomes(sim: &Sim, call: CallId) -> Vec<CallOutcome> {
+pub(super) fn outcomes(sim: &Sim, call: CallId) -> Vec<CallOutcome> {
     sim.events
         .iter()
         .filter_map(|(_, e)| match e {

@@ -13,6 +13,8 @@ use super::tests_support::*;
 // examines, would make the committed mutation shards stale (docs/mutation-testing.md).
 #[path = "command_tests.rs"]
 mod command_tests;
+#[path = "dialog_tests.rs"]
+mod dialog_tests;
 
 #[test]
 fn one_connection_registers_every_account_with_digest() {
