@@ -98,6 +98,11 @@ run_cargo_mutants() {
     return "$status"
 }
 
+# A mutant's `name` as a regular expression matching only itself.
+literal_re() {
+    printf '^%s$' "$(printf '%s' "$1" | sed -e 's/[][\\.+*?(){}|^$]/\\&/g')"
+}
+
 # Lines in a result file (0 when it is absent).
 count() {
     if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi

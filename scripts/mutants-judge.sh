@@ -21,11 +21,6 @@ source "$(dirname "$0")/mutants-common.sh"
 TEST_TIMEOUT=1800
 BUILD_TIMEOUT=1800
 
-# `name` as a regular expression matching only itself.
-literal_re() {
-    printf '^%s$' "$(printf '%s' "$1" | sed -e 's/[][\\.+*?(){}|^$]/\\&/g')"
-}
-
 # Judges one mutant, named as in missed.txt: sets VERDICT to caught, missed, timeout or
 # unviable. (A variable, not output: in a $(subshell) a signal would not reach the
 # handler that stops cargo-mutants.)
