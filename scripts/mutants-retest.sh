@@ -19,30 +19,40 @@ BUILD_TIMEOUT=1800
 
 retest_shard() {
     local dir=$1 source out="$SCRATCH/retest" status=0 name f start=$SECONDS
-    local -a filters=()
+    local -a filters=() files=()
     source=$(source_commit)
     [ -f "$dir/summary.txt" ] || die "$dir: no summary.txt"
     [ "$(field "$dir/summary.txt" source)" = "$source" ] ||
         die "$dir: made at another commit of the mutated files; run the shard again first"
+    # cargo-mutants adds the names given with -F to the configuration's examine_re rather
+    # than narrowing them, so the run reads a copy of the configuration without it (the
+    # judges, features and exclusions stay); -f keeps it to the survivors' files, since
+    # some kinds of mutant escape -F.
+    mkdir -p "$SCRATCH"
+    sed '/^examine_re = \[/,/^\]/d' .cargo/mutants.toml >"$SCRATCH/retest.toml"
     while IFS= read -r name; do
         [ -n "$name" ] || continue
         filters+=(-F "$(literal_re "$name")")
+        files+=("${name%%:*}")
     done <"$dir/missed.txt"
     if [ ${#filters[@]} -eq 0 ]; then
         echo "$dir: no survivor"
         return 0
     fi
-    echo "$dir: $((${#filters[@]} / 2)) survivors, started $(date -Is)"
+    for f in $(printf '%s\n' "${files[@]}" | sort -u); do filters+=(-f "$f"); done
+    echo "$dir: $(count "$dir/missed.txt") survivors, started $(date -Is)"
     rm -rf "$out"
-    run_cargo_mutants --in-place --baseline=skip --colors never "${filters[@]}" \
+    run_cargo_mutants --config "$SCRATCH/retest.toml" --in-place --baseline=skip --colors never "${filters[@]}" \
         --timeout "$TEST_TIMEOUT" --build-timeout "$BUILD_TIMEOUT" --output "$out" || status=$?
     git checkout -- proptest-regressions
     case $status in
         0 | 2 | 3) ;;
         *) die "$dir: cargo-mutants exited $status; see $out/mutants.out/debug.log" ;;
     esac
+    # Only the survivors' outcomes: anything else cargo-mutants let through is not kept.
     for f in caught missed timeout; do
-        if [ -f "$out/mutants.out/$f.txt" ]; then cp "$out/mutants.out/$f.txt" "$dir/retest-$f.txt"; else : >"$dir/retest-$f.txt"; fi
+        touch "$out/mutants.out/$f.txt"
+        grep -xF -f "$dir/missed.txt" "$out/mutants.out/$f.txt" >"$dir/retest-$f.txt" || true
     done
     local tested
     tested=$(cat "$dir"/retest-{caught,missed,timeout}.txt | wc -l)
