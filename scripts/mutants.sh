@@ -93,7 +93,7 @@ summary() {
     echo "mutated files at ${source:0:12}"
     [ -d "$RESULTS" ] || { echo "no shard has run"; return 0; }
     for n in $(find "$RESULTS" -name summary.txt | sed -n 's/.*shard-[0-9]*-of-\([0-9]*\)\/summary.txt/\1/p' | sort -un); do
-        local done=0 stale="" c=0 m=0 t=0 u=0 s=0 mc=0 mm=0 mt=0 pm f d
+        local done=0 stale="" c=0 m=0 t=0 u=0 s=0 mc=0 mm=0 mt=0 rc=0 later=0 pm f d
         for f in "$RESULTS"/shard-*-of-"$n"/summary.txt; do
             if [ "$(field "$f" source)" != "$source" ]; then
                 stale="$stale $(field "$f" shard)"
@@ -109,20 +109,28 @@ summary() {
             mc=$((mc + $(count "$d/model-caught.txt")))
             mm=$((mm + $(count "$d/model-missed.txt")))
             mt=$((mt + $(count "$d/model-timeout.txt")))
+            rc=$((rc + $(count "$d/retest-caught.txt")))
+            # A survivor killed later by a new test or by the model check counts once.
+            later=$((later + $(cat "$d"/model-caught.txt "$d"/retest-caught.txt 2>/dev/null | sort -u | grep -c . || true)))
         done
         echo "N=$n: $done of $n shards done, $((c + m + t + u)) mutants in $s s:" \
             "$c caught, $m missed, $t timeout, $u unviable"
         [ -z "$stale" ] || echo "  stale (made at another commit of the mutated files, not counted):$stale"
         if [ $((c + m + t)) -gt 0 ]; then
-            # Integer per mille, printed as a percentage with one decimal.
-            pm=$((1000 * c / (c + m + t)))
-            echo "  score caught / (caught + missed + timeout) = $c / $((c + m + t)) = $((pm / 10)).$((pm % 10)) %"
+            # Integer per mille, printed as a percentage with one decimal. A mutant that
+            # makes the tests hang is detected: a test run that never ends fails (as
+            # PIT's TIMED_OUT and Stryker's Timeout count).
+            pm=$((1000 * (c + t) / (c + m + t)))
+            echo "  score (caught + timeout) / viable = $((c + t)) / $((c + m + t)) = $((pm / 10)).$((pm % 10)) %"
         fi
         if [ $((mc + mm + mt)) -gt 0 ]; then
             echo "  survivors judged by the model check (scripts/mutants-judge.sh): $((mc + mm + mt)) of $m:" \
                 "$mc caught, $mm missed, $mt timeout"
-            pm=$((1000 * (c + mc) / (c + m + t)))
-            echo "  score with them: $((c + mc)) / $((c + m + t)) = $((pm / 10)).$((pm % 10)) %"
+        fi
+        [ "$rc" -eq 0 ] || echo "  survivors killed by tests written since (scripts/mutants-retest.sh): $rc"
+        if [ "$later" -gt 0 ]; then
+            pm=$((1000 * (c + t + later) / (c + m + t)))
+            echo "  score with them: $((c + t + later)) / $((c + m + t)) = $((pm / 10)).$((pm % 10)) %"
         fi
     done
 }

@@ -57,7 +57,7 @@ fn ended(sim: &Sim, call: CallId) -> Vec<EndReason> {
     sim.events
         .iter()
         .filter_map(|(_, e)| match e {
-            Event::CallEnded { call: c, reason } if *c == call => Some(reason.clone()),
+            Event::CallEnded { call: c, reason } if *c == call => Some(*reason),
             _ => None,
         })
         .collect()
