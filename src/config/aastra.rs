@@ -20,6 +20,8 @@
 //!   earlier file);
 //! - only the value that wins the layering is checked.
 
+pub mod local;
+
 use super::{AccountConfig, Backoff, Config, ConfigError, Failback, Seed, ServerAddr, TransportMode};
 use crate::time::Duration;
 use core::fmt;

@@ -29,6 +29,8 @@ pub struct Status {
     pub connections: Vec<(ConnId, ConnPurpose, bool)>,
     /// Calls waiting for a connection or registration.
     pub queued_calls: usize,
+    /// Calls in progress, in any state (queued, being set up, ringing, up, ending).
+    pub live_calls: usize,
     /// Good probes of the primary in a row while on the backup.
     pub good_probes: u8,
     /// Reconnect rounds failed in a row.
@@ -51,6 +53,7 @@ impl Status {
             registrations: (0..n).filter_map(|i| core.registration(AccountId(i as u8))).collect(),
             connections: core.connections().collect(),
             queued_calls: core.queued_calls(),
+            live_calls: core.live_calls(),
             good_probes: core.good_probes(),
             failed_rounds: core.failed_rounds(),
             dropped_events,

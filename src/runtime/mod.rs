@@ -20,6 +20,7 @@
 mod certs;
 mod clock;
 mod command;
+mod config_files;
 mod conn;
 mod der;
 mod driver;
@@ -36,6 +37,7 @@ pub use certs::{
     WEB_CERTIFICATE, WEB_PRIVATE_KEY, load as load_credentials, resolve as resolve_file,
 };
 pub use command::{PhoneEvent, Status};
+pub use config_files::{ConfigFiles, LOCAL_FILE, Problem};
 pub use driver::Driver;
 pub use events::{INFORMATIONAL_CAPACITY, OUTCOME_CAPACITY, is_outcome};
 pub use identity::{INSTANCE_ID_FILE, InstanceIdOrigin, device_instance_id, stored_instance_id};
