@@ -49,13 +49,20 @@ enum Command {
         record: Option<PathBuf>,
         /// Serve the web interface on ADDR (a loopback address and port, e.g.
         /// 127.0.0.1:8080; port 0 picks a free one, and the log says which): the
-        /// connection live, the lines, and calls placed and taken (docs/web-ui.md). With
-        /// `admin password` in the configuration it asks for a login.
+        /// connection live, the lines, calls placed and taken, and the settings pages,
+        /// which save to the local file and restart the phone with it (docs/web-ui.md).
+        /// With `admin password` in the configuration it asks for a login.
         #[arg(long, value_name = "ADDR")]
         web: Option<std::net::SocketAddr>,
+        /// The local configuration file: read after the --config files (its values win),
+        /// and the only file the web interface writes (atomically, keeping the previous
+        /// version as FILE.bak). Default: sip-ptls-local.cfg beside the first --config
+        /// file; a missing file is the same as an empty one.
+        #[arg(long, value_name = "FILE")]
+        local_config: Option<PathBuf>,
         /// The web interface's certificate (PEM, leaf first, then its chain): it serves
         /// HTTPS, required off loopback (with `admin password`).
-        #[arg(long, value_name = "FILE", requires = "web_key")]
+        #[arg(long, value_name = "FILE", requires = "web_key", requires = "web")]
         web_cert: Option<PathBuf>,
         /// The private key of --web-cert (PEM).
         #[arg(long, value_name = "FILE", requires = "web_cert")]
@@ -95,8 +102,8 @@ enum Command {
 fn main() -> ExitCode {
     let args = Args::parse();
     let ok = match args.command.unwrap_or(Command::Demo) {
-        Command::Run { configs, json, auto_answer, record, web, web_cert, web_key } => {
-            let opts = cli::run::Options { configs, json, auto_answer, record, web, web_cert, web_key };
+        Command::Run { configs, json, auto_answer, record, web, local_config, web_cert, web_key } => {
+            let opts = cli::run::Options { configs, json, auto_answer, record, web, local_config, web_cert, web_key };
             return cli::run::run(&opts);
         }
         Command::Replay { trace, configs } => return cli::replay::run(&trace, &configs),

@@ -148,3 +148,93 @@ fn a_person_logs_in_watches_the_phone_and_places_and_answers_a_call_in_the_brows
     drop(phone);
     run.stop();
 }
+
+/// The HTML id of the field of `parameter` on a settings page.
+fn field_id(parameter: &str) -> String {
+    format!("#f-{}", parameter.replace(' ', "-"))
+}
+
+#[test]
+fn a_person_changes_the_settings_in_the_browser_over_https() {
+    let _w = watchdog("settings in a browser", Duration::from_secs(180));
+    let lab = Lab::new();
+    let registrar = lab.registrar();
+    let text = format!("{}admin password: 4321\n", sample("127.0.0.1", registrar.addr().port()));
+    let cfg = lab.dir.write("aastra.cfg", text).expect("write a test file");
+    let identity = lab.loopback_cert().expect("a certificate for 127.0.0.1");
+    let cert = lab.dir.write("web.pem", &identity.cert_pem).expect("write the certificate");
+    let key = lab.dir.write("web.key", &identity.key_pem).expect("write the key");
+    let bad = lab.dir.write("not-a-certificate.pem", "hello").expect("write a bad file");
+    let flags =
+        [std::ffi::OsStr::new("--web-cert"), cert.as_os_str(), std::ffi::OsStr::new("--web-key"), key.as_os_str()];
+    let mut run = WebRun::start(BIN, &cfg, &flags, "https");
+    let base = format!("https://{}", run.addr);
+    let browser = Browser::start_with(1280, 1000, true);
+
+    // Log in over HTTPS; the menu leads to Global SIP.
+    browser.go(&format!("{base}/login"));
+    let password = browser.find("#password");
+    browser.type_into(&password, &format!("4321{ENTER}"));
+    browser.wait_text("#connection", "up on the primary");
+    browser.click(&browser.find("nav a[href='/settings/global-sip']"));
+    let keepalive = browser.find(&field_id("sip persistent tls keep alive"));
+
+    // The keyboard alone reaches the field, and every field has a label.
+    let mut path = Vec::new();
+    while focused(&browser) != "f-sip-persistent-tls-keep-alive" {
+        assert!(path.len() < 60, "the keep-alive field is not reachable with Tab: {path:?}");
+        browser.keys(TAB);
+        path.push(focused(&browser));
+    }
+    let labelled = browser.script(
+        "return [...document.querySelectorAll('input:not([type=hidden]), select')]\
+         .every(i => i.labels && i.labels.length > 0);",
+    );
+    assert_eq!(labelled.as_bool(), Some(true), "a field without a label");
+
+    // Change the keep-alive interval and save: the local file holds it, the phone
+    // restarts, and the registrar sees pings at the new interval.
+    browser.clear(&keepalive);
+    browser.type_into(&keepalive, "3");
+    save_screenshot(&browser, "settings-global-sip.png");
+    browser.click(&browser.find("form.settings button[type=submit]"));
+    browser.wait_text(".message", "Saved to");
+    let local = std::fs::read_to_string(lab.dir.path().join("sip-ptls-local.cfg")).expect("the local file");
+    assert_eq!(local, "sip persistent tls keep alive: 3\n");
+    run.wait_log("the restart", |l| l.contains("phone restarted with the saved configuration"));
+    browser.go(&format!("{base}/status"));
+    browser.wait_text("#connection", "up on the primary");
+    let start = registrar.stats().pings;
+    std::thread::sleep(Duration::from_secs(6));
+    let pings = registrar.stats().pings - start;
+    assert!((1..=3).contains(&pings), "{pings} pings in 6 s at a 3 s interval");
+
+    // A file that is not a certificate: the error shows next to its field.
+    browser.go(&format!("{base}/settings/tls"));
+    let upload = browser.find(&format!("{}-upload", field_id("sips trusted certificates")));
+    browser.type_into(&upload, &bad.display().to_string());
+    browser.click(&browser.find("form.settings button[type=submit]"));
+    let error = browser.wait_text(&format!("{}-error", field_id("sips trusted certificates")), "sips trusted");
+    assert!(error.contains("uploaded not-a-certificate.pem") && error.contains("PEM"), "{error}");
+    save_screenshot(&browser, "settings-tls-error.png");
+    assert_eq!(
+        std::fs::read_to_string(lab.dir.path().join("sip-ptls-local.cfg")).expect("the local file"),
+        local,
+        "a refused upload changes nothing"
+    );
+    drop(browser);
+
+    // On a phone-sized screen the settings fit too.
+    let phone = Browser::start_with(390, 844, true);
+    phone.go(&format!("{base}/login"));
+    let password = phone.find("#password");
+    phone.type_into(&password, &format!("4321{ENTER}"));
+    phone.wait_text("#connection", "up on the primary");
+    phone.go(&format!("{base}/settings/line/1"));
+    phone.find(&field_id("sip line1 user name"));
+    let fits = phone.script("return document.documentElement.scrollWidth <= window.innerWidth;");
+    assert_eq!(fits.as_bool(), Some(true), "the settings page is wider than a phone's screen");
+    save_screenshot(&phone, "settings-line-phone.png");
+    drop(phone);
+    run.stop();
+}

@@ -4,83 +4,19 @@
 //! placed and answered from the interface.
 #![cfg(feature = "cli")]
 
+#[path = "common/http_client.rs"]
+mod http_client;
 #[path = "common/run_child.rs"]
 mod run_child;
 mod runtime_support;
 
+use http_client::{exchange, header, request, wait_status};
 use run_child::WebRun;
 use runtime_support::{BIN, Lab, sample_aastra_cfg as sample, watchdog};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// One HTTP/1.1 exchange on a fresh connection: status, headers (lower-case names) and
-/// body.
-fn request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, Vec<(String, String)>, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect to the web interface");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    exchange(&mut stream, addr, method, path, headers, body)
-}
-
-/// One HTTP/1.1 exchange on `stream` (`Connection: close`).
-fn exchange(
-    stream: &mut impl ReadWrite,
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, Vec<(String, String)>, String) {
-    let mut head =
-        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("send");
-    stream.write_all(body.as_bytes()).expect("send");
-    let mut raw = Vec::new();
-    // A TLS peer may close without close_notify after `Connection: close`: what was read
-    // before counts.
-    let _ = stream.read_to_end(&mut raw);
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    (status, headers, body.to_owned())
-}
-
-trait ReadWrite: Read + Write {}
-impl<T: Read + Write> ReadWrite for T {}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
-/// Polls `/status.json` until its text contains `needle`.
-fn wait_status(addr: &str, cookie: &str, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (code, _, body) = request(addr, "GET", "/status.json", &[("Cookie", cookie)], "");
-        assert_eq!(code, 200, "{body}");
-        if body.contains(needle) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "no {needle:?} in the status within 15 s: {body}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use std::time::Duration;
 
 #[test]
 fn the_web_interface_logs_in_shows_the_phone_live_and_places_and_answers_a_call() {

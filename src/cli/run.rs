@@ -9,8 +9,9 @@ use futures_lite::future;
 use futures_lite::io::{AsyncBufReadExt, BufReader};
 use futures_lite::{Stream, StreamExt};
 use sip_ptls::Event;
-use sip_ptls::runtime::{InstanceIdOrigin, Phone, PhoneHandle, PhoneOptions, device_instance_id, os_seed};
-use sip_ptls::web::{Web, WebOptions};
+use sip_ptls::config::aastra::Loaded;
+use sip_ptls::runtime::{ConfigFiles, InstanceIdOrigin, Phone, PhoneHandle, PhoneOptions, device_instance_id, os_seed};
+use sip_ptls::web::{Restart, Web, WebOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,6 +28,8 @@ pub struct Options {
     pub record: Option<PathBuf>,
     /// Serve the web interface there.
     pub web: Option<std::net::SocketAddr>,
+    /// The local configuration file (default: beside the first configuration file).
+    pub local_config: Option<PathBuf>,
     /// The web interface's certificate (PEM, leaf first) and key: HTTPS.
     pub web_cert: Option<PathBuf>,
     /// See `web_cert`.
@@ -37,8 +40,10 @@ pub struct Options {
 /// configuration, 1 when the phone stopped for another reason.
 pub fn run(opts: &Options) -> ExitCode {
     log::init(opts.json);
-    let conf = files::read(&opts.configs);
-    let mut loaded = match conf.loaded {
+    let local = opts.local_config.clone().unwrap_or_else(|| ConfigFiles::default_local(&opts.configs));
+    let config_files = ConfigFiles::new(opts.configs.clone(), Some(local));
+    let conf = files::read_files(&config_files);
+    let loaded = match conf.loaded {
         Ok(l) => l,
         Err(errors) => {
             for e in &errors {
@@ -47,30 +52,10 @@ pub fn run(opts: &Options) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    for w in &loaded.warnings {
-        tracing::warn!("{w}");
-    }
-    if !loaded.seed_configured {
-        loaded.config.seed = match os_seed() {
-            Ok(seed) => seed,
-            Err(e) => {
-                tracing::error!("cannot draw a seed from the OS random source: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-    }
-    // The instance identifier names the device, not the run: never left to the seed.
-    match device_instance_id(&loaded.config, &opts.configs) {
-        Ok((id, origin)) => {
-            tracing::info!("instance id {id} ({})", describe(&origin));
-            loaded.config.instance_id = Some(id);
-        }
-        Err(e) => {
-            tracing::error!("instance id: {e}");
-            return ExitCode::from(2);
-        }
-    }
-    let lines = loaded.line_numbers.clone();
+    let loaded = match prepare(loaded, &opts.configs) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
     let tls = match (&opts.web_cert, &opts.web_key) {
         (Some(cert), Some(key)) => match sip_ptls::runtime::web_server_config(cert, key) {
             Ok(c) => Some(c),
@@ -85,13 +70,16 @@ pub fn run(opts: &Options) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let loaded_web = WebOptions { admin_password: loaded.admin_password.clone(), line_numbers: lines.clone(), tls };
-    let mut options = PhoneOptions::default();
-    options.record.clone_from(&opts.record);
-    if let Some(file) = &options.record {
-        tracing::info!("recording a trace of the core to {}", file.display());
-    }
-    let (phone, driver) = match Phone::new_with(loaded.config, &conf.base_dir, &options) {
+    let (restart_tx, restart_rx) = async_channel::bounded::<Restart>(4);
+    let web_options = WebOptions {
+        admin_password: loaded.admin_password.clone(),
+        line_numbers: loaded.line_numbers.clone(),
+        tls,
+        config_files: Some(config_files.clone()),
+        restart: Some(restart_tx),
+    };
+    let mut starts = Starts { base_dir: conf.base_dir, record: opts.record.clone(), count: 0 };
+    let (phone, driver) = match starts.start(&loaded) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!("{e}");
@@ -99,7 +87,7 @@ pub fn run(opts: &Options) -> ExitCode {
         }
     };
     let web = match &opts.web {
-        Some(addr) => match start_web(*addr, &phone.handle, &loaded_web) {
+        Some(addr) => match start_web(*addr, &phone.handle, &web_options) {
             Ok(w) => Some(w),
             Err(e) => {
                 tracing::error!("web interface: {e}");
@@ -116,20 +104,37 @@ pub fn run(opts: &Options) -> ExitCode {
         }
     };
     tracing::info!("phone starting; Ctrl-C de-registers and exits");
-    let app = async move {
+    // The drivers run as tasks of this thread's executor: a restart ends one and starts
+    // the next while the application loop goes on.
+    let executor = smol::LocalExecutor::new();
+    executor.spawn(driver.run()).detach();
+    let app = async {
+        let mut phone = phone;
+        let mut running = loaded;
+        let mut lines = running.line_numbers.clone();
         let mut signals = signals;
         // Blocking reads of standard input on smol's thread pool: the end of input (no
         // terminal, a closed pipe) only stops the console, never the phone.
         let mut input = Some(BufReader::new(smol::Unblock::new(std::io::stdin())).lines());
         let mut clean = false;
         let mut stopping = false;
+        // A configuration saved from the web interface, waiting for the calls to end;
+        // `restarting` once the phone it replaces is shutting down.
+        let mut pending: Option<Box<Loaded>> = None;
+        let mut restarting = false;
         loop {
             let next = future::or(
                 future::or(async { Next::Event(phone.events.next().await) }, async {
                     signals.next().await;
                     Next::Interrupt
                 }),
-                next_line(&mut input),
+                future::or(next_line(&mut input), async {
+                    match restart_rx.recv().await {
+                        Ok(r) => Next::Restart(r),
+                        // Every sender is gone: no restart will come.
+                        Err(_) => future::pending().await,
+                    }
+                }),
             )
             .await;
             match next {
@@ -140,7 +145,37 @@ pub fn run(opts: &Options) -> ExitCode {
                 Next::Interrupt => {
                     tracing::info!("interrupted: de-registering");
                     stopping = true;
+                    pending = None;
                     phone.handle.shutdown();
+                }
+                Next::Event(None) if restarting && !stopping => {
+                    restarting = false;
+                    let Some(next_config) = pending.take() else { break };
+                    let started = match prepare(*next_config, &opts.configs) {
+                        Ok(l) => starts.start(&l).map(|p| (p, l)).map_err(|e| e.to_string()),
+                        Err(_) => Err("the new configuration cannot start (see above)".to_owned()),
+                    };
+                    let ((new_phone, driver), config) = match started {
+                        Ok(p) => p,
+                        Err(e) => {
+                            tracing::error!("restart: {e}; starting again with the previous configuration");
+                            match starts.start(&running) {
+                                Ok(p) => (p, running.clone()),
+                                Err(e) => {
+                                    tracing::error!("restart: the previous configuration cannot start either: {e}");
+                                    break;
+                                }
+                            }
+                        }
+                    };
+                    tracing::info!("phone restarted with the saved configuration");
+                    executor.spawn(driver.run()).detach();
+                    phone = new_phone;
+                    running = config;
+                    lines = running.line_numbers.clone();
+                    if let Some(w) = &web {
+                        w.set_phone(phone.handle.clone(), lines.clone());
+                    }
                 }
                 Next::Event(None) => break,
                 Next::Event(Some(e)) => {
@@ -160,10 +195,28 @@ pub fn run(opts: &Options) -> ExitCode {
                         Event::IncomingCall { call, .. } => {
                             let _ = phone.handle.reject(call, 480).await;
                         }
-                        Event::ShutdownComplete => clean = true,
+                        Event::ShutdownComplete if !restarting => clean = true,
+                        Event::CallEnded { .. } | Event::CallOutcome { .. }
+                            if pending.is_some() && !restarting && live_calls(&phone.handle).await == 0 =>
+                        {
+                            restarting = begin_restart(&phone.handle);
+                        }
                         _ => {}
                     }
                 }
+                Next::Restart(Restart::With(config)) if !stopping => {
+                    pending = Some(config);
+                    if !restarting && live_calls(&phone.handle).await == 0 {
+                        restarting = begin_restart(&phone.handle);
+                    } else if !restarting {
+                        tracing::info!("the saved configuration applies when the calls in progress end");
+                    }
+                }
+                Next::Restart(Restart::EndCallsNow) if !stopping && pending.is_some() && !restarting => {
+                    tracing::info!("ending the calls in progress to restart");
+                    restarting = begin_restart(&phone.handle);
+                }
+                Next::Restart(_) => {}
                 Next::Line(Some(text)) => {
                     let reply = obey(&text, &phone.handle, &lines).await;
                     if !reply.is_empty() {
@@ -178,15 +231,81 @@ pub fn run(opts: &Options) -> ExitCode {
         }
         clean
     };
-    let clean = smol::block_on(future::or(
-        async {
-            driver.run().await;
-            // The driver ended: let the application drain the last events.
-            future::pending::<bool>().await
-        },
-        app,
-    ));
+    let clean = smol::block_on(executor.run(app));
     if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Completes a loaded configuration for a start: a seed from the OS when none is
+/// configured, and the device's instance identifier.
+fn prepare(mut loaded: Loaded, configs: &[PathBuf]) -> Result<Loaded, ExitCode> {
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    if !loaded.seed_configured {
+        loaded.config.seed = match os_seed() {
+            Ok(seed) => seed,
+            Err(e) => {
+                tracing::error!("cannot draw a seed from the OS random source: {e}");
+                return Err(ExitCode::FAILURE);
+            }
+        };
+    }
+    // The instance identifier names the device, not the run: never left to the seed.
+    match device_instance_id(&loaded.config, configs) {
+        Ok((id, origin)) => {
+            tracing::info!("instance id {id} ({})", describe(&origin));
+            loaded.config.instance_id = Some(id);
+            Ok(loaded)
+        }
+        Err(e) => {
+            tracing::error!("instance id: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Starts phones: the first, and each one a restart asks for (its trace, when recording,
+/// goes to `FILE.N` for the Nth restart, since a trace holds one core).
+struct Starts {
+    base_dir: PathBuf,
+    record: Option<PathBuf>,
+    count: u32,
+}
+
+impl Starts {
+    fn start(&mut self, loaded: &Loaded) -> Result<(Phone, sip_ptls::runtime::Driver), sip_ptls::runtime::StartError> {
+        let mut options = PhoneOptions::default();
+        options.record = self.record.as_ref().map(|file| {
+            if self.count == 0 {
+                file.clone()
+            } else {
+                let mut name = file.as_os_str().to_owned();
+                name.push(format!(".{}", self.count));
+                PathBuf::from(name)
+            }
+        });
+        if let Some(file) = &options.record {
+            tracing::info!("recording a trace of the core to {}", file.display());
+        }
+        let started = Phone::new_with(loaded.config.clone(), &self.base_dir, &options);
+        if started.is_ok() {
+            self.count += 1;
+        }
+        started
+    }
+}
+
+/// Calls in progress on the phone (0 when it no longer answers).
+async fn live_calls(phone: &PhoneHandle) -> usize {
+    phone.status().await.map_or(0, |s| s.live_calls)
+}
+
+/// Shuts the phone down for a restart; the application loop starts the next one when
+/// this one has stopped.
+fn begin_restart(phone: &PhoneHandle) -> bool {
+    tracing::info!("restarting the phone with the saved configuration: de-registering first");
+    phone.shutdown();
+    true
 }
 
 /// Binds the web interface's address and serves it beside the phone.
@@ -217,6 +336,8 @@ enum Next {
     Interrupt,
     /// A line of standard input, or `None` at its end (or on a read error).
     Line(Option<String>),
+    /// The web interface saved a configuration.
+    Restart(Restart),
 }
 
 /// The next line of standard input; never ready once it has ended.

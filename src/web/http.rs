@@ -60,30 +60,7 @@ pub async fn body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Respons
 
 /// The value of `name` in an `application/x-www-form-urlencoded` body.
 pub fn form_value(body: &[u8], name: &str) -> Option<String> {
-    body.split(|b| *b == b'&').find_map(|pair| {
-        let mut kv = pair.splitn(2, |b| *b == b'=');
-        let key = decode(kv.next()?)?;
-        (key == name).then(|| decode(kv.next().unwrap_or(b""))).flatten()
-    })
-}
-
-/// Percent-decoding, with `+` as a space; `None` for a bad escape or bad UTF-8.
-fn decode(raw: &[u8]) -> Option<String> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = raw.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
+    super::form::urlencoded(body).fields.remove(name)
 }
 
 /// The value of cookie `name` in a request.

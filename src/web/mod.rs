@@ -1,25 +1,32 @@
 //! The web interface of a running phone (`sip-ptls run --web ADDR`, docs/web-ui.md): a
-//! status page that follows the phone live, and calls placed and taken from the browser.
-//! It is an application of the embedding API like any other: it reads
-//! [`PhoneHandle::status`] and the events the application hands it, and sends commands
-//! through the handle. It decides nothing about connections, registration or calls.
+//! status page that follows the phone live, calls placed and taken from the browser, and
+//! settings pages laid out as the Aastra Web UI's, which write a local configuration file
+//! and ask the application to restart the phone with it. It is an application of the
+//! embedding API like any other: it reads [`PhoneHandle::status`] and the events the
+//! application hands it, and sends commands through the handle. It decides nothing about
+//! connections, registration or calls.
 //!
 //! HTTP/1.1 is hyper's, on smol through smol-hyper's adapters; the pages are embedded in
 //! the binary and work offline.
 
+mod configure;
 mod feed;
+mod form;
 mod http;
 mod pages;
 mod routes;
 mod session;
+mod settings;
+mod settings_page;
 
-use crate::runtime::{PhoneEvent, PhoneHandle};
+use crate::config::aastra::Loaded;
+use crate::runtime::{ConfigFiles, PhoneEvent, PhoneHandle};
 use async_net::TcpListener;
 use core::net::SocketAddr;
 use feed::Feed;
 use session::Sessions;
 use smol_hyper::rt::{FuturesIo, SmolTimer};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// How long a TLS handshake may take.
@@ -36,6 +43,23 @@ pub struct WebOptions {
     /// Serve HTTPS with this configuration (`runtime::web_server_config`); required
     /// off loopback, and possible on it.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The phone's configuration files: the settings pages show what they hold and
+    /// write into the local one. Without them the settings pages only say so.
+    pub config_files: Option<ConfigFiles>,
+    /// Where the settings pages send a configuration to restart the phone with. The
+    /// application performs the restart and then hands the interface the new phone
+    /// ([`Web::set_phone`]).
+    pub restart: Option<async_channel::Sender<Restart>>,
+}
+
+/// What the settings pages ask of the application.
+#[derive(Debug)]
+pub enum Restart {
+    /// Restart the phone with this configuration (saved in the local file) once no call
+    /// is up: de-register, close, start again and register every line.
+    With(Box<Loaded>),
+    /// The person confirmed ending the calls in progress: restart now.
+    EndCallsNow,
 }
 
 /// Why the interface cannot listen where it was asked to.
@@ -73,7 +97,9 @@ pub struct Web {
 }
 
 struct Shared {
-    phone: PhoneHandle,
+    phone: RwLock<PhoneHandle>,
+    /// `lines[i]` is the Aastra line number of account `i` of the phone in `phone`.
+    lines: RwLock<Vec<u8>>,
     options: WebOptions,
     sessions: Mutex<Sessions>,
     feed: Mutex<Feed>,
@@ -86,7 +112,8 @@ impl Web {
         let sessions = Sessions::new(options.admin_password.is_some())?;
         Ok(Web {
             shared: Arc::new(Shared {
-                phone,
+                phone: RwLock::new(phone),
+                lines: RwLock::new(options.line_numbers.clone()),
                 options,
                 sessions: Mutex::new(sessions),
                 feed: Mutex::new(Feed::default()),
@@ -97,9 +124,35 @@ impl Web {
     /// Hands the interface one of the phone's events: the timeline and the live pages
     /// show it. The application calls this for every event it reads.
     pub fn event(&self, e: &PhoneEvent) {
+        let lines = self.lines();
         if let Ok(mut feed) = self.shared.feed.lock() {
-            feed.push(e, &self.shared.options.line_numbers);
+            feed.push(e, &lines);
         }
+    }
+
+    /// Hands the interface the phone that a restart started, with its line numbers.
+    pub fn set_phone(&self, phone: PhoneHandle, line_numbers: Vec<u8>) {
+        if let Ok(mut p) = self.shared.phone.write() {
+            *p = phone;
+        }
+        if let Ok(mut l) = self.shared.lines.write() {
+            *l = line_numbers;
+        }
+    }
+
+    /// The phone the interface commands now.
+    fn phone(&self) -> Option<PhoneHandle> {
+        self.shared.phone.read().ok().map(|p| p.clone())
+    }
+
+    /// The Aastra line number of each account of the phone.
+    fn lines(&self) -> Vec<u8> {
+        self.shared.lines.read().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// True when a password protects the interface.
+    fn login_required(&self) -> bool {
+        self.shared.sessions.lock().map(|s| s.login_required()).unwrap_or(true)
     }
 
     /// True when the interface serves HTTPS (its cookie is then `Secure`).

@@ -43,6 +43,9 @@ pub async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
             http::text(StatusCode::UNAUTHORIZED, "log in first")
         };
     };
+    if path == "/settings" || path.starts_with("/settings/") {
+        return super::configure::handle(web, req, &session).await;
+    }
     if method == Method::POST {
         return changes(web, req, &session, cookie.as_deref()).await;
     }
@@ -58,7 +61,7 @@ pub async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
 }
 
 fn login_required(web: &Web) -> bool {
-    web.shared.sessions.lock().map(|s| s.login_required()).unwrap_or(true)
+    web.login_required()
 }
 
 async fn login(web: &Web, req: Request<Incoming>) -> Response<Body> {
@@ -123,7 +126,7 @@ async fn changes(web: &Web, req: Request<Incoming>, session: &Session, cookie: O
     if token.as_deref() != Some(session.csrf.as_str()) {
         return http::text(StatusCode::FORBIDDEN, "missing or wrong CSRF token: reload the page");
     }
-    let phone = &web.shared.phone;
+    let Some(phone) = web.phone() else { return http::text(StatusCode::SERVICE_UNAVAILABLE, "no phone") };
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     match parts.as_slice() {
         ["logout"] => {
@@ -143,7 +146,7 @@ async fn changes(web: &Web, req: Request<Incoming>, session: &Session, cookie: O
             let Some(line) = line.filter(|l| (1..=9).contains(l)) else {
                 return http::text(StatusCode::BAD_REQUEST, "line: a line number from 1 to 9");
             };
-            let Some(account) = crate::config::aastra::account_of_line(line, &web.shared.options.line_numbers) else {
+            let Some(account) = crate::config::aastra::account_of_line(line, &web.lines()) else {
                 return http::text(StatusCode::BAD_REQUEST, format!("line {line} is not configured"));
             };
             match phone.place_call(account, target.trim(), Vec::new()).await {
@@ -185,10 +188,14 @@ async fn changes(web: &Web, req: Request<Incoming>, session: &Session, cookie: O
 /// The phone's status and the calls in progress, as the status page draws them.
 async fn status_json(web: &Web) -> serde_json::Value {
     let calls = web.shared.feed.lock().map(|f| f.calls_json()).unwrap_or_default();
-    let Some(s) = web.shared.phone.status().await else {
+    let status = match web.phone() {
+        Some(phone) => phone.status().await,
+        None => None,
+    };
+    let Some(s) = status else {
         return json!({ "connection": "the phone has stopped", "counters": [], "lines": [], "calls": calls });
     };
-    let lines = &web.shared.options.line_numbers;
+    let lines = &web.lines();
     let lines: Vec<serde_json::Value> = s
         .registrations
         .iter()

@@ -82,6 +82,13 @@ fn call(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<Val
 impl Browser {
     /// Starts chromedriver and a headless chromium whose window is `width` × `height`.
     pub fn start(width: u32, height: u32) -> Browser {
+        Browser::start_with(width, height, false)
+    }
+
+    /// As [`Browser::start`]; with `accept_insecure_certs`, the browser takes any server
+    /// certificate (for the interface's HTTPS with the test CA's certificate, which a
+    /// browser cannot be told to trust without a profile database of its own).
+    pub fn start_with(width: u32, height: u32, accept_insecure_certs: bool) -> Browser {
         for tool in [CHROMEDRIVER, CHROMIUM] {
             assert!(
                 std::path::Path::new(tool).exists(),
@@ -105,7 +112,7 @@ impl Browser {
         }
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
-            "acceptInsecureCerts": false,
+            "acceptInsecureCerts": accept_insecure_certs,
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": ["--headless=new", "--no-sandbox", "--disable-background-networking",

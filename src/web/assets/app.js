@@ -74,12 +74,15 @@ function addTimeline(entry) {
   list.insertBefore(li, list.firstChild);
 }
 
-document.getElementById("dial").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const form = event.target;
-  post("/calls/dial", { line: form.line.value, target: form.target.value });
-});
+// Only the status page follows the phone; the settings pages are plain forms.
+if (document.getElementById("dial")) {
+  document.getElementById("dial").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    post("/calls/dial", { line: form.line.value, target: form.target.value });
+  });
 
-const events = new EventSource("/events");
-events.addEventListener("status", (e) => showStatus(JSON.parse(e.data)));
-events.addEventListener("timeline", (e) => addTimeline(JSON.parse(e.data)));
+  const events = new EventSource("/events");
+  events.addEventListener("status", (e) => showStatus(JSON.parse(e.data)));
+  events.addEventListener("timeline", (e) => addTimeline(JSON.parse(e.data)));
+}
