@@ -15,6 +15,8 @@ use super::tests_support::*;
 mod command_tests;
 #[path = "dialog_tests.rs"]
 mod dialog_tests;
+#[path = "per_call_tests.rs"]
+mod per_call_tests;
 
 #[test]
 fn one_connection_registers_every_account_with_digest() {
