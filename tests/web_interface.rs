@@ -93,6 +93,13 @@ fn the_web_interface_logs_in_shows_the_phone_live_and_places_and_answers_a_call(
     assert_eq!(code, 303);
     let (code, _, _) = request(&addr, "GET", "/status.json", &[("Cookie", &cookie)], "");
     assert_eq!(code, 401);
+    // The event stream the session opened says so and ends.
+    let mut tail = String::new();
+    while !tail.contains("event: end") {
+        let mut line = String::new();
+        assert!(stream.read_line(&mut line).expect("read the event stream") > 0, "stream cut: {tail}");
+        tail.push_str(&line);
+    }
     run.stop();
 }
 

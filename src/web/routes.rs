@@ -55,7 +55,7 @@ pub async fn handle(web: &Web, req: Request<Incoming>) -> Response<Body> {
             http::respond(StatusCode::OK, "text/html; charset=utf-8", pages::status(&session.csrf, login_required(web)))
         }
         "/status.json" => http::json(StatusCode::OK, &status_json(web).await),
-        "/events" => events(web),
+        "/events" => events(web, cookie),
         _ => http::text(StatusCode::NOT_FOUND, format!("no page {path}")),
     }
 }
@@ -219,34 +219,45 @@ async fn status_json(web: &Web) -> serde_json::Value {
 
 /// Server-sent events: the timeline so far and each event as it comes (`timeline`),
 /// and the status at once, after each burst of events, and every second (`status`).
-fn events(web: &Web) -> Response<Body> {
+/// When the session that opened it ends (logout, expiry), the stream says so (`end`) and
+/// closes: the page goes back to the login.
+fn events(web: &Web, cookie: Option<String>) -> Response<Body> {
     let Some(rx) = web.shared.feed.lock().ok().and_then(|mut f| f.subscribe()) else {
         return http::text(StatusCode::SERVICE_UNAVAILABLE, "too many live pages open");
     };
     let web = web.clone();
-    let frames = futures_lite::stream::unfold((web, rx, true), |(web, rx, first)| async move {
-        let frame = if first {
-            None
-        } else {
-            async { Some(rx.recv().await) }
-                .or(async {
-                    async_io::Timer::after(STATUS_EVERY).await;
-                    None
-                })
-                .await
-        };
-        let text = match frame {
-            // An event usually changes the status: send it at once, after the last of a
-            // burst of events, rather than at the next tick.
-            Some(Ok(timeline)) if rx.is_empty() => {
-                format!("{timeline}event: status\ndata: {}\n\n", status_json(&web).await)
+    let frames = futures_lite::stream::unfold(Some((web, rx, true)), move |state| {
+        let cookie = cookie.clone();
+        async move {
+            let (web, rx, first) = state?;
+            let open = web.shared.sessions.lock().is_ok_and(|s| s.is_open(cookie.as_deref(), Instant::now()));
+            if !open {
+                let end = Bytes::from_static(b"event: end\ndata: the session has ended\n\n");
+                return Some((Ok(Frame::data(end)), None));
             }
-            Some(Ok(timeline)) => timeline,
-            // The interface dropped this stream (it fell behind): the page reconnects.
-            Some(Err(_)) => return None,
-            None => format!("event: status\ndata: {}\n\n", status_json(&web).await),
-        };
-        Some((Ok(Frame::data(Bytes::from(text))), (web, rx, false)))
+            let frame = if first {
+                None
+            } else {
+                async { Some(rx.recv().await) }
+                    .or(async {
+                        async_io::Timer::after(STATUS_EVERY).await;
+                        None
+                    })
+                    .await
+            };
+            let text = match frame {
+                // An event usually changes the status: send it at once, after the last of
+                // a burst of events, rather than at the next tick.
+                Some(Ok(timeline)) if rx.is_empty() => {
+                    format!("{timeline}event: status\ndata: {}\n\n", status_json(&web).await)
+                }
+                Some(Ok(timeline)) => timeline,
+                // The interface dropped this stream (it fell behind): the page reconnects.
+                Some(Err(_)) => return None,
+                None => format!("event: status\ndata: {}\n\n", status_json(&web).await),
+            };
+            Some((Ok(Frame::data(Bytes::from(text))), Some((web, rx, false))))
+        }
     });
     let mut r = Response::new(StreamBody::new(frames.boxed()).boxed_unsync());
     let h = r.headers_mut();

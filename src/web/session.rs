@@ -71,6 +71,16 @@ impl Sessions {
         Some(s.clone())
     }
 
+    /// True while the session of `cookie` is open (always without a password). Unlike
+    /// [`Sessions::find`] it does not count as a use: an open event stream does not keep
+    /// its session alive.
+    pub fn is_open(&self, cookie: Option<&str>, now: Instant) -> bool {
+        !self.login_required
+            || cookie
+                .and_then(|c| self.by_token.get(c))
+                .is_some_and(|s| now.saturating_duration_since(s.last_used) < IDLE_LIFETIME)
+    }
+
     /// Checks `password` against the administrator's and opens a session: its cookie
     /// token.
     pub fn login(&mut self, password: &str, admin: &str, now: Instant) -> Result<String, LoginError> {
@@ -151,6 +161,19 @@ mod tests {
         let a = s.find(None, Instant::now()).expect("open");
         let b = s.find(Some("anything"), Instant::now()).expect("open");
         assert_eq!(a.csrf, b.csrf);
+    }
+
+    #[test]
+    fn a_session_is_open_until_logout_or_expiry_and_asking_does_not_keep_it() {
+        let t0 = Instant::now();
+        let mut s = Sessions::new(true).unwrap();
+        let token = s.login("pw", "pw", t0).unwrap();
+        assert!(s.is_open(Some(&token), t0 + IDLE_LIFETIME - Duration::from_secs(1)));
+        assert!(!s.is_open(Some(&token), t0 + IDLE_LIFETIME), "asking did not renew it");
+        assert!(!s.is_open(None, t0) && !s.is_open(Some("other"), t0));
+        s.logout(Some(&token));
+        assert!(!s.is_open(Some(&token), t0));
+        assert!(Sessions::new(false).unwrap().is_open(None, t0));
     }
 
     #[test]

@@ -85,4 +85,9 @@ if (document.getElementById("dial")) {
   const events = new EventSource("/events");
   events.addEventListener("status", (e) => showStatus(JSON.parse(e.data)));
   events.addEventListener("timeline", (e) => addTimeline(JSON.parse(e.data)));
+  // The session ended (logout elsewhere, expiry): back to the login.
+  events.addEventListener("end", () => {
+    events.close();
+    window.location.assign("/login");
+  });
 }
