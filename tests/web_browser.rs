@@ -31,6 +31,14 @@ fn save_screenshot(browser: &Browser, name: &str) {
     std::fs::write(dir.join(name), png).expect("write the screenshot");
 }
 
+/// The states the diagram lights (one, once a status has come).
+fn lit(browser: &Browser) -> String {
+    let lit = browser.script(
+        "return [...document.querySelectorAll('#diagram .state.current')].map(n => n.dataset.state).join(' ');",
+    );
+    lit.as_str().unwrap_or("").to_owned()
+}
+
 /// The id of the element that has the keyboard focus.
 fn focused(browser: &Browser) -> String {
     browser.script("return document.activeElement ? document.activeElement.id : '';").as_str().unwrap_or("").to_owned()
@@ -62,8 +70,10 @@ fn a_person_logs_in_watches_the_phone_and_places_and_answers_a_call_in_the_brows
     let password = browser.find("#password");
     browser.type_into(&password, &format!("4321{ENTER}"));
 
-    // The status page follows the phone without reloading.
+    // The status page follows the phone without reloading; the state diagram lights the
+    // state it is in.
     browser.wait_text("#connection", "up on the primary");
+    assert_eq!(lit(&browser), "up-primary");
     browser.wait_text("#lines", "Line 1");
     let lines = browser.wait_text("#lines", "Line 2");
     browser.wait(&format!("both lines registered in {lines:?}"), || {
@@ -134,6 +144,7 @@ fn a_person_logs_in_watches_the_phone_and_places_and_answers_a_call_in_the_brows
     registrar.kill();
     phone.wait_text("#connection", "up on the backup");
     let shown = killed.elapsed();
+    assert_eq!(lit(&phone), "up-backup");
     phone.wait_text("#timeline", "failed over to the backup");
     phone.wait("both lines on the backup", || {
         let text = phone.text(&phone.find("#lines"));

@@ -49,6 +49,7 @@ fn the_web_interface_logs_in_shows_the_phone_live_and_places_and_answers_a_call(
     let csrf = page.split("name=\"csrf-token\" content=\"").nth(1).and_then(|r| r.split('"').next()).expect("token");
     assert_eq!(csrf.len(), 64);
     wait_status(&addr, &cookie, "\"connection\":\"up on the primary\"");
+    wait_status(&addr, &cookie, "\"state\":\"up-primary\"");
     let status = wait_status(&addr, &cookie, "\"state\":\"registered on the primary\"");
     assert!(status.contains("\"line\":2"), "{status}");
 

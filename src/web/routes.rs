@@ -5,6 +5,7 @@ use super::Web;
 use super::http::{self, Body, MAX_FORM};
 use super::pages;
 use super::session::{COOKIE, LoginError, Session};
+use crate::engine::FlowState;
 use crate::ids::CallId;
 use bytes::Bytes;
 use futures_lite::{FutureExt, StreamExt};
@@ -203,8 +204,18 @@ async fn status_json(web: &Web) -> serde_json::Value {
         .map(|(i, r)| json!({ "line": lines.get(i).copied().unwrap_or(i as u8 + 1), "state": r.to_string() }))
         .collect();
     let up = s.connections.iter().filter(|(_, _, up)| *up).count();
+    // The node of the state diagram to light (status.html's `data-state`).
+    let state = match s.flow {
+        FlowState::Idle => "idle".to_owned(),
+        FlowState::Connecting { server } => format!("connecting-{server}"),
+        FlowState::Up { server } => format!("up-{server}"),
+        FlowState::Switching => "switching".to_owned(),
+        FlowState::Waiting => "waiting".to_owned(),
+        FlowState::Closed => "closed".to_owned(),
+    };
     json!({
         "connection": s.flow.to_string(),
+        "state": state,
         "counters": [
             ["Connections open", up.to_string()],
             ["Reconnect rounds failed in a row", s.failed_rounds.to_string()],

@@ -23,6 +23,9 @@ async function post(path, form) {
 
 function showStatus(s) {
   document.getElementById("connection").textContent = s.connection;
+  for (const node of document.querySelectorAll("#diagram .state")) {
+    node.classList.toggle("current", node.dataset.state === s.state);
+  }
   const counters = document.getElementById("counters");
   counters.replaceChildren();
   for (const [name, value] of s.counters) {
