@@ -94,26 +94,32 @@ enum Command {
     },
     /// The whole feature on real TLS sockets against in-process registrars on loopback
     /// (the default).
-    Demo,
+    Demo {
+        /// After the narrated steps, keep the phone and its registrars running and serve
+        /// the phone's web interface on ADDR (a loopback address, e.g. 127.0.0.1:8080)
+        /// until Ctrl-C: the feature in a browser (docs/web-ui.md).
+        #[arg(long, value_name = "ADDR")]
+        web: Option<std::net::SocketAddr>,
+    },
     /// The whole feature on the virtual clock against simulated servers (no sockets).
     Simulate,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let ok = match args.command.unwrap_or(Command::Demo) {
+    let ok = match args.command.unwrap_or(Command::Demo { web: None }) {
         Command::Run { configs, json, auto_answer, record, web, local_config, web_cert, web_key } => {
             let opts = cli::run::Options { configs, json, auto_answer, record, web, local_config, web_cert, web_key };
             return cli::run::run(&opts);
         }
         Command::Replay { trace, configs } => return cli::replay::run(&trace, &configs),
         Command::CheckConfig { configs } => return cli::check_config::run(&configs),
-        Command::Demo => {
+        Command::Demo { web } => {
             // The demo narrates on stdout; the log is there on request (RUST_LOG=debug).
             if std::env::var_os("RUST_LOG").is_some() {
                 cli::log::init(false);
             }
-            cli::demo::run()
+            cli::demo::run(web)
         }
         Command::Simulate => cli::simulate::run(),
     };

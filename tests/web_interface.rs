@@ -210,3 +210,38 @@ fn a_bad_web_certificate_stops_the_start_naming_the_flag_and_the_file() {
         assert!(log.contains(needle), "{needle}: {log}");
     }
 }
+
+#[test]
+fn the_demo_keeps_its_phone_running_for_the_web_interface_until_ctrl_c() {
+    let _w = watchdog("demo --web", Duration::from_secs(120));
+    let mut child = Command::new(BIN)
+        .args(["demo", "--web", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sip-ptls demo");
+    let out = run_child::lines_of(child.stdout.take().expect("stdout"));
+    let mut seen = Vec::new();
+    let line = run_child::wait_line_for(&out, &mut seen, "the web interface's address", Duration::from_secs(90), |l| {
+        l.contains("the web interface is on http://")
+    });
+    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).expect("address").to_owned();
+    // No password in the demo: loopback only, no login. The timeline has the whole demo.
+    let status = wait_status(&addr, "", "\"state\":\"registered on the primary\"");
+    assert!(status.contains("\"line\":2"), "{status}");
+    let mut events = TcpStream::connect(&addr).expect("connect");
+    events.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(events, "GET /events HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("send");
+    let mut stream = BufReader::new(events);
+    let mut got = String::new();
+    while !got.contains("failed over to the backup") {
+        let mut line = String::new();
+        assert!(stream.read_line(&mut line).expect("read the event stream") > 0, "stream ended: {got}");
+        got.push_str(&line);
+    }
+    let status = run_child::interrupt(&mut child);
+    let rest: Vec<String> = out.iter().collect();
+    assert_eq!(status.code(), Some(0), "{}\n{}", seen.join("\n"), rest.join("\n"));
+    assert!(rest.iter().any(|l| l.contains("shutdown de-registers both lines")), "{rest:?}");
+}

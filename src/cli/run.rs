@@ -88,7 +88,7 @@ pub fn run(opts: &Options) -> ExitCode {
     };
     let web = match &opts.web {
         Some(addr) => match start_web(*addr, &phone.handle, &web_options) {
-            Ok(w) => Some(w),
+            Ok((w, _)) => Some(w),
             Err(e) => {
                 tracing::error!("web interface: {e}");
                 return ExitCode::from(2);
@@ -308,8 +308,13 @@ fn begin_restart(phone: &PhoneHandle) -> bool {
     true
 }
 
-/// Binds the web interface's address and serves it beside the phone.
-fn start_web(addr: std::net::SocketAddr, phone: &PhoneHandle, options: &WebOptions) -> Result<Web, String> {
+/// Binds the web interface's address and serves it beside the phone: the interface and
+/// its URL.
+pub(super) fn start_web(
+    addr: std::net::SocketAddr,
+    phone: &PhoneHandle,
+    options: &WebOptions,
+) -> Result<(Web, String), String> {
     sip_ptls::web::check_address(addr, options).map_err(|e| e.to_string())?;
     let listener =
         smol::block_on(async_net::TcpListener::bind(addr)).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -324,8 +329,9 @@ fn start_web(addr: std::net::SocketAddr, phone: &PhoneHandle, options: &WebOptio
     .detach();
     let login = if options.admin_password.is_some() { "login with the admin password" } else { "no login" };
     let scheme = if options.tls.is_some() { "https" } else { "http" };
-    tracing::info!(url = %format!("{scheme}://{local}/"), "web interface on {scheme}://{local}/ ({login})");
-    Ok(web)
+    let url = format!("{scheme}://{local}/");
+    tracing::info!(url = %url, "web interface on {url} ({login})");
+    Ok((web, url))
 }
 
 /// What woke the application up.

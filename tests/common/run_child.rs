@@ -22,7 +22,18 @@ pub fn lines_of(pipe: impl std::io::Read + Send + 'static) -> Receiver<String> {
 
 /// Waits up to 15 s for the first line that `matches`, keeping every line in `seen`.
 pub fn wait_line(rx: &Receiver<String>, seen: &mut Vec<String>, what: &str, matches: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    wait_line_for(rx, seen, what, Duration::from_secs(15), matches)
+}
+
+/// As [`wait_line`], waiting up to `limit`.
+pub fn wait_line_for(
+    rx: &Receiver<String>,
+    seen: &mut Vec<String>,
+    what: &str,
+    limit: Duration,
+    matches: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
             seen.push(line.clone());
@@ -31,7 +42,7 @@ pub fn wait_line(rx: &Receiver<String>, seen: &mut Vec<String>, what: &str, matc
             }
         }
     }
-    panic!("no {what} within 15 s; seen:\n{}", seen.join("\n"));
+    panic!("no {what} within {limit:?}; seen:\n{}", seen.join("\n"));
 }
 
 /// Ctrl-C (SIGINT), then the exit status, waited for up to 15 s.
