@@ -171,11 +171,10 @@ fn configured(name: &Option<String>) -> Option<&str> {
 /// with the key of `key_file`, checked to match.
 fn certified_key(
     cert_file: &File,
+    mut certs: Vec<CertificateDer<'static>>,
     key_file: &File,
     chain: Vec<CertificateDer<'static>>,
-    now_unix: i64,
 ) -> Result<Arc<CertifiedKey>, CertFileError> {
-    let mut certs = cert_file.certificates(now_unix)?;
     let key = key_file.private_key()?;
     certs.truncate(1);
     certs.extend(chain);
@@ -210,9 +209,10 @@ pub const WEB_PRIVATE_KEY: &str = "--web-key";
 pub fn load_server_identity(cert: &Path, key: &Path, now_unix: i64) -> Result<Arc<CertifiedKey>, CertFileError> {
     let cert_file = File { parameter: WEB_CERTIFICATE, path: cert.to_path_buf() };
     let key_file = File { parameter: WEB_PRIVATE_KEY, path: key.to_path_buf() };
-    let mut chain = cert_file.certificates(now_unix)?;
-    chain.remove(0);
-    certified_key(&cert_file, &key_file, chain, now_unix)
+    // One read of the file: its leaf, and the chain that follows it.
+    let certs = cert_file.certificates(now_unix)?;
+    let chain = certs.get(1..).map(<[_]>::to_vec).unwrap_or_default();
+    certified_key(&cert_file, certs, &key_file, chain)
 }
 
 /// Reads and checks every configured certificate file at `now_unix` (seconds since the
@@ -259,7 +259,9 @@ pub fn load(
             });
         }
         (Some(cert_name), Some(key_name)) => {
-            Some(certified_key(&file(LOCAL_CERTIFICATE, cert_name), &file(PRIVATE_KEY, key_name), chain, now_unix)?)
+            let cert_file = file(LOCAL_CERTIFICATE, cert_name);
+            let certs = cert_file.certificates(now_unix)?;
+            Some(certified_key(&cert_file, certs, &file(PRIVATE_KEY, key_name), chain)?)
         }
     };
     Ok(Credentials { roots, client })
