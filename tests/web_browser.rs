@@ -13,7 +13,7 @@ mod runtime_support;
 mod webdriver;
 
 use run_child::WebRun;
-use runtime_support::{BIN, Lab, sample_aastra_cfg as sample, watchdog};
+use runtime_support::{BIN, Lab, watchdog};
 use std::path::PathBuf;
 use std::time::Duration;
 use webdriver::Browser;
@@ -50,12 +50,10 @@ fn a_person_logs_in_watches_the_phone_and_places_and_answers_a_call_in_the_brows
     let lab = Lab::new();
     let registrar = lab.registrar();
     let backup = lab.registrar();
-    let text = format!(
-        "{}sip backup proxy ip: 127.0.0.1\nsip backup proxy port: {}\nadmin password: 4321\n",
-        sample("127.0.0.1", registrar.addr().port()),
-        backup.addr().port()
+    let cfg = lab.web_config(
+        &registrar,
+        &format!("sip backup proxy ip: 127.0.0.1\nsip backup proxy port: {}\n", backup.addr().port()),
     );
-    let cfg = lab.dir.write("aastra.cfg", text).expect("write a test file");
     let mut run = WebRun::start(BIN, &cfg, &[], "http");
     let base = format!("http://{}", run.addr);
     let browser = Browser::start(1280, 900);
@@ -170,14 +168,10 @@ fn a_person_changes_the_settings_in_the_browser_over_https() {
     let _w = watchdog("settings in a browser", Duration::from_secs(180));
     let lab = Lab::new();
     let registrar = lab.registrar();
-    let text = format!("{}admin password: 4321\n", sample("127.0.0.1", registrar.addr().port()));
-    let cfg = lab.dir.write("aastra.cfg", text).expect("write a test file");
-    let identity = lab.loopback_cert().expect("a certificate for 127.0.0.1");
-    let cert = lab.dir.write("web.pem", &identity.cert_pem).expect("write the certificate");
-    let key = lab.dir.write("web.key", &identity.key_pem).expect("write the key");
+    let cfg = lab.web_config(&registrar, "");
     let bad = lab.dir.write("not-a-certificate.pem", "hello").expect("write a bad file");
-    let flags =
-        [std::ffi::OsStr::new("--web-cert"), cert.as_os_str(), std::ffi::OsStr::new("--web-key"), key.as_os_str()];
+    let flags = lab.web_https_flags();
+    let flags: Vec<&std::ffi::OsStr> = flags.iter().map(|f| f.as_os_str()).collect();
     let mut run = WebRun::start(BIN, &cfg, &flags, "https");
     let base = format!("https://{}", run.addr);
     let browser = Browser::start_with(1280, 1000, true);

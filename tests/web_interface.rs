@@ -10,7 +10,7 @@ mod http_client;
 mod run_child;
 mod runtime_support;
 
-use http_client::{exchange, header, request, wait_status};
+use http_client::{header, https_request, request, tls_client, wait_status};
 use run_child::WebRun;
 use runtime_support::{BIN, Lab, sample_aastra_cfg as sample, watchdog};
 use std::io::{BufRead, BufReader, Write};
@@ -23,8 +23,7 @@ fn the_web_interface_logs_in_shows_the_phone_live_and_places_and_answers_a_call(
     let _w = watchdog("web interface", Duration::from_secs(90));
     let lab = Lab::new();
     let registrar = lab.registrar();
-    let text = format!("{}admin password: 4321\n", sample("127.0.0.1", registrar.addr().port()));
-    let cfg = lab.dir.write("aastra.cfg", text).expect("write a test file");
+    let cfg = lab.web_config(&registrar, "");
     let mut run = WebRun::start(BIN, &cfg, &[], "http");
     let addr = run.addr.clone();
 
@@ -129,51 +128,14 @@ fn the_web_interface_refuses_an_address_that_is_not_loopback() {
     assert!(log.contains("loopback address only") && log.contains("0.0.0.0:0"), "{log}");
 }
 
-/// A TLS client that trusts the lab's CA only.
-fn tls_client(ca_pem: &str) -> std::sync::Arc<rustls::ClientConfig> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.expect("the lab CA")).expect("a trust anchor");
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    std::sync::Arc::new(config)
-}
-
-fn https_request(
-    config: &std::sync::Arc<rustls::ClientConfig>,
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, Vec<(String, String)>, String) {
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("server name");
-    let conn = rustls::ClientConnection::new(std::sync::Arc::clone(config), name).expect("TLS client");
-    let tcp = TcpStream::connect(addr).expect("connect to the web interface");
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let mut stream = rustls::StreamOwned::new(conn, tcp);
-    exchange(&mut stream, addr, method, path, headers, body)
-}
-
 #[test]
 fn the_web_interface_serves_https_with_a_secure_cookie_and_no_plain_http() {
     let _w = watchdog("web interface over HTTPS", Duration::from_secs(90));
     let lab = Lab::new();
     let registrar = lab.registrar();
-    let text = format!("{}admin password: 4321\n", sample("127.0.0.1", registrar.addr().port()));
-    let cfg = lab.dir.write("aastra.cfg", text).expect("write a test file");
-    let identity = lab.loopback_cert().expect("a certificate for 127.0.0.1");
-    let cert = lab.dir.write("web.pem", &identity.cert_pem).expect("write the certificate");
-    let key = lab.dir.write("web.key", &identity.key_pem).expect("write the key");
-    let flags =
-        [std::ffi::OsStr::new("--web-cert"), cert.as_os_str(), std::ffi::OsStr::new("--web-key"), key.as_os_str()];
+    let cfg = lab.web_config(&registrar, "");
+    let flags = lab.web_https_flags();
+    let flags: Vec<&std::ffi::OsStr> = flags.iter().map(|f| f.as_os_str()).collect();
     let run = WebRun::start(BIN, &cfg, &flags, "https");
     let addr = run.addr.clone();
 

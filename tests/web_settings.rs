@@ -15,7 +15,7 @@ mod runtime_support;
 
 use http_client::{csrf_of, login, request, wait_status};
 use run_child::WebRun;
-use runtime_support::{BIN, Lab, sample_aastra_cfg as sample, watchdog};
+use runtime_support::{BIN, Lab, watchdog};
 use std::time::Duration;
 
 const LOCAL: &str = "sip-ptls-local.cfg";
@@ -60,11 +60,8 @@ fn settings_are_checked_saved_to_the_local_file_and_applied_by_a_restart() {
     let _w = watchdog("web settings", Duration::from_secs(150));
     let lab = Lab::new();
     let registrar = lab.registrar();
-    let given = format!(
-        "{}admin password: 4321\n!sip registration period: 600\n",
-        sample("127.0.0.1", registrar.addr().port())
-    );
-    let cfg = lab.dir.write("aastra.cfg", &given).expect("write a test file");
+    let cfg = lab.web_config(&registrar, "!sip registration period: 600\n");
+    let given = std::fs::read_to_string(&cfg).expect("the given file");
     let mut run = WebRun::start(BIN, &cfg, &[], "http");
     let addr = run.addr.clone();
     let local = lab.dir.path().join(LOCAL);

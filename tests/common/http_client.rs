@@ -89,3 +89,36 @@ pub fn csrf_of(page: &str) -> String {
         .expect("a CSRF token")
         .to_owned()
 }
+
+/// A TLS client that trusts the lab's CA only.
+pub fn tls_client(ca_pem: &str) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("the lab CA")).expect("a trust anchor");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    std::sync::Arc::new(config)
+}
+
+pub fn https_request(
+    config: &std::sync::Arc<rustls::ClientConfig>,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("server name");
+    let conn = rustls::ClientConnection::new(std::sync::Arc::clone(config), name).expect("TLS client");
+    let tcp = TcpStream::connect(addr).expect("connect to the web interface");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    exchange(&mut stream, addr, method, path, headers, body)
+}

@@ -90,6 +90,22 @@ impl Lab {
         TestPhone::spawn_recording(Recording::at(trace, config), self.dir.path())
     }
 
+    /// `aastra.cfg` in the lab's directory for `sip-ptls run --web`: the sample
+    /// configuration against `registrar`, the administrator password 4321, then `extra`.
+    pub fn web_config(&self, registrar: &Registrar, extra: &str) -> std::path::PathBuf {
+        let text = format!("{}admin password: 4321\n{extra}", sample_aastra_cfg("127.0.0.1", registrar.addr().port()));
+        self.dir.write("aastra.cfg", text).expect("write a test file")
+    }
+
+    /// The flags that make the web interface serve HTTPS with a certificate for
+    /// 127.0.0.1 from the lab's CA.
+    pub fn web_https_flags(&self) -> Vec<std::ffi::OsString> {
+        let identity = self.loopback_cert().expect("a certificate for 127.0.0.1");
+        let cert = self.dir.write("web.pem", &identity.cert_pem).expect("write the certificate");
+        let key = self.dir.write("web.key", &identity.key_pem).expect("write the key");
+        vec!["--web-cert".into(), cert.into_os_string(), "--web-key".into(), key.into_os_string()]
+    }
+
     /// A phone without [`TestPhone`]'s event handling, recording like [`Lab::phone`]:
     /// check its trace with [`Recording::shut_down_and_check`].
     pub fn raw_phone(&self, config: Config) -> (sip_ptls::runtime::Phone, Recording) {
