@@ -12,6 +12,8 @@
 //!   certificate parameters (ring provider, TLS 1.2 and 1.3 only).
 //! - [`device_instance_id`]: the phone's `+sip.instance`, stable per device (configured,
 //!   from the MAC file name, or generated once and kept beside the configuration).
+//! - [`dns`]: A, AAAA, SRV and NAPTR lookups on smol (hickory-proto messages, UDP with a
+//!   TCP retry), with TTLs and negative answers, for the core's RFC 3263 steps.
 //! - [`PhoneOptions::record`]: a trace of every core input and output, which
 //!   `crate::replay` (feature `sim`) plays back against a fresh core.
 //!
@@ -23,6 +25,7 @@ mod command;
 mod config_files;
 mod conn;
 mod der;
+pub mod dns;
 mod driver;
 mod events;
 mod identity;
