@@ -24,6 +24,8 @@ const RUNTIME: &[(&str, &str)] = &[
     ("clock", include_str!("../src/runtime/clock.rs")),
     ("certs", include_str!("../src/runtime/certs.rs")),
     ("tls", include_str!("../src/runtime/tls.rs")),
+    ("config_files", include_str!("../src/runtime/config_files.rs")),
+    ("dns", include_str!("../src/runtime/dns/mod.rs")),
     ("conn", include_str!("../src/runtime/conn.rs")),
     ("command", include_str!("../src/runtime/command.rs")),
     ("trace", include_str!("../src/runtime/trace/mod.rs")),
@@ -31,12 +33,17 @@ const RUNTIME: &[(&str, &str)] = &[
     ("phone", include_str!("../src/runtime/phone.rs")),
 ];
 
-/// The web interface, bottom first: the pages and helpers know nothing of the routes.
+/// The web interface, bottom first: the pages and helpers know nothing of the routes, and
+/// the settings pages' handlers sit between them.
 const WEB: &[(&str, &str)] = &[
+    ("form", include_str!("../src/web/form.rs")),
     ("http", include_str!("../src/web/http.rs")),
     ("session", include_str!("../src/web/session.rs")),
     ("pages", include_str!("../src/web/pages.rs")),
+    ("settings", include_str!("../src/web/settings.rs")),
+    ("settings_page", include_str!("../src/web/settings_page.rs")),
     ("feed", include_str!("../src/web/feed.rs")),
+    ("configure", include_str!("../src/web/configure.rs")),
     ("routes", include_str!("../src/web/routes.rs")),
 ];
 

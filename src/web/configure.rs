@@ -4,12 +4,13 @@
 //! only when all of it is good, and handed to the application to restart the phone with.
 //! A form with any error changes nothing, and the phone goes on as it was.
 
+use super::Restart;
+use super::Web;
 use super::form::{self, MAX_SETTINGS_FORM};
 use super::http::{self, Body};
 use super::session::Session;
 use super::settings::{self, Kind, Page};
 use super::settings_page::{View, render};
-use super::{Restart, Web};
 use crate::config::aastra::{Loaded, account_of_line, local};
 use crate::runtime::{ConfigFiles, Problem};
 use hyper::body::Incoming;
