@@ -15,6 +15,8 @@ use super::tests_support::*;
 mod command_tests;
 #[path = "dialog_tests.rs"]
 mod dialog_tests;
+#[path = "failback_tests.rs"]
+mod failback_tests;
 #[path = "per_call_tests.rs"]
 mod per_call_tests;
 
