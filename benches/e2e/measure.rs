@@ -68,8 +68,13 @@ pub struct ThreadSample {
 
 /// Every thread of this process.
 pub fn threads() -> Vec<ThreadSample> {
+    threads_of("self")
+}
+
+/// Every thread of process `pid` (a number, or `self`).
+pub fn threads_of(pid: &str) -> Vec<ThreadSample> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return out };
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return out };
     for entry in dir.flatten() {
         let tid: u64 = entry.file_name().to_string_lossy().parse().unwrap_or(0);
         let p = entry.path();

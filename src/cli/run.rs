@@ -5,9 +5,8 @@
 use super::console::{self, ConsoleCommand};
 use super::{files, log};
 use async_signal::{Signal, Signals};
+use futures_lite::StreamExt;
 use futures_lite::future;
-use futures_lite::io::{AsyncBufReadExt, BufReader};
-use futures_lite::{Stream, StreamExt};
 use sip_ptls::Event;
 use sip_ptls::config::aastra::Loaded;
 use sip_ptls::runtime::{ConfigFiles, InstanceIdOrigin, Phone, PhoneHandle, PhoneOptions, device_instance_id, os_seed};
@@ -113,9 +112,9 @@ pub fn run(opts: &Options) -> ExitCode {
         let mut running = loaded;
         let mut lines = running.line_numbers.clone();
         let mut signals = signals;
-        // Blocking reads of standard input on smol's thread pool: the end of input (no
-        // terminal, a closed pipe) only stops the console, never the phone.
-        let mut input = Some(BufReader::new(smol::Unblock::new(std::io::stdin())).lines());
+        // The end of input (no terminal, a closed pipe) only stops the console, never the
+        // phone.
+        let mut input = stdin_lines();
         let mut clean = false;
         let mut stopping = false;
         // A configuration saved from the web interface, waiting for the calls to end;
@@ -231,7 +230,9 @@ pub fn run(opts: &Options) -> ExitCode {
         }
         clean
     };
-    let clean = smol::block_on(executor.run(app));
+    // Parked between events rather than `smol::block_on` (async-io's): see
+    // `Phone::spawn_with` for the wakeups that saves an idle phone.
+    let clean = futures_lite::future::block_on(executor.run(app));
     if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
@@ -346,16 +347,37 @@ enum Next {
     Restart(Restart),
 }
 
+/// Lines of standard input, read by a thread of its own that blocks in `read` and ends
+/// at the end of input: an idle console costs no wakeup (a pool thread, as
+/// `smol::Unblock` uses, wakes twice a second while it waits for work).
+fn stdin_lines() -> Option<async_channel::Receiver<std::io::Result<String>>> {
+    let (tx, rx) = async_channel::bounded(16);
+    let reader = std::thread::Builder::new().name("stdin".into()).spawn(move || {
+        for line in std::io::stdin().lines() {
+            if tx.send_blocking(line).is_err() {
+                break;
+            }
+        }
+    });
+    match reader {
+        Ok(_) => Some(rx),
+        Err(e) => {
+            tracing::warn!("no console: cannot start a thread to read standard input: {e}");
+            None
+        }
+    }
+}
+
 /// The next line of standard input; never ready once it has ended.
-async fn next_line<S: Stream<Item = std::io::Result<String>> + Unpin>(input: &mut Option<S>) -> Next {
+async fn next_line(input: &mut Option<async_channel::Receiver<std::io::Result<String>>>) -> Next {
     match input {
-        Some(lines) => match lines.next().await {
-            Some(Ok(text)) => Next::Line(Some(text)),
-            Some(Err(e)) => {
+        Some(lines) => match lines.recv().await {
+            Ok(Ok(text)) => Next::Line(Some(text)),
+            Ok(Err(e)) => {
                 tracing::warn!("standard input: {e}");
                 Next::Line(None)
             }
-            None => Next::Line(None),
+            Err(_) => Next::Line(None),
         },
         None => future::pending().await,
     }

@@ -168,7 +168,8 @@ impl Events {
 
     /// The next event, waiting at most `timeout`; `None` on timeout or once stopped.
     pub fn next_timeout(&self, timeout: std::time::Duration) -> Option<PhoneEvent> {
-        async_io::block_on(future::or(self.next(), async {
+        // Parked, not `async_io::block_on`: see `Phone::spawn_with`.
+        future::block_on(future::or(self.next(), async {
             Timer::after(timeout).await;
             None
         }))
@@ -266,7 +267,12 @@ impl Phone {
         let (mut phone, driver) = Phone::new_with(config, base_dir, options)?;
         let thread = std::thread::Builder::new()
             .name("sip-ptls-phone".into())
-            .spawn(move || async_io::block_on(driver.run()))
+            // A plain parked thread, woken by the reactor's own thread (async-io's), rather
+            // than `async_io::block_on`: while any thread is inside `async_io::block_on`,
+            // the reactor thread polls with a back-off of about ten short sleeps after each
+            // I/O event, a dozen wakeups per keep-alive round of an idle phone
+            // (docs/benchmarks.md, "Idle cost").
+            .spawn(move || future::block_on(driver.run()))
             .map_err(|e| StartError::Thread(e.to_string()))?;
         phone.thread = Some(thread);
         Ok(phone)
