@@ -17,6 +17,8 @@ mod command_tests;
 mod dialog_tests;
 #[path = "failback_tests.rs"]
 mod failback_tests;
+#[path = "flow_tests.rs"]
+mod flow_tests;
 #[path = "per_call_tests.rs"]
 mod per_call_tests;
 

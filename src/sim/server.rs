@@ -41,6 +41,8 @@ pub struct Behaviour {
     pub always_challenge: bool,
     /// Final status for INVITEs (`None`: ring forever until CANCEL).
     pub invite_status: Option<u16>,
+    /// Swallow every INVITE: no answer at all, while pings and REGISTERs are answered.
+    pub swallow_invites: bool,
     /// Status of the answer to OPTIONS (proxies often answer 404 or 405 for themselves).
     pub options_status: u16,
     /// Close every connection right after its handshake (a TLS 1.3 server refusing the
@@ -59,6 +61,7 @@ impl Default for Behaviour {
             grant_expires: None,
             always_challenge: false,
             invite_status: Some(200),
+            swallow_invites: false,
             close_after_handshake: false,
             options_status: 200,
         }
@@ -231,6 +234,9 @@ impl SimServer {
 
     fn invite(&mut self, req: &Message) -> Vec<Reply> {
         self.counters.invites += 1;
+        if self.behaviour.swallow_invites {
+            return Vec::new();
+        }
         if self.behaviour.require_auth && !self.authorized(req, "INVITE") {
             let mut resp = self.challenge(req);
             resp.start =
