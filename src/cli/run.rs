@@ -194,7 +194,8 @@ pub fn run(opts: &Options) -> ExitCode {
                         Event::IncomingCall { call, .. } => {
                             let _ = phone.handle.reject(call, 480).await;
                         }
-                        Event::ShutdownComplete if !restarting => clean = true,
+                        // A restart's shutdown is not the end, unless Ctrl-C came during it.
+                        Event::ShutdownComplete if !restarting || stopping => clean = true,
                         Event::CallEnded { .. } | Event::CallOutcome { .. }
                             if pending.is_some() && !restarting && live_calls(&phone.handle).await == 0 =>
                         {
