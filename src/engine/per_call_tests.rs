@@ -1,10 +1,11 @@
 //! Scenario tests of TLS mode (a connection per call): the INVITE goes on the call's own
 //! connection and the dialog stays there; a primary that refuses the call's connection
-//! sends it to the backup once; an established call ends as soon as its connection does.
+//! sends it to the backup once; an established call ends as soon as its connection does;
+//! a line's REGISTER exchange goes to the backup the same way.
 //! Mutation testing found these unchecked (docs/mutation-testing.md, shard 3).
 
 use crate::config::TransportMode;
-use crate::engine::{CallFailure, CallOutcome, EndReason, Event};
+use crate::engine::{CallFailure, CallOutcome, EndReason, Event, RegError};
 use crate::ids::{AccountId, Server};
 use crate::sim::{ServerMode, Sim};
 
@@ -72,4 +73,33 @@ fn an_established_call_ends_as_soon_as_its_connection_does() {
     let ended = sim.first_event_after(lost_at, |e| *e == Event::CallEnded { call, reason: EndReason::ConnectionLost });
     assert!(ended.is_some_and(|t| t <= lost_at + secs(1)), "not after the orphaned-call timeout: {ended:?}");
     assert_eq!(sim.core.live_calls(), 0);
+}
+
+/// A line's REGISTER exchange in TLS mode has its own connection too: a primary that
+/// refuses it sends it to the backup; when both refuse, the line fails for a transport
+/// reason (mutation shard 6).
+#[test]
+fn a_register_exchange_whose_primary_refuses_goes_to_the_backup_and_fails_when_both_do() {
+    let mut c = cfg(1);
+    c.mode = TransportMode::PerCallTls;
+    let mut sim = Sim::new(c.clone());
+    sim.set_mode(Server::Primary, ServerMode::Refusing);
+    sim.start();
+    sim.run_for(secs(1));
+    assert!(sim.events.iter().any(|(_, e)| matches!(e, Event::Registered { server: Server::Backup, .. })));
+
+    let mut sim = Sim::new(c);
+    sim.set_mode(Server::Primary, ServerMode::Refusing);
+    sim.set_mode(Server::Backup, ServerMode::Refusing);
+    sim.start();
+    sim.run_for(secs(1));
+    let failures: Vec<RegError> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::RegistrationFailed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failures.first(), Some(&RegError::Transport(crate::engine::TransportError::Refused)));
 }
