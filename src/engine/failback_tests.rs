@@ -36,12 +36,14 @@ fn a_new_connection_to_the_backup_starts_the_count_of_good_probes_again() {
         sim.run_for(Duration::from_millis(100));
         assert!(sim.now < Instant::ZERO + secs(60), "no two good probes");
     }
-    sim.set_mode(Server::Primary, ServerMode::Refusing);
+    // Frozen, the primary hangs the phone's next connection in its handshake without
+    // breaking a probe (none is in flight between two): no probe fails, and only the new
+    // connection can start the count again.
+    sim.set_mode(Server::Primary, ServerMode::Frozen);
     sim.drop_connections(Server::Backup, crate::engine::TransportError::Reset);
     let lost = sim.now;
-    // The primary refuses, every server has failed in this round: back-off, then the
-    // primary refuses again and the backup takes the phone.
-    sim.run_for(secs(10));
+    // The primary's handshake times out, the backup takes the phone.
+    sim.run_for(secs(20));
     let back = sim.first_event_after(lost, |e| *e == Event::FlowUp { server: Server::Backup }).unwrap();
     assert_eq!(sim.core.good_probes(), 0);
     sim.set_mode(Server::Primary, ServerMode::Up);
