@@ -826,6 +826,8 @@ fn main() {
     std::fs::create_dir_all(&out).expect("create the output directory");
     if !only_report {
         assert!(bin.exists(), "{} missing: cargo build --release --bin sip-ptls", bin.display());
+        // The phone runs in its lab directory (its configuration names ca.pem there).
+        bin = bin.canonicalize().expect("the sip-ptls binary");
         for scenario in SCENARIOS {
             for kind in Kind::ALL {
                 let id = format!("{}-{scenario}", kind.name());
