@@ -759,6 +759,7 @@ fn load(path: &Path) -> BTreeMap<String, Figure> {
 
 fn ratio(ours: &Figure, theirs: &Figure) -> String {
     match (ours.ms, theirs.ms) {
+        (Some(a), Some(b)) if a > 0.0 && b / a >= 100.0 => format!("{:.0}x", b / a),
         (Some(a), Some(b)) if a > 0.0 => format!("{:.1}x", b / a),
         (Some(a), None) if a > 0.0 && theirs.text.starts_with("> ") => {
             let cap: f64 = theirs.text[2..].trim_end_matches(" s").parse().unwrap_or(0.0);
