@@ -545,7 +545,11 @@ fn dns_answer(query: &hickory_proto::op::Message, primary: u16, backup: u16) -> 
     match (owner.as_str(), q.query_type()) {
         ("_sips._tcp.sip-ptls.test." | "_sip._tls.sip-ptls.test.", RecordType::SRV) => {
             for (prio, port, host) in [(10, primary, &p_host), (20, backup, &b_host)] {
-                reply.add_answer(Record::from_rdata(name(&owner), 60, RData::SRV(SRV::new(prio, 10, port, name(host)))));
+                reply.add_answer(Record::from_rdata(
+                    name(&owner),
+                    60,
+                    RData::SRV(SRV::new(prio, 10, port, name(host))),
+                ));
             }
             reply.add_additional(localhost(&p_host));
             reply.add_additional(localhost(&b_host));
@@ -782,7 +786,14 @@ fn report(out: &Path) -> String {
             }
         }
     }
-    let header = ["figure", "sip-ptls", "baresip (1 flow, SRV)", "baresip (2 flows)", "ratio 1 flow / sip-ptls", "ratio 2 flows / sip-ptls"];
+    let header = [
+        "figure",
+        "sip-ptls",
+        "baresip (1 flow, SRV)",
+        "baresip (2 flows)",
+        "ratio 1 flow / sip-ptls",
+        "ratio 2 flows / sip-ptls",
+    ];
     let mut table = vec![header.map(str::to_owned).to_vec()];
     for (k, f) in &rows {
         let name = k.split_once(' ').map_or(k.as_str(), |(_, n)| n);
@@ -814,7 +825,8 @@ fn main() {
     let mut out = PathBuf::from("target/peer");
     let mut only_report = false;
     let mut only: Vec<String> = Vec::new();
-    let mut bin = std::env::current_exe().ok().and_then(|e| Some(e.parent()?.parent()?.join("sip-ptls"))).unwrap_or_default();
+    let mut bin =
+        std::env::current_exe().ok().and_then(|e| Some(e.parent()?.parent()?.join("sip-ptls"))).unwrap_or_default();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--out" => out = PathBuf::from(args.next().expect("--out DIR")),
