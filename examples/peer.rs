@@ -240,6 +240,7 @@ impl SipPtls {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        client_alive(child.id(), true);
         let stdin = child.stdin.take().expect("stdin");
         let out = lines_of(child.stdout.take().expect("stdout"), Some(lab.dir.path().join("sip-ptls.out")));
         let log = lines_of(child.stderr.take().expect("stderr"), Some(lab.dir.path().join("sip-ptls.log")));
@@ -302,6 +303,7 @@ impl Drop for SipPtls {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        client_alive(self.child.id(), false);
     }
 }
 
@@ -366,7 +368,7 @@ impl Baresip {
         std::fs::write(home.join("accounts"), &accounts).expect("baresip accounts");
         std::fs::write(home.join("contacts"), "").expect("baresip contacts");
         let log = std::fs::File::create(lab.dir.path().join("baresip.log")).expect("baresip log");
-        let child = Command::new("baresip")
+        let mut child = Command::new("baresip")
             .arg("-f")
             .arg(&home)
             .current_dir(&home)
@@ -375,12 +377,17 @@ impl Baresip {
             .stderr(log)
             .spawn()
             .expect("start baresip (run scripts/deps.sh)");
+        client_alive(child.id(), true);
         let deadline = Instant::now() + Duration::from_secs(10);
         let ctrl = loop {
             match TcpStream::connect(("127.0.0.1", ctrl_port)) {
                 Ok(s) => break s,
                 Err(e) => {
-                    assert!(Instant::now() < deadline, "baresip's ctrl_tcp did not listen: {e}");
+                    if Instant::now() >= deadline {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        panic!("baresip's ctrl_tcp did not listen: {e}; see {}", lab.dir.path().display());
+                    }
                     std::thread::sleep(Duration::from_millis(50));
                 }
             }
@@ -483,6 +490,7 @@ impl Drop for Baresip {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        client_alive(self.child.id(), false);
     }
 }
 
@@ -816,6 +824,36 @@ fn report(out: &Path) -> String {
     s
 }
 
+/// The clients alive (process ids), killed with the Kamailio groups on Ctrl-C or SIGTERM.
+static CLIENTS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+fn client_alive(pid: u32, alive: bool) {
+    if let Ok(mut c) = CLIENTS.lock() {
+        c.retain(|p| *p != pid);
+        if alive {
+            c.push(pid);
+        }
+    }
+}
+
+/// On SIGINT or SIGTERM, kills the Kamailio process groups (they lead their own groups,
+/// so a Ctrl-C does not reach them) and the clients, then exits: an interrupted run
+/// leaves nothing behind, and the next one resumes.
+fn clean_up_on_signal() {
+    use async_signal::{Signal, Signals};
+    use futures_lite::StreamExt as _;
+    let Ok(mut signals) = Signals::new([Signal::Int, Signal::Term]) else { return };
+    std::thread::spawn(move || {
+        let _ = futures_lite::future::block_on(signals.next());
+        instance::kill_all_live();
+        for pid in CLIENTS.lock().map(|c| c.clone()).unwrap_or_default() {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+        eprintln!("peer: interrupted; the finished scenarios are kept, the next run resumes");
+        std::process::exit(130);
+    });
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').take(3).collect::<Vec<_>>().join(" ")
 }
@@ -837,6 +875,7 @@ fn main() {
         }
     }
     std::fs::create_dir_all(&out).expect("create the output directory");
+    clean_up_on_signal();
     if !only_report {
         assert!(bin.exists(), "{} missing: cargo build --release --bin sip-ptls", bin.display());
         // The phone runs in its lab directory (its configuration names ca.pem there).
