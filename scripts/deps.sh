@@ -22,6 +22,9 @@ APT_PACKAGES=(
     # through chromedriver.
     "chromium                  cmd:/usr/bin/chromium"
     "chromium-driver           cmd:/usr/bin/chromedriver"
+    # The peer benchmark (examples/peer.rs, docs/benchmarks.md) runs baresip beside
+    # sip-ptls against the same Kamailio pair; it loads these modules from the package.
+    "baresip                   cmd:/usr/bin/baresip file:/usr/lib/baresip/modules/ctrl_tcp.so file:/usr/lib/baresip/modules/aubridge.so"
     # kill(1) signals whole process groups (Kamailio's workers, the CLI under test).
     "procps                    cmd:kill"
     # ring compiles C code, and cargo links through cc.
