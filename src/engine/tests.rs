@@ -19,8 +19,12 @@ mod dialog_tests;
 mod failback_tests;
 #[path = "flow_tests.rs"]
 mod flow_tests;
+#[path = "keepalive_tests.rs"]
+mod keepalive_tests;
 #[path = "per_call_tests.rs"]
 mod per_call_tests;
+#[path = "registration_tests.rs"]
+mod registration_tests;
 
 #[test]
 fn one_connection_registers_every_account_with_digest() {
