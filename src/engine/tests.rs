@@ -23,6 +23,8 @@ mod flow_tests;
 mod keepalive_tests;
 #[path = "per_call_tests.rs"]
 mod per_call_tests;
+#[path = "register_response_tests.rs"]
+mod register_response_tests;
 #[path = "registration_tests.rs"]
 mod registration_tests;
 
