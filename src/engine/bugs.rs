@@ -93,12 +93,15 @@ pub enum Bug {
     /// The decisions that follow every input (release of queued calls, failback, the end
     /// of shutdown) are not taken again after the timers fired.
     NoReevaluationAfterTimer,
+    /// A new keep-alive interval taken while running leaves the ping already drawn from
+    /// the old one: with a shorter interval the next ping comes too late.
+    StalePingAfterReconfigure,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 38] = [
+    pub const ALL: [Bug; 39] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -137,6 +140,7 @@ impl Bug {
         Bug::NoWriteStallTimeout,
         Bug::TimersInKeyOrder,
         Bug::NoReevaluationAfterTimer,
+        Bug::StalePingAfterReconfigure,
     ];
 }
 

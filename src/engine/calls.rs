@@ -5,6 +5,7 @@
 use super::bugs::Bug;
 use super::io::{CallFailure, CallOutcome, CommandError, ConnPurpose, EndReason, Event, FlowError};
 use super::message::{ALLOW, USER_AGENT, aor, contact_uri, name_addr, response_to, scheme, tag_of};
+use super::stats::{CallInfo, CallStage};
 use super::timer::Timer;
 use super::transaction::ClientTx;
 use super::{Core, Phase};
@@ -87,6 +88,21 @@ impl Call {
 
     pub fn is_queued(&self) -> bool {
         matches!(self.state, State::Queued)
+    }
+
+    /// The call as the phone's status shows it.
+    pub fn info(&self) -> CallInfo {
+        let stage = match &self.state {
+            State::Queued => CallStage::Queued,
+            State::Connecting { .. } => CallStage::Connecting,
+            State::Calling { ringing: false, .. } => CallStage::Calling,
+            State::Calling { ringing: true, .. } | State::Ringing { .. } => CallStage::Ringing,
+            State::AwaitAck => CallStage::Answering,
+            State::Established => CallStage::Established,
+            State::Cancelling { .. } | State::Ending { .. } => CallStage::Ending,
+        };
+        let peer = if self.outgoing { &self.target } else { &self.remote_uri };
+        CallInfo { call: self.id, account: self.account, outgoing: self.outgoing, stage, peer: peer.clone() }
     }
 }
 

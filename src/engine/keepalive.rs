@@ -150,6 +150,7 @@ impl Core {
         match self.keepalive.ping_due(conn.server) {
             Check::Ping => {
                 self.transmit(conn, b"\r\n\r\n".to_vec());
+                self.stats.keepalive_sent(self.now);
                 if !self.planted(Bug::NoPongDeadline) {
                     self.timers.set(Timer::Flow(FlowTimer::PongDeadline), self.now + self.config.pong_timeout);
                 }
@@ -182,6 +183,7 @@ impl Core {
     fn send_keepalive_options(&mut self, conn: ConnId) {
         let tx = self.send_options(conn, conn.server);
         self.keepalive.options_tx = Some(tx);
+        self.stats.keepalive_sent(self.now);
         self.timers.set(Timer::Flow(FlowTimer::OptionsTx), self.now + self.config.transaction_timeout);
     }
 
@@ -192,6 +194,7 @@ impl Core {
         }
         self.timers.stop(Timer::Flow(FlowTimer::PongDeadline));
         self.keepalive.pong(conn.server);
+        self.stats.keepalive_answered(self.now);
         self.flow_survived_keepalive();
         self.schedule_ping();
     }
@@ -208,6 +211,7 @@ impl Core {
         if self.keepalive.options_answered(conn.server) {
             self.emit(Event::PongsUnsupported { server: conn.server });
         }
+        self.stats.keepalive_answered(self.now);
         self.flow_survived_keepalive();
         self.schedule_ping();
         true

@@ -21,6 +21,8 @@ mod failback_tests;
 mod flow_tests;
 #[path = "per_call_tests.rs"]
 mod per_call_tests;
+#[path = "status_tests.rs"]
+mod status_tests;
 
 #[test]
 fn one_connection_registers_every_account_with_digest() {
