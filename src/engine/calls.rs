@@ -101,8 +101,12 @@ impl Call {
             State::Established => CallStage::Established,
             State::Cancelling { .. } | State::Ending { .. } => CallStage::Ending,
         };
-        let peer = if self.outgoing { &self.target } else { &self.remote_uri };
-        CallInfo { call: self.id, account: self.account, outgoing: self.outgoing, stage, peer: peer.clone() }
+        // An incoming call's party is its From header: the URI alone, without the tag.
+        let peer = match self.outgoing {
+            true => self.target.clone(),
+            false => NameAddr::parse(&self.remote_uri).map_or_else(|| self.remote_uri.clone(), |n| n.uri),
+        };
+        CallInfo { call: self.id, account: self.account, outgoing: self.outgoing, stage, peer }
     }
 }
 

@@ -213,9 +213,9 @@ async fn status_json(web: &Web) -> serde_json::Value {
         .collect();
     let link = s.link;
     let seconds = |d: crate::time::Duration| format!("{}.{:03} s", d.as_secs(), d.as_millis() % 1000);
-    let age = link.up_since.map(|(_, since)| seconds(s.now.saturating_since(since))).unwrap_or_default();
-    let rtt = link.last_pong_rtt.map(|d| format!("{} ms", d.as_millis())).unwrap_or_default();
-    let retry = s.next_retry.map(|at| seconds(at.saturating_since(s.now))).unwrap_or_default();
+    let age = link.up_since.map_or_else(|| "not up".to_owned(), |(_, since)| seconds(s.now.saturating_since(since)));
+    let rtt = link.last_pong_rtt.map_or_else(|| "none yet".to_owned(), |d| format!("{} ms", d.as_millis()));
+    let retry = s.next_retry.map_or_else(|| "not waiting".to_owned(), |at| seconds(at.saturating_since(s.now)));
     let up = s.connections.iter().filter(|(_, _, up)| *up).count();
     // The node of the state diagram to light (status.html's `data-state`).
     let state = match s.flow {
