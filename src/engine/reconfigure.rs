@@ -8,6 +8,7 @@ use super::bugs::Bug;
 use super::timer::{FlowTimer, Timer};
 use crate::config::Config;
 use crate::time::{Duration, Instant};
+use std::fmt;
 use std::sync::Arc;
 
 /// The new configuration changes something that only a new start can apply; nothing was
@@ -19,8 +20,8 @@ pub struct NeedsRestart {
     pub changed: Vec<String>,
 }
 
-impl std::fmt::Display for NeedsRestart {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for NeedsRestart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "needs a restart: {} changed", self.changed.join(", "))
     }
 }
