@@ -135,6 +135,57 @@ Outcome of the mutants of the code changed since the shards were made
     fi
 }
 
+# The entries of the result file $1, if any.
+whole() {
+    [ ! -f "$1" ] || cat "$1"
+}
+
+# The entries of the result file $1 (of a shard made at the diff run's base) that the
+# diff run does not supersede: a mutant on a line the change removed or rewrote, or one
+# the diff run tested again (the same file and description), counts by the diff run's
+# outcome, or not at all when its code is gone. Without a diff run, the whole file.
+live() {
+    [ -f "$1" ] || return 0
+    if [ -z "$diff" ]; then
+        cat "$1"
+        return 0
+    fi
+    awk -v changes="$diff/changes.diff" -v redone="$diff/caught.txt $diff/missed.txt $diff/timeout.txt $diff/unviable.txt" '
+        function key(entry,   parts) {
+            split(entry, parts, ":")
+            return parts[1] "|" substr(entry, index(entry, ": ") + 2)
+        }
+        BEGIN {
+            while ((getline line < changes) > 0) {
+                if (line ~ /^diff --git /) { header = 1; file = ""; continue }
+                if (header && line ~ /^--- a\//) { file = substr(line, 7); continue }
+                if (header && line ~ /^@@ /) {
+                    header = 0
+                    split(line, fields, " ")
+                    split(substr(fields[2], 2), range, ",")
+                    old = range[1]
+                    continue
+                }
+                if (line ~ /^@@ /) {
+                    split(line, fields, " ")
+                    split(substr(fields[2], 2), range, ",")
+                    old = range[1]
+                    continue
+                }
+                if (header || file == "") continue
+                mark = substr(line, 1, 1)
+                if (mark == "-") { gone[file ":" old] = 1; old++ }
+                else if (mark == " ") old++
+            }
+            n = split(redone, lists, " ")
+            for (i = 1; i <= n; i++) while ((getline line < lists[i]) > 0) again[key(line)] = 1
+        }
+        {
+            split($0, parts, ":")
+            if (!((parts[1] ":" parts[2]) in gone) && !(key($0) in again)) print
+        }' "$1"
+}
+
 # Totals per shard count N, over the shards whose results belong to the current commit of
 # the mutated files; stale shards are named and left out.
 summary() {
@@ -151,25 +202,29 @@ summary() {
         fi
     done
     for n in $(find "$RESULTS" -name summary.txt | sed -n 's/.*shard-[0-9]*-of-\([0-9]*\)\/summary.txt/\1/p' | sort -un); do
-        local done=0 stale="" c=0 m=0 t=0 u=0 s=0 mc=0 mm=0 mt=0 rc=0 later=0 pm d
+        local done=0 stale="" c=0 m=0 t=0 u=0 s=0 mc=0 mm=0 mt=0 rc=0 later=0 pm d keep
         for f in "$RESULTS"/shard-*-of-"$n"/summary.txt ${diff:+"$diff/summary.txt"}; do
             if [ "$(field "$f" source)" != "$source" ] && { [ -z "$base" ] || [ "$(field "$f" source)" != "$base" ]; }; then
                 stale="$stale $(field "$f" shard)"
                 continue
             fi
             [ "$(field "$f" shard)" = diff ] || done=$((done + 1))
-            c=$((c + $(field "$f" caught)))
-            m=$((m + $(field "$f" missed)))
-            t=$((t + $(field "$f" timeout)))
-            u=$((u + $(field "$f" unviable)))
             s=$((s + $(field "$f" seconds)))
             d=$(dirname "$f")
-            mc=$((mc + $(count "$d/model-caught.txt")))
-            mm=$((mm + $(count "$d/model-missed.txt")))
-            mt=$((mt + $(count "$d/model-timeout.txt")))
-            rc=$((rc + $(count "$d/retest-caught.txt")))
+            # A shard made at the diff run's base counts what the change left of it; the
+            # diff run and shards made at the current commit count whole.
+            keep=whole
+            [ -z "$base" ] || [ "$(field "$f" source)" != "$base" ] || keep=live
+            c=$((c + $($keep "$d/caught.txt" | grep -c . || true)))
+            m=$((m + $($keep "$d/missed.txt" | grep -c . || true)))
+            t=$((t + $($keep "$d/timeout.txt" | grep -c . || true)))
+            u=$((u + $($keep "$d/unviable.txt" | grep -c . || true)))
+            mc=$((mc + $($keep "$d/model-caught.txt" | grep -c . || true)))
+            mm=$((mm + $($keep "$d/model-missed.txt" | grep -c . || true)))
+            mt=$((mt + $($keep "$d/model-timeout.txt" | grep -c . || true)))
+            rc=$((rc + $($keep "$d/retest-caught.txt" | grep -c . || true)))
             # A survivor killed later by a new test or by the model check counts once.
-            later=$((later + $(cat "$d"/model-caught.txt "$d"/retest-caught.txt 2>/dev/null | sort -u | grep -c . || true)))
+            later=$((later + $( ($keep "$d/model-caught.txt"; $keep "$d/retest-caught.txt") | sort -u | grep -c . || true)))
         done
         echo "N=$n: $done of $n shards done${diff:+ (at ${base:0:12}) and the changed lines}, $((c + m + t + u)) mutants in $s s:" \
             "$c caught, $m missed, $t timeout, $u unviable"

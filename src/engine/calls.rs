@@ -292,7 +292,7 @@ impl Core {
             let c = &self.calls[i];
             match c.state {
                 State::Queued if self.account_registered_on(c.account, conn) => {
-                    if i + 1 == self.calls.len() && i > 0 && self.planted(Bug::DropQueuedCall) {
+                    if self.planted_drops_queued_call(i) {
                         self.calls.remove(i);
                         continue;
                     }
@@ -372,13 +372,13 @@ impl Core {
     /// account's last INVITE drew (with the next nonce count), else none.
     fn invite_credentials(&mut self, i: usize, ruri: &str) -> Option<(String, bool)> {
         let a = usize::from(self.calls[i].account.0);
+        let kept = !self.planted(Bug::NoInviteCredentialsInAdvance);
         let (challenge, proxy, nc) = match self.calls[i].challenge.take() {
             Some((ch, proxy)) => {
                 self.accounts.get_mut(a)?.remember_invite_challenge(ch, proxy);
                 self.accounts.get_mut(a)?.next_invite_credentials()?
             }
-            None if self.planted(Bug::NoInviteCredentialsInAdvance) => return None,
-            None => self.accounts.get_mut(a)?.next_invite_credentials()?,
+            None => self.accounts.get_mut(a)?.next_invite_credentials().filter(|_| kept)?,
         };
         let acct = self.config.accounts.get(a)?.clone();
         let cnonce = self.rng.hex(16);

@@ -119,16 +119,12 @@ impl KeepAlive {
 impl Core {
     /// Schedules the next keep-alive, drawn in `[0.8·I, I]` (RFC 5626 §4.4.1).
     pub(super) fn schedule_ping(&mut self) {
-        let i = match self.flow.conn {
-            Some(_) if self.planted(Bug::NoOptionsFloor) => self.keepalive.interval(&self.config),
+        let i = self.planted_ping_interval().unwrap_or_else(|| match self.flow.conn {
             Some(conn) => self.keepalive.interval_for(&self.config, conn.server),
             None => self.keepalive.interval(&self.config),
-        };
-        let low = if self.planted(Bug::PingJitterTooWide) {
-            Duration::from_millis(i.as_millis() / 2)
-        } else {
-            Duration::from_millis(i.as_millis() - i.as_millis() / 5)
-        };
+        });
+        let low =
+            self.planted_jitter_low(i).unwrap_or_else(|| Duration::from_millis(i.as_millis() - i.as_millis() / 5));
         let wait = self.jitter(low, i);
         self.timers.set(Timer::Flow(FlowTimer::Ping), self.now + wait);
     }

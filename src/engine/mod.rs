@@ -180,10 +180,10 @@ impl Core {
 
     /// The persistent connection's state.
     pub fn flow_state(&self) -> FlowState {
+        // Before the start, and in TLS mode, there is no persistent connection, retry
+        // timer or switch, so the flow's own state is `Idle`.
         match self.phase {
-            Phase::Created => FlowState::Idle,
             Phase::Closed => FlowState::Closed,
-            _ if self.config.mode == TransportMode::PerCallTls => FlowState::Idle,
             _ => self.flow_public_state(&self.conns),
         }
     }
@@ -285,7 +285,8 @@ impl Core {
             self.timers.stop(timer);
             self.on_timer(timer);
         }
-        if self.phase != Phase::Closed && !self.planted(Bug::NoReevaluationAfterTimer) {
+        // Closed or not: `after_input` does nothing for a closed core.
+        if !self.planted(Bug::NoReevaluationAfterTimer) {
             self.after_input();
         }
     }
@@ -392,9 +393,7 @@ impl Core {
     // ----- shared plumbing -----
 
     fn advance(&mut self, now: Instant) {
-        if now > self.now {
-            self.now = now;
-        }
+        self.now = self.now.max(now);
     }
 
     fn running(&self) -> bool {
