@@ -19,8 +19,14 @@ mod dialog_tests;
 mod failback_tests;
 #[path = "flow_tests.rs"]
 mod flow_tests;
+#[path = "keepalive_tests.rs"]
+mod keepalive_tests;
 #[path = "per_call_tests.rs"]
 mod per_call_tests;
+#[path = "register_response_tests.rs"]
+mod register_response_tests;
+#[path = "registration_tests.rs"]
+mod registration_tests;
 #[path = "status_tests.rs"]
 mod status_tests;
 
