@@ -203,7 +203,13 @@ summary() {
     done
     for n in $(find "$RESULTS" -name summary.txt | sed -n 's/.*shard-[0-9]*-of-\([0-9]*\)\/summary.txt/\1/p' | sort -un); do
         local done=0 stale="" c=0 m=0 t=0 u=0 s=0 mc=0 mm=0 mt=0 rc=0 later=0 pm d keep
-        for f in "$RESULTS"/shard-*-of-"$n"/summary.txt ${diff:+"$diff/summary.txt"}; do
+        local runs=("$RESULTS"/shard-*-of-"$n"/summary.txt) carried=""
+        # The diff run belongs with the shard count whose shards it carries forward.
+        if [ -n "$diff" ] && grep -qs "source=$base" "${runs[@]}"; then
+            runs+=("$diff/summary.txt")
+            carried=" (at ${base:0:12}) and the changed lines"
+        fi
+        for f in "${runs[@]}"; do
             if [ "$(field "$f" source)" != "$source" ] && { [ -z "$base" ] || [ "$(field "$f" source)" != "$base" ]; }; then
                 stale="$stale $(field "$f" shard)"
                 continue
@@ -226,7 +232,7 @@ summary() {
             # A survivor killed later by a new test or by the model check counts once.
             later=$((later + $( ($keep "$d/model-caught.txt"; $keep "$d/retest-caught.txt") | sort -u | grep -c . || true)))
         done
-        echo "N=$n: $done of $n shards done${diff:+ (at ${base:0:12}) and the changed lines}, $((c + m + t + u)) mutants in $s s:" \
+        echo "N=$n: $done of $n shards done$carried, $((c + m + t + u)) mutants in $s s:" \
             "$c caught, $m missed, $t timeout, $u unviable"
         [ -z "$stale" ] || echo "  stale (made at another commit of the mutated files, not counted):$stale"
         if [ $((c + m + t)) -gt 0 ]; then

@@ -203,3 +203,45 @@ fn every_tunable_value_is_read_back_as_written_and_taken_at_once() {
     assert_eq!(sim.reconfigure(display), Err(NeedsRestart { changed: vec!["lines".into()] }));
     assert_clean(&sim);
 }
+
+#[test]
+fn any_one_server_changed_alone_needs_a_restart() {
+    let mut sim = started(cfg(1));
+    sim.run_for(secs(1));
+    let before = sim.core.config().clone();
+    let elsewhere = Some(ServerAddr::new("elsewhere.test", 5061));
+    for change in [
+        |c: &mut crate::config::Config, s: Option<ServerAddr>| c.proxy = s,
+        |c: &mut crate::config::Config, s: Option<ServerAddr>| c.backup_proxy = s,
+        |c: &mut crate::config::Config, s: Option<ServerAddr>| c.registrar = s,
+        |c: &mut crate::config::Config, s: Option<ServerAddr>| c.backup_registrar = s,
+    ] {
+        let mut changed = before.clone();
+        change(&mut changed, elsewhere.clone());
+        assert_eq!(sim.reconfigure(changed), Err(NeedsRestart { changed: vec!["servers".into()] }));
+    }
+    assert_eq!(*sim.core.config(), before);
+}
+
+#[test]
+fn a_timer_change_on_the_backup_leaves_the_next_probe_of_the_primary_where_it_was() {
+    let mut sim = started(cfg(1));
+    sim.run_for(secs(1));
+    sim.set_mode(Server::Primary, ServerMode::Refusing);
+    sim.drop_connections(Server::Primary, crate::engine::TransportError::Reset);
+    sim.run_for(secs(2));
+    assert!(all_registered_on(&sim, Server::Backup));
+    // Probes every 5 s fail against the refusing primary; between two of them a change of
+    // the keep-alive interval must not bring the next one forward.
+    let probes = |sim: &Sim| sim.count_events(|e| matches!(e, Event::ConnectFailed { server: Server::Primary, .. }));
+    sim.run_for(secs(6));
+    let before = probes(&sim);
+    let mut faster = sim.core.config().clone();
+    faster.keepalive_interval = secs(3);
+    assert_eq!(sim.reconfigure(faster), Ok(()));
+    sim.run_for(Duration::from_millis(500));
+    assert_eq!(probes(&sim), before, "no probe brought forward by the change");
+    sim.run_for(secs(6));
+    assert!(probes(&sim) > before, "probing goes on");
+    assert_clean(&sim);
+}
