@@ -19,6 +19,8 @@ mod dialog_tests;
 mod failback_tests;
 #[path = "flow_tests.rs"]
 mod flow_tests;
+#[path = "granted_expires_tests.rs"]
+mod granted_expires_tests;
 #[path = "keepalive_tests.rs"]
 mod keepalive_tests;
 #[path = "per_call_tests.rs"]
@@ -29,6 +31,10 @@ mod register_response_tests;
 mod registration_tests;
 #[path = "status_tests.rs"]
 mod status_tests;
+#[path = "timer_table_tests.rs"]
+mod timer_table_tests;
+#[path = "unregister_tests.rs"]
+mod unregister_tests;
 
 #[test]
 fn one_connection_registers_every_account_with_digest() {

@@ -19,6 +19,10 @@ pub mod limits;
 pub mod message;
 pub mod syntax;
 
+#[cfg(test)]
+#[path = "framer_tests.rs"]
+mod framer_tests;
+
 pub use framer::{Frame, Framer};
 pub use framing_error::FramingError;
 pub use limits::Limits;
