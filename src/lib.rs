@@ -95,6 +95,7 @@ pub mod web;
 pub struct EmbeddingDoc;
 
 pub use engine::{
-    CallFailure, CallOutcome, CommandError, ConnPurpose, Core, EndReason, Event, FlowError, FlowState, Input, Output,
-    RegError, RegState, TransportError,
+    CallFailure, CallInfo, CallOutcome, CallStage, CommandError, ConnPurpose, Core, EndReason, Event, FlowError,
+    FlowState, Input, LinkStats, NeedsRestart, Output, RegError, RegState, TransportError, tunable_values,
+    with_tunable_values,
 };

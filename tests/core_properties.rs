@@ -49,6 +49,9 @@ enum Op {
     Garbage,
     /// Arbitrary bytes from the server: the core must neither panic nor lose track.
     Bytes(Vec<u8>),
+    /// The application gives the running phone a new keep-alive interval, in seconds
+    /// (`Core::reconfigure`).
+    KeepaliveInterval(u64),
 }
 
 struct Reference;
@@ -113,6 +116,7 @@ impl ReferenceStateMachine for Reference {
             1 => (0u8..3).prop_map(Op::IncomingInvite),
             1 => Just(Op::Garbage),
             1 => prop::collection::vec(any::<u8>(), 0..200).prop_map(Op::Bytes),
+            1 => prop_oneof![Just(2u64), Just(15), Just(40)].prop_map(Op::KeepaliveInterval),
         ]
         .boxed()
     }
@@ -287,6 +291,15 @@ impl StateMachineTest for CoreUnderTest {
                     sim.inject(conn, bytes);
                 }
             }
+            Op::KeepaliveInterval(secs) => {
+                let mut changed = sim.core.config().clone();
+                changed.keepalive_interval = Duration::from_secs(secs);
+                assert_eq!(sim.reconfigure(changed), Ok(()), "a timer is taken at once");
+                // The silence bound follows the new interval from the change on.
+                if let Some((conn, _)) = silenced {
+                    silenced = Some((conn, sim.now));
+                }
+            }
         }
         if silenced.is_some_and(|(conn, _)| !sim.core.connections().any(|(id, _, _)| id == conn)) {
             silenced = None;
@@ -409,8 +422,10 @@ fn proptest_config() -> ProptestConfig {
 
 /// The seed of the planted-bug runs (any seed whose sequences catch every planted bug
 /// that is not left to the model checker; `PROPTEST_CASES` changes the sequences too).
+/// Chosen again when `Op::KeepaliveInterval` joined the generators: with it, 0x5eed_0001
+/// missed `NoOptionsFloor`, and seeds 1 to 6 caught every bug.
 #[cfg(feature = "planted-bugs")]
-const PLANTED_SEED: u64 = 0x5eed_0001;
+const PLANTED_SEED: u64 = 3;
 
 prop_state_machine! {
     #![proptest_config(proptest_config())]

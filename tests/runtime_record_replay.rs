@@ -62,6 +62,21 @@ fn a_recorded_session_with_a_call_and_an_outage_replays_identically() {
         matches!(e, Event::CallEnded { reason: EndReason::RemoteHangup, .. })
     });
 
+    // A faster keep-alive, taken by the running phone and recorded; a server change is
+    // refused (it needs a restart) and recorded too.
+    let mut faster = config.clone();
+    faster.keepalive_interval = sip_ptls::time::Duration::from_millis(700);
+    assert_eq!(phone.handle.reconfigure_blocking(faster.clone()), Some(Ok(())));
+    let mut elsewhere = faster;
+    elsewhere.backup_proxy = elsewhere.proxy.clone();
+    let refused = phone.handle.reconfigure_blocking(elsewhere).expect("running");
+    assert_eq!(refused.map_err(|e| e.changed), Err(vec!["servers".to_owned()]));
+    let pings = primary.stats().pings;
+    std::thread::sleep(Duration::from_millis(1600));
+    assert!(primary.stats().pings > pings, "pings at the new interval");
+    let status = phone.handle.status_blocking().expect("running");
+    assert!(status.link.pings_sent >= 1 && status.link.up_since.is_some(), "{status:?}");
+
     // The registrar goes away and comes back: flow lost, reconnect, re-registration.
     primary.kill();
     phone.wait("the flow lost", Duration::from_secs(10), |e| matches!(e, Event::FlowLost { .. }));
@@ -90,7 +105,15 @@ fn a_recorded_session_with_a_call_and_an_outage_replays_identically() {
     let recorded_outputs = text.lines().filter(|l| l.starts_with(r#"{"type":"output""#)).count();
     assert_eq!(report.outputs, recorded_outputs, "every recorded output was compared");
     let timeline: Vec<&str> = report.timeline.iter().map(|m| m.what.as_str()).collect();
-    for expected in ["-> INVITE ", "<- SIP/2.0 200 OK", "-> BYE ", "closed: ", "event ShutdownComplete"] {
+    for expected in [
+        "-> INVITE ",
+        "<- SIP/2.0 200 OK",
+        "-> BYE ",
+        "take a new configuration",
+        "refused, NeedsRestart",
+        "closed: ",
+        "event ShutdownComplete",
+    ] {
         assert!(timeline.iter().any(|w| w.contains(expected)), "no {expected:?} in the timeline: {timeline:#?}");
     }
     assert_eq!(assert_replays(&trace, config), recorded_outputs);

@@ -85,7 +85,8 @@ fn the_web_interface_logs_in_shows_the_phone_live_and_places_and_answers_a_call(
         .to_owned();
     let (code, _, body) = request(&addr, "POST", &format!("/calls/{incoming}/answer"), &with_token, "");
     assert_eq!(code, 200, "{body}");
-    wait_status(&addr, &cookie, "\"state\":\"answered\"");
+    let status = wait_status(&addr, &cookie, "\"state\":\"answered\"");
+    assert!(status.contains("\"peer\":\"sips:1001@") && !status.contains(";tag="), "the caller's URI alone: {status}");
     run.wait_log("the caller's answer", |l| l.contains("\"event\":\"call_outcome\"") && l.contains("Answered"));
 
     // Logging out ends the session.

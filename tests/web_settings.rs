@@ -56,7 +56,7 @@ fn field<'a>(page: &'a str, parameter: &str) -> &'a str {
 }
 
 #[test]
-fn settings_are_checked_saved_to_the_local_file_and_applied_by_a_restart() {
+fn settings_are_checked_saved_to_the_local_file_and_applied_at_once_or_by_a_restart() {
     let _w = watchdog("web settings", Duration::from_secs(150));
     let lab = Lab::new();
     let registrar = lab.registrar();
@@ -102,24 +102,35 @@ fn settings_are_checked_saved_to_the_local_file_and_applied_by_a_restart() {
     assert!(field(&page, "sip registration period").contains("is locked by a configuration file"));
     assert!(!local.exists(), "a refused form writes nothing");
 
-    // A good change goes to the local file and the phone restarts with it.
-    let pings_before = registrar.stats().pings;
+    // The status shows the core's counters: keep-alives with their round trip (1 s
+    // interval here), the connection's age, each line's expiry.
+    let status = wait_status(&addr, &cookie, "[\"Pongs received\",\"2\"]");
+    for needle in ["\"Connection age\"", "[\"Pings sent\",\"", "[\"Last pong round trip\",\"", "\"expires_in\":\""] {
+        assert!(status.contains(needle), "{needle} in {status}");
+    }
+    assert!(status.contains(" ms\"]") && !status.contains("none yet"), "a pong was timed: {status}");
+    assert!(!status.contains("\"expires_in\":\"\""), "every line has its expiry: {status}");
+
+    // A timer change goes to the local file and the running phone takes it at once:
+    // same connection, no new registration.
+    let before = registrar.stats();
     let (code, _, page) = post("/settings/global-sip", urlenc, &form(&[("sip persistent tls keep alive", "3")]));
     assert_eq!(code, 200, "{page}");
-    assert!(page.contains("Saved to") && page.contains("The phone restarts"), "{page}");
+    assert!(page.contains("Saved to") && page.contains("applied to the running phone"), "{page}");
     assert_eq!(std::fs::read_to_string(&local).expect("the local file"), "sip persistent tls keep alive: 3\n");
     assert_eq!(std::fs::read_to_string(&cfg).expect("the given file"), given, "the given file is never written");
-    run.wait_log("the restart", |l| l.contains("phone restarted with the saved configuration"));
-    wait_status(&addr, &cookie, "\"connection\":\"up on the primary\"");
+    run.wait_log("the change taken at once", |l| l.contains("applies to the running phone at once"));
     let status = wait_status(&addr, &cookie, "\"state\":\"registered on the primary\"");
-    assert!(!status.contains("not registered"), "{status}");
+    assert!(status.contains("[\"Persistent connections made\",\"1\"]"), "the same connection: {status}");
+    let after = registrar.stats();
+    assert_eq!((after.accepted, after.registers), (before.accepted, before.registers), "no new connection or REGISTER");
     let (_, _, page) = request(&addr, "GET", "/settings/global-sip", &[("Cookie", &cookie)], "");
     assert!(field(&page, "sip persistent tls keep alive").contains("value=\"3\""));
     // Pings every 2.4 to 3 s now (1 s before): at most 3 in 6 s.
     let start = registrar.stats().pings;
     std::thread::sleep(Duration::from_secs(6));
     let pings = registrar.stats().pings - start;
-    eprintln!("web_settings: {pings} pings in 6 s after the change ({pings_before} before it)");
+    eprintln!("web_settings: {pings} pings in 6 s after the change ({} before it)", before.pings);
     assert!((1..=3).contains(&pings), "{pings} pings in 6 s at a 3 s interval");
 
     // A line's page: its values, and never its password.
@@ -142,8 +153,8 @@ fn settings_are_checked_saved_to_the_local_file_and_applied_by_a_restart() {
     assert!(!names.iter().any(|n| n.contains("pending") || n.starts_with("sips-")), "{names:?}");
     assert_eq!(std::fs::read_to_string(&local).expect("the local file"), "sip persistent tls keep alive: 3\n");
 
-    // The CA itself: kept beside the local file, named there, and the restarted phone
-    // verifies the registrar with it.
+    // The CA itself: kept beside the local file, named there, and the phone restarts
+    // (certificates need new connections) and verifies the registrar with it.
     let (ct, body) = multipart(&tls_form, ("upload:sips trusted certificates", "ca.pem", &lab.pki.ca_pem));
     let (code, _, page) = post("/settings/tls", &ct, &body);
     assert_eq!(code, 200, "{page}");
@@ -152,7 +163,8 @@ fn settings_are_checked_saved_to_the_local_file_and_applied_by_a_restart() {
     let text = std::fs::read_to_string(&local).expect("the local file");
     assert!(text.contains(&format!("sips trusted certificates: {}", kept.display())), "{text}");
     assert!(local.with_extension("cfg.bak").exists(), "the previous version is kept");
-    run.wait_log("the second restart", |l| l.contains("phone restarted with the saved configuration"));
+    assert!(page.contains("The phone restarts") && page.contains("certificates changed"), "{page}");
+    run.wait_log("the restart", |l| l.contains("phone restarted with the saved configuration"));
     wait_status(&addr, &cookie, "\"state\":\"registered on the primary\"");
     run.stop();
 }

@@ -214,7 +214,7 @@ pub struct Caught {
 /// both: the model's `CANCEL_AFTER_1XX` with the user's hang-up, and `INCOMING_ONCE` with
 /// two lines.)
 #[cfg(feature = "planted-bugs")]
-pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 19] = [
+pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 20] = [
     crate::model::PlantedBug::NoRegisterPacing,
     crate::model::PlantedBug::FlowTimerIgnored,
     crate::model::PlantedBug::NoRescheduleOnFlowTimer,
@@ -234,6 +234,7 @@ pub const PROPERTY_TESTS_ONLY: [crate::model::PlantedBug; 19] = [
     crate::model::PlantedBug::UnboundedChallenges,
     crate::model::PlantedBug::Unbounded423,
     crate::model::PlantedBug::NoWriteStallTimeout,
+    crate::model::PlantedBug::StalePingAfterReconfigure,
 ];
 
 /// Runs the model with each planted bug, stopping at the first failure.

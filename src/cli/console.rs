@@ -99,9 +99,33 @@ pub fn describe_status(status: &Status, line_numbers: &[u8]) -> String {
     if status.good_probes > 0 {
         let _ = write!(out, ", {} good probes of the primary", status.good_probes);
     }
+    if let Some(at) = status.next_retry {
+        let _ = write!(out, ", next round in {} ms", at.saturating_since(status.now).as_millis());
+    }
+    let link = status.link;
+    if let Some((_, since)) = link.up_since {
+        let _ = write!(
+            out,
+            "\nstatus: connection up for {} s, {} pings sent, {} pongs received",
+            status.now.saturating_since(since).as_secs(),
+            link.pings_sent,
+            link.pongs_received
+        );
+        if let Some(rtt) = link.last_pong_rtt {
+            let _ = write!(out, ", last round trip {} ms", rtt.as_millis());
+        }
+    }
     for (i, reg) in status.registrations.iter().enumerate() {
         let line = line_numbers.get(i).copied().unwrap_or(i as u8 + 1);
         let _ = write!(out, "\nstatus: line {line} {reg}");
+        if let Some(at) = status.binding_expiry.get(i).copied().flatten() {
+            let _ = write!(out, ", expires in {} s", at.saturating_since(status.now).as_secs());
+        }
+    }
+    for c in &status.calls {
+        let line = line_numbers.get(usize::from(c.account.0)).copied().unwrap_or(c.account.0 + 1);
+        let direction = if c.outgoing { "to" } else { "from" };
+        let _ = write!(out, "\nstatus: {} on line {line} {direction} {}: {:?}", c.call, c.peer, c.stage);
     }
     let _ = write!(out, "\nstatus: {} calls waiting for the connection", status.queued_calls);
     out

@@ -10,7 +10,7 @@ use futures_lite::future;
 use sip_ptls::Event;
 use sip_ptls::config::aastra::Loaded;
 use sip_ptls::runtime::{ConfigFiles, InstanceIdOrigin, Phone, PhoneHandle, PhoneOptions, device_instance_id, os_seed};
-use sip_ptls::web::{Restart, Web, WebOptions};
+use sip_ptls::web::{Applied, Restart, Web, WebOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -204,13 +204,29 @@ pub fn run(opts: &Options) -> ExitCode {
                         _ => {}
                     }
                 }
-                Next::Restart(Restart::With(config)) if !stopping => {
+                Next::Restart(Restart::With { config, reply }) if !stopping => {
+                    // A restart already waiting takes everything saved since.
+                    let at_once = match pending.is_none() && !restarting {
+                        true => apply_at_once(&phone.handle, &running, &config).await,
+                        false => Err(vec!["a restart already waits".to_owned()]),
+                    };
+                    let changed = match at_once {
+                        Ok(taken) => {
+                            tracing::info!("the saved configuration applies to the running phone at once");
+                            running = taken;
+                            let _ = reply.try_send(Applied::AtOnce);
+                            continue;
+                        }
+                        Err(changed) => changed,
+                    };
                     pending = Some(config);
-                    if !restarting && live_calls(&phone.handle).await == 0 {
+                    let calls = live_calls(&phone.handle).await;
+                    if !restarting && calls == 0 {
                         restarting = begin_restart(&phone.handle);
                     } else if !restarting {
                         tracing::info!("the saved configuration applies when the calls in progress end");
                     }
+                    let _ = reply.try_send(Applied::Restart { changed, live_calls: calls });
                 }
                 Next::Restart(Restart::EndCallsNow) if !stopping && pending.is_some() && !restarting => {
                     tracing::info!("ending the calls in progress to restart");
@@ -300,6 +316,25 @@ impl Starts {
 /// Calls in progress on the phone (0 when it no longer answers).
 async fn live_calls(phone: &PhoneHandle) -> usize {
     phone.status().await.map_or(0, |s| s.live_calls)
+}
+
+/// Gives a saved configuration to the running phone, which takes it when only timers,
+/// intervals and limits differ (the core decides: `Core::reconfigure`). The seed and the
+/// instance identifier of the running phone are kept when the saved files leave them to
+/// the start. `Err` says what needs a restart instead.
+async fn apply_at_once(phone: &PhoneHandle, running: &Loaded, saved: &Loaded) -> Result<Loaded, Vec<String>> {
+    let mut taken = saved.clone();
+    if !saved.seed_configured {
+        taken.config.seed = running.config.seed;
+    }
+    if taken.config.instance_id.is_none() {
+        taken.config.instance_id.clone_from(&running.config.instance_id);
+    }
+    match phone.reconfigure(taken.config.clone()).await {
+        Some(Ok(())) => Ok(taken),
+        Some(Err(e)) => Err(e.changed),
+        None => Err(vec!["the phone stopped".to_owned()]),
+    }
 }
 
 /// Shuts the phone down for a restart; the application loop starts the next one when

@@ -4,7 +4,8 @@
 
 use super::Core;
 use super::timer::Timer;
-use crate::time::Instant;
+use crate::ids::Server;
+use crate::time::{Duration, Instant};
 
 /// A mistake the checks must catch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -93,12 +94,15 @@ pub enum Bug {
     /// The decisions that follow every input (release of queued calls, failback, the end
     /// of shutdown) are not taken again after the timers fired.
     NoReevaluationAfterTimer,
+    /// A new keep-alive interval taken while running leaves the ping already drawn from
+    /// the old one: with a shorter interval the next ping comes too late.
+    StalePingAfterReconfigure,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 38] = [
+    pub const ALL: [Bug; 39] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -137,6 +141,7 @@ impl Bug {
         Bug::NoWriteStallTimeout,
         Bug::TimersInKeyOrder,
         Bug::NoReevaluationAfterTimer,
+        Bug::StalePingAfterReconfigure,
     ];
 }
 
@@ -153,6 +158,29 @@ impl Core {
             let _ = bug;
             false
         }
+    }
+
+    /// [`Bug::DropQueuedCall`]: the last of several queued calls, at `i`, is dropped as the
+    /// queue is released. The conditions live here, outside the decision files, so that
+    /// mutation testing finds no mutant in code the shipped build compiles away.
+    pub(super) fn planted_drops_queued_call(&self, i: usize) -> bool {
+        self.planted(Bug::DropQueuedCall) && i + 1 == self.calls.len() && i > 0
+    }
+
+    /// [`Bug::SkipBackupReregistration`]: accounts after the first are not registered on a
+    /// connection to the backup.
+    pub(super) fn planted_skips_reregistration(&self, server: Server, i: usize) -> bool {
+        self.planted(Bug::SkipBackupReregistration) && server == Server::Backup && i > 0
+    }
+
+    /// [`Bug::NoOptionsFloor`]: the keep-alive interval on a flow without the OPTIONS floor.
+    pub(super) fn planted_ping_interval(&self) -> Option<Duration> {
+        (self.planted(Bug::NoOptionsFloor) && self.flow.conn.is_some()).then(|| self.keepalive.interval(&self.config))
+    }
+
+    /// [`Bug::PingJitterTooWide`]: the low end of the ping's draw at half the interval `i`.
+    pub(super) fn planted_jitter_low(&self, i: Duration) -> Option<Duration> {
+        self.planted(Bug::PingJitterTooWide).then(|| Duration::from_millis(i.as_millis() / 2))
     }
 
     /// The next timer as [`Bug::TimersInKeyOrder`] has it: the first armed one in key

@@ -5,6 +5,7 @@
 use super::bugs::Bug;
 use super::io::{CallFailure, CallOutcome, CommandError, ConnPurpose, EndReason, Event, FlowError};
 use super::message::{ALLOW, USER_AGENT, aor, contact_uri, name_addr, response_to, scheme, tag_of};
+use super::stats::{CallInfo, CallStage};
 use super::timer::Timer;
 use super::transaction::ClientTx;
 use super::{Core, Phase};
@@ -87,6 +88,25 @@ impl Call {
 
     pub fn is_queued(&self) -> bool {
         matches!(self.state, State::Queued)
+    }
+
+    /// The call as the phone's status shows it.
+    pub fn info(&self) -> CallInfo {
+        let stage = match &self.state {
+            State::Queued => CallStage::Queued,
+            State::Connecting { .. } => CallStage::Connecting,
+            State::Calling { ringing: false, .. } => CallStage::Calling,
+            State::Calling { ringing: true, .. } | State::Ringing { .. } => CallStage::Ringing,
+            State::AwaitAck => CallStage::Answering,
+            State::Established => CallStage::Established,
+            State::Cancelling { .. } | State::Ending { .. } => CallStage::Ending,
+        };
+        // An incoming call's party is its From header: the URI alone, without the tag.
+        let peer = match self.outgoing {
+            true => self.target.clone(),
+            false => NameAddr::parse(&self.remote_uri).map_or_else(|| self.remote_uri.clone(), |n| n.uri),
+        };
+        CallInfo { call: self.id, account: self.account, outgoing: self.outgoing, stage, peer }
     }
 }
 
@@ -272,7 +292,7 @@ impl Core {
             let c = &self.calls[i];
             match c.state {
                 State::Queued if self.account_registered_on(c.account, conn) => {
-                    if i + 1 == self.calls.len() && i > 0 && self.planted(Bug::DropQueuedCall) {
+                    if self.planted_drops_queued_call(i) {
                         self.calls.remove(i);
                         continue;
                     }
@@ -352,13 +372,13 @@ impl Core {
     /// account's last INVITE drew (with the next nonce count), else none.
     fn invite_credentials(&mut self, i: usize, ruri: &str) -> Option<(String, bool)> {
         let a = usize::from(self.calls[i].account.0);
+        let kept = !self.planted(Bug::NoInviteCredentialsInAdvance);
         let (challenge, proxy, nc) = match self.calls[i].challenge.take() {
             Some((ch, proxy)) => {
                 self.accounts.get_mut(a)?.remember_invite_challenge(ch, proxy);
                 self.accounts.get_mut(a)?.next_invite_credentials()?
             }
-            None if self.planted(Bug::NoInviteCredentialsInAdvance) => return None,
-            None => self.accounts.get_mut(a)?.next_invite_credentials()?,
+            None => self.accounts.get_mut(a)?.next_invite_credentials().filter(|_| kept)?,
         };
         let acct = self.config.accounts.get(a)?.clone();
         let cnonce = self.rng.hex(16);

@@ -119,16 +119,12 @@ impl KeepAlive {
 impl Core {
     /// Schedules the next keep-alive, drawn in `[0.8·I, I]` (RFC 5626 §4.4.1).
     pub(super) fn schedule_ping(&mut self) {
-        let i = match self.flow.conn {
-            Some(_) if self.planted(Bug::NoOptionsFloor) => self.keepalive.interval(&self.config),
+        let i = self.planted_ping_interval().unwrap_or_else(|| match self.flow.conn {
             Some(conn) => self.keepalive.interval_for(&self.config, conn.server),
             None => self.keepalive.interval(&self.config),
-        };
-        let low = if self.planted(Bug::PingJitterTooWide) {
-            Duration::from_millis(i.as_millis() / 2)
-        } else {
-            Duration::from_millis(i.as_millis() - i.as_millis() / 5)
-        };
+        });
+        let low =
+            self.planted_jitter_low(i).unwrap_or_else(|| Duration::from_millis(i.as_millis() - i.as_millis() / 5));
         let wait = self.jitter(low, i);
         self.timers.set(Timer::Flow(FlowTimer::Ping), self.now + wait);
     }
@@ -150,6 +146,7 @@ impl Core {
         match self.keepalive.ping_due(conn.server) {
             Check::Ping => {
                 self.transmit(conn, b"\r\n\r\n".to_vec());
+                self.stats.keepalive_sent(self.now);
                 if !self.planted(Bug::NoPongDeadline) {
                     self.timers.set(Timer::Flow(FlowTimer::PongDeadline), self.now + self.config.pong_timeout);
                 }
@@ -182,6 +179,7 @@ impl Core {
     fn send_keepalive_options(&mut self, conn: ConnId) {
         let tx = self.send_options(conn, conn.server);
         self.keepalive.options_tx = Some(tx);
+        self.stats.keepalive_sent(self.now);
         self.timers.set(Timer::Flow(FlowTimer::OptionsTx), self.now + self.config.transaction_timeout);
     }
 
@@ -192,6 +190,7 @@ impl Core {
         }
         self.timers.stop(Timer::Flow(FlowTimer::PongDeadline));
         self.keepalive.pong(conn.server);
+        self.stats.keepalive_answered(self.now);
         self.flow_survived_keepalive();
         self.schedule_ping();
     }
@@ -208,6 +207,7 @@ impl Core {
         if self.keepalive.options_answered(conn.server) {
             self.emit(Event::PongsUnsupported { server: conn.server });
         }
+        self.stats.keepalive_answered(self.now);
         self.flow_survived_keepalive();
         self.schedule_ping();
         true

@@ -20,7 +20,9 @@ mod flow;
 mod io;
 mod keepalive;
 mod message;
+mod reconfigure;
 mod registration;
+mod stats;
 mod timer;
 mod transaction;
 #[cfg(any(test, feature = "sim"))]
@@ -32,7 +34,9 @@ pub use io::{
     CallFailure, CallOutcome, CommandError, ConnPurpose, EndReason, Event, FlowError, FlowState, Input, Output,
     RegError, RegState, TransportError,
 };
+pub use reconfigure::{NeedsRestart, tunable_values, with_tunable_values};
 pub use registration::refresh_delay as registration_refresh_delay;
+pub use stats::{CallInfo, CallStage, LinkStats};
 pub use timer::{FlowTimer, RegTimer, Timer};
 #[cfg(any(test, feature = "sim"))]
 pub use view::{AccountView, CallPhase, CallView, ConnView, DecisionView, FlowView, PhaseView, TimerKey};
@@ -50,6 +54,7 @@ use failback::Failback;
 use flow::Flow;
 use keepalive::KeepAlive;
 use registration::Account;
+use stats::Stats;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use timer::TimerTable;
@@ -124,6 +129,8 @@ pub struct Core {
     next_call: u32,
     instance_id: String,
     out: VecDeque<Output>,
+    /// Counted for the status, never read by a decision.
+    stats: Stats,
     #[cfg(feature = "planted-bugs")]
     bug: Option<bugs::Bug>,
 }
@@ -158,6 +165,7 @@ impl Core {
             next_call: 0,
             instance_id,
             out: VecDeque::new(),
+            stats: Stats::default(),
             #[cfg(feature = "planted-bugs")]
             bug: None,
         }
@@ -172,10 +180,10 @@ impl Core {
 
     /// The persistent connection's state.
     pub fn flow_state(&self) -> FlowState {
+        // Before the start, and in TLS mode, there is no persistent connection, retry
+        // timer or switch, so the flow's own state is `Idle`.
         match self.phase {
-            Phase::Created => FlowState::Idle,
             Phase::Closed => FlowState::Closed,
-            _ if self.config.mode == TransportMode::PerCallTls => FlowState::Idle,
             _ => self.flow_public_state(&self.conns),
         }
     }
@@ -277,7 +285,8 @@ impl Core {
             self.timers.stop(timer);
             self.on_timer(timer);
         }
-        if self.phase != Phase::Closed && !self.planted(Bug::NoReevaluationAfterTimer) {
+        // Closed or not: `after_input` does nothing for a closed core.
+        if !self.planted(Bug::NoReevaluationAfterTimer) {
             self.after_input();
         }
     }
@@ -384,9 +393,7 @@ impl Core {
     // ----- shared plumbing -----
 
     fn advance(&mut self, now: Instant) {
-        if now > self.now {
-            self.now = now;
-        }
+        self.now = self.now.max(now);
     }
 
     fn running(&self) -> bool {
@@ -467,6 +474,7 @@ impl Core {
     }
 
     fn emit(&mut self, event: Event) {
+        self.stats.observe(self.now, &event);
         self.out.push_back(Output::Event(event));
     }
 

@@ -237,7 +237,7 @@ impl Core {
                 self.timers.set(reg_timer(i, RegTimer::Retry), until);
                 continue;
             }
-            if conn.server == Server::Backup && i > 0 && self.planted(Bug::SkipBackupReregistration) {
+            if self.planted_skips_reregistration(conn.server, i) {
                 self.accounts[i].round_done = true;
                 continue;
             }
@@ -272,10 +272,7 @@ impl Core {
             Kind::Unregister => 0,
             Kind::Register => {
                 let p = self.config.period_for(i);
-                match self.accounts[i].min_expires {
-                    Some(m) if p < m => m,
-                    _ => p,
-                }
+                self.accounts[i].min_expires.map_or(p, |m| p.max(m))
             }
         };
         let (mut m, branch) = self.base_request("REGISTER", &domain_uri, conn);

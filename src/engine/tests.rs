@@ -29,6 +29,8 @@ mod per_call_tests;
 mod register_response_tests;
 #[path = "registration_tests.rs"]
 mod registration_tests;
+#[path = "status_tests.rs"]
+mod status_tests;
 #[path = "timer_table_tests.rs"]
 mod timer_table_tests;
 #[path = "unregister_tests.rs"]

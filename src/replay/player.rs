@@ -154,6 +154,18 @@ impl Player {
                 let r = self.core.hang_up(now, CallId(*call));
                 (format!("hang up {}", CallId(*call)), CommandResult::of(&r, |()| None))
             }
+            CommandRecord::Reconfigure { values, restart } => {
+                let values: Vec<(String, u64)> = values.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                let config = crate::engine::with_tunable_values(self.core.config(), &values)
+                    .map_err(|name| Stop::Invalid(format!("`values`: {name:?} is not a tunable value")))?;
+                // A refusal changed nothing in the core (`Core::reconfigure`), and the
+                // values that caused it are not in the trace: it is given back as recorded.
+                let r = match restart.is_empty() {
+                    true => self.core.reconfigure(now, config),
+                    false => Err(crate::engine::NeedsRestart { changed: restart.clone() }),
+                };
+                ("take a new configuration".to_owned(), CommandResult::of(&r, |()| None))
+            }
             CommandRecord::Shutdown => {
                 self.core.shutdown(now);
                 ("shut down".to_owned(), CommandResult::Ok(None))

@@ -2,7 +2,8 @@
 //! [`PhoneEvent`]s and [`Status`] snapshots out. Kept apart from both ends so that the
 //! driver needs nothing of the embedding API and the API only starts the driver.
 
-use crate::engine::{CommandError, ConnPurpose, Core, Event, FlowState, RegState};
+use crate::config::Config;
+use crate::engine::{CallInfo, CommandError, ConnPurpose, Core, Event, FlowState, LinkStats, NeedsRestart, RegState};
 use crate::ids::{AccountId, CallId, ConnId};
 use crate::time::Instant;
 use async_channel::Sender;
@@ -25,6 +26,15 @@ pub struct Status {
     pub flow: FlowState,
     /// Each account's registration, in configuration order.
     pub registrations: Vec<RegState>,
+    /// When each account's binding expires at the registrar (configuration order);
+    /// `None` while it has none.
+    pub binding_expiry: Vec<Option<Instant>>,
+    /// The persistent connection's age, keep-alive counts and last round trip.
+    pub link: LinkStats,
+    /// While waiting after every server failed: when the next round starts.
+    pub next_retry: Option<Instant>,
+    /// The calls in progress, oldest first.
+    pub calls: Vec<CallInfo>,
     /// Connections asked for and not closed: id, purpose, whether up.
     pub connections: Vec<(ConnId, ConnPurpose, bool)>,
     /// Calls waiting for a connection or registration.
@@ -51,6 +61,10 @@ impl Status {
             now,
             flow: core.flow_state(),
             registrations: (0..n).filter_map(|i| core.registration(AccountId(i as u8))).collect(),
+            binding_expiry: (0..n).map(|i| core.binding_expiry(AccountId(i as u8))).collect(),
+            link: core.link_stats(),
+            next_retry: core.next_retry(),
+            calls: core.calls_in_progress(),
             connections: core.connections().collect(),
             queued_calls: core.queued_calls(),
             live_calls: core.live_calls(),
@@ -69,6 +83,7 @@ pub(crate) enum Command {
     Reject { call: CallId, status: u16, reply: Sender<Result<(), CommandError>> },
     HangUp { call: CallId, reply: Sender<Result<(), CommandError>> },
     Status { reply: Sender<Status> },
+    Reconfigure { config: Box<Config>, reply: Sender<Result<(), NeedsRestart>> },
     Shutdown,
 }
 
@@ -81,6 +96,7 @@ impl std::fmt::Debug for Command {
             Command::Reject { .. } => "Reject",
             Command::HangUp { .. } => "HangUp",
             Command::Status { .. } => "Status",
+            Command::Reconfigure { .. } => "Reconfigure",
             Command::Shutdown => "Shutdown",
         })
     }

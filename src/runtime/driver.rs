@@ -353,6 +353,16 @@ impl Driver {
                 let trace_error = self.recorder.as_ref().and_then(|r| r.error().map(str::to_owned));
                 let _ = reply.try_send(Status::of(&self.core, now, self.events.dropped(), trace_error));
             }
+            Command::Reconfigure { config, reply } => {
+                let values = recording.then(|| crate::engine::tunable_values(&config));
+                let r = self.core.reconfigure(now, *config);
+                let record = values.map(|values| CommandRecord::Reconfigure {
+                    values: values.into_iter().map(|(name, value)| (name.to_owned(), value)).collect(),
+                    restart: r.as_ref().err().map(|e| e.changed.clone()).unwrap_or_default(),
+                });
+                self.record_command(now, record, &r, |()| None);
+                let _ = reply.try_send(r);
+            }
             // The flag that came with it is what counts (see `run_on`).
             Command::Shutdown => {}
         }
@@ -391,16 +401,16 @@ impl Driver {
     fn shutdown_core(&mut self) {
         let now = self.clock.now();
         self.core.shutdown(now);
-        self.record_command(now, Some(CommandRecord::Shutdown), &Ok(()), |()| None);
+        self.record_command(now, Some(CommandRecord::Shutdown), &Ok::<(), CommandError>(()), |()| None);
     }
 
     /// A command given to the core and its result (`record` is `None` when the phone
     /// does not record).
-    fn record_command<T>(
+    fn record_command<T, E: std::fmt::Debug>(
         &mut self,
         now: Instant,
         record: Option<CommandRecord>,
-        result: &Result<T, CommandError>,
+        result: &Result<T, E>,
         call: impl FnOnce(&T) -> Option<CallId>,
     ) {
         if let (Some(r), Some(command)) = (self.recorder.as_mut(), record) {

@@ -10,7 +10,7 @@ use super::events::EventQueue;
 use super::tls::ClientTls;
 use super::trace::{Header, Recorder};
 use crate::config::{Config, ConfigError};
-use crate::engine::{CommandError, Core};
+use crate::engine::{CommandError, Core, NeedsRestart};
 // Only the documentation names the events; the values pass through as `PhoneEvent`s.
 #[cfg(doc)]
 use crate::engine::Event;
@@ -116,6 +116,13 @@ impl PhoneHandle {
         self.ask(|reply| Command::Status { reply }).await
     }
 
+    /// Gives the running phone a new configuration (`Core::reconfigure`): taken at once
+    /// when only timers, intervals and limits differ, refused with what changed when it
+    /// needs a new start (then nothing changed). `None` once the phone has stopped.
+    pub async fn reconfigure(&self, config: Config) -> Option<Result<(), NeedsRestart>> {
+        self.ask(|reply| Command::Reconfigure { config: Box::new(config), reply }).await
+    }
+
     /// Begins the orderly stop: calls end, every account de-registers, connections
     /// close, then [`Event::ShutdownComplete`] arrives and the event stream ends.
     pub fn shutdown(&self) {
@@ -147,6 +154,11 @@ impl PhoneHandle {
     /// [`PhoneHandle::status`], blocking the calling thread.
     pub fn status_blocking(&self) -> Option<Status> {
         future::block_on(self.status())
+    }
+
+    /// [`PhoneHandle::reconfigure`], blocking the calling thread.
+    pub fn reconfigure_blocking(&self, config: Config) -> Option<Result<(), NeedsRestart>> {
+        future::block_on(self.reconfigure(config))
     }
 }
 

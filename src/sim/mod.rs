@@ -384,6 +384,15 @@ impl Sim {
         self.drain();
     }
 
+    /// Gives the core a new configuration (`Core::reconfigure`) and tells the monitor when
+    /// it is taken.
+    pub fn reconfigure(&mut self, config: Config) -> Result<(), crate::engine::NeedsRestart> {
+        self.core.reconfigure(self.now, config.clone())?;
+        self.monitor.reconfigured(&config, self.now);
+        self.drain();
+        Ok(())
+    }
+
     /// Hangs a call up.
     pub fn hang_up(&mut self, call: crate::ids::CallId) {
         let _ = self.core.hang_up(self.now, call);

@@ -92,6 +92,16 @@ impl Monitor {
         Monitor { schedule: Some(ScheduleOracle::new(config)), ..Monitor::new(config) }
     }
 
+    /// The core took `config` while running (`Core::reconfigure`).
+    pub fn reconfigured(&mut self, config: &Config, now: Instant) {
+        self.backoff = Some(config.backoff);
+        self.call_queue_limit = usize::from(config.call_queue_limit);
+        self.max_ringing_calls = usize::from(config.max_ringing_calls);
+        if let Some(o) = &mut self.schedule {
+            o.reconfigured(config, now);
+        }
+    }
+
     /// The application asked the core to shut down: keep-alive and refreshes end.
     pub fn shutdown_requested(&mut self) {
         if let Some(o) = &mut self.schedule {

@@ -98,6 +98,33 @@ impl ScheduleOracle {
         }
     }
 
+    /// The core took `config` while running (`Core::reconfigure`): the new values hold
+    /// from now on, and a keep-alive not waiting for its answer is scheduled again from
+    /// now when the interval changed.
+    pub fn reconfigured(&mut self, config: &Config, now: Instant) {
+        let fresh = ScheduleOracle::new(config);
+        let interval_changed = fresh.configured != self.configured;
+        self.configured = fresh.configured;
+        self.pong_timeout = fresh.pong_timeout;
+        self.transaction_timeout = fresh.transaction_timeout;
+        self.renewal = fresh.renewal;
+        self.registration_retry = fresh.registration_retry;
+        self.call_setup_timeout = fresh.call_setup_timeout;
+        self.orphaned_call_timeout = fresh.orphaned_call_timeout;
+        self.write_stall_timeout = fresh.write_stall_timeout;
+        self.max_write_backlog = fresh.max_write_backlog;
+        let flows: Vec<ConnId> = if interval_changed { self.flows.keys().copied().collect() } else { Vec::new() };
+        for conn in flows {
+            let i = self.interval(conn.server, self.flows[&conn].flow_timer);
+            if let Some(flow) = self.flows.get_mut(&conn)
+                && !flow.ping_outstanding
+            {
+                flow.due = now + i;
+                flow.anchor = Some((now, i));
+            }
+        }
+    }
+
     /// The violations found since the last call.
     pub fn take_violations(&mut self) -> Vec<String> {
         std::mem::take(&mut self.violations)

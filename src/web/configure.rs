@@ -4,6 +4,7 @@
 //! only when all of it is good, and handed to the application to restart the phone with.
 //! A form with any error changes nothing, and the phone goes on as it was.
 
+use super::Applied;
 use super::Restart;
 use super::Web;
 use super::form::{self, MAX_SETTINGS_FORM};
@@ -102,22 +103,25 @@ async fn submit(
         Ok(Saved::To(loaded, parameters)) => {
             let local = files.local().map(|p| p.display().to_string()).unwrap_or_default();
             tracing::info!("web interface: saved {} to {local}", parameters.join(", "));
-            let calls = match web.phone() {
-                Some(phone) => phone.status().await.map_or(0, |s| s.live_calls),
-                None => 0,
+            let (reply, applied) = async_channel::bounded(1);
+            let sent = match &web.shared.options.restart {
+                Some(restart) => restart.try_send(Restart::With { config: loaded, reply }).is_ok(),
+                None => false,
             };
-            view.message = Some(match &web.shared.options.restart {
-                Some(restart) if restart.try_send(Restart::With(loaded)).is_ok() => {
-                    view.restart_waits_for_calls = calls;
-                    if calls == 0 {
-                        format!(
-                            "Saved to {local}. The phone restarts with the new configuration and registers every line again."
-                        )
-                    } else {
-                        format!("Saved to {local}.")
-                    }
+            let applied = if sent { applied.recv().await.ok() } else { None };
+            view.message = Some(match applied {
+                Some(Applied::AtOnce) => {
+                    format!("Saved to {local} and applied to the running phone: same connection, no new registration.")
                 }
-                _ => format!("Saved to {local}. Restart sip-ptls to apply it."),
+                Some(Applied::Restart { changed, live_calls: 0 }) => format!(
+                    "Saved to {local}. The phone restarts with the new configuration ({} changed) and registers every line again.",
+                    changed.join(", ")
+                ),
+                Some(Applied::Restart { live_calls, .. }) => {
+                    view.restart_waits_for_calls = live_calls;
+                    format!("Saved to {local}.")
+                }
+                None => format!("Saved to {local}. Restart sip-ptls to apply it."),
             });
             show(web, page, files, view, session, StatusCode::OK)
         }

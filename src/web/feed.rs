@@ -1,13 +1,12 @@
 //! What the live pages are told: a timeline of the phone's events (failover, failback,
-//! losses with their reason, registrations, calls), the calls the phone announced and
-//! has not ended, and the open event streams they go to.
+//! losses with their reason, registrations, calls) and the open event streams they go
+//! to. The calls in progress come from the phone's status (`routes.rs`).
 
 use crate::engine::Event;
-use crate::ids::CallId;
 use crate::runtime::PhoneEvent;
 use async_channel::{Receiver, Sender};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Timeline entries kept for a page that opens later.
 const TIMELINE: usize = 200;
@@ -16,24 +15,10 @@ const STREAM_BACKLOG: usize = 256;
 /// Event streams open at most: a page per tab, a few tabs.
 const MAX_STREAMS: usize = 16;
 
-/// A call the phone announced, as the pages show it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CallEntry {
-    /// Incoming or outgoing.
-    pub incoming: bool,
-    /// The Aastra line (1 to 9), when the event said.
-    pub line: Option<u8>,
-    /// The other party (the caller for an incoming call, the target for an outgoing one).
-    pub peer: String,
-    /// Ringing, answered, …
-    pub state: String,
-}
-
-/// The timeline, the calls and the streams.
+/// The timeline and the streams.
 #[derive(Debug, Default)]
 pub struct Feed {
     timeline: VecDeque<Value>,
-    calls: BTreeMap<u32, CallEntry>,
     streams: Vec<Sender<String>>,
 }
 
@@ -41,7 +26,6 @@ impl Feed {
     /// Records one event and sends it to every open stream.
     pub fn push(&mut self, e: &PhoneEvent, line_numbers: &[u8]) {
         let line = |a: crate::ids::AccountId| line_numbers.get(usize::from(a.0)).copied().unwrap_or(a.0 + 1);
-        self.follow_calls(&e.event, &line);
         let entry = json!({ "at_ms": e.at.as_millis(), "text": describe(&e.event, &line) });
         let frame = format!("event: timeline\ndata: {entry}\n\n");
         self.streams.retain(|s| s.try_send(frame.clone()).is_ok());
@@ -49,21 +33,6 @@ impl Feed {
             self.timeline.pop_front();
         }
         self.timeline.push_back(entry);
-    }
-
-    /// Notes a call placed from the interface (its events name only its id).
-    pub fn placed(&mut self, call: CallId, line: u8, target: &str) {
-        let entry =
-            CallEntry { incoming: false, line: Some(line), peer: target.to_owned(), state: "calling".to_owned() };
-        self.calls.insert(call.0, entry);
-    }
-
-    /// Notes that the interface answered `call` (no event says so: the application gave
-    /// the answer).
-    pub fn answered(&mut self, call: CallId) {
-        if let Some(c) = self.calls.get_mut(&call.0) {
-            c.state = "answered".to_owned();
-        }
     }
 
     /// Opens a stream: the timeline so far, then every event as it comes. `None` when
@@ -79,51 +48,6 @@ impl Feed {
         }
         self.streams.push(tx);
         Some(rx)
-    }
-
-    /// The calls in progress, as JSON.
-    pub fn calls_json(&self) -> Value {
-        Value::Array(
-            self.calls
-                .iter()
-                .map(|(id, c)| {
-                    json!({ "call": id, "incoming": c.incoming, "line": c.line, "peer": c.peer, "state": c.state })
-                })
-                .collect(),
-        )
-    }
-
-    fn follow_calls(&mut self, event: &Event, line: &impl Fn(crate::ids::AccountId) -> u8) {
-        match event {
-            Event::IncomingCall { call, account, from } => {
-                let entry = CallEntry {
-                    incoming: true,
-                    line: Some(line(*account)),
-                    peer: from.clone(),
-                    state: "ringing".to_owned(),
-                };
-                self.calls.insert(call.0, entry);
-            }
-            Event::CallProgress { call, status } => {
-                if let Some(c) = self.calls.get_mut(&call.0) {
-                    c.state = if (180..190).contains(status) { "ringing".to_owned() } else { format!("{status}") };
-                }
-            }
-            Event::CallOutcome { call, outcome } => match outcome {
-                crate::engine::CallOutcome::Answered => {
-                    if let Some(c) = self.calls.get_mut(&call.0) {
-                        c.state = "answered".to_owned();
-                    }
-                }
-                _ => {
-                    self.calls.remove(&call.0);
-                }
-            },
-            Event::CallEnded { call, .. } => {
-                self.calls.remove(&call.0);
-            }
-            _ => {}
-        }
     }
 }
 

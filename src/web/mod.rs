@@ -46,20 +46,42 @@ pub struct WebOptions {
     /// The phone's configuration files: the settings pages show what they hold and
     /// write into the local one. Without them the settings pages only say so.
     pub config_files: Option<ConfigFiles>,
-    /// Where the settings pages send a configuration to restart the phone with. The
-    /// application performs the restart and then hands the interface the new phone
-    /// ([`Web::set_phone`]).
+    /// Where the settings pages send a saved configuration. The application gives it to
+    /// the running phone, or restarts the phone with it and then hands the interface the
+    /// new phone ([`Web::set_phone`]).
     pub restart: Option<async_channel::Sender<Restart>>,
 }
 
 /// What the settings pages ask of the application.
 #[derive(Debug)]
 pub enum Restart {
-    /// Restart the phone with this configuration (saved in the local file) once no call
-    /// is up: de-register, close, start again and register every line.
-    With(Box<Loaded>),
+    /// Apply this configuration (saved in the local file): at once when the running phone
+    /// takes it (`PhoneHandle::reconfigure`: timers, intervals, limits), otherwise by a
+    /// restart once no call is up (de-register, close, start again and register every
+    /// line). What was done goes to `reply`.
+    With {
+        /// The saved configuration.
+        config: Box<Loaded>,
+        /// The application's answer.
+        reply: async_channel::Sender<Applied>,
+    },
     /// The person confirmed ending the calls in progress: restart now.
     EndCallsNow,
+}
+
+/// What the application did with a saved configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The running phone took it: same connection, same registrations.
+    AtOnce,
+    /// The phone restarts with it because these changed (`NeedsRestart`), once the
+    /// calls in progress (counted) have ended.
+    Restart {
+        /// What needs the restart, in words.
+        changed: Vec<String>,
+        /// Calls in progress the restart waits for.
+        live_calls: usize,
+    },
 }
 
 /// Why the interface cannot listen where it was asked to.

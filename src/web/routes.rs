@@ -5,7 +5,7 @@ use super::Web;
 use super::http::{self, Body, MAX_FORM};
 use super::pages;
 use super::session::{COOKIE, LoginError, Session};
-use crate::engine::FlowState;
+use crate::engine::{CallStage, FlowState};
 use crate::ids::CallId;
 use bytes::Bytes;
 use futures_lite::{FutureExt, StreamExt};
@@ -151,12 +151,7 @@ async fn changes(web: &Web, req: Request<Incoming>, session: &Session, cookie: O
                 return http::text(StatusCode::BAD_REQUEST, format!("line {line} is not configured"));
             };
             match phone.place_call(account, target.trim(), Vec::new()).await {
-                Ok(call) => {
-                    if let Ok(mut feed) = web.shared.feed.lock() {
-                        feed.placed(call, line, target.trim());
-                    }
-                    http::text(StatusCode::OK, format!("{call} placed from line {line} to {}", target.trim()))
-                }
+                Ok(call) => http::text(StatusCode::OK, format!("{call} placed from line {line} to {}", target.trim())),
                 Err(e) => http::text(StatusCode::BAD_REQUEST, format!("dial: {e}")),
             }
         }
@@ -171,14 +166,7 @@ async fn changes(web: &Web, req: Request<Incoming>, session: &Session, cookie: O
                 _ => return http::text(StatusCode::NOT_FOUND, format!("no action {action}")),
             };
             match result {
-                Ok(()) => {
-                    if *action == "answer"
-                        && let Ok(mut feed) = web.shared.feed.lock()
-                    {
-                        feed.answered(call);
-                    }
-                    http::text(StatusCode::OK, format!("{action}: {call}"))
-                }
+                Ok(()) => http::text(StatusCode::OK, format!("{action}: {call}")),
                 Err(e) => http::text(StatusCode::CONFLICT, format!("{action} {call}: {e}")),
             }
         }
@@ -186,23 +174,48 @@ async fn changes(web: &Web, req: Request<Incoming>, session: &Session, cookie: O
     }
 }
 
-/// The phone's status and the calls in progress, as the status page draws them.
+/// The phone's status and the calls in progress, as the status page draws them: all of
+/// it from the phone's status (`Status`), times as seconds from the phone's clock.
 async fn status_json(web: &Web) -> serde_json::Value {
-    let calls = web.shared.feed.lock().map(|f| f.calls_json()).unwrap_or_default();
     let status = match web.phone() {
         Some(phone) => phone.status().await,
         None => None,
     };
     let Some(s) = status else {
-        return json!({ "connection": "the phone has stopped", "counters": [], "lines": [], "calls": calls });
+        return json!({ "connection": "the phone has stopped", "counters": [], "lines": [], "calls": [] });
     };
-    let lines = &web.lines();
+    let numbers = &web.lines();
+    let line_of = |i: usize| numbers.get(i).copied().unwrap_or(i as u8 + 1);
     let lines: Vec<serde_json::Value> = s
         .registrations
         .iter()
         .enumerate()
-        .map(|(i, r)| json!({ "line": lines.get(i).copied().unwrap_or(i as u8 + 1), "state": r.to_string() }))
+        .map(|(i, r)| {
+            let expires = match s.binding_expiry.get(i).copied().flatten() {
+                Some(at) => format!("{} s", at.saturating_since(s.now).as_secs()),
+                None => String::new(),
+            };
+            json!({ "line": line_of(i), "state": r.to_string(), "expires_in": expires })
+        })
         .collect();
+    let calls: Vec<serde_json::Value> = s
+        .calls
+        .iter()
+        .map(|c| {
+            json!({
+                "call": c.call.0,
+                "incoming": !c.outgoing,
+                "line": line_of(usize::from(c.account.0)),
+                "peer": c.peer,
+                "state": stage_name(c.stage),
+            })
+        })
+        .collect();
+    let link = s.link;
+    let seconds = |d: crate::time::Duration| format!("{}.{:03} s", d.as_secs(), d.as_millis() % 1000);
+    let age = link.up_since.map_or_else(|| "not up".to_owned(), |(_, since)| seconds(s.now.saturating_since(since)));
+    let rtt = link.last_pong_rtt.map_or_else(|| "none yet".to_owned(), |d| format!("{} ms", d.as_millis()));
+    let retry = s.next_retry.map_or_else(|| "not waiting".to_owned(), |at| seconds(at.saturating_since(s.now)));
     let up = s.connections.iter().filter(|(_, _, up)| *up).count();
     // The node of the state diagram to light (status.html's `data-state`).
     let state = match s.flow {
@@ -217,6 +230,12 @@ async fn status_json(web: &Web) -> serde_json::Value {
         "connection": s.flow.to_string(),
         "state": state,
         "counters": [
+            ["Connection age", age],
+            ["Pings sent", link.pings_sent.to_string()],
+            ["Pongs received", link.pongs_received.to_string()],
+            ["Last pong round trip", rtt],
+            ["Next reconnect round in", retry],
+            ["Persistent connections made", link.connections_up.to_string()],
             ["Connections open", up.to_string()],
             ["Reconnect rounds failed in a row", s.failed_rounds.to_string()],
             ["Good probes of the primary", s.good_probes.to_string()],
@@ -226,6 +245,20 @@ async fn status_json(web: &Web) -> serde_json::Value {
         "lines": lines,
         "calls": calls,
     })
+}
+
+/// A call's stage as the status page names it (`ringing` offers Answer and Reject for an
+/// incoming call).
+fn stage_name(stage: CallStage) -> &'static str {
+    match stage {
+        CallStage::Queued => "waiting for the connection",
+        CallStage::Connecting => "connecting",
+        CallStage::Calling => "calling",
+        CallStage::Ringing => "ringing",
+        CallStage::Answering => "answering",
+        CallStage::Established => "answered",
+        CallStage::Ending => "ending",
+    }
 }
 
 /// Server-sent events: the timeline so far and each event as it comes (`timeline`),

@@ -7,7 +7,7 @@ use super::format::{
     TransportRecord, hex, unhex,
 };
 use crate::config::Config;
-use crate::engine::{CommandError, Event, Input, Output, TransportError};
+use crate::engine::{Event, Input, Output, TransportError};
 use crate::ids::{CallId, ConnId, Server};
 use crate::rng::Seed;
 use crate::time::Instant;
@@ -205,7 +205,7 @@ impl From<&Event> for EventRecord {
 
 impl CommandResult {
     /// The record of a command's result; `call` is the call a `place_call` placed.
-    pub fn of<T>(r: &Result<T, CommandError>, call: impl FnOnce(&T) -> Option<CallId>) -> CommandResult {
+    pub fn of<T, E: std::fmt::Debug>(r: &Result<T, E>, call: impl FnOnce(&T) -> Option<CallId>) -> CommandResult {
         match r {
             Ok(v) => CommandResult::Ok(call(v).map(|c| c.0)),
             Err(e) => CommandResult::Error(format!("{e:?}")),

@@ -113,11 +113,32 @@ pub(crate) enum InputRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub(crate) enum CommandRecord {
-    PlaceCall { account: u8, target: String, sdp: Payload },
-    Answer { call: u32, sdp: Payload },
-    Reject { call: u32, status: u16 },
-    HangUp { call: u32 },
+    PlaceCall {
+        account: u8,
+        target: String,
+        sdp: Payload,
+    },
+    Answer {
+        call: u32,
+        sdp: Payload,
+    },
+    Reject {
+        call: u32,
+        status: u16,
+    },
+    HangUp {
+        call: u32,
+    },
     Shutdown,
+    /// `Core::reconfigure` with the running configuration's tunable values replaced by
+    /// these (`engine::tunable_values` names them; secrets are never among them). When
+    /// the core refused the configuration, `restart` says what needed a restart: the core
+    /// changed nothing, and the values that made it refuse are not recorded.
+    Reconfigure {
+        values: std::collections::BTreeMap<String, u64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        restart: Vec<String>,
+    },
 }
 
 /// What the core answered a command: `{"ok": null}`, `{"ok": 3}` (the call placed) or

@@ -41,6 +41,7 @@ function showStatus(s) {
     const row = document.createElement("tr");
     cell(row, "Line " + l.line);
     cell(row, l.state);
+    cell(row, l.expires_in);
     lines.appendChild(row);
   }
   const calls = document.getElementById("calls");
