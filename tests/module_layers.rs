@@ -22,6 +22,7 @@ const SIP: &[(&str, &str)] = &[
 const RUNTIME: &[(&str, &str)] = &[
     ("der", include_str!("../src/runtime/der.rs")),
     ("clock", include_str!("../src/runtime/clock.rs")),
+    ("on_reactor", include_str!("../src/runtime/on_reactor.rs")),
     ("certs", include_str!("../src/runtime/certs.rs")),
     ("tls", include_str!("../src/runtime/tls.rs")),
     ("config_files", include_str!("../src/runtime/config_files.rs")),

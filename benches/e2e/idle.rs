@@ -1,8 +1,8 @@
 //! Idle cost: one registered phone (one account) for 60 s with a 5 s keep-alive, behind
 //! a 0 ms relay that counts the bytes: CPU time and wakeups of the phone's threads, the
 //! core's own deadlines in the same window (pings sent), and bytes on the wire per hour.
-//! Then the same window for the shipped command, `sip-ptls run`, as a process of its own:
-//! the wakeups of all its threads.
+//! Then the same window for the shipped command, `sip-ptls run`, as a process of its own,
+//! without and with its web interface: the wakeups of all its threads.
 
 use crate::measure::{ThreadSample, threads, threads_of};
 use crate::relay::Relay;
@@ -83,12 +83,13 @@ pub fn run(lab: &Lab) {
     // TCP/IPv4 headers with timestamps (52 bytes) per data segment, plus one bare ACK back.
     one("wire_bytes_per_hour", per_hour(up + down + writes * 52 * 2), "bytes/h", 0);
     phone.shutdown(Duration::from_secs(2));
-    run_process(lab, &mut registrar, secs);
+    run_process(lab, &mut registrar, secs, false);
+    run_process(lab, &mut registrar, secs, true);
 }
 
-/// The same window for `sip-ptls run` against the same registrar: every thread of the
-/// process counts.
-fn run_process(lab: &Lab, registrar: &mut RegistrarProcess, secs: u64) {
+/// The same window for `sip-ptls run` against the same registrar, with its web interface
+/// on a loopback port when `web`: every thread of the process counts.
+fn run_process(lab: &Lab, registrar: &mut RegistrarProcess, secs: u64, web: bool) {
     use std::io::BufRead;
     let (user, password) = crate::server::user(0);
     let cfg = lab.dir.path().join("idle-run.cfg");
@@ -100,9 +101,12 @@ fn run_process(lab: &Lab, registrar: &mut RegistrarProcess, secs: u64) {
         crate::server::DOMAIN
     );
     std::fs::write(&cfg, text).expect("write the configuration");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sip-ptls"))
-        .args(["run", "--json", "--config"])
-        .arg(&cfg)
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sip-ptls"));
+    command.args(["run", "--json", "--config"]).arg(&cfg);
+    if web {
+        command.args(["--web", "127.0.0.1:0"]);
+    }
+    let mut child = command
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -134,14 +138,17 @@ fn run_process(lab: &Lab, registrar: &mut RegistrarProcess, secs: u64) {
     let threads1 = threads_of(&pid);
     let elapsed = t0.elapsed().as_secs_f64();
     let pings = registrar.counts().pings - pings0;
-    println!("idle: `sip-ptls run`, window {elapsed:.1} s, keep-alive 5 s, 1 account; every thread of the process:");
+    let (what, prefix) = if web { ("`sip-ptls run --web`", "run_web") } else { ("`sip-ptls run`", "run") };
+    println!("idle: {what}, window {elapsed:.1} s, keep-alive 5 s, 1 account; every thread of the process:");
     let (cpu_ns, wakeups, preemptions) = report("idle", &delta(&threads0, &threads1, 0));
-    let one = |id: &str, v: f64, unit: &str, dec: usize| println!("idle/{id}: {v:.dec$} ({v:.dec$}..{v:.dec$}) {unit}");
-    one("run_cpu_time", cpu_ns as f64 / 1e6, "ms", 3);
-    one("run_wakeups", wakeups as f64, "wakeups", 0);
-    one("run_preemptions", preemptions as f64, "preemptions", 0);
-    one("run_pings_sent", pings as f64, "pings", 0);
-    one("run_wakeups_per_ping", if pings > 0 { wakeups as f64 / pings as f64 } else { 0.0 }, "wakeups", 2);
+    let one = |id: &str, v: f64, unit: &str, dec: usize| {
+        println!("idle/{prefix}_{id}: {v:.dec$} ({v:.dec$}..{v:.dec$}) {unit}")
+    };
+    one("cpu_time", cpu_ns as f64 / 1e6, "ms", 3);
+    one("wakeups", wakeups as f64, "wakeups", 0);
+    one("preemptions", preemptions as f64, "preemptions", 0);
+    one("pings_sent", pings as f64, "pings", 0);
+    one("wakeups_per_ping", if pings > 0 { wakeups as f64 / pings as f64 } else { 0.0 }, "wakeups", 2);
     let _ = std::process::Command::new("kill").args(["-INT", &pid]).status();
     let _ = child.wait();
 }

@@ -140,7 +140,8 @@ fn serve_web(
 ) -> Result<(), String> {
     use futures_lite::{StreamExt, future};
     let options = sip_ptls::web::WebOptions { line_numbers: vec![1, 2], ..Default::default() };
-    let (web, url) = super::run::start_web(addr, handle, &options)?;
+    let (web, url, server) = super::run::start_web(addr, handle, &options)?;
+    smol::spawn(server).detach();
     for (_, e) in &watched.seen {
         web.event(e);
     }

@@ -9,10 +9,13 @@ use futures_lite::StreamExt;
 use futures_lite::future;
 use sip_ptls::Event;
 use sip_ptls::config::aastra::Loaded;
-use sip_ptls::runtime::{ConfigFiles, InstanceIdOrigin, Phone, PhoneHandle, PhoneOptions, device_instance_id, os_seed};
+use sip_ptls::runtime::{
+    ConfigFiles, InstanceIdOrigin, Phone, PhoneHandle, PhoneOptions, device_instance_id, on_reactor, os_seed,
+};
 use sip_ptls::web::{Applied, Restart, Web, WebOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// What `run` was asked to do.
 pub struct Options {
@@ -85,15 +88,15 @@ pub fn run(opts: &Options) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let web = match &opts.web {
+    let (web, web_server) = match &opts.web {
         Some(addr) => match start_web(*addr, &phone.handle, &web_options) {
-            Ok((w, _)) => Some(w),
+            Ok((w, _, server)) => (Some(w), Some(server)),
             Err(e) => {
                 tracing::error!("web interface: {e}");
                 return ExitCode::from(2);
             }
         },
-        None => None,
+        None => (None, None),
     };
     let signals = match Signals::new([Signal::Int, Signal::Term]) {
         Ok(s) => s,
@@ -105,9 +108,14 @@ pub fn run(opts: &Options) -> ExitCode {
     tracing::info!("phone starting; Ctrl-C de-registers and exits");
     // The drivers run as tasks of this thread's executor: a restart ends one and starts
     // the next while the application loop goes on.
-    let executor = smol::LocalExecutor::new();
+    let executor = Arc::new(smol::Executor::new());
     executor.spawn(driver.run()).detach();
-    let app = async {
+    if let Some(server) = web_server {
+        executor.spawn(server).detach();
+    }
+    let spawner = executor.clone();
+    let (configs, auto_answer) = (opts.configs.clone(), opts.auto_answer);
+    let app = async move {
         let mut phone = phone;
         let mut running = loaded;
         let mut lines = running.line_numbers.clone();
@@ -150,7 +158,7 @@ pub fn run(opts: &Options) -> ExitCode {
                 Next::Event(None) if restarting && !stopping => {
                     restarting = false;
                     let Some(next_config) = pending.take() else { break };
-                    let started = match prepare(*next_config, &opts.configs) {
+                    let started = match prepare(*next_config, &configs) {
                         Ok(l) => starts.start(&l).map(|p| (p, l)).map_err(|e| e.to_string()),
                         Err(_) => Err("the new configuration cannot start (see above)".to_owned()),
                     };
@@ -168,7 +176,7 @@ pub fn run(opts: &Options) -> ExitCode {
                         }
                     };
                     tracing::info!("phone restarted with the saved configuration");
-                    executor.spawn(driver.run()).detach();
+                    spawner.spawn(driver.run()).detach();
                     phone = new_phone;
                     running = config;
                     lines = running.line_numbers.clone();
@@ -183,7 +191,7 @@ pub fn run(opts: &Options) -> ExitCode {
                         w.event(&e);
                     }
                     match e.event {
-                        Event::IncomingCall { call, .. } if opts.auto_answer => {
+                        Event::IncomingCall { call, .. } if auto_answer => {
                             let _ = phone.handle.answer(call, Vec::new()).await;
                         }
                         Event::IncomingCall { .. } if web.is_some() => {}
@@ -247,9 +255,10 @@ pub fn run(opts: &Options) -> ExitCode {
         }
         clean
     };
-    // Parked between events rather than `smol::block_on` (async-io's): see
-    // `Phone::spawn_with` for the wakeups that saves an idle phone.
-    let clean = futures_lite::future::block_on(executor.run(app));
+    // Polled by async-io's reactor thread when a socket or a deadline wakes it, rather
+    // than `smol::block_on`: see `Phone::spawn_with` for the wakeups that saves an idle
+    // phone.
+    let clean = on_reactor::block_on(async move { executor.run(app).await });
     if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
@@ -345,30 +354,32 @@ fn begin_restart(phone: &PhoneHandle) -> bool {
     true
 }
 
-/// Binds the web interface's address and serves it beside the phone: the interface and
-/// its URL.
+/// The web interface's server, for the caller's executor.
+pub(super) type WebServer = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Binds the web interface's address: the interface, its URL and the future that serves
+/// it beside the phone.
 pub(super) fn start_web(
     addr: std::net::SocketAddr,
     phone: &PhoneHandle,
     options: &WebOptions,
-) -> Result<(Web, String), String> {
+) -> Result<(Web, String, WebServer), String> {
     sip_ptls::web::check_address(addr, options).map_err(|e| e.to_string())?;
     let listener =
         smol::block_on(async_net::TcpListener::bind(addr)).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let web = Web::new(phone.clone(), options.clone())?;
     let server = web.clone();
-    smol::spawn(async move {
+    let serving = Box::pin(async move {
         if let Err(e) = server.serve(listener).await {
             tracing::error!("web interface stopped: {e}");
         }
-    })
-    .detach();
+    });
     let login = if options.admin_password.is_some() { "login with the admin password" } else { "no login" };
     let scheme = if options.tls.is_some() { "https" } else { "http" };
     let url = format!("{scheme}://{local}/");
     tracing::info!(url = %url, "web interface on {url} ({login})");
-    Ok((web, url))
+    Ok((web, url, serving))
 }
 
 /// What woke the application up.

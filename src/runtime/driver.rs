@@ -61,7 +61,7 @@ enum Wake {
 }
 
 /// A phone's event loop. Obtain one from [`super::Phone::new`] and poll [`Driver::run`]
-/// on any executor (or `async_io::block_on`); it finishes after the phone shut down.
+/// on any executor (or [`super::on_reactor::block_on`]); it finishes after the phone shut down.
 pub struct Driver {
     core: Core,
     clock: Clock,

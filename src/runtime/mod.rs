@@ -8,6 +8,8 @@
 //!   [`Phone::spawn`] give it a thread. Connection tasks run on an executor owned by the
 //!   driver future, so the crate never chooses a global executor; the async-io reactor
 //!   (sockets, timers) runs on its own thread as async-io always does.
+//! - [`on_reactor::block_on`]: runs a future on the calling thread or, when async-io's
+//!   reactor thread wakes it, on that thread, so an idle phone wakes once per event.
 //! - [`ClientTls`]: the verified rustls client configuration built from the Aastra
 //!   certificate parameters (ring provider, TLS 1.2 and 1.3 only).
 //! - [`device_instance_id`]: the phone's `+sip.instance`, stable per device (configured,
@@ -29,6 +31,7 @@ pub mod dns;
 mod driver;
 mod events;
 mod identity;
+pub mod on_reactor;
 mod phone;
 mod tls;
 // Reading a trace back serves only the replay (feature `sim`).

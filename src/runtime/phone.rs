@@ -7,6 +7,7 @@ use super::clock::Clock;
 use super::command::{Command, PhoneEvent, Status};
 use super::driver::Driver;
 use super::events::EventQueue;
+use super::on_reactor;
 use super::tls::ClientTls;
 use super::trace::{Header, Recorder};
 use crate::config::{Config, ConfigError};
@@ -279,12 +280,11 @@ impl Phone {
         let (mut phone, driver) = Phone::new_with(config, base_dir, options)?;
         let thread = std::thread::Builder::new()
             .name("sip-ptls-phone".into())
-            // A plain parked thread, woken by the reactor's own thread (async-io's), rather
-            // than `async_io::block_on`: while any thread is inside `async_io::block_on`,
-            // the reactor thread polls with a back-off of about ten short sleeps after each
-            // I/O event, a dozen wakeups per keep-alive round of an idle phone
-            // (docs/benchmarks.md, "Idle cost").
-            .spawn(move || future::block_on(driver.run()))
+            // Not `async_io::block_on`: while any thread is inside it, the reactor thread
+            // polls with a back-off of about ten short sleeps after each I/O event. Here
+            // the reactor thread polls the driver itself when a socket or a deadline wakes
+            // it, so an idle phone wakes once per event (docs/benchmarks.md, "Idle cost").
+            .spawn(move || on_reactor::block_on(driver.run()))
             .map_err(|e| StartError::Thread(e.to_string()))?;
         phone.thread = Some(thread);
         Ok(phone)

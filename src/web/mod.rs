@@ -201,12 +201,21 @@ impl Web {
         }
     }
 
-    /// Serves the interface on `listener` until the listener fails.
+    /// Serves the interface on `listener` until the listener fails. Each connection is a
+    /// task of an executor that lives inside this future, as the phone's driver's
+    /// connections are: the interface runs on whatever polls the future, and no global
+    /// executor is started (smol's would keep threads inside `async_io::block_on`, which
+    /// makes async-io's reactor thread poll with a back-off after every event).
     pub async fn serve(&self, listener: TcpListener) -> std::io::Result<()> {
+        let ex = async_executor::Executor::new();
+        ex.run(self.accept_on(&ex, listener)).await
+    }
+
+    async fn accept_on(&self, ex: &async_executor::Executor<'static>, listener: TcpListener) -> std::io::Result<()> {
         loop {
             let (stream, _) = listener.accept().await?;
             let web = self.clone();
-            smol::spawn(async move {
+            ex.spawn(async move {
                 match web.shared.options.tls.clone() {
                     None => web.serve_connection(stream).await,
                     Some(tls) => {
