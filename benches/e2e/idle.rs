@@ -39,10 +39,26 @@ fn report(label: &str, d: &[(String, u64, u64, u64)]) -> (u64, u64, u64) {
     (d.iter().map(|x| x.1).sum(), d.iter().map(|x| x.2).sum(), d.iter().map(|x| x.3).sum())
 }
 
-/// The scenario.
+/// The scenario: the parts named in `SIP_PTLS_BENCH_IDLE_PARTS` (`embedded`, `run`,
+/// `run_web`; all by default), so that a long window can be run one part at a time.
 pub fn run(lab: &Lab) {
     let secs = env_num("SIP_PTLS_BENCH_IDLE_SECS", if quick() { 10 } else { 60 });
+    let parts = std::env::var("SIP_PTLS_BENCH_IDLE_PARTS").unwrap_or_else(|_| "embedded,run,run_web".to_owned());
+    let wanted = |part: &str| parts.split(',').any(|p| p.trim() == part);
     let mut registrar = RegistrarProcess::start(lab.dir.path(), 1, false);
+    if wanted("embedded") {
+        embedded(lab, &mut registrar, secs);
+    }
+    if wanted("run") {
+        run_process(lab, &mut registrar, secs, false);
+    }
+    if wanted("run_web") {
+        run_process(lab, &mut registrar, secs, true);
+    }
+}
+
+/// A phone embedded with `Phone::spawn` in this process.
+fn embedded(lab: &Lab, registrar: &mut RegistrarProcess, secs: u64) {
     let relay = Relay::start(registrar.addr, Duration::ZERO);
     let mut cfg = phone_config(relay.addr, None, 0, 1);
     cfg.keepalive_interval = CoreDuration::from_secs(5);
@@ -83,8 +99,6 @@ pub fn run(lab: &Lab) {
     // TCP/IPv4 headers with timestamps (52 bytes) per data segment, plus one bare ACK back.
     one("wire_bytes_per_hour", per_hour(up + down + writes * 52 * 2), "bytes/h", 0);
     phone.shutdown(Duration::from_secs(2));
-    run_process(lab, &mut registrar, secs, false);
-    run_process(lab, &mut registrar, secs, true);
 }
 
 /// The same window for `sip-ptls run` against the same registrar, with its web interface
