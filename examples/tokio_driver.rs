@@ -171,7 +171,8 @@ mod demo {
         ) {
             roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
         }
-        let tls = ClientTls::from_credentials(Credentials { roots, client: None }).map_err(|e| e.to_string())?;
+        let creds = Credentials { roots, client: None, crls: Vec::new(), warnings: Vec::new() };
+        let tls = ClientTls::from_credentials(creds).map_err(|e| e.to_string())?;
 
         let config = Config {
             proxy: Some(ServerAddr::new("127.0.0.1", registrar.addr().port())),

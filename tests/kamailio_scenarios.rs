@@ -334,6 +334,7 @@ fn s8_mutual_tls() {
         local_certificate: Some(lab.pki.client.cert.display().to_string()),
         private_key: Some(lab.pki.client.key.display().to_string()),
         root_and_intermediate: None,
+        revocation_list: None,
     };
     let mut phone = lab.phone(with);
     phone.all_registered(Server::Primary, FIRST_REGISTRATION);

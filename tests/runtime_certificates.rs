@@ -1,7 +1,7 @@
 //! Certificates on real TLS sockets: the proxy's certificate is verified (untrusted CA,
-//! wrong name and expired are refused before any SIP is sent), mutual TLS presents the
-//! local certificate, and bad certificate files stop the phone at start naming the
-//! parameter and the file.
+//! wrong name, expired and revoked are refused before any SIP is sent), mutual TLS
+//! presents the local certificate, and bad certificate files stop the phone at start
+//! naming the parameter and the file.
 #![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 mod runtime_support;
@@ -152,6 +152,7 @@ fn certificate_file_errors_name_the_parameter_and_the_file() {
         local_certificate: Some(cert.into()),
         private_key: Some(key.into()),
         root_and_intermediate: None,
+        revocation_list: None,
     };
     let e = start_error(&lab, files("phone.crt", "other.key"), d);
     assert_eq!(e.parameter, "sips private key");
@@ -202,6 +203,7 @@ fn key_material_never_appears_in_errors_or_debug() {
         local_certificate: Some("phone.crt".into()),
         private_key: Some(key.into()),
         root_and_intermediate: None,
+        revocation_list: None,
     };
     let mode = sip_ptls::config::TransportMode::PersistentTls;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
@@ -236,4 +238,112 @@ fn key_material_never_appears_in_errors_or_debug() {
         let shown = format!("{e} {e:?}");
         assert!(!shown.contains(&first[..16]), "case {i}: key text in the error: {shown}");
     }
+}
+
+/// A registrar whose certificate, from the lab's CA, has this serial number.
+fn registrar_with_serial(lab: &Lab, serial: u64) -> Registrar {
+    registrar_with_cert(lab.pki.server_cert_with_serial(&["localhost", "127.0.0.1"], serial).expect("cert"))
+}
+
+/// The lab's configuration with `list` written as the revocation list file.
+fn with_revocation_list(
+    lab: &Lab,
+    primary: &Registrar,
+    backup: Option<&Registrar>,
+    list: &str,
+) -> sip_ptls::config::Config {
+    lab.dir.write("crl.pem", list).expect("write a test file");
+    let mut config = lab.config(primary, backup);
+    config.certificates.revocation_list = Some("crl.pem".into());
+    config
+}
+
+#[test]
+fn a_revoked_primary_is_refused_and_the_phone_registers_on_the_backup() {
+    let _w = watchdog("revoked primary", Duration::from_secs(60));
+    let lab = Lab::new();
+    let primary = registrar_with_serial(&lab, 0x5e1);
+    let backup = registrar_with_serial(&lab, 0x5e2);
+    let list = lab.pki.revocation_list(&[0x5e1], false).expect("revocation list");
+    let mut phone = lab.phone(with_revocation_list(&lab, &primary, Some(&backup), &list));
+    let (_, refused) =
+        phone.wait("the primary refused", Duration::from_secs(10), |e| matches!(e, Event::ConnectFailed { .. }));
+    match refused {
+        Event::ConnectFailed {
+            server: Server::Primary,
+            reason: FlowError::Transport(TransportError::Certificate(why)),
+        } => assert!(why.contains("revoked"), "{why}"),
+        other => panic!("expected the primary's certificate refused, got {other:?}"),
+    }
+    phone.wait("registered on the backup", Duration::from_secs(10), |e| {
+        matches!(e, Event::Registered { server: Server::Backup, .. })
+    });
+    assert_eq!(primary.stats().registers, 0, "no REGISTER reaches a server whose certificate is revoked");
+}
+
+#[test]
+fn a_stale_list_still_revokes_and_a_certificate_it_does_not_name_is_accepted() {
+    let _w = watchdog("stale list", Duration::from_secs(60));
+    let lab = Lab::new();
+    // Past its nextUpdate, the list still revokes what it names.
+    let revoked = registrar_with_serial(&lab, 0x7a1);
+    let stale = lab.pki.revocation_list(&[0x7a1], true).expect("revocation list");
+    let mut phone = lab.phone(with_revocation_list(&lab, &revoked, None, &stale));
+    let (_, refused) = phone.wait("refused", Duration::from_secs(10), |e| matches!(e, Event::ConnectFailed { .. }));
+    assert!(
+        matches!(&refused, Event::ConnectFailed { reason: FlowError::Transport(TransportError::Certificate(why)), .. } if why.contains("revoked")),
+        "{refused:?}"
+    );
+    drop(phone);
+    // A certificate the list does not name, and a list from another CA (the status of
+    // this CA's certificates is unknown): both accepted.
+    let fine = registrar_with_serial(&lab, 0x7a2);
+    let mut phone = lab.phone(with_revocation_list(&lab, &fine, None, &stale));
+    phone.wait("registered", Duration::from_secs(10), |e| matches!(e, Event::Registered { .. }));
+    drop(phone);
+    let other = TestPki::other_ca().expect("other CA").revocation_list(&[0x7a2], false).expect("list");
+    let mut phone = lab.phone(with_revocation_list(&lab, &fine, None, &other));
+    phone.wait("registered", Duration::from_secs(10), |e| matches!(e, Event::Registered { .. }));
+}
+
+#[test]
+fn a_revocation_list_file_that_cannot_be_used_stops_the_phone_naming_it() {
+    let _w = watchdog("list file errors", Duration::from_secs(60));
+    let lab = Lab::new();
+    let dir = temp_dir();
+    let d = dir.path();
+    dir.write("ca.pem", &lab.pki.ca_pem).expect("write a test file");
+    let with_list = |name: &str| CertificateFiles { revocation_list: Some(name.into()), ..trusted("ca.pem") };
+
+    let e = start_error(&lab, with_list("missing.crl"), d);
+    assert_eq!((e.parameter, e.file.clone()), ("sips certificate revocation list", d.join("missing.crl")));
+    assert!(e.problem.contains("not found"), "{e}");
+
+    dir.write("cert.crl", &lab.pki.ca_pem).expect("write a test file");
+    let e = start_error(&lab, with_list("cert.crl"), d);
+    assert_eq!(e.parameter, "sips certificate revocation list");
+    assert!(e.problem.contains("no PEM revocation list"), "{e}");
+
+    dir.write("broken.crl", "-----BEGIN X509 CRL-----\nMAMCAQA=\n-----END X509 CRL-----\n").expect("write");
+    let e = start_error(&lab, with_list("broken.crl"), d);
+    assert_eq!(e.file, d.join("broken.crl"));
+    assert!(e.problem.contains("not a valid X.509 revocation list"), "{e}");
+
+    // A list past its nextUpdate loads, with a warning naming it and the date.
+    dir.write("stale.crl", lab.pki.revocation_list(&[1], true).expect("list")).expect("write a test file");
+    dir.write("fresh.crl", lab.pki.revocation_list(&[1], false).expect("list")).expect("write a test file");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    let mode = sip_ptls::config::TransportMode::PersistentTls;
+    let stale = sip_ptls::runtime::load_credentials(&with_list("stale.crl"), mode, d, now).expect("a stale list loads");
+    assert_eq!(stale.crls.len(), 1);
+    assert_eq!(stale.warnings.len(), 1, "{:?}", stale.warnings);
+    let warning = &stale.warnings[0];
+    assert!(
+        warning.contains("sips certificate revocation list")
+            && warning.contains("stale.crl")
+            && warning.contains("2021-01-01"),
+        "{warning}"
+    );
+    let fresh = sip_ptls::runtime::load_credentials(&with_list("fresh.crl"), mode, d, now).expect("a list loads");
+    assert!(fresh.warnings.is_empty(), "{:?}", fresh.warnings);
 }

@@ -133,6 +133,7 @@ fn config(input: &mut Input<'_>) -> Config {
             local_certificate: opt_string(input),
             private_key: opt_string(input),
             trusted_certificates: opt_string(input),
+            revocation_list: opt_string(input),
         },
         backoff: Backoff { base: millis(input), max: millis(input) },
         failback: Failback { probe_interval: millis(input), stable_probes: input.byte() },

@@ -151,6 +151,7 @@ const GLOBAL_USED: &[&str] = &[
     "sips local certificate",
     "sips private key",
     "sips trusted certificates",
+    "sips certificate revocation list",
     "sip user name",
     "sip auth name",
     "sip password",
@@ -606,6 +607,7 @@ impl<'s, 'a> Loader<'s, 'a> {
         c.certificates.local_certificate = self.string("sips local certificate");
         c.certificates.private_key = self.string("sips private key");
         c.certificates.trusted_certificates = self.string("sips trusted certificates");
+        c.certificates.revocation_list = self.string("sips certificate revocation list");
 
         if let Some(d) = self.secs("sip persistent tls pong timeout", 1, 3600) {
             c.pong_timeout = d;
@@ -926,6 +928,7 @@ pub fn render_effective(config: &Config, line_numbers: &[u8]) -> String {
         ("sips local certificate", &config.certificates.local_certificate),
         ("sips private key", &config.certificates.private_key),
         ("sips trusted certificates", &config.certificates.trusted_certificates),
+        ("sips certificate revocation list", &config.certificates.revocation_list),
     ];
     for (name, value) in certs {
         if let Some(v) = value {
@@ -1668,6 +1671,7 @@ mod proptests {
                         local_certificate: mutual.then(|| "me.pem".to_owned()),
                         private_key: mutual.then(|| "me.key".to_owned()),
                         trusted_certificates: trusted,
+                        revocation_list: (!mutual).then(|| "crl.pem".to_owned()),
                     },
                     backoff: Backoff { base: Duration::from_millis(e.0), max: Duration::from_secs(e.1) },
                     failback: Failback { probe_interval: Duration::from_secs(e.2), stable_probes: e.3 },

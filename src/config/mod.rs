@@ -86,6 +86,9 @@ pub struct CertificateFiles {
     pub private_key: Option<String>,
     /// `sips trusted certificates`: the CAs that verify the proxy.
     pub trusted_certificates: Option<String>,
+    /// `sips certificate revocation list` (an extension of the Aastra set): certificate
+    /// revocation lists (PEM `X509 CRL`) against which the proxy's chain is checked.
+    pub revocation_list: Option<String>,
 }
 
 /// Reconnect back-off: RFC 5626 §4.5 shape with shorter defaults, because a phone that

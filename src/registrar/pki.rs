@@ -1,9 +1,11 @@
 //! Test certificates made at run time with rcgen: a CA, server and client certificates
-//! it signs, an expired server certificate, and an unrelated CA for "untrusted" tests.
+//! it signs, an expired server certificate, an unrelated CA for "untrusted" tests, and
+//! certificate revocation lists the CA signs.
 
 use super::error::RegistrarError;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams, SerialNumber,
 };
 
 /// A certificate chain and its private key, both PEM.
@@ -69,7 +71,46 @@ impl TestPki {
         self.leaf(names, ExtendedKeyUsagePurpose::ServerAuth, true)
     }
 
+    /// A server certificate for these names with this serial number, so that a
+    /// revocation list can name it.
+    pub fn server_cert_with_serial(&self, names: &[&str], serial: u64) -> Result<CertKey, RegistrarError> {
+        self.leaf_with(names, ExtendedKeyUsagePurpose::ServerAuth, false, Some(serial))
+    }
+
+    /// A certificate revocation list (PEM) signed by this CA that revokes these serial
+    /// numbers; issued in 2020, expecting its successor in 2099, or in 2021 when
+    /// `stale` (a list past its `nextUpdate`).
+    pub fn revocation_list(&self, revoked: &[u64], stale: bool) -> Result<String, RegistrarError> {
+        let params = CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2020, 1, 1),
+            next_update: if stale { rcgen::date_time_ymd(2021, 1, 1) } else { rcgen::date_time_ymd(2099, 1, 1) },
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|serial| RevokedCertParams {
+                    serial_number: SerialNumber::from(*serial),
+                    revocation_time: rcgen::date_time_ymd(2020, 6, 1),
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        params.signed_by(&self.issuer).map_err(cert_err)?.pem().map_err(cert_err)
+    }
+
     fn leaf(&self, names: &[&str], usage: ExtendedKeyUsagePurpose, expired: bool) -> Result<CertKey, RegistrarError> {
+        self.leaf_with(names, usage, expired, None)
+    }
+
+    fn leaf_with(
+        &self,
+        names: &[&str],
+        usage: ExtendedKeyUsagePurpose,
+        expired: bool,
+        serial: Option<u64>,
+    ) -> Result<CertKey, RegistrarError> {
         let key = KeyPair::generate().map_err(cert_err)?;
         let sans: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = CertificateParams::new(sans).map_err(cert_err)?;
@@ -77,6 +118,7 @@ impl TestPki {
             params.distinguished_name.push(DnType::CommonName, *first);
         }
         params.extended_key_usages = vec![usage];
+        params.serial_number = serial.map(SerialNumber::from);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         if expired {
             params.not_before = rcgen::date_time_ymd(2000, 1, 1);

@@ -1,6 +1,8 @@
 //! Reads the certificate files named by the Aastra parameters and checks them before the
 //! phone starts: a missing, unreadable, non-PEM or expired file, or a key that does not
-//! match its certificate, is an error naming the parameter and the file.
+//! match its certificate, is an error naming the parameter and the file. A certificate
+//! revocation list past its `nextUpdate` is used all the same and reported as a warning
+//! (docs/configuration.md, "Certificate revocation").
 //!
 //! The private key is handled so that it cannot leak: the file's bytes and the decoded
 //! key are wiped when dropped, the key is turned into rustls's signing key at once, no
@@ -10,7 +12,7 @@ use super::der;
 use crate::config::{CertificateFiles, TransportMode};
 use rustls::RootCertStore;
 use rustls::pki_types::pem::{self, PemObject};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use rustls::{Error as TlsError, InconsistentKeys};
 use std::path::{Path, PathBuf};
@@ -26,6 +28,8 @@ pub const ROOT_AND_INTERMEDIATE: &str = "sips root and intermediate certificates
 pub const LOCAL_CERTIFICATE: &str = "sips local certificate";
 /// Aastra name of the private key of the local certificate.
 pub const PRIVATE_KEY: &str = "sips private key";
+/// Name of the certificate revocation lists file (an extension of the Aastra set).
+pub const REVOCATION_LIST: &str = "sips certificate revocation list";
 
 /// A certificate file that cannot be used, naming the parameter and the file.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -57,6 +61,11 @@ pub struct Credentials {
     /// signing key, when mutual TLS is configured. Its `Debug` names the key's algorithm,
     /// never the key.
     pub client: Option<Arc<CertifiedKey>>,
+    /// The certificate revocation lists the proxy's chain is checked against (none: no
+    /// revocation check).
+    pub crls: Vec<CertificateRevocationListDer<'static>>,
+    /// What is usable but should be seen: a revocation list past its `nextUpdate`.
+    pub warnings: Vec<String>,
 }
 
 /// A decoded private key, wiped when dropped (the DER the PEM file decodes to).
@@ -112,6 +121,37 @@ impl File {
             }
         }
         Ok(certs)
+    }
+
+    /// Every certificate revocation list in the file, and a warning for each that is past
+    /// its `nextUpdate`. Its signature is checked by the verifier when it is built.
+    fn revocation_lists(
+        &self,
+        now_unix: i64,
+    ) -> Result<(Vec<CertificateRevocationListDer<'static>>, Vec<String>), CertFileError> {
+        let bytes = self.read()?;
+        let crls: Vec<CertificateRevocationListDer<'static>> = CertificateRevocationListDer::pem_slice_iter(&bytes)
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.error(format!("not a PEM file: {}", pem_problem(&e))))?;
+        if crls.is_empty() {
+            return Err(self.error("no PEM revocation list (-----BEGIN X509 CRL-----) in the file"));
+        }
+        let mut warnings = Vec::new();
+        for (i, crl) in crls.iter().enumerate() {
+            let nth =
+                if crls.len() == 1 { "the revocation list".to_owned() } else { format!("revocation list {}", i + 1) };
+            match der::crl_next_update(crl) {
+                None => return Err(self.error(format!("{nth} is not a valid X.509 revocation list"))),
+                Some(Some(next)) if next < now_unix => warnings.push(format!(
+                    "`{}` ({}): {nth} expected its successor on {}; it is still used, so the certificates it revokes stay refused",
+                    self.parameter,
+                    self.path.display(),
+                    utc(next)
+                )),
+                Some(_) => {}
+            }
+        }
+        Ok((crls, warnings))
     }
 
     /// The key, from a buffer wiped on drop (`fs::read` sizes it from the file's length,
@@ -264,7 +304,22 @@ pub fn load(
             Some(certified_key(&cert_file, certs, &file(PRIVATE_KEY, key_name), chain)?)
         }
     };
-    Ok(Credentials { roots, client })
+    let (crls, warnings) = match configured(&files.revocation_list) {
+        Some(name) => {
+            let lists = file(REVOCATION_LIST, name);
+            let (crls, warnings) = lists.revocation_lists(now_unix)?;
+            // The verifier parses each list as it is built: a list it cannot use is named
+            // here, with its file, rather than when the first connection is made.
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots.clone()), provider)
+                .with_crls(crls.clone())
+                .build()
+                .map_err(|e| lists.error(format!("cannot be used: {e}")))?;
+            (crls, warnings)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    Ok(Credentials { roots, client, crls, warnings })
 }
 
 #[cfg(test)]

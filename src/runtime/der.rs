@@ -1,8 +1,11 @@
 //! Just enough DER to read a certificate's validity period, so that an expired file is
-//! a start-up error rather than a handshake failure later.
+//! a start-up error rather than a handshake failure later, and when a certificate
+//! revocation list expects its successor, so that a stale list is reported.
 //!
 //! Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL,
 //! serialNumber, signature, issuer, validity SEQUENCE { notBefore, notAfter }, … } … }.
+//! CertificateList ::= SEQUENCE { tbsCertList SEQUENCE { version INTEGER OPTIONAL,
+//! signature, issuer, thisUpdate, nextUpdate OPTIONAL, … } … } (RFC 5280 §5.1).
 
 /// A certificate's validity period, in seconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +40,7 @@ const SEQUENCE: u8 = 0x30;
 const UTC_TIME: u8 = 0x17;
 const GENERALIZED_TIME: u8 = 0x18;
 const VERSION: u8 = 0xa0;
+const INTEGER: u8 = 0x02;
 
 /// The validity period of a DER certificate, or `None` when it cannot be read.
 pub(crate) fn validity(cert: &[u8]) -> Option<Validity> {
@@ -62,6 +66,32 @@ pub(crate) fn validity(cert: &[u8]) -> Option<Validity> {
     let (t1, before, rest) = element(validity)?;
     let (t2, after, _) = element(rest)?;
     Some(Validity { not_before: time(t1, before)?, not_after: time(t2, after)? })
+}
+
+/// The `nextUpdate` of a DER certificate revocation list: `Some(None)` when the list
+/// names none, `None` when the list cannot be read.
+pub(crate) fn crl_next_update(crl: &[u8]) -> Option<Option<i64>> {
+    let (tag, crl, _) = element(crl)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    let (tag, mut tbs, _) = element(crl)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    if tbs.first() == Some(&INTEGER) {
+        tbs = element(tbs)?.2;
+    }
+    // signature algorithm, issuer.
+    for _ in 0..2 {
+        tbs = element(tbs)?.2;
+    }
+    let (tag, this_update, rest) = element(tbs)?;
+    time(tag, this_update)?;
+    match element(rest) {
+        Some((tag @ (UTC_TIME | GENERALIZED_TIME), next_update, _)) => Some(Some(time(tag, next_update)?)),
+        _ => Some(None),
+    }
 }
 
 /// A UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`) as Unix seconds.

@@ -39,8 +39,8 @@ mod tls;
 pub(crate) mod trace;
 
 pub use certs::{
-    CertFileError, Credentials, LOCAL_CERTIFICATE, PRIVATE_KEY, ROOT_AND_INTERMEDIATE, TRUSTED_CERTIFICATES,
-    WEB_CERTIFICATE, WEB_PRIVATE_KEY, load as load_credentials, resolve as resolve_file,
+    CertFileError, Credentials, LOCAL_CERTIFICATE, PRIVATE_KEY, REVOCATION_LIST, ROOT_AND_INTERMEDIATE,
+    TRUSTED_CERTIFICATES, WEB_CERTIFICATE, WEB_PRIVATE_KEY, load as load_credentials, resolve as resolve_file,
 };
 pub use command::{PhoneEvent, Status};
 pub use config_files::{ConfigFiles, LOCAL_FILE, Problem};

@@ -1,10 +1,12 @@
 //! The TLS client settings of the phone (rustls with the ring provider, TLS 1.2 and 1.3,
-//! the proxy always verified against the trusted certificates) and the mapping of socket
-//! and TLS failures onto the core's [`TransportError`].
+//! the proxy always verified against the trusted certificates, and against the
+//! certificate revocation lists when some are configured) and the mapping of socket and
+//! TLS failures onto the core's [`TransportError`].
 
 use super::certs::{self, CertFileError, Credentials};
 use crate::config::{CertificateFiles, TransportMode};
 use crate::engine::TransportError;
+use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::ServerName;
 use rustls::sign::SingleCertAndKey;
 use rustls::{CertificateError, ClientConfig};
@@ -40,16 +42,39 @@ impl ClientTls {
         ClientTls::from_credentials(creds)
     }
 
-    /// Builds the configuration from credentials already in memory.
+    /// Builds the configuration from credentials already in memory. Their warnings (a
+    /// stale revocation list) are logged.
+    ///
+    /// With revocation lists, every certificate of the proxy's chain below the trust
+    /// anchor is checked: one a list revokes is refused like an untrusted one. A
+    /// certificate whose issuer has no list in the file is accepted (its status is
+    /// unknown, not revoked), and a list past its `nextUpdate` is still used.
     pub fn from_credentials(creds: Credentials) -> Result<ClientTls, CertFileError> {
-        let builder = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| CertFileError {
-                parameter: certs::TRUSTED_CERTIFICATES,
-                file: Default::default(),
-                problem: format!("no usable TLS protocol version: {e}"),
-            })?
-            .with_root_certificates(creds.roots);
+        for warning in &creds.warnings {
+            tracing::warn!("{warning}");
+        }
+        let builder =
+            ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().map_err(|e| {
+                CertFileError {
+                    parameter: certs::TRUSTED_CERTIFICATES,
+                    file: Default::default(),
+                    problem: format!("no usable TLS protocol version: {e}"),
+                }
+            })?;
+        let builder = if creds.crls.is_empty() {
+            builder.with_root_certificates(creds.roots)
+        } else {
+            let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(creds.roots), provider())
+                .with_crls(creds.crls)
+                .allow_unknown_revocation_status()
+                .build()
+                .map_err(|e| CertFileError {
+                    parameter: certs::REVOCATION_LIST,
+                    file: Default::default(),
+                    problem: format!("cannot be used: {e}"),
+                })?;
+            builder.with_webpki_verifier(verifier)
+        };
         let config = match creds.client {
             None => builder.with_no_client_auth(),
             // The key was loaded and checked against the certificate by `certs::load`.
@@ -134,6 +159,9 @@ fn certificate_problem(c: &CertificateError) -> String {
             not_after.as_secs()
         ),
         CertificateError::NotValidForName => "the server certificate is not valid for the proxy host name".to_owned(),
+        CertificateError::Revoked => {
+            "the server certificate (or one of its chain) is revoked (sips certificate revocation list)".to_owned()
+        }
         c => c.to_string(),
     }
 }

@@ -148,6 +148,13 @@ pub fn fields(page: Page) -> Vec<Field> {
                 CertificateFile,
                 "PEM; required: the CAs of the proxies",
             ),
+            field(
+                TLS,
+                "Certificate Revocation List Filename",
+                "sips certificate revocation list",
+                CertificateFile,
+                "PEM X509 CRL; optional: the proxies' certificates it revokes are refused",
+            ),
         ],
         Page::Line(n) => vec![
             field(AUTH, "Phone Number", &format!("sip line{n} user name"), Text, "the line's user"),
