@@ -347,3 +347,63 @@ fn a_revocation_list_file_that_cannot_be_used_stops_the_phone_naming_it() {
     let fresh = sip_ptls::runtime::load_credentials(&with_list("fresh.crl"), mode, d, now).expect("a list loads");
     assert!(fresh.warnings.is_empty(), "{:?}", fresh.warnings);
 }
+
+/// The lab's configuration trusting the CAs in `trusted.pem`, written with `pem`.
+fn trusting(lab: &Lab, registrar: &Registrar, pem: &str) -> sip_ptls::config::Config {
+    lab.dir.write("trusted.pem", pem).expect("write a test file");
+    let mut config = lab.config(registrar, None);
+    config.certificates.trusted_certificates = Some("trusted.pem".into());
+    config
+}
+
+fn is_certificate_failure(e: &Event) -> bool {
+    matches!(e, Event::ConnectFailed { reason: FlowError::Transport(TransportError::Certificate(_)), .. })
+}
+
+#[test]
+fn replaced_trusted_certificates_are_used_by_the_next_connection() {
+    let _w = watchdog("reload: newly trusted", Duration::from_secs(60));
+    let lab = Lab::new();
+    let other = TestPki::other_ca().expect("other CA");
+    let registrar = registrar_with_cert(other.server_cert(&["localhost", "127.0.0.1"]).expect("cert"));
+    let config = trusting(&lab, &registrar, &lab.pki.ca_pem);
+    let (files, mode) = (config.certificates.clone(), config.mode);
+    let mut phone = lab.phone(config);
+    phone.wait("refused: its CA is not trusted", Duration::from_secs(10), is_certificate_failure);
+    // The file gets the server's CA; the phone is told to read it again.
+    lab.dir.write("trusted.pem", &other.ca_pem).expect("write a test file");
+    let closed = phone.handle.reload_certificates_blocking(&files, mode, lab.dir.path()).expect("the new file loads");
+    assert_eq!(closed, Some(0), "no connection was up to close");
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
+}
+
+#[test]
+fn an_established_flow_whose_server_is_no_longer_trusted_is_closed_and_a_bad_file_changes_nothing() {
+    let _w = watchdog("reload: no longer trusted", Duration::from_secs(60));
+    let lab = Lab::new();
+    let registrar = lab.registrar();
+    let config = trusting(&lab, &registrar, &lab.pki.ca_pem);
+    let (files, mode) = (config.certificates.clone(), config.mode);
+    let mut phone = lab.phone(config);
+    phone.all_registered(Server::Primary, Duration::from_secs(10));
+
+    // A file that does not load: an error naming it, and the flow stays up.
+    lab.dir.write("trusted.pem", "not a certificate").expect("write a test file");
+    let e = phone.handle.reload_certificates_blocking(&files, mode, lab.dir.path()).expect_err("a bad file");
+    assert_eq!((e.parameter, e.file.clone()), ("sips trusted certificates", lab.dir.path().join("trusted.pem")));
+    let since = std::time::Instant::now();
+    phone.idle(Duration::from_millis(500));
+    assert_eq!(phone.count(since, |e| matches!(e, Event::FlowLost { .. })), 0, "{}", phone.history());
+
+    // Trusting another CA only: the established flow's server is refused now.
+    let other = TestPki::other_ca().expect("other CA");
+    lab.dir.write("trusted.pem", &other.ca_pem).expect("write a test file");
+    let closed = phone.handle.reload_certificates_blocking(&files, mode, lab.dir.path()).expect("the file loads");
+    assert_eq!(closed, Some(1));
+    let (_, lost) = phone.wait("the flow closed", Duration::from_secs(5), |e| matches!(e, Event::FlowLost { .. }));
+    assert!(
+        matches!(&lost, Event::FlowLost { reason: FlowError::Transport(TransportError::Certificate(why)), .. } if why.contains("not in the trusted certificates")),
+        "{lost:?}"
+    );
+    phone.wait("the next connection is refused", Duration::from_secs(10), is_certificate_failure);
+}

@@ -190,3 +190,33 @@ fn run_takes_commands_on_standard_input_and_goes_on_after_its_end() {
     let status = interrupt(&mut child);
     assert_eq!(status.code(), Some(0), "log:\n{}", logged.join("\n"));
 }
+
+#[test]
+fn run_reads_the_certificate_files_again_on_sighup() {
+    let _w = watchdog("run SIGHUP", Duration::from_secs(60));
+    let lab = Lab::new();
+    let registrar = lab.registrar();
+    let other = sip_ptls::registrar::TestPki::other_ca().expect("other CA");
+    lab.dir.write("trusted.pem", &other.ca_pem).expect("write a test file");
+    let text =
+        sample("127.0.0.1", registrar.addr().port()).replace("certificates: ca.pem", "certificates: trusted.pem");
+    let cfg = lab.dir.write("aastra.cfg", text).expect("write a test file");
+    let mut child = Command::new(BIN)
+        .args(["run", "--json", "--config"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sip-ptls run");
+    let rx = lines_of(child.stderr.take().expect("stderr"));
+    let mut seen = Vec::new();
+    wait_line(&rx, &mut seen, "a refused certificate", |l| l.contains("certificate rejected"));
+    // The server's CA goes into the file; SIGHUP has it read again.
+    lab.dir.write("trusted.pem", &lab.pki.ca_pem).expect("write a test file");
+    let hup = Command::new("kill").args(["-HUP", &child.id().to_string()]).status().expect("run kill");
+    assert!(hup.success());
+    wait_line(&rx, &mut seen, "the reload", |l| l.contains("certificate files read again"));
+    wait_line(&rx, &mut seen, "registered", |l| l.contains("\"event\":\"registered\""));
+    assert_eq!(interrupt(&mut child).code(), Some(0), "log:\n{}", seen.join("\n"));
+}

@@ -153,8 +153,8 @@ fn settings_are_checked_saved_to_the_local_file_and_applied_at_once_or_by_a_rest
     assert!(!names.iter().any(|n| n.contains("pending") || n.starts_with("sips-")), "{names:?}");
     assert_eq!(std::fs::read_to_string(&local).expect("the local file"), "sip persistent tls keep alive: 3\n");
 
-    // The CA itself: kept beside the local file, named there, and the phone restarts
-    // (certificates need new connections) and verifies the registrar with it.
+    // The CA itself: kept beside the local file, named there, and read again by the
+    // running phone at once; the connection it has stays, since the CA still accepts it.
     let (ct, body) = multipart(&tls_form, ("upload:sips trusted certificates", "ca.pem", &lab.pki.ca_pem));
     let (code, _, page) = post("/settings/tls", &ct, &body);
     assert_eq!(code, 200, "{page}");
@@ -163,7 +163,23 @@ fn settings_are_checked_saved_to_the_local_file_and_applied_at_once_or_by_a_rest
     let text = std::fs::read_to_string(&local).expect("the local file");
     assert!(text.contains(&format!("sips trusted certificates: {}", kept.display())), "{text}");
     assert!(local.with_extension("cfg.bak").exists(), "the previous version is kept");
-    assert!(page.contains("The phone restarts") && page.contains("certificates changed"), "{page}");
+    assert!(page.contains("applied to the running phone"), "{page}");
+    run.wait_log("the reload", |l| l.contains("certificate files read again"));
+    let status = wait_status(&addr, &cookie, "\"state\":\"registered on the primary\"");
+    assert!(status.contains("[\"Persistent connections made\",\"1\"]"), "the same connection: {status}");
+
+    // A line's new display name needs new bindings: the phone restarts.
+    let line = urlencoded(&[
+        ("csrf", csrf.as_str()),
+        ("sip line1 user name", "1001"),
+        ("sip line1 display name", "Front desk"),
+        ("sip line1 auth name", ""),
+        ("sip line1 password", ""),
+        ("sip line1 registration period", ""),
+    ]);
+    let (code, _, page) = post("/settings/line/1", urlenc, &line);
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains("The phone restarts") && page.contains("lines changed"), "{page}");
     run.wait_log("the restart", |l| l.contains("phone restarted with the saved configuration"));
     wait_status(&addr, &cookie, "\"state\":\"registered on the primary\"");
     run.stop();

@@ -98,7 +98,7 @@ pub fn run(opts: &Options) -> ExitCode {
         },
         None => (None, None),
     };
-    let signals = match Signals::new([Signal::Int, Signal::Term]) {
+    let signals = match Signals::new([Signal::Int, Signal::Term, Signal::Hup]) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("cannot watch for Ctrl-C: {e}");
@@ -114,6 +114,7 @@ pub fn run(opts: &Options) -> ExitCode {
         executor.spawn(server).detach();
     }
     let spawner = executor.clone();
+    let base_dir = starts.base_dir.clone();
     let (configs, auto_answer) = (opts.configs.clone(), opts.auto_answer);
     let app = async move {
         let mut phone = phone;
@@ -132,8 +133,10 @@ pub fn run(opts: &Options) -> ExitCode {
         loop {
             let next = future::or(
                 future::or(async { Next::Event(phone.events.next().await) }, async {
-                    signals.next().await;
-                    Next::Interrupt
+                    match signals.next().await {
+                        Some(Ok(Signal::Hup)) => Next::Reload,
+                        _ => Next::Interrupt,
+                    }
                 }),
                 future::or(next_line(&mut input), async {
                     match restart_rx.recv().await {
@@ -148,6 +151,10 @@ pub fn run(opts: &Options) -> ExitCode {
                 Next::Interrupt if stopping => {
                     tracing::warn!("second interrupt: exiting without waiting");
                     break;
+                }
+                Next::Reload => {
+                    tracing::info!("SIGHUP: reading the certificate files again");
+                    let _ = reload_certificates(&phone.handle, &running, &base_dir).await;
                 }
                 Next::Interrupt => {
                     tracing::info!("interrupted: de-registering");
@@ -215,7 +222,7 @@ pub fn run(opts: &Options) -> ExitCode {
                 Next::Restart(Restart::With { config, reply }) if !stopping => {
                     // A restart already waiting takes everything saved since.
                     let at_once = match pending.is_none() && !restarting {
-                        true => apply_at_once(&phone.handle, &running, &config).await,
+                        true => apply_at_once(&phone.handle, &running, &config, &base_dir).await,
                         false => Err(vec!["a restart already waits".to_owned()]),
                     };
                     let changed = match at_once {
@@ -331,7 +338,31 @@ async fn live_calls(phone: &PhoneHandle) -> usize {
 /// intervals and limits differ (the core decides: `Core::reconfigure`). The seed and the
 /// instance identifier of the running phone are kept when the saved files leave them to
 /// the start. `Err` says what needs a restart instead.
-async fn apply_at_once(phone: &PhoneHandle, running: &Loaded, saved: &Loaded) -> Result<Loaded, Vec<String>> {
+/// Reads the certificate files `loaded` names again into the running phone, logging
+/// what happened; `Err` names the file that did not load (the phone keeps the old ones).
+async fn reload_certificates(phone: &PhoneHandle, loaded: &Loaded, base_dir: &std::path::Path) -> Result<(), String> {
+    match phone.reload_certificates(&loaded.config.certificates, loaded.config.mode, base_dir).await {
+        Ok(Some(closed)) => {
+            tracing::info!(closed, "certificate files read again: new connections use them");
+            Ok(())
+        }
+        Ok(None) => Err("the phone stopped".to_owned()),
+        Err(e) => {
+            tracing::error!("certificate files not reloaded, the phone keeps the previous ones: {e}");
+            Err(e.to_string())
+        }
+    }
+}
+
+/// Gives the running phone a saved configuration when it can take it without a restart:
+/// the certificate files read again (an upload may keep its file name), then the
+/// timers and limits. `Err` lists what needs a restart.
+async fn apply_at_once(
+    phone: &PhoneHandle,
+    running: &Loaded,
+    saved: &Loaded,
+    base_dir: &std::path::Path,
+) -> Result<Loaded, Vec<String>> {
     let mut taken = saved.clone();
     if !saved.seed_configured {
         taken.config.seed = running.config.seed;
@@ -339,6 +370,7 @@ async fn apply_at_once(phone: &PhoneHandle, running: &Loaded, saved: &Loaded) ->
     if taken.config.instance_id.is_none() {
         taken.config.instance_id.clone_from(&running.config.instance_id);
     }
+    reload_certificates(phone, &taken, base_dir).await.map_err(|e| vec![format!("certificates: {e}")])?;
     match phone.reconfigure(taken.config.clone()).await {
         Some(Ok(())) => Ok(taken),
         Some(Err(e)) => Err(e.changed),
@@ -388,6 +420,8 @@ enum Next {
     Event(Option<sip_ptls::runtime::PhoneEvent>),
     /// Ctrl-C or SIGTERM.
     Interrupt,
+    /// SIGHUP: read the certificate files again.
+    Reload,
     /// A line of standard input, or `None` at its end (or on a read error).
     Line(Option<String>),
     /// The web interface saved a configuration.

@@ -113,10 +113,13 @@ fn restart_needed_for(old: &Config, new: &Config) -> Vec<&'static str> {
     for (_, get, set) in TUNABLES {
         set(&mut rest, get(old));
     }
+    // The certificate files are the shell's: it reloads them (`PhoneHandle::
+    // reload_certificates`) and the core never reads them.
+    rest.certificates.clone_from(&old.certificates);
     if rest == *old {
         return Vec::new();
     }
-    let checks: [(&'static str, bool); 8] = [
+    let checks: [(&'static str, bool); 7] = [
         ("transport", old.mode != new.mode),
         (
             "servers",
@@ -126,7 +129,6 @@ fn restart_needed_for(old: &Config, new: &Config) -> Vec<&'static str> {
                 || old.backup_registrar != new.backup_registrar,
         ),
         ("lines", old.accounts != new.accounts),
-        ("certificates", old.certificates != new.certificates),
         ("sips scheme", old.sips_scheme != new.sips_scheme),
         ("outbound", old.outbound != new.outbound),
         ("instance id", old.instance_id != new.instance_id),
@@ -138,7 +140,9 @@ fn restart_needed_for(old: &Config, new: &Config) -> Vec<&'static str> {
 
 impl Core {
     /// Takes `config` (which should have passed [`Config::validate`]) without a new
-    /// start when only timers, intervals and limits differ, or says what needs one.
+    /// start when only timers, intervals, limits and certificate file names differ, or
+    /// says what needs one. The core keeps the new file names; loading the files is the
+    /// shell's (`PhoneHandle::reload_certificates`).
     ///
     /// Applied at once: an armed keep-alive is drawn again from the new interval, a
     /// back-off wait or a failback probe later than the new bound is brought forward, and

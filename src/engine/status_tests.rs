@@ -169,7 +169,6 @@ fn a_change_of_servers_lines_or_identity_needs_a_restart_and_changes_nothing() {
     assert_eq!(*sim.core.config(), before, "nothing taken, not even the timer");
     for change in [
         |c: &mut crate::config::Config| c.sips_scheme = !c.sips_scheme,
-        |c: &mut crate::config::Config| c.certificates.private_key = Some("key.pem".into()),
         |c: &mut crate::config::Config| c.mode = crate::config::TransportMode::PerCallTls,
         |c: &mut crate::config::Config| c.seed = 7.into(),
     ] {
@@ -202,6 +201,18 @@ fn every_tunable_value_is_read_back_as_written_and_taken_at_once() {
     display.accounts[0].display_name = "Reception".into();
     assert_eq!(sim.reconfigure(display), Err(NeedsRestart { changed: vec!["lines".into()] }));
     assert_clean(&sim);
+}
+
+#[test]
+fn new_certificate_file_names_are_taken_at_once_since_the_shell_loads_them() {
+    let mut sim = started(cfg(2));
+    sim.run_for(secs(1));
+    let mut renamed = sim.core.config().clone();
+    renamed.certificates.trusted_certificates = Some("new-ca.pem".into());
+    renamed.certificates.revocation_list = Some("crl.pem".into());
+    renamed.keepalive_interval = secs(3);
+    assert_eq!(sim.reconfigure(renamed.clone()), Ok(()));
+    assert_eq!(*sim.core.config(), renamed);
 }
 
 #[test]

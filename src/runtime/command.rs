@@ -84,6 +84,7 @@ pub(crate) enum Command {
     HangUp { call: CallId, reply: Sender<Result<(), CommandError>> },
     Status { reply: Sender<Status> },
     Reconfigure { config: Box<Config>, reply: Sender<Result<(), NeedsRestart>> },
+    ReplaceTls { tls: Box<super::tls::ClientTls>, reply: Sender<usize> },
     Shutdown,
 }
 
@@ -97,6 +98,7 @@ impl std::fmt::Debug for Command {
             Command::HangUp { .. } => "HangUp",
             Command::Status { .. } => "Status",
             Command::Reconfigure { .. } => "Reconfigure",
+            Command::ReplaceTls { .. } => "ReplaceTls",
             Command::Shutdown => "Shutdown",
         })
     }

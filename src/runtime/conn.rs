@@ -34,6 +34,9 @@ pub(crate) enum Report {
         local: SocketAddr,
         /// Negotiated protocol and cipher suite, for the log.
         tls: String,
+        /// The chain the server presented (leaf first), verified: kept so that it can be
+        /// checked again when the certificates are reloaded.
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     },
     /// The connection could not be established.
     ConnectFailed(TransportError),
@@ -115,7 +118,8 @@ pub(crate) async fn run(
             return;
         }
     };
-    report(&reports, conn, Report::Connected { local, tls: describe(&stream) }).await;
+    let chain = stream.get_ref().1.peer_certificates().map(<[_]>::to_vec).unwrap_or_default();
+    report(&reports, conn, Report::Connected { local, tls: describe(&stream), chain }).await;
     if let Some(reason) = carry(conn, stream, writes, &reports).await {
         report(&reports, conn, Report::Closed(reason)).await;
     }

@@ -12,6 +12,7 @@ use super::clock::Clock;
 use super::command::{Command, PhoneEvent, Status};
 use super::conn::{self, CLOSE_GRACE, Outbox, REPORT_CAPACITY, Report, Writes};
 use super::events::EventQueue;
+use super::tls::ClientTls;
 use super::trace::{CommandRecord, CommandResult, Payload, Recorder};
 use crate::engine::{CommandError, Core, Input, Output};
 use crate::ids::{CallId, ConnId};
@@ -36,6 +37,11 @@ struct Slot {
     more: Sender<()>,
     task: Task<()>,
     up: bool,
+    /// The host the connection was asked for, whose name the certificate was checked
+    /// against.
+    host: String,
+    /// The chain the server presented once up, to check again on a reload.
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Bytes of `Transmit`s that did not fit in the queue: never written, counted in the
     /// backlog the core sees so that it closes the connection.
     refused: usize,
@@ -65,6 +71,7 @@ enum Wake {
 pub struct Driver {
     core: Core,
     clock: Clock,
+    tls: ClientTls,
     connector: TlsConnector,
     commands: Receiver<Command>,
     shutdown: Arc<AtomicBool>,
@@ -88,7 +95,7 @@ impl Driver {
     pub(crate) fn new(
         core: Core,
         clock: Clock,
-        tls: Arc<rustls::ClientConfig>,
+        tls: ClientTls,
         commands: Receiver<Command>,
         shutdown: Arc<AtomicBool>,
         events: Arc<EventQueue>,
@@ -99,7 +106,8 @@ impl Driver {
         Driver {
             core,
             clock,
-            connector: TlsConnector::from(tls),
+            connector: TlsConnector::from(tls.rustls_config()),
+            tls,
             commands,
             shutdown,
             events,
@@ -136,6 +144,7 @@ impl Driver {
             }
             let wake = self.wait().await;
             match wake {
+                Wake::Command(Command::ReplaceTls { tls, reply }) => self.replace_tls(ex, *tls, &reply),
                 Wake::Command(c) => self.command(c),
                 Wake::CommandsClosed => {
                     tracing::info!("every phone handle was dropped: shutting down");
@@ -253,9 +262,11 @@ impl Driver {
                     let outbox = Arc::new(Outbox::default());
                     let (more, more_rx) = async_channel::bounded(1);
                     let writes = Writes { outbox: outbox.clone(), more: more_rx, progress: self.progress_tx.clone() };
+                    let host = target.host.clone();
                     let task =
                         ex.spawn(conn::run(conn, target, self.connector.clone(), writes, self.reports_tx.clone()));
-                    self.slots.insert(conn, Slot { outbox, more, task, up: false, refused: 0, reported: 0 });
+                    let slot = Slot { outbox, more, task, up: false, host, chain: Vec::new(), refused: 0, reported: 0 };
+                    self.slots.insert(conn, slot);
                 }
                 Output::Transmit { conn, data } => match self.slots.get_mut(&conn) {
                     Some(slot) => {
@@ -295,10 +306,11 @@ impl Driver {
             return;
         }
         match r {
-            Report::Connected { local, tls } => {
+            Report::Connected { local, tls, chain } => {
                 tracing::info!(%conn, %local, %tls, "TLS connection up, server certificate verified");
                 if let Some(s) = self.slots.get_mut(&conn) {
                     s.up = true;
+                    s.chain = chain;
                 }
                 self.input(now, Input::Connected { conn, local });
             }
@@ -365,7 +377,36 @@ impl Driver {
             }
             // The flag that came with it is what counts (see `run_on`).
             Command::Shutdown => {}
+            // Taken in `run_on`, which can drain between the inputs it makes.
+            Command::ReplaceTls { reply, .. } => {
+                let _ = reply.try_send(0);
+            }
         }
+    }
+
+    /// New TLS settings (reloaded certificate files): the next connections use them, and
+    /// every established connection whose server they would refuse now is closed, the
+    /// core hearing of it as of any certificate failure. Replies with how many closed.
+    fn replace_tls(&mut self, ex: &Executor<'static>, tls: ClientTls, reply: &Sender<usize>) {
+        let refused: Vec<(ConnId, crate::engine::TransportError)> = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| slot.up)
+            .filter_map(|(conn, slot)| tls.recheck(&slot.host, &slot.chain).err().map(|why| (*conn, why)))
+            .collect();
+        self.connector = TlsConnector::from(tls.rustls_config());
+        self.tls = tls;
+        tracing::info!(closing = refused.len(), "certificates reloaded: new connections use them");
+        for (conn, reason) in &refused {
+            tracing::warn!(%conn, %reason, "the reloaded certificates refuse this connection's server: closing it");
+            if let Some(slot) = self.slots.remove(conn) {
+                slot.more.close();
+                self.closing.push(slot.task);
+            }
+            self.input(self.clock.now(), Input::Closed { conn: *conn, reason: reason.clone() });
+            self.drain(ex);
+        }
+        let _ = reply.try_send(refused.len());
     }
 }
 

@@ -124,6 +124,41 @@ impl PhoneHandle {
         self.ask(|reply| Command::Reconfigure { config: Box::new(config), reply }).await
     }
 
+    /// Reads the certificate files again (relative names from `base_dir`) and gives the
+    /// running phone the result: new connections use it, and an established connection
+    /// whose server it would now refuse (a CA no longer trusted, a revoked certificate)
+    /// is closed, the phone going on as after any failed connection. Files that do not
+    /// load change nothing: the error names the parameter and the file. The one path for
+    /// every reload (SIGHUP, a changed file, the web interface's save). Returns how many
+    /// connections closed; `Ok(None)` once the phone has stopped.
+    ///
+    /// # Errors
+    ///
+    /// A file is missing, unreadable or unusable, as at start-up.
+    pub async fn reload_certificates(
+        &self,
+        files: &crate::config::CertificateFiles,
+        mode: crate::config::TransportMode,
+        base_dir: &Path,
+    ) -> Result<Option<usize>, CertFileError> {
+        let tls = ClientTls::load(files, mode, base_dir)?;
+        Ok(self.ask(|reply| Command::ReplaceTls { tls: Box::new(tls), reply }).await)
+    }
+
+    /// [`PhoneHandle::reload_certificates`], blocking the calling thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`PhoneHandle::reload_certificates`].
+    pub fn reload_certificates_blocking(
+        &self,
+        files: &crate::config::CertificateFiles,
+        mode: crate::config::TransportMode,
+        base_dir: &Path,
+    ) -> Result<Option<usize>, CertFileError> {
+        future::block_on(self.reload_certificates(files, mode, base_dir))
+    }
+
     /// Begins the orderly stop: calls end, every account de-registers, connections
     /// close, then [`Event::ShutdownComplete`] arrives and the event stream ends.
     pub fn shutdown(&self) {
@@ -264,8 +299,7 @@ impl Phone {
         let (commands_tx, commands) = async_channel::bounded(COMMAND_CAPACITY);
         let shutdown = Arc::new(AtomicBool::new(false));
         let events = Arc::new(EventQueue::default());
-        let driver =
-            Driver::new(core, clock, tls.rustls_config(), commands, shutdown.clone(), events.clone(), recorder);
+        let driver = Driver::new(core, clock, tls, commands, shutdown.clone(), events.clone(), recorder);
         let handle = PhoneHandle { commands: commands_tx, shutdown };
         (Phone { handle, events: Events { queue: events }, thread: None }, driver)
     }

@@ -7,7 +7,8 @@ use super::certs::{self, CertFileError, Credentials};
 use crate::config::{CertificateFiles, TransportMode};
 use crate::engine::TransportError;
 use rustls::client::WebPkiServerVerifier;
-use rustls::pki_types::ServerName;
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::sign::SingleCertAndKey;
 use rustls::{CertificateError, ClientConfig};
 use std::io;
@@ -21,6 +22,9 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub struct ClientTls {
     config: Arc<ClientConfig>,
+    /// The verifier inside `config`, kept to check again the chain of a connection made
+    /// before the certificates were reloaded.
+    verifier: Arc<WebPkiServerVerifier>,
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -61,26 +65,36 @@ impl ClientTls {
                     problem: format!("no usable TLS protocol version: {e}"),
                 }
             })?;
-        let builder = if creds.crls.is_empty() {
-            builder.with_root_certificates(creds.roots)
-        } else {
-            let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(creds.roots), provider())
-                .with_crls(creds.crls)
-                .allow_unknown_revocation_status()
-                .build()
-                .map_err(|e| CertFileError {
-                    parameter: certs::REVOCATION_LIST,
-                    file: Default::default(),
-                    problem: format!("cannot be used: {e}"),
-                })?;
-            builder.with_webpki_verifier(verifier)
-        };
+        // Without lists this is the verifier `with_root_certificates` would build.
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(creds.roots), provider())
+            .with_crls(creds.crls)
+            .allow_unknown_revocation_status()
+            .build()
+            .map_err(|e| CertFileError {
+                parameter: certs::REVOCATION_LIST,
+                file: Default::default(),
+                problem: format!("cannot be used: {e}"),
+            })?;
+        let builder = builder.with_webpki_verifier(verifier.clone());
         let config = match creds.client {
             None => builder.with_no_client_auth(),
             // The key was loaded and checked against the certificate by `certs::load`.
             Some(key) => builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(key))),
         };
-        Ok(ClientTls { config: Arc::new(config) })
+        Ok(ClientTls { config: Arc::new(config), verifier })
+    }
+
+    /// Checks again, with these settings, the chain a server presented to an earlier
+    /// connection to `host` (leaf first): `Err` says why it would be refused now.
+    pub fn recheck(&self, host: &str, chain: &[CertificateDer<'static>]) -> Result<(), TransportError> {
+        let Some((leaf, intermediates)) = chain.split_first() else {
+            return Err(TransportError::Certificate("the server presented no certificate".to_owned()));
+        };
+        let name = server_name(host)?;
+        self.verifier
+            .verify_server_cert(leaf, intermediates, &name, &[], UnixTime::now())
+            .map(|_| ())
+            .map_err(|e| tls_error(&e))
     }
 
     /// The rustls configuration, for an embedder that runs its own sockets (see
