@@ -1,0 +1,5 @@
+//! Locating a SIP server (RFC 3263) as pure decisions: the core's half of DNS. The
+//! runtime's resolver (`runtime::dns`) performs the lookups; the results it gives back
+//! are the plain data of [`records`], which the core takes as inputs.
+
+pub mod records;
