@@ -2,4 +2,11 @@
 //! runtime's resolver (`runtime::dns`) performs the lookups; the results it gives back
 //! are the plain data of [`records`], which the core takes as inputs.
 
+pub mod lookup;
+mod name;
+pub mod naptr;
 pub mod records;
+pub mod spec;
+
+pub use lookup::{AnyAnswer, LookupFailed, Query};
+pub use spec::{DnsQueryType, ServerSpec};
