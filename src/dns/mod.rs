@@ -7,6 +7,7 @@ mod name;
 pub mod naptr;
 pub mod records;
 pub mod spec;
+pub mod srv_order;
 
 pub use lookup::{AnyAnswer, LookupFailed, Query};
 pub use spec::{DnsQueryType, ServerSpec};
