@@ -174,7 +174,7 @@ pub fn decide(config: &HappyEyeballs, addresses: usize, attempts: &[Attempt], no
         .filter(|(_, a)| a.outcome == Outcome::Running && deadline(a) <= now)
         .map(|(i, _)| i)
         .collect();
-    // When each attempt ended, or will end by its timeout.
+    // When each attempt ended by `now` (failed, or timed out); `None` while it runs.
     let ends: Vec<Option<Instant>> = attempts
         .iter()
         .map(|a| match a.outcome {
