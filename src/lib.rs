@@ -70,6 +70,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod dns;
 pub mod engine;
 pub mod ids;
 #[cfg(feature = "registrar")]

@@ -18,6 +18,23 @@ const SIP: &[(&str, &str)] = &[
     ("digest", include_str!("../src/sip/digest.rs")),
 ];
 
+/// The core's server location, bottom first: the records and names, the query and its
+/// answer, the decisions that use them (configuration, NAPTR, SRV order, Happy Eyeballs,
+/// the cache), the error, and the locator that drives them all; its tests on top.
+const DNS: &[(&str, &str)] = &[
+    ("records", include_str!("../src/dns/records.rs")),
+    ("name", include_str!("../src/dns/name.rs")),
+    ("lookup", include_str!("../src/dns/lookup.rs")),
+    ("spec", include_str!("../src/dns/spec.rs")),
+    ("naptr", include_str!("../src/dns/naptr.rs")),
+    ("srv_order", include_str!("../src/dns/srv_order.rs")),
+    ("eyeballs", include_str!("../src/dns/eyeballs.rs")),
+    ("cache", include_str!("../src/dns/cache.rs")),
+    ("error", include_str!("../src/dns/error.rs")),
+    ("locator", include_str!("../src/dns/locator.rs")),
+    ("locator_tests", include_str!("../src/dns/locator_tests.rs")),
+];
+
 /// The runtime, bottom first: the phone API starts the driver, never the reverse.
 const RUNTIME: &[(&str, &str)] = &[
     ("der", include_str!("../src/runtime/der.rs")),
@@ -92,6 +109,18 @@ fn sip_codec_is_layered() {
         message.map(|(_, uses)| uses),
         Some(vec!["framing_error".to_string(), "headers".into(), "limits".into(), "syntax".into()])
     );
+}
+
+#[test]
+fn dns_location_is_layered() {
+    let report = check_layers(DNS, &["super::", "crate::dns::"]);
+    assert!(report.is_ok(), "{report:?}");
+    // The point of the layering: the decisions know nothing of the locator that drives
+    // them, and the record types nothing of the core.
+    let report = report.unwrap_or_default();
+    let uses = |module: &str| report.iter().find(|(name, _)| name == module).map(|(_, uses)| uses.clone());
+    assert_eq!(uses("records"), Some(vec![]));
+    assert_eq!(uses("srv_order"), Some(vec!["name".to_string(), "records".into()]));
 }
 
 #[test]

@@ -8,7 +8,8 @@
 //! on async-net sockets and async-io timers, the runtime the shell already uses, so no
 //! second async runtime comes in (see `docs/dns.md`).
 //!
-//! Pure parts, unit-tested without a socket: [`records`] (the results), `query`
+//! Pure parts, unit-tested without a socket: [`records`] (the results, which live in the
+//! core's [`crate::dns::records`] and are re-exported here), `query`
 //! (building a query), `reply` (judging and parsing a reply) and [`resolv_conf`]
 //! (parsing the system file). The IO parts: [`config`] (reading the file), `exchange`
 //! (one UDP or TCP exchange) and [`resolver`] (servers in order, rounds, errors).
@@ -17,11 +18,11 @@ pub mod config;
 pub mod error;
 mod exchange;
 mod query;
-pub mod records;
 mod reply;
 pub mod resolv_conf;
 pub mod resolver;
 
+pub use crate::dns::records;
 pub use config::ResolverConfig;
 pub use error::{DnsError, Problem, ResolvConfError, ServerFailure, Transport};
 pub use records::{AddressRecord, Answer, HostAddress, NaptrRecord, Negative, NegativeKind, QueryType, SrvRecord};

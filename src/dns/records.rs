@@ -1,12 +1,13 @@
 //! What a lookup gives back: typed records with their TTLs, or a negative answer. Plain
-//! data with no DNS library type in it, so that the core can later take these values as
-//! inputs without depending on the resolver.
+//! data with no DNS library type in it, shared by the core, which decides from these
+//! values, and the runtime's resolver, which produces them.
 
-use std::fmt;
-use std::net::IpAddr;
+use core::fmt;
+use core::net::IpAddr;
 
 /// The record types the resolver asks for: the ones RFC 3263 needs to find a SIP server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Ordered only so that it can key the core's sorted maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum QueryType {
     /// IPv4 addresses.
     A,
@@ -112,7 +113,7 @@ pub struct Negative {
 }
 
 /// The outcome of one lookup that reached a server.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Answer<T> {
     /// At least one record of the type asked (found at the name or at the end of its
     /// CNAME chain), and the addresses of the additional section.
