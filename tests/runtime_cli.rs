@@ -220,3 +220,32 @@ fn run_reads_the_certificate_files_again_on_sighup() {
     wait_line(&rx, &mut seen, "registered", |l| l.contains("\"event\":\"registered\""));
     assert_eq!(interrupt(&mut child).code(), Some(0), "log:\n{}", seen.join("\n"));
 }
+
+#[test]
+fn run_reads_a_certificate_file_again_when_it_changes() {
+    let _w = watchdog("run file watch", Duration::from_secs(60));
+    let lab = Lab::new();
+    let registrar = lab.registrar();
+    let other = sip_ptls::registrar::TestPki::other_ca().expect("other CA");
+    lab.dir.write("trusted.pem", &other.ca_pem).expect("write a test file");
+    let text =
+        sample("127.0.0.1", registrar.addr().port()).replace("certificates: ca.pem", "certificates: trusted.pem");
+    let cfg = lab.dir.write("aastra.cfg", text).expect("write a test file");
+    let mut child = Command::new(BIN)
+        .args(["run", "--json", "--config"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sip-ptls run");
+    let rx = lines_of(child.stderr.take().expect("stderr"));
+    let mut seen = Vec::new();
+    wait_line(&rx, &mut seen, "a refused certificate", |l| l.contains("certificate rejected"));
+    // Replaced by a rename, as a provisioning tool does: no signal.
+    lab.dir.write("trusted.pem.new", &lab.pki.ca_pem).expect("write a test file");
+    std::fs::rename(lab.dir.path().join("trusted.pem.new"), lab.dir.path().join("trusted.pem")).expect("rename");
+    wait_line(&rx, &mut seen, "the change seen", |l| l.contains("a certificate file changed"));
+    wait_line(&rx, &mut seen, "registered", |l| l.contains("\"event\":\"registered\""));
+    assert_eq!(interrupt(&mut child).code(), Some(0), "log:\n{}", seen.join("\n"));
+}

@@ -10,7 +10,8 @@ use futures_lite::future;
 use sip_ptls::Event;
 use sip_ptls::config::aastra::Loaded;
 use sip_ptls::runtime::{
-    ConfigFiles, InstanceIdOrigin, Phone, PhoneHandle, PhoneOptions, device_instance_id, on_reactor, os_seed,
+    CertWatch, ConfigFiles, InstanceIdOrigin, Phone, PhoneHandle, PhoneOptions, device_instance_id, on_reactor,
+    os_seed, resolve_file,
 };
 use sip_ptls::web::{Applied, Restart, Web, WebOptions};
 use std::path::PathBuf;
@@ -119,6 +120,7 @@ pub fn run(opts: &Options) -> ExitCode {
     let app = async move {
         let mut phone = phone;
         let mut running = loaded;
+        let mut watch = watch_certificates(&running, &base_dir);
         let mut lines = running.line_numbers.clone();
         let mut signals = signals;
         // The end of input (no terminal, a closed pipe) only stops the console, never the
@@ -138,13 +140,21 @@ pub fn run(opts: &Options) -> ExitCode {
                         _ => Next::Interrupt,
                     }
                 }),
-                future::or(next_line(&mut input), async {
-                    match restart_rx.recv().await {
-                        Ok(r) => Next::Restart(r),
-                        // Every sender is gone: no restart will come.
-                        Err(_) => future::pending().await,
-                    }
-                }),
+                future::or(
+                    future::or(next_line(&mut input), async {
+                        match restart_rx.recv().await {
+                            Ok(r) => Next::Restart(r),
+                            // Every sender is gone: no restart will come.
+                            Err(_) => future::pending().await,
+                        }
+                    }),
+                    async {
+                        match watch.as_mut() {
+                            Some(w) => Next::FilesChanged(w.changed().await),
+                            None => future::pending().await,
+                        }
+                    },
+                ),
             )
             .await;
             match next {
@@ -155,6 +165,14 @@ pub fn run(opts: &Options) -> ExitCode {
                 Next::Reload => {
                     tracing::info!("SIGHUP: reading the certificate files again");
                     let _ = reload_certificates(&phone.handle, &running, &base_dir).await;
+                }
+                Next::FilesChanged(Ok(())) => {
+                    tracing::info!("a certificate file changed: reading the certificate files again");
+                    let _ = reload_certificates(&phone.handle, &running, &base_dir).await;
+                }
+                Next::FilesChanged(Err(e)) => {
+                    tracing::error!("watching the certificate files stopped ({e}); SIGHUP still reloads them");
+                    watch = None;
                 }
                 Next::Interrupt => {
                     tracing::info!("interrupted: de-registering");
@@ -186,6 +204,7 @@ pub fn run(opts: &Options) -> ExitCode {
                     spawner.spawn(driver.run()).detach();
                     phone = new_phone;
                     running = config;
+                    watch = watch_certificates(&running, &base_dir);
                     lines = running.line_numbers.clone();
                     if let Some(w) = &web {
                         w.set_phone(phone.handle.clone(), lines.clone());
@@ -229,6 +248,7 @@ pub fn run(opts: &Options) -> ExitCode {
                         Ok(taken) => {
                             tracing::info!("the saved configuration applies to the running phone at once");
                             running = taken;
+                            watch = watch_certificates(&running, &base_dir);
                             let _ = reply.try_send(Applied::AtOnce);
                             continue;
                         }
@@ -338,6 +358,26 @@ async fn live_calls(phone: &PhoneHandle) -> usize {
 /// intervals and limits differ (the core decides: `Core::reconfigure`). The seed and the
 /// instance identifier of the running phone are kept when the saved files leave them to
 /// the start. `Err` says what needs a restart instead.
+/// A watch on the certificate files `loaded` names, or none (logged) when they cannot be
+/// watched: SIGHUP and the web interface still reload them.
+fn watch_certificates(loaded: &Loaded, base_dir: &std::path::Path) -> Option<CertWatch> {
+    let c = &loaded.config.certificates;
+    let files: Vec<PathBuf> =
+        [&c.trusted_certificates, &c.revocation_list, &c.root_and_intermediate, &c.local_certificate, &c.private_key]
+            .into_iter()
+            .flatten()
+            .filter(|name| !name.is_empty())
+            .map(|name| resolve_file(base_dir, name))
+            .collect();
+    match CertWatch::new(&files) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!("the certificate files are not watched for changes ({e}); SIGHUP reloads them");
+            None
+        }
+    }
+}
+
 /// Reads the certificate files `loaded` names again into the running phone, logging
 /// what happened; `Err` names the file that did not load (the phone keeps the old ones).
 async fn reload_certificates(phone: &PhoneHandle, loaded: &Loaded, base_dir: &std::path::Path) -> Result<(), String> {
@@ -422,6 +462,8 @@ enum Next {
     Interrupt,
     /// SIGHUP: read the certificate files again.
     Reload,
+    /// A certificate file changed on disk (or watching it failed).
+    FilesChanged(std::io::Result<()>),
     /// A line of standard input, or `None` at its end (or on a read error).
     Line(Option<String>),
     /// The web interface saved a configuration.

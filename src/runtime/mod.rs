@@ -21,6 +21,7 @@
 //!
 //! See `docs/embedding.md` for a complete example.
 
+mod cert_watch;
 mod certs;
 mod clock;
 mod command;
@@ -38,6 +39,7 @@ mod tls;
 #[cfg_attr(not(feature = "sim"), allow(dead_code, unused_imports))]
 pub(crate) mod trace;
 
+pub use cert_watch::CertWatch;
 pub use certs::{
     CertFileError, Credentials, LOCAL_CERTIFICATE, PRIVATE_KEY, REVOCATION_LIST, ROOT_AND_INTERMEDIATE,
     TRUSTED_CERTIFICATES, WEB_CERTIFICATE, WEB_PRIVATE_KEY, load as load_credentials, resolve as resolve_file,
