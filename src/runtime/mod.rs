@@ -16,6 +16,8 @@
 //!   TCP retry), with TTLs and negative answers, for the core's RFC 3263 steps.
 //! - [`PhoneOptions::record`]: a trace of every core input and output, which
 //!   `crate::replay` (feature `sim`) plays back against a fresh core.
+//! - `timing` (feature `timing`, for the call-setup benchmark only): instants stamped at
+//!   fixed points of the shell, to measure where a phone's own time goes.
 //!
 //! See `docs/embedding.md` for a complete example.
 
@@ -30,6 +32,8 @@ mod driver;
 mod events;
 mod identity;
 mod phone;
+#[cfg(feature = "timing")]
+pub mod timing;
 mod tls;
 // Reading a trace back serves only the replay (feature `sim`).
 #[cfg_attr(not(feature = "sim"), allow(dead_code, unused_imports))]
