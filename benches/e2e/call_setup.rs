@@ -6,7 +6,7 @@
 //! the floor is one RTT plus the registrar's own time. Built with `--features timing`,
 //! the Persistent rows also print where the phone's own time goes ([`crate::phone_time`]).
 
-use crate::measure::{line, ms, thread_sched, tids_named};
+use crate::measure::{line, ms, thread_faults, thread_sched, tids_named};
 use crate::phone_time::{self, SEGMENTS, Split};
 use crate::relay::{Crossing, Relay};
 use crate::server::{RegistrarProcess, user};
@@ -120,6 +120,8 @@ pub struct Point {
     /// caller's driver thread \[0\] and of async-io's reactor thread \[1\], from just
     /// before place-call to just after the outcome, µs (schedstat).
     pub threads: [(Vec<f64>, Vec<f64>); 2],
+    /// Persistent TLS: minor page faults of the caller's driver thread over the same span.
+    pub faults: Vec<f64>,
     /// Persistent TLS, built with `timing`: where the phone's own time went, per call.
     pub split: Vec<Split>,
     /// Persistent TLS, built with `timing`: calls whose stamps did not line up.
@@ -186,6 +188,7 @@ fn measure(lab: &Lab, registrar: &RegistrarProcess, mode: Mode, rtt: Duration, c
         while phone.events.try_next().is_some() {}
         phone_time::clear();
         let sched0 = sched();
+        let faults0 = caller.and_then(thread_faults);
         let t0 = Instant::now();
         let call = phone.handle.place_call_blocking(AccountId(0), &target, b"v=0\r\n".to_vec()).expect("place a call");
         let deadline = t0 + Duration::from_secs(10);
@@ -196,6 +199,7 @@ fn measure(lab: &Lab, registrar: &RegistrarProcess, mode: Mode, rtt: Duration, c
             continue;
         };
         let sched1 = sched();
+        let faults1 = caller.and_then(thread_faults);
         if !warm_up {
             point.ok.push(ms(t_ok - t0));
             if let Some(t) = invite_delivered(&relay, t0, mode) {
@@ -214,6 +218,9 @@ fn measure(lab: &Lab, registrar: &RegistrarProcess, mode: Mode, rtt: Duration, c
             point.relay_down.push(excess(&ok));
             point.above_floor_and_server.push(above);
             point.phone_own.push(above - excess(&invite) - excess(&ok));
+            if let (Some(f0), Some(f1)) = (faults0, faults1) {
+                point.faults.push(f1.saturating_sub(f0) as f64);
+            }
             for (i, (a, b)) in sched0.iter().zip(&sched1).enumerate() {
                 if let (Some((cpu0, wait0)), Some((cpu1, wait1))) = (a, b) {
                     point.threads[i].0.push(cpu1.saturating_sub(*cpu0) as f64 / 1e3);
@@ -296,6 +303,7 @@ fn print_persistent(id: &str, mode: Mode, point: &Point) {
         line(&format!("{id}/{name}/cpu"), cpu, "us", 0);
         line(&format!("{id}/{name}/run_queue_wait"), wait, "us", 0);
     }
+    line(&format!("{id}/phone_thread/minor_faults"), &point.faults, "faults", 0);
     if mode.answerer == Answerer::Registrar {
         let verdict = |v: Option<f64>| match v {
             Some(m) if m <= GOAL_US => format!("met ({m:.0} us)"),

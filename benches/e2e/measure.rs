@@ -105,6 +105,13 @@ pub fn thread_sched(tid: u64) -> Option<(u64, u64)> {
     Some((f.next()??, f.next()??))
 }
 
+/// Minor page faults of thread `tid` of this process so far.
+pub fn thread_faults(tid: u64) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // After the name (in parentheses): state is field 3, minflt field 10.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(7)?.parse().ok()
+}
+
 /// The thread ids of this process's threads called `name`.
 pub fn tids_named(name: &str) -> Vec<u64> {
     threads().into_iter().filter(|t| t.name == name).map(|t| t.tid).collect()
