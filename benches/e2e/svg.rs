@@ -69,8 +69,13 @@ pub fn call_setup_chart(results: &[(Mode, u64, Point)]) -> String {
         H / 2.0
     );
     // One series per mode.
-    let mut names: Vec<&str> = results.iter().map(|r| r.0.name).collect();
-    names.dedup();
+    // Each name once, in the order of first appearance (results run RTT by RTT).
+    let mut names: Vec<&str> = Vec::new();
+    for (mode, _, _) in results {
+        if !names.contains(&mode.name) {
+            names.push(mode.name);
+        }
+    }
     let mut legend_y = TOP + 10.0;
     for (i, name) in names.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
