@@ -7,7 +7,7 @@
 //! the Persistent rows also print where the phone's own time goes ([`crate::phone_time`]).
 
 use crate::measure::{line, ms, thread_faults, thread_sched, tids_named};
-use crate::phone_time::{self, SEGMENTS, Split};
+use crate::phone_time::{self, GROUPS, SEGMENTS, Split};
 use crate::relay::{Crossing, Relay};
 use crate::server::{RegistrarProcess, user};
 use crate::{Lab, env_num, phone_config, quick, wait_for, wait_registered};
@@ -319,12 +319,16 @@ fn print_persistent(id: &str, mode: Mode, point: &Point) {
     if !phone_time::ENABLED {
         return;
     }
-    for (i, (name, _)) in SEGMENTS.iter().enumerate() {
+    for (i, (name, _, _)) in SEGMENTS.iter().enumerate() {
         let v: Vec<f64> = point.split.iter().map(|s| s.phone[i]).collect();
         line(&format!("{id}/phone/{name}"), &v, "us", 1);
     }
     let total: Vec<f64> = point.split.iter().map(Split::phone_total).collect();
     line(&format!("{id}/phone/total"), &total, "us", 1);
+    for group in GROUPS {
+        let v: Vec<f64> = point.split.iter().map(|s| s.group_total(group)).collect();
+        line(&format!("{id}/phone/{group}_total"), &v, "us", 1);
+    }
     let to_relay: Vec<f64> = point.split.iter().map(|s| s.to_relay).collect();
     line(&format!("{id}/relay/read_invite"), &to_relay, "us", 1);
     println!(

@@ -7,22 +7,27 @@
 use crate::relay::Crossing;
 use std::time::Instant;
 
-/// The phone's segments of a call's way, in order: (figure name, what it covers).
-pub const SEGMENTS: [(&str, &str); 13] = [
-    ("command_channel", "place_call until the driver takes the command"),
-    ("core_out", "the core places the call (Core::place_call)"),
-    ("drain_out", "core done until the INVITE's Transmit is queued (reply to place_call, drain)"),
-    ("shell_to_tls", "Transmit queued until the writer hands it to rustls"),
-    ("tls_encrypt", "rustls encrypts until its socket write starts"),
-    ("socket_write", "the socket write of the INVITE"),
-    ("wake_up", "the relay writes the 200 until the phone's socket read starts"),
-    ("socket_read", "the socket read of the 200"),
-    ("tls_decrypt", "socket read done until rustls returns the plaintext"),
-    ("report_channel", "the reader's report until the driver takes it"),
-    ("core_in", "the core handles the 200 (Core::handle_input)"),
-    ("drain_in", "core done until the outcome event is queued"),
-    ("event_to_app", "event queued until the application has it"),
+/// The phone's segments of a call's way, in order: (figure name, group, what it covers).
+/// The groups are the shell (channels, wake-ups, the driver's own work), the core, TLS
+/// (rustls) and the socket (the system calls).
+pub const SEGMENTS: [(&str, &str, &str); 13] = [
+    ("command_channel", "shell", "place_call until the driver takes the command"),
+    ("core_out", "core", "the core places the call (Core::place_call)"),
+    ("drain_out", "shell", "core done until the INVITE's Transmit is queued (reply to place_call, drain)"),
+    ("shell_to_tls", "shell", "Transmit queued until the writer hands it to rustls"),
+    ("tls_encrypt", "tls", "rustls encrypts until its socket write starts"),
+    ("socket_write", "socket", "the socket write of the INVITE"),
+    ("wake_up", "shell", "the relay writes the 200 until the phone's socket read starts"),
+    ("socket_read", "socket", "the socket read of the 200"),
+    ("tls_decrypt", "tls", "socket read done until rustls returns the plaintext"),
+    ("report_channel", "shell", "the reader's report until the driver takes it"),
+    ("core_in", "core", "the core handles the 200 (Core::handle_input)"),
+    ("drain_in", "shell", "core done until the outcome event is queued"),
+    ("event_to_app", "shell", "event queued until the application has it"),
 ];
+
+/// The groups of [`SEGMENTS`], in the order they are printed.
+pub const GROUPS: [&str; 4] = ["shell", "core", "tls", "socket"];
 
 /// The split of one call, µs.
 #[derive(Clone, Debug)]
@@ -38,6 +43,11 @@ impl Split {
     /// The phone's segments added up, µs.
     pub fn phone_total(&self) -> f64 {
         self.phone.iter().sum()
+    }
+
+    /// The segments of `group` added up, µs.
+    pub fn group_total(&self, group: &str) -> f64 {
+        SEGMENTS.iter().zip(&self.phone).filter(|((_, g, _), _)| *g == group).map(|(_, v)| v).sum()
     }
 }
 
