@@ -20,6 +20,8 @@ const SIP: &[(&str, &str)] = &[
 
 /// The runtime, bottom first: the phone API starts the driver, never the reverse.
 const RUNTIME: &[(&str, &str)] = &[
+    // The stamps of the `timing` feature: named by the connection tasks and the driver.
+    ("timing", include_str!("../src/runtime/timing.rs")),
     ("der", include_str!("../src/runtime/der.rs")),
     ("clock", include_str!("../src/runtime/clock.rs")),
     ("certs", include_str!("../src/runtime/certs.rs")),
