@@ -1,5 +1,6 @@
 //! Micro figures of the sans-IO core and the SIP codec (criterion): inputs handled per
-//! second (keep-alive ping/pong cycles, REGISTER refreshes answered with a 2xx) and the
+//! second (keep-alive ping/pong cycles, REGISTER refreshes answered with a 2xx), the
+//! core's own work for one call (placing it; receiving its 100 and 200), and the
 //! `Framer`'s parse throughput over a realistic stream of REGISTER responses and INVITEs.
 //!
 //! After criterion's own report, one summary line per figure is printed in the form
@@ -77,6 +78,56 @@ fn keepalive(c: &mut Criterion) {
     g.finish();
 }
 
+/// A registered one-line core that placed and ended one call, so that it answers the
+/// proxy's INVITE challenge in advance from now on (as in the call-setup benchmark).
+fn call_rig() -> Rig {
+    let mut rig = Rig::registered(config(1, Duration::from_secs(u64::from(NEVER_S)), NEVER_S));
+    call_step(&mut rig);
+    assert_eq!(rig.invites.len(), 2, "the first INVITE draws the proxy's challenge");
+    rig
+}
+
+/// [`call_step`], checking that the call took one INVITE (its credentials were sent in
+/// advance).
+fn timed_call(rig: &mut Rig) -> (std::time::Duration, std::time::Duration) {
+    let spent = call_step(rig);
+    assert_eq!(rig.invites.len(), 1, "one INVITE per call");
+    spent
+}
+
+/// One call: the core's work placing it (until its INVITE is queued) and receiving the
+/// 100 and 200 (until its ACK and outcome are queued); the server's work and the
+/// hang-up are not timed.
+fn call_step(rig: &mut Rig) -> (std::time::Duration, std::time::Duration) {
+    let sdp = b"v=0\r\n".to_vec();
+    rig.invites.clear();
+    let t0 = WallInstant::now();
+    let call = rig.core.place_call(rig.now, AccountId(0), "2000", sdp).expect("place a call");
+    rig.drain();
+    let placed = t0.elapsed();
+    rig.serve();
+    let t1 = WallInstant::now();
+    rig.deliver();
+    let answered = t1.elapsed();
+    assert!(rig.to_core.is_empty());
+    rig.core.hang_up(rig.now, call).expect("hang up");
+    rig.exchange();
+    (placed, answered)
+}
+
+fn calls(c: &mut Criterion) {
+    let mut g = c.benchmark_group("core");
+    g.bench_function("place_call", |b| {
+        let mut rig = call_rig();
+        b.iter_custom(|iters| (0..iters).map(|_| timed_call(&mut rig).0).sum());
+    });
+    g.bench_function("call_answered", |b| {
+        let mut rig = call_rig();
+        b.iter_custom(|iters| (0..iters).map(|_| timed_call(&mut rig).1).sum());
+    });
+    g.finish();
+}
+
 /// A realistic received stream: per call, a REGISTER 401 and 200 (as the registrar
 /// sends them) and an INVITE with SDP (as the core writes it), repeated.
 fn sip_stream() -> Vec<u8> {
@@ -134,11 +185,14 @@ fn main() {
         .measurement_time(std::time::Duration::from_secs(3))
         .output_directory(&summary::output_dir());
     keepalive(&mut c);
+    calls(&mut c);
     parse(&mut c);
     c.final_summary();
     summary::print(&[
         ("core/ping_pong_cycle", summary::Unit::PerSecond("cycles/s")),
         ("core/register_refresh_2xx", summary::Unit::PerSecond("refreshes/s")),
+        ("core/place_call", summary::Unit::Nanos),
+        ("core/call_answered", summary::Unit::Nanos),
         ("codec/framer_parse", summary::Unit::Throughput { bytes: sip_stream().len() as f64 }),
     ]);
 }

@@ -37,6 +37,8 @@ const DNS: &[(&str, &str)] = &[
 
 /// The runtime, bottom first: the phone API starts the driver, never the reverse.
 const RUNTIME: &[(&str, &str)] = &[
+    // The stamps of the `timing` feature: named by the connection tasks and the driver.
+    ("timing", include_str!("../src/runtime/timing.rs")),
     ("der", include_str!("../src/runtime/der.rs")),
     ("clock", include_str!("../src/runtime/clock.rs")),
     ("on_reactor", include_str!("../src/runtime/on_reactor.rs")),

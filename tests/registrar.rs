@@ -352,7 +352,7 @@ fn call_between_two_lines_on_one_connection() {
         assert_eq!(relayed.header_all("Via").len(), 1);
 
         let s = reg.stats();
-        assert_eq!((s.accepted, s.invites), (1, 2));
+        assert_eq!((s.accepted, s.invites, s.invites_answered), (1, 2, 0));
         let log = reg.log();
         assert!(log.iter().any(|l| l.starts_with(&format!("conn=1 INVITE sips:1002@{DOMAIN} | Contact: <sips:1001@"))));
         assert!(log.iter().any(|l| l.starts_with("conn=1 BYE sips:1002@")));
@@ -580,6 +580,89 @@ fn cancel_reaches_the_callee_and_487_comes_back() {
         assert_eq!(got.method(), Some("ACK"));
         assert_eq!(Via::parse(got.top_via().unwrap()).unwrap().branch(), Some(proxy_branch.as_str()));
         assert_eq!(reg.stats().accepted, 2);
+    });
+}
+
+/// With `answer_invites` the registrar is the callee: the INVITE is still challenged,
+/// then answered 200 with an SDP answer over the caller's connection, and nothing reaches
+/// the registered callee; the ACK is absorbed and the BYE answered. A user that is not
+/// registered (or not known) is answered too.
+#[test]
+fn answer_invites_answers_here_and_forwards_nothing() {
+    let (pki, reg) = pki_and_registrar(|c, _| c.answer_invites = true);
+    bounded(30, async {
+        let mut callee = connect(&reg, &pki).await;
+        assert_eq!(callee.register("1002", "secret2", 600).await.status(), Some(200));
+        let mut caller = connect(&reg, &pki).await;
+        let mut last_to = String::new();
+        for (n, user) in ["1002", "7777"].into_iter().enumerate() {
+            let target = format!("sips:{user}@{DOMAIN}");
+            let call_id = format!("answered-{n}");
+            let request = |c: &mut Client, method: &str, cseq: u32, to: &str| {
+                let branch = c.next_branch();
+                Message::request(method, &target)
+                    .with_header("Via", format!("SIP/2.0/TLS {};branch={branch}", c.local))
+                    .with_header("Max-Forwards", "70")
+                    .with_header("From", format!("<sips:1001@{DOMAIN}>;tag=caller"))
+                    .with_header("To", to)
+                    .with_header("Call-ID", call_id.clone())
+                    .with_header("CSeq", format!("{cseq} {method}"))
+            };
+            let offer =
+                b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+            let mut first = request(&mut caller, "INVITE", 1, &format!("<{target}>"));
+            first.set_body("application/sdp", offer.to_vec());
+            caller.send(&first.to_bytes()).await;
+            let challenge = caller.message().await;
+            assert_eq!(challenge.status(), Some(407), "{challenge:?}");
+            let ch = digest::best_challenge(challenge.header_all("Proxy-Authenticate")).unwrap();
+            let mut second = request(&mut caller, "INVITE", 2, &format!("<{target}>"));
+            second.set_body("application/sdp", offer.to_vec());
+            second.push_header(
+                "Proxy-Authorization",
+                digest::authorization(&ch, "1001", "secret1", "INVITE", &target, 1, "abc"),
+            );
+            caller.send(&second.to_bytes()).await;
+
+            // The 200 comes at once (no 100 Trying), from the registrar itself.
+            let ok = caller.message().await;
+            assert_eq!((ok.status(), ok.cseq()), (Some(200), Some((2, "INVITE"))), "{ok:?}");
+            assert_eq!(ok.header_all("Via"), second.header_all("Via"));
+            assert_eq!(ok.call_id(), Some(call_id.as_str()));
+            let to = NameAddr::parse(ok.header("To").unwrap()).unwrap();
+            assert_eq!(to.uri, target);
+            let tag = to.tag().expect("the 200 tags the To").to_string();
+            assert_eq!(ok.header("Record-Route"), Some(format!("<sips:{};lr>", reg.addr()).as_str()));
+            let contact = NameAddr::parse(ok.header("Contact").unwrap()).unwrap();
+            assert_eq!(contact.uri, format!("sips:{user}@{}", reg.addr()));
+            assert_eq!(ok.header("Content-Type"), Some("application/sdp"));
+            let sdp = String::from_utf8(ok.body.clone()).unwrap();
+            assert!(sdp.starts_with("v=0\r\n"), "{sdp}");
+            assert!(sdp.ends_with("m=audio 0 RTP/AVP 0\r\n"), "the offered stream is declined: {sdp}");
+
+            let to = format!("<{target}>;tag={tag}");
+            let ack = request(&mut caller, "ACK", 2, &to).with_header("Route", ok.header("Record-Route").unwrap());
+            caller.send(&ack.to_bytes()).await;
+            let bye = request(&mut caller, "BYE", 3, &to).with_header("Route", ok.header("Record-Route").unwrap());
+            caller.send(&bye.to_bytes()).await;
+            // Nothing answers the ACK: the next message is the BYE's 200.
+            let bye_ok = caller.message().await;
+            assert_eq!((bye_ok.status(), bye_ok.cseq()), (Some(200), Some((3, "BYE"))), "{bye_ok:?}");
+            last_to = to;
+        }
+        assert_eq!(callee.frame_within(Duration::from_millis(300)).await, None, "nothing was forwarded");
+        let s = reg.stats();
+        assert_eq!((s.invites, s.invites_answered), (4, 2));
+        // The dialog ended with its BYE: another BYE in it is routed as the proxy routes
+        // any request, and user 7777 has no binding.
+        let late = Message::request("BYE", &format!("sips:7777@{DOMAIN}"))
+            .with_header("Via", format!("SIP/2.0/TLS {};branch=z9hG4bKlate", caller.local))
+            .with_header("From", format!("<sips:1001@{DOMAIN}>;tag=caller"))
+            .with_header("To", last_to)
+            .with_header("Call-ID", "answered-1")
+            .with_header("CSeq", "4 BYE");
+        caller.send(&late.to_bytes()).await;
+        assert_eq!(caller.message().await.status(), Some(404));
     });
 }
 

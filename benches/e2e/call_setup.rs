@@ -1,10 +1,14 @@
 //! Call setup: from the application's place-call to the INVITE's first byte at the
 //! server and to the 200 OK back at the phone, Persistent TLS against per-call TLS 1.3
 //! and TLS 1.2, at 0, 10 and 50 ms emulated RTT. The callee is a second phone registered
-//! directly on the registrar (no emulated delay) that answers at once.
+//! directly on the registrar (no emulated delay) that answers at once; and, for the
+//! Persistent path's true floor, the registrar itself answers (no second phone), so that
+//! the floor is one RTT plus the registrar's own time. Built with `--features timing`,
+//! the Persistent rows also print where the phone's own time goes ([`crate::phone_time`]).
 
-use crate::measure::{line, ms};
-use crate::relay::Relay;
+use crate::measure::{line, ms, thread_faults, thread_sched, tids_named};
+use crate::phone_time::{self, GROUPS, SEGMENTS, Split};
+use crate::relay::{Crossing, Relay};
 use crate::server::{RegistrarProcess, user};
 use crate::{Lab, env_num, phone_config, quick, wait_for, wait_registered};
 use sip_ptls::config::TransportMode;
@@ -18,6 +22,15 @@ use std::time::{Duration, Instant};
 /// The emulated round-trip times, ms.
 pub const RTTS: [u64; 3] = [0, 10, 50];
 
+/// Who answers the INVITE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answerer {
+    /// A second phone behind the registrar (no emulated delay), answering at once.
+    Callee,
+    /// The registrar itself (`RegistrarConfig::answer_invites`): no second phone.
+    Registrar,
+}
+
 /// A transport variant.
 #[derive(Clone, Copy)]
 pub struct Mode {
@@ -27,6 +40,8 @@ pub struct Mode {
     pub transport: TransportMode,
     /// The registrar offers TLS 1.2 only.
     pub tls12: bool,
+    /// Who answers.
+    pub answerer: Answerer,
     /// Round trips from place-call to the 200 OK that no implementation can avoid:
     /// TCP (per call), the TLS handshake (per call: 1 RTT for TLS 1.3, and for TLS 1.2
     /// too because rustls resumes the session cached by the registration's connection;
@@ -41,12 +56,22 @@ pub struct Mode {
     pub records_before_invite: usize,
 }
 
-/// The three variants compared.
-pub const MODES: [Mode; 3] = [
+/// The variants compared.
+pub const MODES: [Mode; 4] = [
     Mode {
         name: "persistent",
         transport: TransportMode::PersistentTls,
         tls12: false,
+        answerer: Answerer::Callee,
+        floor_rtts: 1.0,
+        invite_floor_rtts: 0.5,
+        records_before_invite: 0,
+    },
+    Mode {
+        name: "persistent_registrar_answers",
+        transport: TransportMode::PersistentTls,
+        tls12: false,
+        answerer: Answerer::Registrar,
         floor_rtts: 1.0,
         invite_floor_rtts: 0.5,
         records_before_invite: 0,
@@ -55,6 +80,7 @@ pub const MODES: [Mode; 3] = [
         name: "per_call_tls13",
         transport: TransportMode::PerCallTls,
         tls12: false,
+        answerer: Answerer::Callee,
         floor_rtts: 3.0,
         invite_floor_rtts: 2.5,
         records_before_invite: 1,
@@ -63,6 +89,7 @@ pub const MODES: [Mode; 3] = [
         name: "per_call_tls12",
         transport: TransportMode::PerCallTls,
         tls12: true,
+        answerer: Answerer::Callee,
         floor_rtts: 3.0,
         invite_floor_rtts: 2.5,
         records_before_invite: 0,
@@ -76,15 +103,29 @@ pub struct Point {
     pub invite: Vec<f64>,
     /// place-call → 200 OK seen by the application (`CallOutcome::Answered`).
     pub ok: Vec<f64>,
-    /// Persistent TLS only: time spent on the server side (registrar and callee), ms.
+    /// Persistent TLS only: time spent on the server side (the registrar, and the callee
+    /// when a phone answers): from the INVITE's delivery to the server until the 200
+    /// reached the relay, ms.
     pub server: Vec<f64>,
-    /// Persistent TLS only: the relay's own delay beyond RTT/2 per traversal, measured on
-    /// the client's records of the call (delivery − arrival − RTT/2), µs.
-    pub relay_excess: Vec<f64>,
+    /// Persistent TLS only: the relay's own delay beyond RTT/2 on the INVITE (delivery −
+    /// arrival − RTT/2), µs.
+    pub relay_up: Vec<f64>,
+    /// Persistent TLS only: the same on the 200, µs.
+    pub relay_down: Vec<f64>,
     /// Persistent TLS only: 200 OK at phone − (floor + server time), µs.
     pub above_floor_and_server: Vec<f64>,
-    /// Persistent TLS only: the above less four relay traversals' excess, µs.
+    /// Persistent TLS only: the above less the relay's excess both ways, µs.
     pub phone_own: Vec<f64>,
+    /// Persistent TLS: CPU time and run-queue wait (runnable, not running) of the
+    /// caller's driver thread \[0\] and of async-io's reactor thread \[1\], from just
+    /// before place-call to just after the outcome, µs (schedstat).
+    pub threads: [(Vec<f64>, Vec<f64>); 2],
+    /// Persistent TLS: minor page faults of the caller's driver thread over the same span.
+    pub faults: Vec<f64>,
+    /// Persistent TLS, built with `timing`: where the phone's own time went, per call.
+    pub split: Vec<Split>,
+    /// Persistent TLS, built with `timing`: calls whose stamps did not line up.
+    pub split_dropped: usize,
 }
 
 /// A callee phone that answers every call at once, on a thread of its own.
@@ -131,8 +172,13 @@ fn measure(lab: &Lab, registrar: &RegistrarProcess, mode: Mode, rtt: Duration, c
     let relay = Relay::start(registrar.addr, rtt);
     let mut cfg = phone_config(relay.addr, None, 0, 1);
     cfg.mode = mode.transport;
+    let callees = tids_named("sip-ptls-phone");
     let phone = Phone::spawn(cfg, lab.dir.path()).expect("start the caller");
     wait_registered(&phone.events, 1, None, Duration::from_secs(10)).expect("caller registered");
+    // The caller's driver thread, and async-io's reactor thread (one per process).
+    let caller = tids_named("sip-ptls-phone").into_iter().find(|t| !callees.contains(t));
+    let reactor = tids_named("async-io").first().copied();
+    let sched = || [caller, reactor].map(|t| t.and_then(thread_sched));
     let target = user(1).0;
     let mut point = Point::default();
     // One warm-up call draws the proxy's challenge; the measured calls answer it in advance.
@@ -140,6 +186,9 @@ fn measure(lab: &Lab, registrar: &RegistrarProcess, mode: Mode, rtt: Duration, c
         let warm_up = n == 0;
         std::thread::sleep(Duration::from_millis(100));
         while phone.events.try_next().is_some() {}
+        phone_time::clear();
+        let sched0 = sched();
+        let faults0 = caller.and_then(thread_faults);
         let t0 = Instant::now();
         let call = phone.handle.place_call_blocking(AccountId(0), &target, b"v=0\r\n".to_vec()).expect("place a call");
         let deadline = t0 + Duration::from_secs(10);
@@ -149,6 +198,8 @@ fn measure(lab: &Lab, registrar: &RegistrarProcess, mode: Mode, rtt: Duration, c
             eprintln!("call_setup: {} call not answered: {answered:?}", mode.name);
             continue;
         };
+        let sched1 = sched();
+        let faults1 = caller.and_then(thread_faults);
         if !warm_up {
             point.ok.push(ms(t_ok - t0));
             if let Some(t) = invite_delivered(&relay, t0, mode) {
@@ -157,17 +208,29 @@ fn measure(lab: &Lab, registrar: &RegistrarProcess, mode: Mode, rtt: Duration, c
         }
         if !warm_up
             && mode.transport == TransportMode::PersistentTls
-            && let Some(d) = server_time(&relay, t0, t_ok, rtt)
-            && let Some(x) = relay_excess(&relay, t0, rtt)
+            && let Some((invite, ok)) = persistent_crossings(&relay, t0, t_ok, rtt)
         {
-            let (total, server, rtt_ms) = (ms(t_ok - t0), ms(d), ms(rtt));
-            let own = (total - mode.floor_rtts * rtt_ms - server) * 1e3;
+            let (total, server, rtt_ms) = (ms(t_ok - t0), ms(ok.arrived - invite.delivered), ms(rtt));
+            let above = (total - mode.floor_rtts * rtt_ms - server) * 1e3;
+            let excess = |c: &Crossing| ms(c.delivered.saturating_duration_since(c.arrived + rtt / 2)) * 1e3;
             point.server.push(server);
-            point.relay_excess.push(x * 1e3);
-            point.above_floor_and_server.push(own);
-            // Two traversals (INVITE, 200); the server's direction is assumed to cost the
-            // relay what the client's does.
-            point.phone_own.push(own - 2.0 * x * 1e3);
+            point.relay_up.push(excess(&invite));
+            point.relay_down.push(excess(&ok));
+            point.above_floor_and_server.push(above);
+            point.phone_own.push(above - excess(&invite) - excess(&ok));
+            if let (Some(f0), Some(f1)) = (faults0, faults1) {
+                point.faults.push(f1.saturating_sub(f0) as f64);
+            }
+            for (i, (a, b)) in sched0.iter().zip(&sched1).enumerate() {
+                if let (Some((cpu0, wait0)), Some((cpu1, wait1))) = (a, b) {
+                    point.threads[i].0.push(cpu1.saturating_sub(*cpu0) as f64 / 1e3);
+                    point.threads[i].1.push(wait1.saturating_sub(*wait0) as f64 / 1e3);
+                }
+            }
+            match phone_time::split(t0, t_ok, &invite, &ok) {
+                Some(split) => point.split.push(split),
+                None => point.split_dropped += usize::from(phone_time::ENABLED),
+            }
         }
         let _ = phone.handle.hang_up_blocking(call);
         let _ = wait_for(
@@ -197,43 +260,82 @@ fn invite_delivered(relay: &Relay, t0: Instant, mode: Mode) -> Option<Instant> {
     }
 }
 
-/// Time a Persistent call spent on the server side (registrar, and the callee behind it):
-/// from the INVITE's delivery (it carries credentials) to the 200 leaving the server.
-/// "Leaving the server" is when the relay read it. `None` when the records do not fit.
-fn server_time(relay: &Relay, t0: Instant, t_ok: Instant, rtt: Duration) -> Option<Duration> {
-    let half = rtt / 2;
-    let up: Vec<Instant> =
-        relay.records().iter().filter(|r| r.delivered >= t0 && r.content_type == 23).map(|r| r.delivered).collect();
-    let down: Vec<Instant> =
-        relay.arrivals().iter().filter(|a| !a.up && a.at >= t0 && a.content_type == 23).map(|a| a.at).collect();
+/// The INVITE's and the 200's crossings of the relay in a Persistent call placed at `t0`
+/// and answered at `t_ok`: the client's first application-data record after `t0`, and the
+/// server's last one delivered before `t_ok`. The server time between them is the
+/// registrar's (and the callee's, which is not behind the relay), so it never holds a
+/// round trip: more than half an RTT means the records were attributed wrongly, and the
+/// sample is dropped (`None`).
+fn persistent_crossings(relay: &Relay, t0: Instant, t_ok: Instant, rtt: Duration) -> Option<(Crossing, Crossing)> {
+    let data = |c: &&Crossing| c.content_type == 23 && c.arrived >= t0;
+    let up = relay.crossings(true);
+    let down = relay.crossings(false);
     if std::env::var_os("SIP_PTLS_BENCH_TRACE").is_some() {
-        let rel = |v: &[Instant]| v.iter().map(|t| format!("{:.3}", ms(*t - t0))).collect::<Vec<_>>().join(" ");
-        eprintln!("trace: up delivered [{}] down arrived [{}] ok {:.3}", rel(&up), rel(&down), ms(t_ok - t0));
+        let rel = |v: &[Crossing]| {
+            v.iter().filter(data).map(|c| format!("{:.3}", ms(c.delivered - t0))).collect::<Vec<_>>().join(" ")
+        };
+        eprintln!("trace: up delivered [{}] down delivered [{}] ok {:.3}", rel(&up), rel(&down), ms(t_ok - t0));
     }
-    let invite = *up.first()?;
-    let ok = *down.iter().rfind(|a| **a + half <= t_ok)?;
-    let d = ok.checked_duration_since(invite)?;
-    // The callee is not behind the relay, so server time never holds a round trip: more
-    // than half an RTT means the records were attributed wrongly; the sample is dropped.
-    (rtt.is_zero() || d < half).then_some(d)
+    let invite = *up.iter().find(data)?;
+    let ok = *down.iter().filter(data).rfind(|c| c.delivered <= t_ok)?;
+    let d = ok.arrived.checked_duration_since(invite.delivered)?;
+    (rtt.is_zero() || d < rtt / 2).then_some((invite, ok))
 }
 
-/// The relay's mean delay beyond RTT/2 on the client's records since `t0`, ms. A record's
-/// arrival and delivery are matched by their order on the connection.
-fn relay_excess(relay: &Relay, t0: Instant, rtt: Duration) -> Option<f64> {
-    let arrivals: Vec<_> = relay.arrivals().into_iter().filter(|a| a.up).collect();
-    let delivered = relay.records();
-    let mut excess = Vec::new();
-    for conn in delivered.iter().map(|r| r.conn).collect::<std::collections::BTreeSet<_>>() {
-        let a = arrivals.iter().filter(|a| a.conn == conn);
-        let d = delivered.iter().filter(|r| r.conn == conn);
-        for (a, d) in a.zip(d) {
-            if a.at >= t0 {
-                excess.push(ms(d.delivered.saturating_duration_since(a.at + rtt / 2)));
-            }
-        }
+/// The goal for the Persistent path: within this of 1 RTT + the registrar's own time, µs.
+const GOAL_US: f64 = 300.0;
+
+/// The Persistent figures beyond the setup time: the server's time, what is above the
+/// floor with it, the relay's share, and (built with `timing`) the phone's own split.
+fn print_persistent(id: &str, mode: Mode, point: &Point) {
+    // The floor with the server's time: 1 RTT + server time (the floor); what is
+    // left is the phone's own time and the relay's.
+    let server = match mode.answerer {
+        Answerer::Callee => "server_time",
+        Answerer::Registrar => "registrar_time",
+    };
+    line(&format!("{id}/{server}"), &point.server, "ms", 3);
+    let above = line(&format!("{id}/above_floor_plus_{server}"), &point.above_floor_and_server, "us", 0);
+    line(&format!("{id}/relay_excess_invite"), &point.relay_up, "us", 0);
+    line(&format!("{id}/relay_excess_200"), &point.relay_down, "us", 0);
+    let own = line(&format!("{id}/phone_own_time"), &point.phone_own, "us", 0);
+    for (name, (cpu, wait)) in ["phone_thread", "reactor_thread"].iter().zip(&point.threads) {
+        line(&format!("{id}/{name}/cpu"), cpu, "us", 0);
+        line(&format!("{id}/{name}/run_queue_wait"), wait, "us", 0);
     }
-    (!excess.is_empty()).then(|| excess.iter().sum::<f64>() / excess.len() as f64)
+    line(&format!("{id}/phone_thread/minor_faults"), &point.faults, "faults", 0);
+    if mode.answerer == Answerer::Registrar {
+        let verdict = |v: Option<f64>| match v {
+            Some(m) if m <= GOAL_US => format!("met ({m:.0} us)"),
+            Some(m) => format!("missed ({m:.0} us)"),
+            None => "not measured".to_string(),
+        };
+        println!(
+            "{id}/goal_within_{GOAL_US:.0}us: above 1 RTT + registrar time {}; less the relay's excess {}",
+            verdict(above),
+            verdict(own)
+        );
+    }
+    if !phone_time::ENABLED {
+        return;
+    }
+    for (i, (name, _, _)) in SEGMENTS.iter().enumerate() {
+        let v: Vec<f64> = point.split.iter().map(|s| s.phone[i]).collect();
+        line(&format!("{id}/phone/{name}"), &v, "us", 1);
+    }
+    let total: Vec<f64> = point.split.iter().map(Split::phone_total).collect();
+    line(&format!("{id}/phone/total"), &total, "us", 1);
+    for group in GROUPS {
+        let v: Vec<f64> = point.split.iter().map(|s| s.group_total(group)).collect();
+        line(&format!("{id}/phone/{group}_total"), &v, "us", 1);
+    }
+    let to_relay: Vec<f64> = point.split.iter().map(|s| s.to_relay).collect();
+    line(&format!("{id}/relay/read_invite"), &to_relay, "us", 1);
+    println!(
+        "{id}/phone/samples: {} calls split, {} dropped (stamps not lined up)",
+        point.split.len(),
+        point.split_dropped
+    );
 }
 
 /// The scenario.
@@ -241,11 +343,16 @@ pub fn run(lab: &Lab) {
     let calls = env_num("SIP_PTLS_BENCH_CALLS", if quick() { 3 } else { 10 }) as usize;
     let mut r13 = RegistrarProcess::start(lab.dir.path(), 2, false);
     let mut r12 = RegistrarProcess::start(lab.dir.path(), 2, true);
+    let mut answering = RegistrarProcess::start_answering(lab.dir.path(), 2);
     let callees = (Callee::start(lab, &r13), Callee::start(lab, &r12));
     let mut results: Vec<(Mode, u64, Point)> = Vec::new();
     for rtt in RTTS {
         for mode in MODES {
-            let registrar = if mode.tls12 { &r12 } else { &r13 };
+            let registrar = match (mode.answerer, mode.tls12) {
+                (Answerer::Registrar, _) => &answering,
+                (Answerer::Callee, true) => &r12,
+                (Answerer::Callee, false) => &r13,
+            };
             let point = measure(lab, registrar, mode, Duration::from_millis(rtt), calls);
             let id = format!("call_setup/{}_rtt{rtt}ms", mode.name);
             line(&format!("{id}/invite_at_server"), &point.invite, "ms", 3);
@@ -259,12 +366,7 @@ pub fn run(lab: &Lab) {
                 let over: Vec<f64> = point.ok.iter().map(|t| (t - floor) * 1e3).collect();
                 line(&format!("{id}/above_floor"), &over, "us", 0);
                 if mode.transport == TransportMode::PersistentTls {
-                    // The floor with the server's time: 1 RTT + server time (the issue's
-                    // floor); what is left is the phone's own time and the relay's.
-                    line(&format!("{id}/server_time"), &point.server, "ms", 3);
-                    line(&format!("{id}/above_floor_plus_server_time"), &point.above_floor_and_server, "us", 0);
-                    line(&format!("{id}/relay_excess_per_traversal"), &point.relay_excess, "us", 0);
-                    line(&format!("{id}/phone_own_time"), &point.phone_own, "us", 0);
+                    print_persistent(&id, mode, &point);
                 }
             }
             results.push((mode, rtt, point));
@@ -288,6 +390,11 @@ pub fn run(lab: &Lab) {
     }
     let invites = (r13.counts().invites, r12.counts().invites);
     println!("call_setup: registrar INVITEs received (TLS 1.3 / TLS 1.2 registrar): {} / {}", invites.0, invites.1);
+    let answered = answering.counts();
+    println!(
+        "call_setup: answering registrar: {} INVITEs received, {} answered by the registrar itself",
+        answered.invites, answered.answered
+    );
     drop(callees);
     let chart = crate::svg::call_setup_chart(&results);
     let path = crate::docs_dir().join("call-setup-vs-rtt.svg");

@@ -9,6 +9,7 @@
 //! cargo bench --bench e2e                        # every scenario, documented defaults
 //! cargo bench --bench e2e -- call_setup          # one scenario (also: failover, idle, scale, storm)
 //! SIP_PTLS_BENCH_QUICK=1 cargo bench --bench e2e # short runs while developing
+//! cargo bench --bench e2e --features timing -- call_setup   # and where the phone's time goes
 //! ```
 //!
 //! Environment (defaults produce the figures in docs/benchmarks.md):
@@ -23,6 +24,7 @@ mod failover;
 mod floor;
 mod idle;
 mod measure;
+mod phone_time;
 mod relay;
 mod scale;
 mod server;

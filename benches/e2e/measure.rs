@@ -97,6 +97,26 @@ pub fn threads_of(pid: &str) -> Vec<ThreadSample> {
     out
 }
 
+/// Thread `tid` of this process: time on a CPU and time waiting on a run queue
+/// (runnable, not running), ns, from its schedstat.
+pub fn thread_sched(tid: u64) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    let mut f = text.split_whitespace().map(|x| x.parse::<u64>().ok());
+    Some((f.next()??, f.next()??))
+}
+
+/// Minor page faults of thread `tid` of this process so far.
+pub fn thread_faults(tid: u64) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // After the name (in parentheses): state is field 3, minflt field 10.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(7)?.parse().ok()
+}
+
+/// The thread ids of this process's threads called `name`.
+pub fn tids_named(name: &str) -> Vec<u64> {
+    threads().into_iter().filter(|t| t.name == name).map(|t| t.tid).collect()
+}
+
 /// This process's resident memory in bytes.
 pub fn self_rss() -> u64 {
     rss("/proc/self/status")

@@ -2,8 +2,9 @@
 //! round-trip time (and the client's first bytes by one more RTT, because the kernel
 //! completes the TCP handshake with the relay at once: the server then sees the first
 //! flight when it would after a real SYN / SYN-ACK round trip), counts the bytes and segments it carries, and notes when the first
-//! byte of each TLS record from the client is delivered to the server (so that the
-//! benchmark can tell when the INVITE reached the server without decrypting anything).
+//! byte of each TLS record arrived at the relay and when it was delivered, in both
+//! directions (so that the benchmark can tell when the INVITE reached the server, and the
+//! 200 the phone, without decrypting anything).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -12,15 +13,16 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A TLS record sent by the client, as delivered to the server.
+/// A TLS record as the relay delivered it: the client's to the server
+/// ([`Relay::records`]) or the server's to the client ([`Relay::down_records`]).
 #[derive(Clone, Copy, Debug)]
 pub struct RecordSeen {
     /// The relayed connection (numbered from 1 in accept order).
     pub conn: u64,
     /// TLS content type: 22 handshake, 20 change_cipher_spec, 23 application data.
     pub content_type: u8,
-    /// When the relay wrote the record's first byte to the server (stamped just before the
-    /// write).
+    /// When the relay wrote the record's first byte to its destination (stamped just
+    /// before the write).
     pub delivered: Instant,
 }
 
@@ -69,9 +71,22 @@ impl RecordParser {
     }
 }
 
+/// One TLS record's way through the relay: its arrival and its delivery, matched by their
+/// order on the connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Crossing {
+    /// TLS content type.
+    pub content_type: u8,
+    /// When the relay read its first byte.
+    pub arrived: Instant,
+    /// When the relay wrote its first byte on (stamped just before the write).
+    pub delivered: Instant,
+}
+
 #[derive(Default)]
 struct Shared {
     records: Mutex<Vec<RecordSeen>>,
+    down_records: Mutex<Vec<RecordSeen>>,
     arrivals: Mutex<Vec<Arrival>>,
     /// Bytes and writes client→server and server→client.
     up_bytes: AtomicU64,
@@ -133,6 +148,31 @@ impl Relay {
     /// The client's TLS records delivered so far.
     pub fn records(&self) -> Vec<RecordSeen> {
         self.shared.records.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The server's TLS records delivered to the client so far.
+    pub fn down_records(&self) -> Vec<RecordSeen> {
+        self.shared.down_records.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Every record of one direction (`up`: the client's) that arrived and was delivered
+    /// so far, in order.
+    pub fn crossings(&self, up: bool) -> Vec<Crossing> {
+        let delivered = if up { self.records() } else { self.down_records() };
+        let arrived: Vec<Arrival> = self.arrivals().into_iter().filter(|a| a.up == up).collect();
+        let conns: std::collections::BTreeSet<u64> = delivered.iter().map(|r| r.conn).collect();
+        let mut out = Vec::new();
+        for conn in conns {
+            let a = arrived.iter().filter(|a| a.conn == conn);
+            let d = delivered.iter().filter(|r| r.conn == conn);
+            out.extend(a.zip(d).map(|(a, d)| Crossing {
+                content_type: a.content_type,
+                arrived: a.at,
+                delivered: d.delivered,
+            }));
+        }
+        out.sort_by_key(|c| c.arrived);
+        out
     }
 
     /// Every record that arrived so far, both directions.
@@ -220,6 +260,7 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration, conn: u64, up: 
         .name(if records.is_some() { "relay-up-wr" } else { "relay-down-wr" }.into())
         .spawn(move || {
             let mut parser = RecordParser::default();
+            let log = if up { &shared.records } else { &shared.down_records };
             while let Ok(chunk) = rx.recv() {
                 match chunk {
                     Chunk::End => break,
@@ -228,6 +269,12 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration, conn: u64, up: 
                         // Stamped before the write: a stamp taken after it can come later
                         // than the server's answer, which another thread reads.
                         let delivered = Instant::now();
+                        // Logged before the write too: the benchmark may look for the
+                        // record as soon as the other side has read it.
+                        let started = parser.starts(&data);
+                        log.lock().unwrap_or_else(|e| e.into_inner()).extend(
+                            started.into_iter().map(|content_type| RecordSeen { conn, content_type, delivered }),
+                        );
                         if to.write_all(&data).is_err() {
                             break;
                         }
@@ -237,15 +284,6 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration, conn: u64, up: 
                         };
                         bytes.fetch_add(data.len() as u64, Ordering::SeqCst);
                         writes.fetch_add(1, Ordering::SeqCst);
-                        if let Some(conn) = records {
-                            let started = parser.starts(&data);
-                            let mut log = shared.records.lock().unwrap_or_else(|e| e.into_inner());
-                            log.extend(started.into_iter().map(|content_type| RecordSeen {
-                                conn,
-                                content_type,
-                                delivered,
-                            }));
-                        }
                     }
                 }
             }

@@ -1,7 +1,8 @@
 //! The registrar in a process of its own, so that the client's and the server's CPU do
 //! not mix: the benchmark binary re-executes itself with a hidden argument and drives the
 //! child through its standard input (`kill`, `reset`, `freeze`, `thaw`, `restore`,
-//! `stats`), one command per line, one answer line each.
+//! `stats`), one command per line, one answer line each. A registrar process started with
+//! [`RegistrarProcess::start_answering`] answers INVITEs itself instead of routing them.
 
 use sip_ptls::registrar::lab::Lab;
 use sip_ptls::registrar::{PemFiles, Registrar, RegistrarConfig};
@@ -30,6 +31,8 @@ pub struct Counts {
     pub pings: u64,
     /// INVITEs received.
     pub invites: u64,
+    /// INVITEs the registrar answered itself.
+    pub answered: u64,
 }
 
 /// A registrar process and the pipe to it.
@@ -54,12 +57,23 @@ pub fn write_server_cert(lab: &Lab) {
 impl RegistrarProcess {
     /// Starts a registrar process knowing `users` users, with the certificate in `dir`.
     pub fn start(dir: &Path, users: usize, tls12_only: bool) -> RegistrarProcess {
+        RegistrarProcess::start_with(dir, users, tls12_only, false)
+    }
+
+    /// [`RegistrarProcess::start`] (TLS 1.2 and 1.3) for a registrar that answers every
+    /// INVITE itself (`RegistrarConfig::answer_invites`): the call-setup floor.
+    pub fn start_answering(dir: &Path, users: usize) -> RegistrarProcess {
+        RegistrarProcess::start_with(dir, users, false, true)
+    }
+
+    fn start_with(dir: &Path, users: usize, tls12_only: bool, answer_invites: bool) -> RegistrarProcess {
         let exe = std::env::current_exe().expect("the benchmark's own path");
         let mut child = Command::new(exe)
             .arg(ARG)
             .arg(dir)
             .arg(users.to_string())
             .arg(if tls12_only { "tls12" } else { "tls13" })
+            .arg(if answer_invites { "answer" } else { "route" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -101,7 +115,7 @@ impl RegistrarProcess {
         let line = self.cmd("stats");
         let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
         let g = |i: usize| v.get(i).copied().unwrap_or(0);
-        Counts { accepted: g(0), pings: g(3), invites: g(4) }
+        Counts { accepted: g(0), pings: g(3), invites: g(4), answered: g(6) }
     }
 
     /// The registrar process's CPU time so far (user + system), from /proc.
@@ -131,7 +145,7 @@ impl Drop for RegistrarProcess {
     }
 }
 
-/// The child's side: `ARG dir users tls12|tls13`.
+/// The child's side: `ARG dir users tls12|tls13 answer|route`.
 pub fn child_main(args: &[String]) {
     let dir = Path::new(&args[0]);
     let n: usize = args[1].parse().expect("user count");
@@ -141,6 +155,7 @@ pub fn child_main(args: &[String]) {
     let refs: Vec<(&str, &str)> = users.iter().map(|(u, p)| (u.as_str(), p.as_str())).collect();
     let mut cfg = RegistrarConfig::new(DOMAIN, &refs, cert);
     cfg.tls12_only = args[2] == "tls12";
+    cfg.answer_invites = args.get(3).is_some_and(|a| a == "answer");
     let registrar = Registrar::start(cfg).expect("start the registrar");
     let mut out = std::io::stdout().lock();
     writeln!(out, "LISTENING {}", registrar.addr()).expect("stdout");
@@ -170,7 +185,10 @@ pub fn child_main(args: &[String]) {
             },
             "stats" => {
                 let s = registrar.stats();
-                format!("stats {} {} {} {} {} {}", s.accepted, s.open, s.registers, s.pings, s.invites, s.handshakes_ok)
+                format!(
+                    "stats {} {} {} {} {} {} {}",
+                    s.accepted, s.open, s.registers, s.pings, s.invites, s.handshakes_ok, s.invites_answered
+                )
             }
             "quit" => break,
             other => format!("error unknown command {other:?}"),

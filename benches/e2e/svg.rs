@@ -5,13 +5,13 @@ use crate::call_setup::{Mode, Point};
 use crate::measure::stats;
 use std::fmt::Write;
 
-const W: f64 = 720.0;
+const W: f64 = 770.0;
 const H: f64 = 440.0;
 const LEFT: f64 = 70.0;
-const RIGHT: f64 = 200.0;
+const RIGHT: f64 = 250.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 60.0;
-const COLOURS: [&str; 3] = ["#1b7837", "#2166ac", "#b2182b"];
+const COLOURS: [&str; 4] = ["#1b7837", "#762a83", "#2166ac", "#b2182b"];
 
 /// The chart for `results` (mode, RTT in ms, measured point).
 pub fn call_setup_chart(results: &[(Mode, u64, Point)]) -> String {
@@ -69,8 +69,13 @@ pub fn call_setup_chart(results: &[(Mode, u64, Point)]) -> String {
         H / 2.0
     );
     // One series per mode.
-    let mut names: Vec<&str> = results.iter().map(|r| r.0.name).collect();
-    names.dedup();
+    // Each name once, in the order of first appearance (results run RTT by RTT).
+    let mut names: Vec<&str> = Vec::new();
+    for (mode, _, _) in results {
+        if !names.contains(&mode.name) {
+            names.push(mode.name);
+        }
+    }
     let mut legend_y = TOP + 10.0;
     for (i, name) in names.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];

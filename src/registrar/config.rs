@@ -31,10 +31,17 @@ pub struct RegistrarConfig {
     pub answer_pings: bool,
     /// Offer only TLS 1.2 (benchmarks); otherwise TLS 1.2 and 1.3.
     pub tls12_only: bool,
+    /// Answer every initial INVITE here, as its user agent server, instead of routing it
+    /// to the callee: still challenged with 407, then 200 OK with an SDP answer that
+    /// declines every offered stream; the dialog's ACK is absorbed and its BYE answered
+    /// 200. The call-setup benchmark measures the phone against this floor, which holds
+    /// no second phone.
+    pub answer_invites: bool,
 }
 
 impl RegistrarConfig {
-    /// Listens on `127.0.0.1:0`, answers pings, no mutual TLS, no Flow-Timer, TLS 1.2 and 1.3.
+    /// Listens on `127.0.0.1:0`, answers pings, no mutual TLS, no Flow-Timer, TLS 1.2 and
+    /// 1.3, routes INVITEs to their callees.
     pub fn new(domain: &str, users: &[(&str, &str)], cert: CertKey) -> RegistrarConfig {
         RegistrarConfig {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
@@ -45,6 +52,7 @@ impl RegistrarConfig {
             flow_timer: None,
             answer_pings: true,
             tls12_only: false,
+            answer_invites: false,
         }
     }
 }

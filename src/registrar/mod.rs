@@ -5,7 +5,9 @@
 //! `kamailio-notes.md`): digest authentication (401 for REGISTER, 407 for INVITE), CRLF
 //! pongs, bindings kept per connection and dropped when it closes, INVITEs routed over the
 //! callee's own connection with a Record-Route, in-dialog requests routed by their
-//! Request-URI, and switches to misbehave (`kill`, `reset`, `freeze`).
+//! Request-URI, and switches to misbehave (`kill`, `reset`, `freeze`). With
+//! [`RegistrarConfig::answer_invites`] it answers INVITEs itself instead of routing them,
+//! the floor against which the call-setup benchmark measures a phone.
 //!
 //! The registrar runs on its own threads, each with its own `async_io::block_on` loop (one
 //! accepting, and a pool of one worker per CPU running a task per connection), so it never

@@ -1,6 +1,7 @@
 //! SIP behaviour: registrar (digest, bindings, outbound), proxy (INVITE routed over the
 //! callee's connection with a Record-Route, responses relayed back, CANCEL, in-dialog
-//! requests routed by Request-URI) and the small transaction table behind the relay.
+//! requests routed by Request-URI) and the small transaction table behind the relay; or,
+//! with `answer_invites`, a user agent server that answers INVITEs itself.
 //!
 //! Everything here is synchronous and runs under the state mutex: a received message goes
 //! in, the messages to write (and the connections to write them on) come out.
@@ -15,7 +16,7 @@ use crate::sip::message::same_header_name;
 use crate::sip::{Header, Message, StartLine};
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 /// Lifetime granted when the REGISTER names none (RFC 3261 §10.2).
@@ -29,6 +30,8 @@ const MAX_NONCES: usize = 65_536;
 const MAX_TRANSACTIONS: usize = 4096;
 /// Branches of INVITEs answered here with a final non-2xx (their ACK is absorbed).
 const MAX_ABSORBED: usize = 1024;
+/// Dialogs answered here (`answer_invites`) remembered for their ACK and BYE.
+const MAX_DIALOGS: usize = 1024;
 
 /// Messages to write: (connection, bytes).
 pub(crate) type Sends = Vec<(u64, Vec<u8>)>;
@@ -68,6 +71,11 @@ pub(crate) struct State {
     by_caller: BTreeMap<(u64, String), String>,
     absorbed: BTreeSet<(u64, String)>,
     absorbed_order: VecDeque<(u64, String)>,
+    /// Answer initial INVITEs here instead of routing them.
+    answer_invites: bool,
+    /// Dialogs answered here: (Call-ID, our To tag).
+    dialogs: BTreeSet<(String, String)>,
+    dialog_order: VecDeque<(String, String)>,
 }
 
 /// The top Via branch of a message, if any.
@@ -138,6 +146,9 @@ impl State {
             by_caller: BTreeMap::new(),
             absorbed: BTreeSet::new(),
             absorbed_order: VecDeque::new(),
+            answer_invites: config.answer_invites,
+            dialogs: BTreeSet::new(),
+            dialog_order: VecDeque::new(),
         }
     }
 
@@ -159,6 +170,9 @@ impl State {
         let contacts = msg.header_all("Contact");
         let contact = if contacts.is_empty() { "-".to_string() } else { contacts.join(", ") };
         self.log.push(format!("conn={conn} {method} {uri} | Contact: {contact}"));
+        if let Some(dialog) = self.dialog_answered_here(&msg) {
+            return self.in_our_dialog(conn, &method, &msg, &dialog, counters);
+        }
         match method.as_str() {
             "REGISTER" => {
                 bump(&counters.registers);
@@ -167,7 +181,7 @@ impl State {
             "INVITE" => {
                 bump(&counters.invites);
                 let in_dialog = msg.header("To").and_then(NameAddr::parse).is_some_and(|to| to.tag().is_some());
-                if in_dialog { self.route(conn, msg, now) } else { self.invite(conn, msg, &uri, now) }
+                if in_dialog { self.route(conn, msg, now) } else { self.invite(conn, msg, &uri, now, counters) }
             }
             "CANCEL" => self.cancel(conn, &msg),
             "ACK" => self.ack(conn, msg, now),
@@ -396,10 +410,14 @@ impl State {
         msg.header("Max-Forwards").and_then(parse_u32) == Some(0)
     }
 
-    fn invite(&mut self, conn: u64, msg: Message, uri: &str, now: Instant) -> Sends {
+    fn invite(&mut self, conn: u64, msg: Message, uri: &str, now: Instant, counters: &Counters) -> Sends {
         if let Err(stale) = self.check_auth(&msg, "Proxy-Authorization", "INVITE") {
             self.absorb(conn, &msg);
             return self.challenge(conn, &msg, true, stale);
+        }
+        if self.answer_invites {
+            bump(&counters.invites_answered);
+            return self.answer_invite(conn, &msg, uri);
         }
         let mut out = vec![(conn, self.reply(&msg, 100, "Trying").to_bytes())];
         if Self::too_many_hops(&msg) {
@@ -425,6 +443,76 @@ impl State {
         out.push((callee, forwarded.to_bytes()));
         self.remember(&branch, Transaction { caller: conn, caller_branch, callee, invite: Some(forwarded) });
         out
+    }
+
+    /// Answers an authenticated initial INVITE as its user agent server (`answer_invites`):
+    /// a 200 OK at once, without the 100 Trying that a server answering at once need not
+    /// send; with the Record-Route this proxy would have added, a Contact naming this
+    /// registrar, and an SDP answer. The dialog is remembered for its ACK and BYE. Over a
+    /// reliable transport the 200 is not retransmitted (a full UAS would until the ACK).
+    fn answer_invite(&mut self, conn: u64, msg: &Message, uri: &str) -> Sends {
+        let mut ok = self.reply(msg, 200, "OK");
+        ok.push_header("Record-Route", self.record_route());
+        let contact = match uri_user(uri) {
+            Some(user) => format!("<sips:{user}@{}>", self.addr),
+            None => format!("<sips:{}>", self.addr),
+        };
+        ok.push_header("Contact", contact);
+        ok.push_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
+        let session = self.next();
+        ok.set_body("application/sdp", sdp_answer(&msg.body, session, self.addr.ip()));
+        let tag = ok.header("To").and_then(NameAddr::parse).and_then(|to| to.tag().map(str::to_string));
+        if let (Some(call_id), Some(tag)) = (msg.call_id(), tag) {
+            let key = (call_id.to_string(), tag);
+            if self.dialogs.insert(key.clone()) {
+                self.dialog_order.push_back(key);
+            }
+            while self.dialog_order.len() > MAX_DIALOGS {
+                if let Some(old) = self.dialog_order.pop_front() {
+                    self.dialogs.remove(&old);
+                }
+            }
+        }
+        vec![(conn, ok.to_bytes())]
+    }
+
+    /// The dialog of an in-dialog request when this registrar answered its INVITE.
+    fn dialog_answered_here(&self, msg: &Message) -> Option<(String, String)> {
+        if self.dialogs.is_empty() {
+            return None;
+        }
+        let tag = msg.header("To").and_then(NameAddr::parse).and_then(|to| to.tag().map(str::to_string))?;
+        let key = (msg.call_id()?.to_string(), tag);
+        self.dialogs.contains(&key).then_some(key)
+    }
+
+    /// A request within a dialog answered here: the ACK is absorbed, a BYE ends the
+    /// dialog with 200, a re-INVITE gets a 200 with an SDP answer, anything else a 200.
+    fn in_our_dialog(
+        &mut self,
+        conn: u64,
+        method: &str,
+        msg: &Message,
+        dialog: &(String, String),
+        counters: &Counters,
+    ) -> Sends {
+        let mut ok = self.reply(msg, 200, "OK");
+        match method {
+            "ACK" => return Vec::new(),
+            "BYE" => {
+                self.dialogs.remove(dialog);
+                self.dialog_order.retain(|d| d != dialog);
+            }
+            "INVITE" => {
+                bump(&counters.invites);
+                bump(&counters.invites_answered);
+                ok.push_header("Contact", format!("<sips:{}>", self.addr));
+                let session = self.next();
+                ok.set_body("application/sdp", sdp_answer(&msg.body, session, self.addr.ip()));
+            }
+            _ => {}
+        }
+        vec![(conn, ok.to_bytes())]
     }
 
     /// Routes any other request by its Request-URI: a bound contact, else a bound user.
@@ -520,5 +608,46 @@ impl State {
         }
         remove_first_value(&mut msg, "Via");
         vec![(caller, msg.to_bytes())]
+    }
+}
+
+/// An SDP answer (RFC 3264) from a registrar that has no media: every stream of `offer`
+/// declined (port 0), in the offer's order. Without an offer (an INVITE without SDP) it
+/// is a session without streams.
+fn sdp_answer(offer: &[u8], session: u64, ip: IpAddr) -> Vec<u8> {
+    let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    let mut sdp = format!("v=0\r\no=- {session} {session} IN {family} {ip}\r\ns=-\r\nc=IN {family} {ip}\r\nt=0 0\r\n");
+    for line in String::from_utf8_lossy(offer).lines() {
+        let Some(media) = line.strip_prefix("m=") else { continue };
+        let mut fields = media.split_whitespace();
+        if let (Some(kind), Some(_port), Some(proto)) = (fields.next(), fields.next(), fields.next()) {
+            let formats: Vec<&str> = fields.collect();
+            sdp.push_str(&format!("m={kind} 0 {proto} {}\r\n", formats.join(" ")));
+        }
+    }
+    sdp.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sdp_answer;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn the_sdp_answer_declines_every_offered_stream_in_order() {
+        let offer = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+m=audio 49170 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\nm=video 51372 RTP/AVP 31\r\n";
+        let answer = String::from_utf8(sdp_answer(offer, 7, IpAddr::V4(Ipv4Addr::LOCALHOST))).unwrap();
+        assert_eq!(
+            answer,
+            "v=0\r\no=- 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 0 RTP/AVP 0 8 101\r\nm=video 0 RTP/AVP 31\r\n"
+        );
+    }
+
+    #[test]
+    fn without_an_offer_the_answer_has_no_stream() {
+        let answer = String::from_utf8(sdp_answer(b"", 3, IpAddr::V6(Ipv6Addr::LOCALHOST))).unwrap();
+        assert_eq!(answer, "v=0\r\no=- 3 3 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\n");
     }
 }

@@ -24,6 +24,8 @@ pub struct Stats {
     pub pongs: u64,
     /// OPTIONS requests received.
     pub options: u64,
+    /// INVITEs answered here with a 200 rather than routed ([`RegistrarConfig::answer_invites`](crate::registrar::RegistrarConfig::answer_invites)).
+    pub invites_answered: u64,
 }
 
 /// The live counters.
@@ -38,6 +40,7 @@ pub(crate) struct Counters {
     pub pings: AtomicU64,
     pub pongs: AtomicU64,
     pub options: AtomicU64,
+    pub invites_answered: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -64,6 +67,7 @@ impl Counters {
             pings: g(&self.pings),
             pongs: g(&self.pongs),
             options: g(&self.options),
+            invites_answered: g(&self.invites_answered),
         }
     }
 }

@@ -51,6 +51,13 @@ pub(crate) enum Report {
 /// slows the server down): received bytes never pile up in the phone.
 pub(crate) const REPORT_CAPACITY: usize = 32;
 
+/// The socket under TLS: the TCP stream, which stamps its reads and writes when built with
+/// the `timing` feature.
+#[cfg(not(feature = "timing"))]
+type Socket = TcpStream;
+#[cfg(feature = "timing")]
+type Socket = super::timing::Timed<TcpStream>;
+
 /// One read from the TLS stream: the most plaintext a single report carries.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -147,7 +154,7 @@ async fn addresses(target: &ServerAddr) -> Result<Vec<SocketAddr>, TransportErro
 async fn establish(
     target: &ServerAddr,
     connector: TlsConnector,
-) -> Result<(TlsStream<TcpStream>, SocketAddr), TransportError> {
+) -> Result<(TlsStream<Socket>, SocketAddr), TransportError> {
     let name = server_name(&target.host)?;
     let mut last = TransportError::Resolve(format!("{}: no address", target.host));
     let mut tcp = None;
@@ -164,6 +171,8 @@ async fn establish(
     let tcp = tcp.ok_or(last)?;
     tcp.set_nodelay(true).map_err(|e| TransportError::Io(format!("TCP_NODELAY: {e}")))?;
     let local = tcp.local_addr().map_err(|e| TransportError::Io(format!("local address: {e}")))?;
+    #[cfg(feature = "timing")]
+    let tcp = super::timing::Timed(tcp);
     let stream = connector.connect(name, tcp).await.map_err(|e| handshake_error(&e))?;
     Ok((stream, local))
 }
@@ -181,7 +190,7 @@ fn handshake_error(e: &std::io::Error) -> TransportError {
     }
 }
 
-fn describe(stream: &TlsStream<TcpStream>) -> String {
+fn describe(stream: &TlsStream<Socket>) -> String {
     let (_, session) = stream.get_ref();
     let version = session.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default();
     let suite = session.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())).unwrap_or_default();
@@ -192,7 +201,7 @@ fn describe(stream: &TlsStream<TcpStream>) -> String {
 /// queue (flushes, sends close_notify, returns `None`).
 async fn carry(
     conn: ConnId,
-    stream: TlsStream<TcpStream>,
+    stream: TlsStream<Socket>,
     writes: Writes,
     reports: &Sender<(ConnId, Report)>,
 ) -> Option<TransportError> {
@@ -204,6 +213,8 @@ async fn carry(
                 Ok(0) => return Some(TransportError::PeerClosed),
                 // Backpressure: no further read until the driver has room for this one.
                 Ok(n) => {
+                    #[cfg(feature = "timing")]
+                    super::timing::stamp(super::timing::Point::TlsRead);
                     if !report(reports, conn, Report::Received(buf[..n].to_vec())).await {
                         return None;
                     }
@@ -225,6 +236,8 @@ async fn carry(
                     Err(_) => break,
                 }
             }
+            #[cfg(feature = "timing")]
+            super::timing::stamp(super::timing::Point::TlsWrite);
             if let Err(e) = write_counted(&mut wr, &chunk, &outbox, &progress).await {
                 return Some(stream_error(&e));
             }

@@ -278,6 +278,8 @@ impl Driver {
                             slot.refused += data.len();
                         } else {
                             tracing::trace!(%conn, bytes = data.len(), "transmit");
+                            #[cfg(feature = "timing")]
+                            super::timing::stamp(super::timing::Point::Transmit);
                             slot.outbox.push(&data);
                             let _ = slot.more.try_send(());
                         }
@@ -295,12 +297,21 @@ impl Driver {
                         // Still connecting: dropping the task cancels the attempt.
                     }
                 }
-                Output::Event(event) => self.events.push(PhoneEvent { at: self.clock.now(), event }),
+                Output::Event(event) => {
+                    // Before the push, which may wake the application.
+                    #[cfg(feature = "timing")]
+                    if super::events::is_outcome(&event) {
+                        super::timing::stamp(super::timing::Point::Event);
+                    }
+                    self.events.push(PhoneEvent { at: self.clock.now(), event });
+                }
             }
         }
     }
 
     fn report(&mut self, conn: ConnId, r: Report) {
+        #[cfg(feature = "timing")]
+        super::timing::stamp(super::timing::Point::Report);
         let now = self.clock.now();
         if !self.slots.contains_key(&conn) {
             return;
@@ -332,6 +343,8 @@ impl Driver {
     }
 
     fn command(&mut self, c: Command) {
+        #[cfg(feature = "timing")]
+        super::timing::stamp(super::timing::Point::Command);
         let now = self.clock.now();
         let recording = self.recorder.is_some();
         match c {
@@ -342,6 +355,8 @@ impl Driver {
                     sdp: Payload::of(&sdp),
                 });
                 let r = self.core.place_call(now, account, &target, sdp);
+                #[cfg(feature = "timing")]
+                super::timing::stamp(super::timing::Point::Core);
                 self.record_command(now, record, &r, |call| Some(*call));
                 let _ = reply.try_send(r);
             }
@@ -436,6 +451,8 @@ impl Driver {
             r.input(now, &input);
         }
         self.core.handle_input(now, input);
+        #[cfg(feature = "timing")]
+        super::timing::stamp(super::timing::Point::Core);
     }
 
     /// `Core::shutdown`, now.

@@ -18,6 +18,8 @@
 //!   TCP retry), with TTLs and negative answers, for the core's RFC 3263 steps.
 //! - [`PhoneOptions::record`]: a trace of every core input and output, which
 //!   `crate::replay` (feature `sim`) plays back against a fresh core.
+//! - `timing` (feature `timing`, for the call-setup benchmark only): instants stamped at
+//!   fixed points of the shell, to measure where a phone's own time goes.
 //!
 //! See `docs/embedding.md` for a complete example.
 
@@ -34,6 +36,8 @@ mod events;
 mod identity;
 pub mod on_reactor;
 mod phone;
+#[cfg(feature = "timing")]
+pub mod timing;
 mod tls;
 // Reading a trace back serves only the replay (feature `sim`).
 #[cfg_attr(not(feature = "sim"), allow(dead_code, unused_imports))]
