@@ -396,6 +396,12 @@ pub fn run(lab: &Lab) {
         answered.invites, answered.answered
     );
     drop(callees);
+    // The repository's chart changes only when asked: a run made to check something
+    // leaves docs/ as it was.
+    if std::env::var("SIP_PTLS_BENCH_CHART").as_deref() != Ok("1") {
+        println!("call_setup: chart not written (SIP_PTLS_BENCH_CHART=1 writes docs/call-setup-vs-rtt.svg)");
+        return;
+    }
     let chart = crate::svg::call_setup_chart(&results);
     let path = crate::docs_dir().join("call-setup-vs-rtt.svg");
     match std::fs::write(&path, chart) {
