@@ -227,7 +227,7 @@ fn measure(lab: &Lab, registrar: &RegistrarProcess, mode: Mode, rtt: Duration, c
                     point.threads[i].1.push(wait1.saturating_sub(*wait0) as f64 / 1e3);
                 }
             }
-            match phone_time::split(t0, t_ok, &invite, &ok) {
+            match phone_time::split(t0, t_ok, &invite, &ok, mode.answerer == Answerer::Registrar) {
                 Some(split) => point.split.push(split),
                 None => point.split_dropped += usize::from(phone_time::ENABLED),
             }

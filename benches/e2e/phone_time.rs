@@ -65,18 +65,22 @@ pub fn clear() {
 /// feature, or when the stamps do not line up (a sample that cannot be attributed is
 /// dropped rather than guessed).
 #[cfg(not(feature = "timing"))]
-pub fn split(_t0: Instant, _t_ok: Instant, _invite: &Crossing, _ok: &Crossing) -> Option<Split> {
+pub fn split(_t0: Instant, _t_ok: Instant, _invite: &Crossing, _ok: &Crossing, _sole_phone: bool) -> Option<Split> {
     None
 }
 
 #[cfg(feature = "timing")]
-pub fn split(t0: Instant, t_ok: Instant, invite: &Crossing, ok: &Crossing) -> Option<Split> {
+pub fn split(t0: Instant, t_ok: Instant, invite: &Crossing, ok: &Crossing, sole_phone: bool) -> Option<Split> {
     use sip_ptls::runtime::timing::{Point, drain};
     let stamps = drain();
-    // The caller's driver thread took the first command after place-call; the callee
-    // phone, if any, stamps on another thread.
-    let thread = stamps.iter().find(|s| s.point == Point::Command && s.at >= t0)?.thread;
-    let mine: Vec<_> = stamps.iter().filter(|s| s.thread == thread).collect();
+    // The phone's future runs on its own thread when a command wakes it and on async-io's
+    // reactor thread when a socket or a deadline does (`runtime::on_reactor`), so a call's
+    // stamps are on two threads, which a callee phone in the same process shares: the
+    // split is made only when the caller is the one phone stamping.
+    if !sole_phone {
+        return None;
+    }
+    let mine: Vec<_> = stamps.iter().collect();
     let first_after = |p: Point, t: Instant| mine.iter().find(|s| s.point == p && s.at >= t).map(|s| s.at);
     let last_before = |p: Point, t: Instant| mine.iter().rev().find(|s| s.point == p && s.at <= t).map(|s| s.at);
     let command = first_after(Point::Command, t0)?;
