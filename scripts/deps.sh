@@ -25,6 +25,11 @@ APT_PACKAGES=(
     # The peer benchmark (examples/peer.rs, docs/benchmarks.md) runs baresip beside
     # sip-ptls against the same Kamailio pair; it loads these modules from the package.
     "baresip                   cmd:/usr/bin/baresip file:/usr/lib/baresip/modules/ctrl_tcp.so file:/usr/lib/baresip/modules/aubridge.so"
+    # The DNS tests against a real server (tests/dns_real_server.rs) start their own
+    # dnsmasq on a loopback port. dnsmasq-base is Debian's dnsmasq program without the
+    # `dnsmasq` package's system service, so installing it starts nothing on port 53 and
+    # the tests depend on no daemon but their own.
+    "dnsmasq-base              cmd:/usr/sbin/dnsmasq"
     # kill(1) signals whole process groups (Kamailio's workers, the CLI under test).
     "procps                    cmd:kill"
     # ring compiles C code, and cargo links through cc.
