@@ -191,11 +191,12 @@ fn run_takes_commands_on_standard_input_and_goes_on_after_its_end() {
     assert_eq!(status.code(), Some(0), "log:\n{}", logged.join("\n"));
 }
 
-#[test]
-fn run_reads_the_certificate_files_again_on_sighup() {
-    let _w = watchdog("run SIGHUP", Duration::from_secs(60));
-    let lab = Lab::new();
-    let registrar = lab.registrar();
+/// `sip-ptls run` trusting only another CA than the registrar's, in `trusted.pem`: the
+/// process, its log, and the log lines up to the first refused certificate.
+fn run_trusting_another_ca(
+    lab: &Lab,
+    registrar: &sip_ptls::registrar::Registrar,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>, Vec<String>) {
     let other = sip_ptls::registrar::TestPki::other_ca().expect("other CA");
     lab.dir.write("trusted.pem", &other.ca_pem).expect("write a test file");
     let text =
@@ -212,6 +213,15 @@ fn run_reads_the_certificate_files_again_on_sighup() {
     let rx = lines_of(child.stderr.take().expect("stderr"));
     let mut seen = Vec::new();
     wait_line(&rx, &mut seen, "a refused certificate", |l| l.contains("certificate rejected"));
+    (child, rx, seen)
+}
+
+#[test]
+fn run_reads_the_certificate_files_again_on_sighup() {
+    let _w = watchdog("run SIGHUP", Duration::from_secs(60));
+    let lab = Lab::new();
+    let registrar = lab.registrar();
+    let (mut child, rx, mut seen) = run_trusting_another_ca(&lab, &registrar);
     // The server's CA goes into the file; SIGHUP has it read again.
     lab.dir.write("trusted.pem", &lab.pki.ca_pem).expect("write a test file");
     let hup = Command::new("kill").args(["-HUP", &child.id().to_string()]).status().expect("run kill");
@@ -226,22 +236,7 @@ fn run_reads_a_certificate_file_again_when_it_changes() {
     let _w = watchdog("run file watch", Duration::from_secs(60));
     let lab = Lab::new();
     let registrar = lab.registrar();
-    let other = sip_ptls::registrar::TestPki::other_ca().expect("other CA");
-    lab.dir.write("trusted.pem", &other.ca_pem).expect("write a test file");
-    let text =
-        sample("127.0.0.1", registrar.addr().port()).replace("certificates: ca.pem", "certificates: trusted.pem");
-    let cfg = lab.dir.write("aastra.cfg", text).expect("write a test file");
-    let mut child = Command::new(BIN)
-        .args(["run", "--json", "--config"])
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sip-ptls run");
-    let rx = lines_of(child.stderr.take().expect("stderr"));
-    let mut seen = Vec::new();
-    wait_line(&rx, &mut seen, "a refused certificate", |l| l.contains("certificate rejected"));
+    let (mut child, rx, mut seen) = run_trusting_another_ca(&lab, &registrar);
     // Replaced by a rename, as a provisioning tool does: no signal.
     lab.dir.write("trusted.pem.new", &lab.pki.ca_pem).expect("write a test file");
     std::fs::rename(lab.dir.path().join("trusted.pem.new"), lab.dir.path().join("trusted.pem")).expect("rename");
