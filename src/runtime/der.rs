@@ -42,19 +42,26 @@ const GENERALIZED_TIME: u8 = 0x18;
 const VERSION: u8 = 0xa0;
 const INTEGER: u8 = 0x02;
 
+/// The fields of a signed structure's to-be-signed SEQUENCE (`tbsCertificate`,
+/// `tbsCertList`) after its optional version, whose tag is `version_tag`.
+fn to_be_signed(signed: &[u8], version_tag: u8) -> Option<&[u8]> {
+    let (tag, signed, _) = element(signed)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    let (tag, tbs, _) = element(signed)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    if tbs.first() == Some(&version_tag) {
+        return Some(element(tbs)?.2);
+    }
+    Some(tbs)
+}
+
 /// The validity period of a DER certificate, or `None` when it cannot be read.
 pub(crate) fn validity(cert: &[u8]) -> Option<Validity> {
-    let (tag, cert, _) = element(cert)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, mut tbs, _) = element(cert)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    if tbs.first() == Some(&VERSION) {
-        tbs = element(tbs)?.2;
-    }
+    let mut tbs = to_be_signed(cert, VERSION)?;
     // serialNumber, signature algorithm, issuer.
     for _ in 0..3 {
         tbs = element(tbs)?.2;
@@ -71,17 +78,7 @@ pub(crate) fn validity(cert: &[u8]) -> Option<Validity> {
 /// The `nextUpdate` of a DER certificate revocation list: `Some(None)` when the list
 /// names none, `None` when the list cannot be read.
 pub(crate) fn crl_next_update(crl: &[u8]) -> Option<Option<i64>> {
-    let (tag, crl, _) = element(crl)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, mut tbs, _) = element(crl)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    if tbs.first() == Some(&INTEGER) {
-        tbs = element(tbs)?.2;
-    }
+    let mut tbs = to_be_signed(crl, INTEGER)?;
     // signature algorithm, issuer.
     for _ in 0..2 {
         tbs = element(tbs)?.2;
