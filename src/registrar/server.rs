@@ -57,10 +57,18 @@ impl Pool {
     }
 }
 
+/// Connections the kernel may hold complete but not yet accepted. std listens with 128:
+/// when thousands of phones connect in the same second (the scale benchmark, a restart),
+/// the rest of their SYNs would be dropped and retried 1, 3, 7 s later, past the phones'
+/// connect timeout. The kernel caps it at `net.core.somaxconn` (4096 by default).
+const LISTEN_BACKLOG: i32 = 4096;
+
 /// Binds `addr` (std sets SO_REUSEADDR, so a port just closed can be bound again).
 pub(crate) fn listen(addr: SocketAddr) -> Result<(Bound, SocketAddr), RegistrarError> {
     let bind_err = |source| RegistrarError::Bind { addr, source };
     let std_listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+    // Listening again on a listening socket only changes its backlog.
+    rustix::net::listen(&std_listener, LISTEN_BACKLOG).map_err(|e| bind_err(e.into()))?;
     let local = std_listener.local_addr().map_err(bind_err)?;
     let listener = TcpListener::try_from(std_listener).map_err(bind_err)?;
     Ok((Bound { listener }, local))
