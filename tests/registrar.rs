@@ -228,6 +228,36 @@ fn register_with_digest_then_unregister() {
 }
 
 #[test]
+fn credentials_on_an_unknown_nonce_get_a_stale_challenge_and_are_counted() {
+    let (pki, first) = pki_and_registrar(|_, _| {});
+    let second =
+        Registrar::start(RegistrarConfig::new(DOMAIN, USERS, pki.server_cert(&[DOMAIN, "127.0.0.1"]).unwrap()))
+            .unwrap();
+    bounded(20, async {
+        // A nonce from the first registrar, answered to the second, which never issued it.
+        let mut a = connect(&first, &pki).await;
+        let request = a.register_request("1001", 1, 600);
+        a.send(&request.to_bytes()).await;
+        let challenge = a.message().await;
+        let ch = digest::best_challenge(challenge.header_all("WWW-Authenticate")).expect("digest challenge");
+        let mut b = connect(&second, &pki).await;
+        let mut answered = b.register_request("1001", 2, 600);
+        answered.push_header(
+            "Authorization",
+            digest::authorization(&ch, "1001", "secret1", "REGISTER", &format!("sips:{DOMAIN}"), 1, "c0ffee"),
+        );
+        b.send(&answered.to_bytes()).await;
+        let stale = b.message().await;
+        assert_eq!(stale.status(), Some(401), "{stale:?}");
+        assert!(stale.header("WWW-Authenticate").is_some_and(|h| h.contains("stale=true")), "{stale:?}");
+        assert_eq!((first.stats().stale_challenges, second.stats().stale_challenges), (0, 1));
+        // A good registration on the first registrar is not counted as stale.
+        assert_eq!(a.register("1002", "secret2", 600).await.status(), Some(200));
+        assert_eq!(first.stats().stale_challenges, 0);
+    });
+}
+
+#[test]
 fn bindings_die_with_their_connection() {
     let (pki, reg) = pki_and_registrar(|_, _| {});
     bounded(20, async {

@@ -176,7 +176,7 @@ impl State {
         match method.as_str() {
             "REGISTER" => {
                 bump(&counters.registers);
-                self.register(conn, &msg, now)
+                self.register(conn, &msg, now, counters)
             }
             "INVITE" => {
                 bump(&counters.invites);
@@ -321,10 +321,15 @@ impl State {
         vec![(conn, resp.to_bytes())]
     }
 
-    fn register(&mut self, conn: u64, msg: &Message, now: Instant) -> Sends {
+    fn register(&mut self, conn: u64, msg: &Message, now: Instant, counters: &Counters) -> Sends {
         let user = match self.check_auth(msg, "Authorization", "REGISTER") {
             Ok(user) => user,
-            Err(stale) => return self.challenge(conn, msg, false, stale),
+            Err(stale) => {
+                if stale {
+                    bump(&counters.stale_challenges);
+                }
+                return self.challenge(conn, msg, false, stale);
+            }
         };
         let to_user = msg.header("To").and_then(NameAddr::parse).and_then(|n| uri_user(&n.uri).map(str::to_string));
         if to_user.as_deref() != Some(user.as_str()) {
@@ -412,6 +417,9 @@ impl State {
 
     fn invite(&mut self, conn: u64, msg: Message, uri: &str, now: Instant, counters: &Counters) -> Sends {
         if let Err(stale) = self.check_auth(&msg, "Proxy-Authorization", "INVITE") {
+            if stale {
+                bump(&counters.stale_challenges);
+            }
             self.absorb(conn, &msg);
             return self.challenge(conn, &msg, true, stale);
         }

@@ -26,6 +26,9 @@ pub struct Stats {
     pub options: u64,
     /// INVITEs answered here with a 200 rather than routed ([`RegistrarConfig::answer_invites`](crate::registrar::RegistrarConfig::answer_invites)).
     pub invites_answered: u64,
+    /// Challenges sent with `stale=true`: credentials computed on a nonce the registrar
+    /// no longer remembers (the scale benchmark requires none).
+    pub stale_challenges: u64,
 }
 
 /// The live counters.
@@ -41,6 +44,7 @@ pub(crate) struct Counters {
     pub pongs: AtomicU64,
     pub options: AtomicU64,
     pub invites_answered: AtomicU64,
+    pub stale_challenges: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -68,6 +72,7 @@ impl Counters {
             pongs: g(&self.pongs),
             options: g(&self.options),
             invites_answered: g(&self.invites_answered),
+            stale_challenges: g(&self.stale_challenges),
         }
     }
 }
