@@ -33,7 +33,6 @@ scenarios=(
     "idle_run|env SIP_PTLS_BENCH_IDLE_SECS=$idle_secs SIP_PTLS_BENCH_IDLE_PARTS=run cargo bench --bench e2e -- idle"
     "idle_run_web|env SIP_PTLS_BENCH_IDLE_SECS=$idle_secs SIP_PTLS_BENCH_IDLE_PARTS=run_web cargo bench --bench e2e -- idle"
     "scale|cargo bench --bench e2e -- scale"
-    "storm|cargo bench --bench e2e -- storm"
     "peer|bash scripts/peer-bench.sh"
 )
 

@@ -1,13 +1,14 @@
 //! End-to-end benchmarks over real TLS on loopback (harness = false): call setup,
-//! failover, idle cost, scale and the reconnect storm, each against the embedded
-//! registrar running in a separate process (this binary re-executed with a hidden
-//! argument), with round-trip times emulated by an in-process delaying relay.
+//! failover, idle cost, scale and the registrars' restart, each against the embedded
+//! registrar running in separate processes (this binary re-executed with a hidden
+//! argument; the scale benchmark's phones too), with round-trip times emulated by an
+//! in-process delaying relay.
 //!
 //! Every figure is printed as `scenario/figure: median (min..max) unit`.
 //!
 //! ```text
 //! cargo bench --bench e2e                        # every scenario, documented defaults
-//! cargo bench --bench e2e -- call_setup          # one scenario (also: failover, idle, scale, storm)
+//! cargo bench --bench e2e -- call_setup          # one scenario (also: failover, idle, scale)
 //! SIP_PTLS_BENCH_QUICK=1 cargo bench --bench e2e # short runs while developing
 //! cargo bench --bench e2e --features timing -- call_setup   # and where the phone's time goes
 //! ```
@@ -16,11 +17,12 @@
 //! `SIP_PTLS_BENCH_QUICK=1` fewer repetitions, 10 s idle, 1,000 phones;
 //! `SIP_PTLS_BENCH_CALLS` calls per point (10); `SIP_PTLS_BENCH_FAILOVERS` repetitions
 //! per failover case (3); `SIP_PTLS_BENCH_IDLE_SECS` (60); `SIP_PTLS_BENCH_SCALE`
-//! phone counts, comma-separated (`1000,10000`); `SIP_PTLS_BENCH_STORM` phones in the
-//! storm (10000).
+//! phone counts, comma-separated (`10000,50000`); `SIP_PTLS_BENCH_PHONES_PER_PROCESS`
+//! phones per fleet process and per registrar process (10000).
 
 mod call_setup;
 mod failover;
+mod fleet;
 mod floor;
 mod idle;
 mod measure;
@@ -134,16 +136,19 @@ fn main() {
         server::child_main(&args[1..]);
         return;
     }
+    if args.first().map(String::as_str) == Some(fleet::ARG) {
+        fleet::child_main(&args[1..]);
+        return;
+    }
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
     println!("machine: {}", measure::machine());
     let lab = create_lab();
-    let scenarios: [Scenario; 5] = [
+    let scenarios: [Scenario; 4] = [
         ("call_setup", call_setup::run),
         ("failover", failover::run),
         ("idle", idle::run),
         ("scale", scale::run_scale),
-        ("storm", scale::run_storm),
     ];
     for (name, run) in scenarios {
         if wanted(name) {

@@ -117,11 +117,6 @@ pub fn tids_named(name: &str) -> Vec<u64> {
     threads().into_iter().filter(|t| t.name == name).map(|t| t.tid).collect()
 }
 
-/// This process's resident memory in bytes.
-pub fn self_rss() -> u64 {
-    rss("/proc/self/status")
-}
-
 /// The machine: CPU count, model and load, for the report.
 pub fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();

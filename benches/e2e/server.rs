@@ -33,6 +33,8 @@ pub struct Counts {
     pub invites: u64,
     /// INVITEs the registrar answered itself.
     pub answered: u64,
+    /// Challenges sent with `stale=true`.
+    pub stale: u64,
 }
 
 /// A registrar process and the pipe to it.
@@ -67,13 +69,33 @@ impl RegistrarProcess {
     }
 
     fn start_with(dir: &Path, users: usize, tls12_only: bool, answer_invites: bool) -> RegistrarProcess {
+        RegistrarProcess::spawn(dir, 0..users, tls12_only, answer_invites, None)
+    }
+
+    /// A registrar process knowing users `users` (TLS 1.2 and 1.3, routing INVITEs), on
+    /// `bind` (port 0: any): one of the scale benchmark's registrars, which is started again
+    /// on the address it had.
+    pub fn start_part(dir: &Path, users: std::ops::Range<usize>, bind: SocketAddr) -> RegistrarProcess {
+        RegistrarProcess::spawn(dir, users, false, false, Some(bind))
+    }
+
+    fn spawn(
+        dir: &Path,
+        users: std::ops::Range<usize>,
+        tls12_only: bool,
+        answer_invites: bool,
+        bind: Option<SocketAddr>,
+    ) -> RegistrarProcess {
         let exe = std::env::current_exe().expect("the benchmark's own path");
+        let bind = bind.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         let mut child = Command::new(exe)
             .arg(ARG)
             .arg(dir)
-            .arg(users.to_string())
+            .arg(users.end.to_string())
             .arg(if tls12_only { "tls12" } else { "tls13" })
             .arg(if answer_invites { "answer" } else { "route" })
+            .arg(users.start.to_string())
+            .arg(bind.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -112,15 +134,26 @@ impl RegistrarProcess {
 
     /// The counters.
     pub fn counts(&mut self) -> Counts {
-        let line = self.cmd("stats");
-        let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+        let v = self.stats_line();
         let g = |i: usize| v.get(i).copied().unwrap_or(0);
-        Counts { accepted: g(0), pings: g(3), invites: g(4), answered: g(6) }
+        Counts { accepted: g(0), pings: g(3), invites: g(4), answered: g(6), stale: g(7) }
     }
 
     /// The registrar process's CPU time so far (user + system), from /proc.
     pub fn cpu(&self) -> std::time::Duration {
         crate::measure::process_cpu(self.child.id())
+    }
+
+    /// Kills the process at once (SIGKILL: the kernel closes its connections) and waits
+    /// for it to end.
+    pub fn kill_now(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Every counter of the child's `stats` answer, in its order.
+    pub fn stats_line(&mut self) -> Vec<u64> {
+        self.cmd("stats").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect()
     }
 
     /// The registrar process's resident memory in bytes.
@@ -145,17 +178,22 @@ impl Drop for RegistrarProcess {
     }
 }
 
-/// The child's side: `ARG dir users tls12|tls13 answer|route`.
+/// The child's side: `ARG dir end tls12|tls13 answer|route start bind`: users `start..end`,
+/// listening on `bind`.
 pub fn child_main(args: &[String]) {
     let dir = Path::new(&args[0]);
-    let n: usize = args[1].parse().expect("user count");
+    let end: usize = args[1].parse().expect("user count");
+    let start: usize = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(0);
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let cert = PemFiles::named(dir, CERT).read().expect("the server certificate");
-    let users: Vec<(String, String)> = (0..n).map(user).collect();
+    let users: Vec<(String, String)> = (start..end).map(user).collect();
     let refs: Vec<(&str, &str)> = users.iter().map(|(u, p)| (u.as_str(), p.as_str())).collect();
     let mut cfg = RegistrarConfig::new(DOMAIN, &refs, cert);
     cfg.tls12_only = args[2] == "tls12";
     cfg.answer_invites = args.get(3).is_some_and(|a| a == "answer");
+    if let Some(bind) = args.get(5).and_then(|a| a.parse().ok()) {
+        cfg.bind = bind;
+    }
     let registrar = Registrar::start(cfg).expect("start the registrar");
     let mut out = std::io::stdout().lock();
     writeln!(out, "LISTENING {}", registrar.addr()).expect("stdout");
@@ -186,8 +224,15 @@ pub fn child_main(args: &[String]) {
             "stats" => {
                 let s = registrar.stats();
                 format!(
-                    "stats {} {} {} {} {} {} {}",
-                    s.accepted, s.open, s.registers, s.pings, s.invites, s.handshakes_ok, s.invites_answered
+                    "stats {} {} {} {} {} {} {} {}",
+                    s.accepted,
+                    s.open,
+                    s.registers,
+                    s.pings,
+                    s.invites,
+                    s.handshakes_ok,
+                    s.invites_answered,
+                    s.stale_challenges
                 )
             }
             "quit" => break,
