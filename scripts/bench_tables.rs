@@ -13,7 +13,8 @@
 //! - `<!-- figures: PREFIX -->` … `<!-- /figures -->`: a table of every figure whose name
 //!   starts with PREFIX, in the order the run printed them.
 //! - `<!-- goal: NAME <= BOUND -->` … `<!-- /goal -->` (also `<`, `>=`, `>`): "met" or
-//!   "missed" with the measured median.
+//!   "missed" with the measured median; on lines of their own, or both on one line (a
+//!   table cell), where the text between them is replaced.
 //! - `<!-- peer-table -->` … `<!-- /peer-table -->`: the side-by-side table the peer
 //!   scenario printed.
 //!
@@ -128,12 +129,42 @@ fn goal(run: &Run, spec: &str) -> Result<String, String> {
     Ok(format!("**{verdict}**: `{name}` = {} {} (goal {op} {bound})\n", figure.median, figure.unit))
 }
 
+/// `line` with every goal marked inside it (`<!-- goal: … --> … <!-- /goal -->`, both on
+/// the line) written again; a line without one is returned as it is.
+fn inline_goals(line: &str, run: &Run) -> Result<String, String> {
+    const OPEN: &str = "<!-- goal: ";
+    const CLOSE: &str = "<!-- /goal -->";
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(start) = rest.find(OPEN) {
+        let after_open = &rest[start + OPEN.len()..];
+        let Some(spec_end) = after_open.find(" -->") else { break };
+        let Some(close) = after_open.find(CLOSE) else { break };
+        let spec = &after_open[..spec_end];
+        let verdict = goal(run, spec)?;
+        out.push_str(&rest[..start + OPEN.len() + spec_end + 4]);
+        out.push(' ');
+        out.push_str(verdict.trim_end());
+        out.push(' ');
+        out.push_str(CLOSE);
+        rest = &after_open[close + CLOSE.len()..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// The document with every generated part written again from `run`.
 fn regenerate(doc: &str, run: &Run, run_file: &str) -> Result<String, String> {
     let mut out = String::new();
     let mut skipping: Option<&str> = None;
     for (number, line) in doc.lines().enumerate() {
         let trimmed = line.trim();
+        if skipping.is_none() && !trimmed.starts_with("<!-- ") && trimmed.contains("<!-- goal: ") {
+            let line = inline_goals(line, run).map_err(|e| format!("docs line {}: {e}", number + 1))?;
+            out.push_str(&line);
+            out.push('\n');
+            continue;
+        }
         if let Some(end) = skipping {
             if trimmed == end {
                 out.push_str(line);
@@ -227,6 +258,19 @@ mod tests {
         assert!(out.contains("<!-- peer-table -->\n| figure | sip-ptls | baresip |\n| --- | --- | --- |\n| dial | 5 ms | 48 ms |\n<!-- /peer-table -->\nend\n"));
         // Generating twice gives the same document.
         assert_eq!(regenerate(&out, &parse_run(RUN), "docs/bench-runs/abc1234.txt").unwrap(), out);
+    }
+
+    #[test]
+    fn goals_inside_a_table_row_are_written_again() {
+        let doc = "| goal | verdict |\n| idle | <!-- goal: idle/wakeups_per_ping <= 2 --> old <!-- /goal --> |\n\
+            | both | <!-- goal: idle/cpu_time < 5 --> <!-- /goal --> and <!-- goal: idle/cpu_time > 5 --> x <!-- /goal --> |\n";
+        let out = regenerate(doc, &parse_run(RUN), "r").unwrap();
+        assert!(out.contains("| idle | <!-- goal: idle/wakeups_per_ping <= 2 --> **met**: `idle/wakeups_per_ping` = 2.00 wakeups (goal <= 2) <!-- /goal --> |\n"), "{out}");
+        assert!(out.contains("<!-- goal: idle/cpu_time < 5 --> **missed**: `idle/cpu_time` = 10.4 ms (goal < 5) <!-- /goal --> and <!-- goal: idle/cpu_time > 5 --> **met**"), "{out}");
+        assert!(!out.contains("old"));
+        assert_eq!(regenerate(&out, &parse_run(RUN), "r").unwrap(), out);
+        let missing = regenerate("| x | <!-- goal: storm/x < 1 --> <!-- /goal --> |\n", &parse_run(RUN), "r").unwrap_err();
+        assert!(missing.contains("docs line 1") && missing.contains("storm/x"), "{missing}");
     }
 
     #[test]
