@@ -269,7 +269,8 @@ mod tests {
         assert!(out.contains("<!-- goal: idle/cpu_time < 5 --> **missed**: `idle/cpu_time` = 10.4 ms (goal < 5) <!-- /goal --> and <!-- goal: idle/cpu_time > 5 --> **met**"), "{out}");
         assert!(!out.contains("old"));
         assert_eq!(regenerate(&out, &parse_run(RUN), "r").unwrap(), out);
-        let missing = regenerate("| x | <!-- goal: storm/x < 1 --> <!-- /goal --> |\n", &parse_run(RUN), "r").unwrap_err();
+        let missing =
+            regenerate("| x | <!-- goal: storm/x < 1 --> <!-- /goal --> |\n", &parse_run(RUN), "r").unwrap_err();
         assert!(missing.contains("docs line 1") && missing.contains("storm/x"), "{missing}");
     }
 
