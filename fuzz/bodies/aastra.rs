@@ -15,9 +15,12 @@
 // this body, so that it is compiled once where several bodies share it.
 use crate::input::Input;
 use sip_ptls::config::aastra::{Diagnostic, Source, load, render_effective, unmask_passwords};
-use sip_ptls::config::{AccountConfig, Backoff, CertificateFiles, Config, Failback, ServerAddr, TransportMode};
+use sip_ptls::config::{
+    AccountConfig, Backoff, CertificateFiles, Config, DnsQueryType, Failback, ServerAddr, TransportMode,
+};
 use sip_ptls::rng::Seed;
 use sip_ptls::time::Duration;
+use std::net::{IpAddr, SocketAddr};
 
 const NAMES: [&str; 3] = ["aastra.cfg", "6737i.cfg", "mac.cfg"];
 
@@ -150,5 +153,10 @@ fn config(input: &mut Input<'_>) -> Config {
         max_ringing_calls: input.byte(),
         ringing_timeout: millis(input),
         orphaned_call_timeout: millis(input),
+        // Read last, so that the inputs kept before these fields decode as before.
+        dns_query_type: DnsQueryType::from_number(i64::from(input.byte() % 4)).unwrap_or_default(),
+        dns_servers: (0..input.byte() % 5)
+            .map(|_| SocketAddr::new(IpAddr::from(input.u32().to_be_bytes()), input.u16()))
+            .collect(),
     }
 }

@@ -22,9 +22,10 @@
 
 pub mod local;
 
-use super::{AccountConfig, Backoff, Config, ConfigError, Failback, Seed, ServerAddr, TransportMode};
+use super::{AccountConfig, Backoff, Config, ConfigError, DnsQueryType, Failback, Seed, ServerAddr, TransportMode};
 use crate::time::Duration;
 use core::fmt;
+use core::net::{IpAddr, SocketAddr};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One configuration file: its name (used in messages only) and its contents.
@@ -166,6 +167,8 @@ const GLOBAL_USED: &[&str] = &[
     "sip persistent tls call timeout",
     "sip persistent tls seed",
     "sip persistent tls instance id",
+    "sip persistent tls dns servers",
+    "sip dns query type",
     "admin password",
 ];
 
@@ -173,7 +176,6 @@ const GLOBAL_USED: &[&str] = &[
 const GLOBAL_UNUSED: &[&str] = &[
     "sip t1 timer",
     "sip t2 timer",
-    "sip dns query type",
     "sip screen name",
     "sip screen name 2",
     "sip mode",
@@ -656,6 +658,18 @@ impl<'s, 'a> Loader<'s, 'a> {
             }
         }
 
+        if let Some(v) = self.uint("sip dns query type", 0, 2, "")
+            && let Some(t) = DnsQueryType::from_number(v as i64)
+        {
+            c.dns_query_type = t;
+        }
+        if let Some(s) = self.get("sip persistent tls dns servers") {
+            match parse_dns_servers(s.value) {
+                Ok(servers) => c.dns_servers = servers,
+                Err(why) => self.error("sip persistent tls dns servers", &s, why),
+            }
+        }
+
         self.check_line_servers(c.mode);
         let origins = self.accounts(&mut c);
         (c, origins, seed_configured)
@@ -887,6 +901,24 @@ fn put(out: &mut String, name: &str, value: &str) {
     }
 }
 
+/// `sip persistent tls dns servers`: addresses separated by commas or blanks, each an
+/// IPv4 address, an IPv6 address, or either with a port (`127.0.0.1:5353`,
+/// `[::1]:5353`); port 53 when none is given.
+fn parse_dns_servers(value: &str) -> Result<Vec<SocketAddr>, String> {
+    let mut servers = Vec::new();
+    for item in value.split([',', ' ', '\t']).filter(|s| !s.is_empty()) {
+        let addr = item
+            .parse::<SocketAddr>()
+            .or_else(|_| item.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+            .map_err(|_| format!("`{item}` is not an IP address or an address with a port"))?;
+        servers.push(addr);
+    }
+    if servers.len() > 3 {
+        return Err(format!("{} servers given; at most 3, as in resolv.conf", servers.len()));
+    }
+    Ok(servers)
+}
+
 fn put_server(out: &mut String, ip: &str, port: &str, server: Option<&ServerAddr>) {
     if let Some(s) = server {
         put(out, ip, &s.host);
@@ -923,6 +955,11 @@ pub fn render_effective(config: &Config, line_numbers: &[u8]) -> String {
     put(&mut out, "sip registration retry timer", &config.registration_retry.to_string());
     put(&mut out, "sip registration timeout retry timer", &config.registration_timeout_retry.to_string());
     put(&mut out, "sip transaction timer", &config.transaction_timeout.as_millis().to_string());
+    put(&mut out, "sip dns query type", &config.dns_query_type.to_string());
+    if !config.dns_servers.is_empty() {
+        let servers: Vec<String> = config.dns_servers.iter().map(ToString::to_string).collect();
+        put(&mut out, "sip persistent tls dns servers", &servers.join(", "));
+    }
     let certs = [
         ("sips root and intermediate certificates", &config.certificates.root_and_intermediate),
         ("sips local certificate", &config.certificates.local_certificate),
@@ -1141,11 +1178,11 @@ sip line1 password: secret
 
     #[test]
     fn known_unused_parameters_are_accepted_with_a_warning() {
-        let unused = "sip T1 timer: 500\nsip T2 timer: 4000\nsip dns query type: 1\nsip screen name: Bob\n\
+        let unused = "sip T1 timer: 500\nsip T2 timer: 4000\nsip screen name: Bob\n\
                       sip line1 screen name: Bob\nsip mode: 0\nsip vmail: *97\nsip contact matching: 0\n\
                       sip gruu: 1\nsips symmetric tls signaling: 1\nsip line3 vmail: *98\n";
         let l = ok(&with(unused));
-        assert_eq!(l.warnings.len(), 11, "{:#?}", l.warnings);
+        assert_eq!(l.warnings.len(), 10, "{:#?}", l.warnings);
         assert!(l.warnings.iter().all(|w| w.message.contains("accepted but not used")));
         assert_eq!(l.warnings[0].parameter.as_deref(), Some("sip t1 timer"));
     }
@@ -1301,13 +1338,48 @@ sip line1 password: secret
             "sip backup proxy ip: backup.example.com\nsip registrar ip: 0.0.0.0\nsip registrar port: 5061\n\
              sip backup registrar ip: reg2.example.com\nsip backup registrar port: 0\n",
         ));
-        assert_eq!(l.config.backup_proxy, Some(ServerAddr::new("backup.example.com", 5061)));
+        assert_eq!(l.config.backup_proxy, Some(ServerAddr::new("backup.example.com", 0)));
         assert_eq!(l.config.registrar, None);
-        assert_eq!(l.config.backup_registrar, Some(ServerAddr::new("reg2.example.com", 5061)));
+        assert_eq!(l.config.backup_registrar, Some(ServerAddr::new("reg2.example.com", 0)));
+        assert_eq!(l.config.backup_registrar.as_ref().map(ServerAddr::effective_port), Some(5061));
         assert!(has_warning(&l, "sip registrar port", "a port without `sip registrar ip`"));
         let e = err(&with("sip proxy port: 65536\n"));
         assert_eq!((e[0].line, e[0].parameter.as_deref()), (8, Some("sip proxy port")));
         assert!(e[0].message.contains("accepted: 0 to 65535"));
+    }
+
+    #[test]
+    fn dns_query_type_and_servers_are_read_checked_and_written_back() {
+        let l = ok(&with("sip dns query type: 2\nsip persistent tls dns servers: 127.0.0.1:5353, ::1 [::1]:54\n"));
+        assert_eq!(l.config.dns_query_type, DnsQueryType::NaptrSrvAndA);
+        let servers: Vec<String> = l.config.dns_servers.iter().map(ToString::to_string).collect();
+        assert_eq!(servers, ["127.0.0.1:5353", "[::1]:53", "[::1]:54"]);
+        let again = ok(&render_effective(&l.config, &l.line_numbers)
+            .replace("sip line1 password: ********", "sip line1 password: pw"));
+        assert_eq!(
+            (again.config.dns_query_type, &again.config.dns_servers),
+            (l.config.dns_query_type, &l.config.dns_servers)
+        );
+        assert_eq!(ok(&with("")).config.dns_query_type, DnsQueryType::SrvAndA);
+
+        let e = err(&with("sip dns query type: 3\n"));
+        assert_eq!(e[0].parameter.as_deref(), Some("sip dns query type"));
+        assert!(e[0].message.contains("accepted: 0 to 2"), "{}", e[0].message);
+        let e = err(&with("sip persistent tls dns servers: 127.0.0.1, dns.example.com\n"));
+        assert_eq!(e[0].parameter.as_deref(), Some("sip persistent tls dns servers"));
+        assert!(e[0].message.contains("`dns.example.com` is not an IP address"), "{}", e[0].message);
+        let e = err(&with("sip persistent tls dns servers: 127.0.0.1 127.0.0.2 127.0.0.3 127.0.0.4\n"));
+        assert!(e[0].message.contains("at most 3"), "{}", e[0].message);
+    }
+
+    #[test]
+    fn a_proxy_name_dns_cannot_carry_is_an_error_naming_it() {
+        let e = err(&with("sip backup proxy ip: bad..example.com\n"));
+        assert!(
+            e.iter().any(|e| e.parameter.as_deref() == Some("sip backup proxy ip")
+                && e.message.contains("`bad..example.com` is neither an IP address nor a host name")),
+            "{e:#?}"
+        );
     }
 
     #[test]
@@ -1317,7 +1389,7 @@ sip line1 password: secret
                sip backup outbound proxy: obp2.example.com\n";
         let l = ok(&text);
         assert_eq!(l.config.proxy, Some(ServerAddr::new("obp.example.com", 5071)));
-        assert_eq!(l.config.backup_proxy, Some(ServerAddr::new("obp2.example.com", 5061)));
+        assert_eq!(l.config.backup_proxy, Some(ServerAddr::new("obp2.example.com", 0)));
         assert!(has_warning(&l, "sip outbound proxy", "used as the proxy"));
 
         let l = ok(&with("sip outbound proxy: obp.example.com\n"));
@@ -1473,8 +1545,8 @@ sip line1 password: secret
         assert_eq!(l.config.accounts[0].password, "s3cr#t");
         assert_eq!(l.config.seed, Seed::from(0x5eed));
         assert_eq!(l.config.backup_proxy, Some(ServerAddr::new("sip2.example.com", 5061)));
-        assert_eq!(l.warnings.len(), 1, "{:#?}", l.warnings);
-        assert!(has_warning(&l, "sip dns query type", "accepted but not used"));
+        assert_eq!(l.config.dns_query_type, DnsQueryType::SrvAndA);
+        assert!(l.warnings.is_empty(), "{:#?}", l.warnings);
     }
 
     #[test]

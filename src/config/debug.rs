@@ -44,6 +44,8 @@ impl fmt::Debug for Config {
             registration_timeout_retry,
             transaction_timeout,
             connect_timeout,
+            dns_query_type,
+            dns_servers,
             sips_scheme,
             outbound,
             instance_id,
@@ -74,6 +76,8 @@ impl fmt::Debug for Config {
             .field("registration_timeout_retry", registration_timeout_retry)
             .field("transaction_timeout", transaction_timeout)
             .field("connect_timeout", connect_timeout)
+            .field("dns_query_type", dns_query_type)
+            .field("dns_servers", dns_servers)
             .field("sips_scheme", sips_scheme)
             .field("outbound", outbound)
             .field("instance_id", instance_id)

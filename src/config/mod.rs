@@ -9,8 +9,10 @@ mod debug;
 pub mod instance;
 mod syntax;
 
+pub use crate::dns::DnsQueryType;
 pub use crate::rng::Seed;
 use crate::time::Duration;
+use core::net::SocketAddr;
 use thiserror::Error;
 
 /// Most accounts (lines) a phone has: `sip line1` … `sip line9`.
@@ -21,14 +23,26 @@ pub const MAX_ACCOUNTS: usize = 9;
 pub struct ServerAddr {
     /// Host name or IP address literal, as configured (also the TLS server name).
     pub host: String,
-    /// TCP port; 5061 when the configuration says 0.
+    /// TCP port as configured. 0 means "not given": the core locates the server as
+    /// `sip dns query type` says (SRV for a name, 5061 for an address), see docs/dns.md.
     pub port: u16,
 }
 
 impl ServerAddr {
-    /// A server address; port 0 becomes the SIPS default 5061.
+    /// A server address; port 0 leaves the port to DNS (SRV) or to the SIPS default 5061.
     pub fn new(host: impl Into<String>, port: u16) -> ServerAddr {
-        ServerAddr { host: host.into(), port: if port == 0 { 5061 } else { port } }
+        ServerAddr { host: host.into(), port }
+    }
+
+    /// The port a connection goes to when no SRV record gives one: the configured port,
+    /// or 5061 (RFC 3263 §4.2) for 0.
+    pub fn effective_port(&self) -> u16 {
+        if self.port == 0 { crate::dns::SIPS_PORT } else { self.port }
+    }
+
+    /// This server as the locator takes it, with the procedure of `query_type`.
+    pub fn spec(&self, query_type: DnsQueryType) -> crate::dns::ServerSpec {
+        crate::dns::ServerSpec::new(self.host.clone(), self.port, query_type)
     }
 }
 
@@ -148,6 +162,12 @@ pub struct Config {
     pub transaction_timeout: Duration,
     /// How long TCP connect plus TLS handshake may take before the attempt fails.
     pub connect_timeout: Duration,
+    /// `sip dns query type`: how a server configured by name is located (A only; SRV and
+    /// A; NAPTR, SRV and A).
+    pub dns_query_type: DnsQueryType,
+    /// `sip persistent tls dns servers` (our extension): the recursive DNS servers the
+    /// shell asks; empty means the system's (`/etc/resolv.conf`). The core never reads it.
+    pub dns_servers: Vec<SocketAddr>,
     /// `sip send sips over tls`: `sips:` URIs when true, `sip:` when false.
     pub sips_scheme: bool,
     /// `sip outbound support`: RFC 5626 `Supported: outbound`, `+sip.instance`, `reg-id`.
@@ -203,6 +223,8 @@ impl Default for Config {
             registration_timeout_retry: 120,
             transaction_timeout: Duration::from_millis(4000),
             connect_timeout: Duration::from_secs(5),
+            dns_query_type: DnsQueryType::SrvAndA,
+            dns_servers: Vec::new(),
             sips_scheme: true,
             outbound: false,
             instance_id: None,
@@ -262,6 +284,19 @@ impl Config {
             && (b.host.is_empty() || b.host == "0.0.0.0")
         {
             errors.push(invalid("sip backup proxy ip", "empty address"));
+        }
+        let servers = [("sip proxy ip", &self.proxy), ("sip backup proxy ip", &self.backup_proxy)];
+        for (parameter, server) in servers {
+            if let Some(s) = server
+                && !s.host.is_empty()
+                && s.host != "0.0.0.0"
+                && s.spec(self.dns_query_type).plan().is_none()
+            {
+                errors.push(invalid(
+                    parameter,
+                    format!("`{}` is neither an IP address nor a host name DNS can carry", s.host),
+                ));
+            }
         }
         // Both modes verify the proxy; there is no switch to turn verification off.
         if self.certificates.trusted_certificates.as_deref().is_none_or(str::is_empty) {

@@ -29,7 +29,7 @@ pub use error::LocateError;
 pub use eyeballs::HappyEyeballs;
 pub use locator::{LocatorConfig, ServerLocator, Target};
 pub use lookup::{AnyAnswer, LookupFailed, Query};
-pub use spec::{DnsQueryType, ServerSpec};
+pub use spec::{DnsQueryType, SIPS_PORT, ServerSpec};
 
 #[cfg(test)]
 mod locator_tests;

@@ -119,7 +119,7 @@ fn restart_needed_for(old: &Config, new: &Config) -> Vec<&'static str> {
     if rest == *old {
         return Vec::new();
     }
-    let checks: [(&'static str, bool); 7] = [
+    let checks: [(&'static str, bool); 8] = [
         ("transport", old.mode != new.mode),
         (
             "servers",
@@ -128,6 +128,7 @@ fn restart_needed_for(old: &Config, new: &Config) -> Vec<&'static str> {
                 || old.registrar != new.registrar
                 || old.backup_registrar != new.backup_registrar,
         ),
+        ("dns", old.dns_query_type != new.dns_query_type || old.dns_servers != new.dns_servers),
         ("lines", old.accounts != new.accounts),
         ("sips scheme", old.sips_scheme != new.sips_scheme),
         ("outbound", old.outbound != new.outbound),

@@ -142,9 +142,9 @@ async fn report(reports: &Sender<(ConnId, Report)>, conn: ConnId, r: Report) -> 
 async fn addresses(target: &ServerAddr) -> Result<Vec<SocketAddr>, TransportError> {
     let host = target.host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, target.port)]);
+        return Ok(vec![SocketAddr::new(ip, target.effective_port())]);
     }
-    match async_net::resolve((host, target.port)).await {
+    match async_net::resolve((host, target.effective_port())).await {
         Ok(addrs) if !addrs.is_empty() => Ok(addrs),
         Ok(_) => Err(TransportError::Resolve(format!("{host}: no address"))),
         Err(e) => Err(TransportError::Resolve(format!("{host}: {e}"))),
