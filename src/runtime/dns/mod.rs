@@ -13,10 +13,16 @@
 //! (building a query), `reply` (judging and parsing a reply) and [`resolv_conf`]
 //! (parsing the system file). The IO parts: [`config`] (reading the file), `exchange`
 //! (one UDP or TCP exchange) and [`resolver`] (servers in order, rounds, errors).
+//!
+//! Performing the core's lookups: [`hosts`] (the hosts file and RFC 6761's `localhost`,
+//! pure but for reading the file) and [`perform`] (a core query answered from the hosts
+//! table, else by the resolver).
 
 pub mod config;
 pub mod error;
 mod exchange;
+pub mod hosts;
+pub mod perform;
 mod query;
 mod reply;
 pub mod resolv_conf;
