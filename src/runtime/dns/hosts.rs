@@ -111,12 +111,11 @@ impl HostsTable {
             QueryType::Aaaa => false,
             QueryType::Srv | QueryType::Naptr => return None,
         };
-        let name = key(name);
-        if name == "localhost" || name.ends_with(".localhost") {
+        if is_localhost(name) {
             let addr = if ipv4 { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { IpAddr::V6(Ipv6Addr::LOCALHOST) };
             return Some(records(vec![AddressRecord { addr, ttl: HOSTS_TTL }]));
         }
-        let addresses = self.names.get(&name)?;
+        let addresses = self.names.get(&key(name))?;
         let found: Vec<AddressRecord> = addresses
             .iter()
             .filter(|addr| addr.is_ipv4() == ipv4)
@@ -138,6 +137,13 @@ fn key(name: &str) -> String {
 fn records(records: Vec<AddressRecord>) -> Answer<AddressRecord> {
     // The file has no additional section to volunteer.
     Answer::Records { records, additional: Vec::new() }
+}
+
+/// Whether `name` is `localhost` or a name under it (RFC 6761 §6.3), case and a final
+/// dot ignored.
+pub fn is_localhost(name: &str) -> bool {
+    let name = key(name);
+    name == "localhost" || name.ends_with(".localhost")
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! handed back as the core takes it ([`AnyAnswer`] or [`LookupFailed`]). It decides
 //! nothing: what to ask, what to keep and for how long is the core's.
 
-use super::hosts::HostsTable;
-use super::records::QueryType;
+use super::hosts::{HostsTable, is_localhost};
+use super::records::{Answer, Negative, NegativeKind, QueryType};
 use super::resolver::Resolver;
 use crate::dns::lookup::{AnyAnswer, LookupFailed, Query};
 
@@ -36,6 +36,16 @@ impl Lookups {
         if let Some(answer) = self.hosts.lookup(&query.name, query.qtype) {
             tracing::debug!(%query, "answered from the hosts table");
             return Ok(AnyAnswer::Addresses(answer));
+        }
+        // RFC 6761 §6.3: every other type of query for a localhost name gets a negative
+        // answer without asking DNS. NODATA without a TTL: not cached, costs nothing.
+        if is_localhost(&query.name) {
+            let none = Negative { kind: NegativeKind::NoData, ttl: None };
+            return Ok(match query.qtype {
+                QueryType::Srv => AnyAnswer::Srv(Answer::Negative(none)),
+                QueryType::Naptr => AnyAnswer::Naptr(Answer::Negative(none)),
+                QueryType::A | QueryType::Aaaa => AnyAnswer::Addresses(Answer::Negative(none)),
+            });
         }
         let Some(resolver) = &self.resolver else {
             return Err(LookupFailed::new(format!("no DNS server to ask for {query}")));
@@ -82,6 +92,18 @@ mod tests {
     fn a_lookup_can_run_on_the_drivers_multi_threaded_executor() {
         let lookups = Lookups::new(hosts(), Some(resolver("127.0.0.1:53".parse().unwrap(), Duration::from_secs(1))));
         is_send(&lookups.perform(&Query::new("sip.example", QueryType::Srv)));
+    }
+
+    #[test]
+    fn srv_and_naptr_for_localhost_are_negative_without_asking_dns() {
+        let lookups = Lookups::new(HostsTable::default(), None);
+        for query in [Query::new("_sips._tcp.localhost", QueryType::Srv), Query::new("LocalHost.", QueryType::Naptr)] {
+            let answer = async_io::block_on(lookups.perform(&query));
+            let negative = answer.as_ref().ok().and_then(AnyAnswer::negative);
+            assert_eq!(negative, Some(Negative { kind: NegativeKind::NoData, ttl: None }), "{query}: {answer:?}");
+        }
+        let answer = async_io::block_on(lookups.perform(&Query::new("_sips._tcp.example.test", QueryType::Srv)));
+        assert!(answer.is_err(), "not localhost: DNS, and there is none");
     }
 
     #[test]
