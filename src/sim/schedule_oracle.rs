@@ -164,13 +164,16 @@ impl ScheduleOracle {
         self.failed_rounds = 0;
         // The next ping is drawn from this answer: a pong of the outstanding ping, or
         // the answer to a keep-alive OPTIONS.
-        let anchor = if !pong || flow.ping_outstanding {
-            Some((now, self.interval(conn.server, flow.flow_timer)))
+        // The next one is due within the interval in force now, which a reconfiguration
+        // made while the ping was out may have changed since the bound set at the ping.
+        let (anchor, due) = if !pong || flow.ping_outstanding {
+            let i = self.interval(conn.server, flow.flow_timer);
+            (Some((now, i)), now + i)
         } else {
-            flow.anchor
+            (flow.anchor, flow.due)
         };
         let ping_outstanding = flow.ping_outstanding && !pong;
-        self.flows.insert(conn, FlowKeepAlive { anchor, ping_outstanding, ..flow });
+        self.flows.insert(conn, FlowKeepAlive { anchor, due, ping_outstanding, ..flow });
     }
 
     /// The application placed `call` at `now`. Its one outcome is due within the setup
