@@ -11,8 +11,12 @@
 #[cfg(all(feature = "runtime", feature = "registrar"))]
 mod demo {
     use sip_ptls::config::{AccountConfig, Config, ServerAddr};
+    use sip_ptls::dns::{AnyAnswer, LookupFailed, Query};
     use sip_ptls::ids::ConnId;
     use sip_ptls::registrar::{Registrar, RegistrarConfig, TestPki};
+    use sip_ptls::runtime::dns::hosts::HostsTable;
+    use sip_ptls::runtime::dns::perform::Lookups;
+    use sip_ptls::runtime::dns::{Resolver, ResolverConfig};
     use sip_ptls::runtime::{ClientTls, Credentials, server_name, stream_error, tls_error};
     use sip_ptls::time::{Duration, Instant};
     use sip_ptls::{Core, Event, Input, Output, TransportError};
@@ -23,8 +27,9 @@ mod demo {
     use tokio::sync::mpsc;
     use tokio_rustls::TlsConnector;
 
-    /// What a connection task reports to the loop.
+    /// What a connection task (or a lookup) reports to the loop.
     enum Report {
+        Resolved(Query, Result<AnyAnswer, LookupFailed>),
         Connected(SocketAddr),
         Failed(TransportError),
         Received(Vec<u8>),
@@ -34,15 +39,16 @@ mod demo {
     /// One connection: TCP, TLS with verification, then read and write until closed.
     async fn connection(
         conn: ConnId,
-        target: ServerAddr,
+        addr: SocketAddr,
+        server_name_text: String,
         tls: TlsConnector,
         mut writes: mpsc::UnboundedReceiver<Vec<u8>>,
-        reports: mpsc::UnboundedSender<(ConnId, Report)>,
+        reports: mpsc::UnboundedSender<(Option<ConnId>, Report)>,
     ) {
         let report = |r| {
-            let _ = reports.send((conn, r));
+            let _ = reports.send((Some(conn), r));
         };
-        let tcp = match TcpStream::connect((target.host.as_str(), target.port)).await {
+        let tcp = match TcpStream::connect(addr).await {
             Ok(s) => s,
             Err(e) => return report(Report::Failed(sip_ptls::runtime::connect_error(&e))),
         };
@@ -51,7 +57,7 @@ mod demo {
             Ok(a) => a,
             Err(e) => return report(Report::Failed(TransportError::Io(e.to_string()))),
         };
-        let name = match server_name(&target.host) {
+        let name = match server_name(&server_name_text) {
             Ok(n) => n,
             Err(e) => return report(Report::Failed(e)),
         };
@@ -95,6 +101,8 @@ mod demo {
     async fn drive(config: Config, tls: TlsConnector) -> Vec<Event> {
         let origin = tokio::time::Instant::now();
         let now = || Instant::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX));
+        // `localhost` comes from the hosts table; other names from the system's DNS servers.
+        let lookups = Lookups::new(HostsTable::system(), Some(Resolver::new(ResolverConfig::system_or_local().0)));
         let mut core = Core::new(config, now());
         let (reports_tx, mut reports) = mpsc::unbounded_channel();
         let mut conns: HashMap<ConnId, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
@@ -105,10 +113,18 @@ mod demo {
             // Drain every output after every input.
             while let Some(out) = core.poll_output() {
                 match out {
-                    Output::Connect { conn, target } => {
+                    Output::Connect { conn, addr, server_name } => {
                         let (tx, rx) = mpsc::unbounded_channel();
                         conns.insert(conn, tx);
-                        tokio::spawn(connection(conn, target, tls.clone(), rx, reports_tx.clone()));
+                        tokio::spawn(connection(conn, addr, server_name, tls.clone(), rx, reports_tx.clone()));
+                    }
+                    // The crate's lookups (/etc/hosts, then DNS) run on any executor.
+                    Output::Resolve { query } => {
+                        let (lookups, reports) = (lookups.clone(), reports_tx.clone());
+                        tokio::spawn(async move {
+                            let outcome = lookups.perform(&query).await;
+                            let _ = reports.send((None, Report::Resolved(query, outcome)));
+                        });
                     }
                     Output::Transmit { conn, data } => {
                         if let Some(tx) = conns.get(&conn) {
@@ -145,7 +161,16 @@ mod demo {
                 r = reports.recv() => {
                     let Some((conn, r)) = r else { continue };
                     let t = now();
+                    let (conn, r) = match (conn, r) {
+                        (_, Report::Resolved(query, outcome)) => {
+                            core.handle_input(t, Input::Resolved { query, outcome });
+                            continue;
+                        }
+                        (Some(conn), r) => (conn, r),
+                        (None, _) => continue,
+                    };
                     match r {
+                        Report::Resolved(..) => {}
                         Report::Connected(local) => core.handle_input(t, Input::Connected { conn, local }),
                         Report::Failed(reason) => core.handle_input(t, Input::ConnectFailed { conn, reason }),
                         Report::Received(data) => core.handle_input(t, Input::Received { conn, data: &data }),
@@ -175,7 +200,9 @@ mod demo {
         let tls = ClientTls::from_credentials(creds).map_err(|e| e.to_string())?;
 
         let config = Config {
-            proxy: Some(ServerAddr::new("127.0.0.1", registrar.addr().port())),
+            // A name, so that the core asks for its addresses (::1 first, then 127.0.0.1,
+            // where the registrar listens).
+            proxy: Some(ServerAddr::new("localhost", registrar.addr().port())),
             registrar: Some(ServerAddr::new("example.test", 0)),
             accounts: users.iter().map(|(u, p)| AccountConfig::new(u, p)).collect(),
             keepalive_interval: Duration::from_secs(5),

@@ -20,6 +20,8 @@
 //!
 //! ```
 //! use sip_ptls::config::{AccountConfig, Config, ServerAddr};
+//! use sip_ptls::dns::records::{AddressRecord, Answer, Negative, NegativeKind, QueryType};
+//! use sip_ptls::dns::AnyAnswer;
 //! use sip_ptls::time::Instant;
 //! use sip_ptls::{Core, Event, Input, Output};
 //!
@@ -38,9 +40,21 @@
 //!     // Drain: perform every output the last mutation produced.
 //!     while let Some(output) = core.poll_output() {
 //!         match output {
+//!             // A real shell asks DNS here; this one knows one IPv4 address.
+//!             Output::Resolve { query } => {
+//!                 let answer = match query.qtype {
+//!                     QueryType::A => Answer::Records {
+//!                         records: vec![AddressRecord { addr: "192.0.2.1".parse().unwrap(), ttl: 300 }],
+//!                         additional: Vec::new(),
+//!                     },
+//!                     _ => Answer::Negative(Negative { kind: NegativeKind::NoData, ttl: Some(300) }),
+//!                 };
+//!                 let outcome = Ok(AnyAnswer::Addresses(answer));
+//!                 core.handle_input(now, Input::Resolved { query, outcome });
+//!             }
 //!             // A real shell opens TCP and TLS here; this one pretends it succeeded.
-//!             Output::Connect { conn, target } => {
-//!                 assert_eq!(target.host, "sip.example.com");
+//!             Output::Connect { conn, addr, server_name } => {
+//!                 assert_eq!((addr.to_string().as_str(), server_name.as_str()), ("192.0.2.1:5061", "sip.example.com"));
 //!                 let local = "192.0.2.10:40000".parse().unwrap();
 //!                 core.handle_input(now, Input::Connected { conn, local });
 //!             }

@@ -84,7 +84,8 @@ fn registers(config: Config) -> Result<(Message, Message), String> {
     let now = Instant::ZERO;
     let mut core = Core::new(config, now);
     core.start(now);
-    let conn = std::iter::from_fn(|| core.poll_output())
+    let conn = sip_ptls::sim::drain_answering(&mut core, now, &sip_ptls::sim::Zone::default())
+        .into_iter()
         .find_map(|o| match o {
             Output::Connect { conn, .. } => Some(conn),
             _ => None,

@@ -5,8 +5,10 @@
 //! NAPTR services, the fallback to A and AAAA, a TTL running out, and the name the
 //! certificate is checked against.
 //!
-//! The engine is not wired to DNS yet, so the test plays the engine's part: it drains
-//! the locator's queries, performs each with the resolver, and hands the answer back.
+//! The test plays the engine's part for one locator, so that each step can be checked: it
+//! drains the locator's queries, performs each with the shell's `Lookups` (as the
+//! driver does), and hands the answer back. `tests/runtime_dns_location.rs` runs the
+//! whole phone against the same server.
 //! The core's clock is the test's own; dnsmasq serves its records straight from its
 //! configuration and needs no waiting.
 #![cfg(feature = "runtime")]
@@ -20,6 +22,8 @@ use dnsmasq::{Dnsmasq, Record, Zone};
 use futures_lite::future;
 use sip_ptls::dns::{AnyAnswer, CachePolicy, DnsCache, DnsQueryType, LookupFailed, Query, ServerSpec, Target};
 use sip_ptls::rng::{Rng, Seed};
+use sip_ptls::runtime::dns::hosts::HostsTable;
+use sip_ptls::runtime::dns::perform::Lookups;
 use sip_ptls::runtime::dns::{QueryType, Resolver, ResolverConfig};
 use sip_ptls::time::Instant;
 use std::net::IpAddr;
@@ -83,16 +87,10 @@ impl Locating {
     }
 }
 
-/// Performs `query` with the resolver's typed lookup and hands the answer over as the
-/// core takes it; a resolver error (no server answered) is a failed lookup.
+/// Performs `query` as the driver does: the shell's `Lookups`, here with no hosts file,
+/// so that every answer comes from the server.
 async fn perform(resolver: &Resolver, query: &Query) -> Result<AnyAnswer, LookupFailed> {
-    let answer = match query.qtype {
-        QueryType::A => resolver.lookup_a(&query.name).await.map(AnyAnswer::Addresses),
-        QueryType::Aaaa => resolver.lookup_aaaa(&query.name).await.map(AnyAnswer::Addresses),
-        QueryType::Srv => resolver.lookup_srv(&query.name).await.map(AnyAnswer::Srv),
-        QueryType::Naptr => resolver.lookup_naptr(&query.name).await.map(AnyAnswer::Naptr),
-    };
-    answer.map_err(|e| LookupFailed::new(e.to_string()))
+    Lookups::new(HostsTable::default(), Some(resolver.clone())).perform(query).await
 }
 
 /// Runs a lookup on async-io's `block_on`, failing the test instead of hanging.

@@ -77,7 +77,8 @@ fn a_core_that_answered_a_digest_challenge_hides_passwords() {
     config.accounts.truncate(1);
     let mut core = Core::new(config, now);
     core.start(now);
-    let conn = std::iter::from_fn(|| core.poll_output())
+    let conn = sip_ptls::sim::drain_answering(&mut core, now, &sip_ptls::sim::Zone::default())
+        .into_iter()
         .find_map(|o| match o {
             Output::Connect { conn, .. } => Some(conn),
             _ => None,

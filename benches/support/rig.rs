@@ -116,7 +116,8 @@ impl Rig {
                     }
                     self.to_server.push(data);
                 }
-                Output::Close { .. } | Output::Event(_) => {}
+                // The proxy is an address (127.0.0.1): nothing to look up.
+                Output::Close { .. } | Output::Event(_) | Output::Resolve { .. } => {}
             }
         }
     }

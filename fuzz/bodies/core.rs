@@ -32,6 +32,8 @@
 // this body, so that it is compiled once where several bodies share it.
 use crate::input::Input;
 use sip_ptls::config::{AccountConfig, CertificateFiles, Config, Failback, ServerAddr, TransportMode};
+use sip_ptls::dns::records::{AddressRecord, Answer, Negative, NegativeKind, QueryType};
+use sip_ptls::dns::{AnyAnswer, Query};
 use sip_ptls::ids::{AccountId, CallId, ConnId};
 use sip_ptls::sim::{Monitor, NetState};
 use sip_ptls::sip::headers::{NameAddr, Via};
@@ -187,52 +189,64 @@ impl World {
     fn drain(&mut self) {
         let mut view: BTreeMap<ConnId, NetState> = self.net.iter().map(|(id, c)| (*id, c.state)).collect();
         // Polling changes nothing but the queue, so the whole batch can be read first.
-        let batch: Vec<Output> = std::iter::from_fn(|| self.core.poll_output()).collect();
-        for out in &batch {
-            if self.closed_seen {
-                self.monitor.violation(format!("{}: {out:?} after ShutdownComplete", self.now));
+        // Answering a lookup queues more outputs: read batches until none is left.
+        loop {
+            let batch: Vec<Output> = std::iter::from_fn(|| self.core.poll_output()).collect();
+            if batch.is_empty() {
+                break;
             }
-            if self.trace {
-                eprintln!("  {out:?}");
-            }
-            self.monitor.on_output(&self.core, out, &view, self.now);
-            match out {
-                Output::Connect { conn, .. } => {
-                    view.insert(*conn, NetState::Connecting);
+            for out in &batch {
+                if self.closed_seen {
+                    self.monitor.violation(format!("{}: {out:?} after ShutdownComplete", self.now));
                 }
-                Output::Close { conn } => {
-                    if let Some(s) = view.get_mut(conn) {
-                        *s = NetState::Closed;
+                if self.trace {
+                    eprintln!("  {out:?}");
+                }
+                self.monitor.on_output(&self.core, out, &view, self.now);
+                match out {
+                    Output::Connect { conn, .. } => {
+                        view.insert(*conn, NetState::Connecting);
                     }
-                }
-                _ => {}
-            }
-            match out.clone() {
-                Output::Connect { conn, .. } => {
-                    let fresh = Conn {
-                        state: NetState::Connecting,
-                        closed_by_core: false,
-                        inbound: Framer::new(Limits::default()),
-                        requests: Vec::new(),
-                    };
-                    self.net.insert(conn, fresh);
-                    if !self.seen.insert(conn) {
-                        self.monitor.violation(format!("{}: Connect for {conn}, an id used before", self.now));
+                    Output::Close { conn } => {
+                        if let Some(s) = view.get_mut(conn) {
+                            *s = NetState::Closed;
+                        }
                     }
+                    _ => {}
                 }
-                Output::Transmit { conn, data } => self.transmitted(conn, &data),
-                Output::Close { conn } => {
-                    if let Some(c) = self.net.get_mut(&conn) {
-                        c.closed_by_core |= c.state != NetState::Closed;
-                        c.state = NetState::Closed;
+                match out.clone() {
+                    Output::Connect { conn, .. } => {
+                        let fresh = Conn {
+                            state: NetState::Connecting,
+                            closed_by_core: false,
+                            inbound: Framer::new(Limits::default()),
+                            requests: Vec::new(),
+                        };
+                        self.net.insert(conn, fresh);
+                        if !self.seen.insert(conn) {
+                            self.monitor.violation(format!("{}: Connect for {conn}, an id used before", self.now));
+                        }
                     }
+                    Output::Transmit { conn, data } => self.transmitted(conn, &data),
+                    Output::Close { conn } => {
+                        if let Some(c) = self.net.get_mut(&conn) {
+                            c.closed_by_core |= c.state != NetState::Closed;
+                            c.state = NetState::Closed;
+                        }
+                    }
+                    // The harness's DNS answers at once: every name has two IPv4 addresses
+                    // and one IPv6 address, so that a failed connection walks to the next.
+                    Output::Resolve { query } => {
+                        let outcome = Ok(dns_answer(&query));
+                        self.core.handle_input(self.now, sip_ptls::Input::Resolved { query, outcome });
+                    }
+                    Output::Event(Event::IncomingCall { call, .. }) => self.calls.push(call),
+                    Output::Event(Event::ShutdownComplete) => {
+                        self.shutdown_complete += 1;
+                        self.closed_seen = true;
+                    }
+                    Output::Event(_) => {}
                 }
-                Output::Event(Event::IncomingCall { call, .. }) => self.calls.push(call),
-                Output::Event(Event::ShutdownComplete) => {
-                    self.shutdown_complete += 1;
-                    self.closed_seen = true;
-                }
-                Output::Event(_) => {}
             }
         }
         self.monitor.after_step(&self.core, &view);
@@ -668,5 +682,21 @@ impl World {
         }
         self.monitor.check_every_call_finished();
         self.check("final shutdown");
+    }
+}
+
+/// The harness's DNS: two IPv4 addresses and one IPv6 address for every name, no SRV or
+/// NAPTR record.
+fn dns_answer(query: &Query) -> AnyAnswer {
+    let records = |addrs: &[IpAddr]| {
+        let records = addrs.iter().map(|addr| AddressRecord { addr: *addr, ttl: 60 }).collect();
+        AnyAnswer::Addresses(Answer::Records { records, additional: Vec::new() })
+    };
+    let none = Negative { kind: NegativeKind::NxDomain, ttl: Some(60) };
+    match query.qtype {
+        QueryType::A => records(&[IpAddr::from([192, 0, 2, 1]), IpAddr::from([192, 0, 2, 2])]),
+        QueryType::Aaaa => records(&[IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1])]),
+        QueryType::Srv => AnyAnswer::Srv(Answer::Negative(none)),
+        QueryType::Naptr => AnyAnswer::Naptr(Answer::Negative(none)),
     }
 }

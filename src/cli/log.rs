@@ -29,6 +29,9 @@ pub fn event(e: &PhoneEvent, line_numbers: &[u8]) {
         Event::ConnectFailed { server, reason } => {
             tracing::warn!(event = "connect_failed", %server, %reason, at_ms, "connection attempt failed")
         }
+        Event::AttemptFailed { server, addr, reason } => {
+            tracing::warn!(event = "attempt_failed", %server, %addr, %reason, at_ms, "address failed; trying the next")
+        }
         Event::Backoff { wait, failures } => {
             tracing::warn!(
                 event = "backoff",

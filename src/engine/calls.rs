@@ -86,6 +86,14 @@ impl Call {
         self.conn == Some(conn)
     }
 
+    /// The connection being opened for the call is now `new` (the next address of its
+    /// server, after `old` failed to connect).
+    pub fn reconnecting(&mut self, old: ConnId, new: ConnId) {
+        if self.conn == Some(old) {
+            self.conn = Some(new);
+        }
+    }
+
     pub fn is_queued(&self) -> bool {
         matches!(self.state, State::Queued)
     }

@@ -1,7 +1,7 @@
 //! What goes into the core and what comes out of it: inputs, outputs, events and the
 //! reasons they carry.
 
-use crate::config::ServerAddr;
+use crate::dns::{AnyAnswer, LookupFailed, Query};
 use crate::ids::{AccountId, CallId, ConnId, Server};
 use crate::time::Duration;
 use core::net::SocketAddr;
@@ -48,6 +48,15 @@ pub enum Input<'a> {
         /// Why.
         reason: TransportError,
     },
+    /// What came back for a lookup the core asked with [`Output::Resolve`]: records or a
+    /// negative answer, or the failure of the lookup (no server answered). An answer to
+    /// a query the core is not waiting for is ignored.
+    Resolved {
+        /// The query, as the core asked it.
+        query: Query,
+        /// The answer, or why there is none.
+        outcome: Result<AnyAnswer, LookupFailed>,
+    },
 }
 
 /// Why a connection failed or ended, as far as the runtime can tell.
@@ -82,14 +91,23 @@ pub enum TransportError {
 /// Something the runtime must do, or tell the application.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Output {
-    /// Open a TCP connection to `target` and run the TLS handshake, verifying the
-    /// server's certificate against `target.host`; then report `Connected` or
-    /// `ConnectFailed` for `conn`.
+    /// Open a TCP connection to `addr` and run the TLS handshake, verifying the server's
+    /// certificate against `server_name`; then report `Connected` or `ConnectFailed` for
+    /// `conn`.
     Connect {
         /// The new connection's handle.
         conn: ConnId,
-        /// Host and port.
-        target: ServerAddr,
+        /// The address the core chose among the server's located targets.
+        addr: SocketAddr,
+        /// The name the certificate must carry: the configured host (a name, or an IP
+        /// address written without brackets), never an SRV target (RFC 5922).
+        server_name: String,
+    },
+    /// Look up `query` (A, AAAA, SRV or NAPTR) and report what came back with
+    /// [`Input::Resolved`]. Lookups are independent of each other and of connections.
+    Resolve {
+        /// The name and record type to ask.
+        query: Query,
     },
     /// Write these plaintext bytes on the connection (TLS-encrypted by the runtime).
     Transmit {
@@ -133,6 +151,17 @@ pub enum Event {
     ConnectFailed {
         /// Where it went.
         server: Server,
+        /// Why.
+        reason: FlowError,
+    },
+    /// One address of a server did not connect; the next address (of the same target,
+    /// or the next target) is being tried. The server's `ConnectFailed` comes only once
+    /// every address has failed.
+    AttemptFailed {
+        /// The server.
+        server: Server,
+        /// The address that failed.
+        addr: SocketAddr,
         /// Why.
         reason: FlowError,
     },

@@ -19,6 +19,7 @@ mod failback;
 mod flow;
 mod io;
 mod keepalive;
+mod locate;
 mod message;
 mod reconfigure;
 mod registration;
@@ -79,6 +80,10 @@ struct Conn {
     local: Option<SocketAddr>,
     /// Bytes the shell holds for the peer (bounded by [`Timer::WriteStall`]).
     backlog: usize,
+    /// Where `Output::Connect` sent it: `None` while the server is being located.
+    addr: Option<SocketAddr>,
+    /// Which of the server's addresses (every target's in turn) this attempt is.
+    attempt: u16,
     framer: Framer,
 }
 
@@ -99,6 +104,11 @@ const MAX_TIMERS_PER_CALL: usize = 4096;
 /// decisions that depend on state many handlers change, so that no handler has to
 /// remember to trigger them:
 ///
+/// 0. **Connections to a server that could not be located fail** (`locate.rs`,
+///    `fail_unlocated`): reads each connection still waiting for its server's location
+///    and whether that location ended in an error. Here rather than where the location
+///    ended, since an answer kept in the cache can end it inside the handler that asked
+///    for the connection.
 /// 1. **Release of queued calls** (`calls.rs`, `release_queued_calls`): reads the
 ///    persistent connection (up and not being left), whether every account has a final
 ///    REGISTER answer on it, each queued call's account registration or rejection, and
@@ -109,7 +119,7 @@ const MAX_TIMERS_PER_CALL: usize = 4096;
 /// 3. **End of shutdown**: reads whether a de-REGISTER still waits for its answer and
 ///    whether any call is still tracked.
 ///
-/// The first two are evaluated only while the phone runs.
+/// Items 1 and 2 are evaluated only while the phone runs; item 0 until the core closes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Core {
     config: Arc<Config>,
@@ -124,6 +134,8 @@ pub struct Core {
     keepalive: KeepAlive,
     backoff: Backoff,
     failback: Failback,
+    /// Where the primary and the backup are (DNS), and the cache of answers.
+    locations: locate::Locations,
     accounts: Vec<Account>,
     calls: Vec<Call>,
     next_call: u32,
@@ -160,6 +172,7 @@ impl Core {
             keepalive: KeepAlive::default(),
             backoff: Backoff::default(),
             failback: Failback::default(),
+            locations: locate::Locations::default(),
             accounts,
             calls: Vec::new(),
             next_call: 0,
@@ -258,11 +271,15 @@ impl Core {
             }
             Input::ConnectFailed { conn, reason } | Input::Closed { conn, reason } => {
                 if let Some(c) = self.remove_conn(conn) {
-                    self.on_conn_failed(c, FlowError::Transport(reason));
+                    let reason = FlowError::Transport(reason);
+                    if !self.next_attempt(&c, &reason) {
+                        self.on_conn_failed(c, reason);
+                    }
                 }
             }
             Input::Received { conn, data } => self.on_received(conn, data),
             Input::WriteBacklog { conn, bytes } => self.on_write_backlog(conn, bytes),
+            Input::Resolved { query, outcome } => self.on_resolved(&query, outcome),
         }
         self.after_input();
     }
@@ -321,8 +338,10 @@ impl Core {
             return;
         }
         if let Some(c) = self.remove_conn(id) {
-            self.queue_close(c.id);
-            self.on_conn_failed(c, FlowError::ConnectTimeout);
+            self.queue_close(&c);
+            if !self.next_attempt(&c, &FlowError::ConnectTimeout) {
+                self.on_conn_failed(c, FlowError::ConnectTimeout);
+            }
         }
     }
 
@@ -411,14 +430,17 @@ impl Core {
         self.config.backup_proxy.is_some()
     }
 
-    /// Asks the runtime for a new connection.
+    /// Asks the runtime for a new connection: at once when the server is located, else
+    /// once its lookups are answered. The connect timer covers the lookups too.
     fn connect(&mut self, server: Server, purpose: ConnPurpose) -> Option<ConnId> {
-        let target = self.server_addr(server)?;
+        self.server_addr(server)?;
         self.next_generation = self.next_generation.wrapping_add(1);
         let id = ConnId { server, generation: self.next_generation };
-        self.conns.push(Conn { id, purpose, local: None, backlog: 0, framer: Framer::new(Limits::default()) });
+        let framer = Framer::new(Limits::default());
+        self.conns.push(Conn { id, purpose, local: None, backlog: 0, addr: None, attempt: 0, framer });
         self.timers.set(Timer::Connect(id), self.now + self.config.connect_timeout);
-        self.out.push_back(Output::Connect { conn: id, target });
+        self.locate(server);
+        self.dial_waiting(server);
         Some(id)
     }
 
@@ -443,8 +465,8 @@ impl Core {
 
     /// Closes a connection the core no longer wants; a call still bound to it ends.
     fn close_conn(&mut self, id: ConnId) {
-        if self.remove_conn(id).is_some() {
-            self.queue_close(id);
+        if let Some(c) = self.remove_conn(id) {
+            self.queue_close(&c);
             self.calls_connection_lost(id);
         }
     }
@@ -455,7 +477,11 @@ impl Core {
     /// given up in the same batch (a probe, then the flow's loss), and the runtime must
     /// not open a TLS connection only to close it. Nothing was sent on it: it never
     /// connected.
-    fn queue_close(&mut self, id: ConnId) {
+    fn queue_close(&mut self, c: &Conn) {
+        if !Self::was_dialed(c) {
+            return;
+        }
+        let id = c.id;
         let unread = self.out.iter().position(|o| matches!(o, Output::Connect { conn, .. } if *conn == id));
         match unread {
             Some(at) => {
@@ -511,7 +537,7 @@ impl Core {
     /// Closes a connection because of what happened on it, and recovers.
     fn fail_conn(&mut self, conn: ConnId, reason: FlowError) {
         if let Some(c) = self.remove_conn(conn) {
-            self.queue_close(conn);
+            self.queue_close(&c);
             self.on_conn_failed(c, reason);
         }
     }
@@ -598,6 +624,9 @@ impl Core {
 
     /// The decisions re-evaluated after every input (see the [`Core`] documentation).
     fn after_input(&mut self) {
+        if self.phase != Phase::Closed {
+            self.fail_unlocated();
+        }
         if self.running() {
             self.release_queued_calls();
             self.maybe_fail_back();

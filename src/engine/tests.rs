@@ -23,6 +23,8 @@ mod flow_tests;
 mod granted_expires_tests;
 #[path = "keepalive_tests.rs"]
 mod keepalive_tests;
+#[path = "locate_tests.rs"]
+mod locate_tests;
 #[path = "per_call_tests.rs"]
 mod per_call_tests;
 #[path = "register_response_tests.rs"]

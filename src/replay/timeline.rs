@@ -74,14 +74,19 @@ impl Timeline {
                 }
             }
             Input::WriteBacklog { .. } => {}
+            Input::Resolved { query, outcome } => match outcome {
+                Ok(answer) => self.note(at, line, format!("{query}: {answer:?}")),
+                Err(failed) => self.note(at, line, format!("{query}: {failed}")),
+            },
         }
     }
 
     pub fn output(&mut self, at: Instant, line: usize, output: &Output) {
         match output {
-            Output::Connect { conn, target } => {
-                self.note(at, line, format!("{conn} connect to {}:{}", target.host, target.port))
+            Output::Connect { conn, addr, server_name } => {
+                self.note(at, line, format!("{conn} connect to {addr} (certificate for {server_name})"))
             }
+            Output::Resolve { query } => self.note(at, line, format!("look up {query}")),
             Output::Transmit { conn, data } => {
                 if let Ok(m) = Message::parse(data) {
                     self.note(at, line, format!("{conn} -> {}", first_line(&m)));

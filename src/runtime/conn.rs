@@ -1,9 +1,8 @@
-//! One connection's task: resolve the proxy host, connect TCP (with `TCP_NODELAY`), run
+//! One connection's task: connect TCP to the address the core chose (with `TCP_NODELAY`), run
 //! the TLS handshake with verification, then read and write until told to close. It
 //! reports every happening to the driver and decides nothing.
 
 use super::tls::{connect_error, server_name, stream_error, tls_error};
-use crate::config::ServerAddr;
 use crate::engine::TransportError;
 use crate::ids::ConnId;
 use async_channel::{Receiver, Sender};
@@ -13,7 +12,7 @@ use futures_lite::future::or;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::TlsConnector;
 use futures_rustls::client::TlsStream;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -108,12 +107,13 @@ pub(crate) struct Writes {
 /// Runs one connection to the end.
 pub(crate) async fn run(
     conn: ConnId,
-    target: ServerAddr,
+    addr: SocketAddr,
+    server_name: String,
     connector: TlsConnector,
     writes: Writes,
     reports: Sender<(ConnId, Report)>,
 ) {
-    let established = or(establish(&target, connector), async {
+    let established = or(establish(addr, &server_name, connector), async {
         Timer::after(SAFETY_TIMEOUT).await;
         Err(TransportError::TimedOut)
     })
@@ -138,37 +138,15 @@ async fn report(reports: &Sender<(ConnId, Report)>, conn: ConnId, r: Report) -> 
     reports.send((conn, r)).await.is_ok()
 }
 
-/// The proxy's addresses: an IP literal as it is, a host name resolved off the event loop.
-async fn addresses(target: &ServerAddr) -> Result<Vec<SocketAddr>, TransportError> {
-    let host = target.host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, target.effective_port())]);
-    }
-    match async_net::resolve((host, target.effective_port())).await {
-        Ok(addrs) if !addrs.is_empty() => Ok(addrs),
-        Ok(_) => Err(TransportError::Resolve(format!("{host}: no address"))),
-        Err(e) => Err(TransportError::Resolve(format!("{host}: {e}"))),
-    }
-}
-
+/// TCP to the address the core chose, then TLS checked against the name it gave (the
+/// configured domain, RFC 5922): the shell resolves nothing itself.
 async fn establish(
-    target: &ServerAddr,
+    addr: SocketAddr,
+    server_name_text: &str,
     connector: TlsConnector,
 ) -> Result<(TlsStream<Socket>, SocketAddr), TransportError> {
-    let name = server_name(&target.host)?;
-    let mut last = TransportError::Resolve(format!("{}: no address", target.host));
-    let mut tcp = None;
-    // Every address the name resolves to, in order, as a socket connect does.
-    for addr in addresses(target).await? {
-        match TcpStream::connect(addr).await {
-            Ok(s) => {
-                tcp = Some(s);
-                break;
-            }
-            Err(e) => last = connect_error(&e),
-        }
-    }
-    let tcp = tcp.ok_or(last)?;
+    let name = server_name(server_name_text)?;
+    let tcp = TcpStream::connect(addr).await.map_err(|e| connect_error(&e))?;
     tcp.set_nodelay(true).map_err(|e| TransportError::Io(format!("TCP_NODELAY: {e}")))?;
     let local = tcp.local_addr().map_err(|e| TransportError::Io(format!("local address: {e}")))?;
     #[cfg(feature = "timing")]

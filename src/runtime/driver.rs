@@ -11,9 +11,14 @@
 use super::clock::Clock;
 use super::command::{Command, PhoneEvent, Status};
 use super::conn::{self, CLOSE_GRACE, Outbox, REPORT_CAPACITY, Report, Writes};
+use super::dns::hosts::HostsTable;
+use super::dns::perform::Lookups;
+use super::dns::{Resolver, ResolverConfig};
 use super::events::EventQueue;
 use super::tls::ClientTls;
 use super::trace::{CommandRecord, CommandResult, Payload, Recorder};
+use crate::config::Config;
+use crate::dns::{AnyAnswer, LookupFailed, Query};
 use crate::engine::{CommandError, Core, Input, Output};
 use crate::ids::{CallId, ConnId};
 use crate::time::Instant;
@@ -60,6 +65,7 @@ enum Wake {
     Command(Command),
     CommandsClosed,
     Report(ConnId, Report),
+    Resolved(Query, Result<AnyAnswer, LookupFailed>),
     Timer,
     /// A writer wrote, or the application made room for outcome events: nothing to do
     /// but look again.
@@ -78,6 +84,10 @@ pub struct Driver {
     events: Arc<EventQueue>,
     reports_tx: Sender<(ConnId, Report)>,
     reports: Receiver<(ConnId, Report)>,
+    /// Performs the lookups the core asks for (`/etc/hosts`, then DNS).
+    lookups: Lookups,
+    resolved_tx: Sender<(Query, Result<AnyAnswer, LookupFailed>)>,
+    resolved: Receiver<(Query, Result<AnyAnswer, LookupFailed>)>,
     progress_tx: Sender<()>,
     progress: Receiver<()>,
     slots: BTreeMap<ConnId, Slot>,
@@ -101,7 +111,9 @@ impl Driver {
         events: Arc<EventQueue>,
         recorder: Option<Recorder>,
     ) -> Driver {
+        let lookups = lookups_for(core.config());
         let (reports_tx, reports) = async_channel::bounded(REPORT_CAPACITY);
+        let (resolved_tx, resolved) = async_channel::bounded(REPORT_CAPACITY);
         let (progress_tx, progress) = async_channel::bounded(1);
         Driver {
             core,
@@ -113,6 +125,9 @@ impl Driver {
             events,
             reports_tx,
             reports,
+            lookups,
+            resolved_tx,
+            resolved,
             progress_tx,
             progress,
             slots: BTreeMap::new(),
@@ -152,6 +167,10 @@ impl Driver {
                     self.shutdown_core();
                 }
                 Wake::Report(conn, r) => self.report(conn, r),
+                Wake::Resolved(query, outcome) => {
+                    let now = self.clock.now();
+                    self.input(now, Input::Resolved { query, outcome });
+                }
                 Wake::Timer => self.timeout(),
                 Wake::Look => {}
             }
@@ -224,11 +243,20 @@ impl Driver {
                 self.events.room().await;
                 return Wake::Look;
             }
-            match self.reports.recv().await {
-                Ok((conn, r)) => Wake::Report(conn, r),
-                // The driver holds a sender: the channel cannot close.
-                Err(_) => future::pending().await,
-            }
+            let report = async {
+                match self.reports.recv().await {
+                    Ok((conn, r)) => Wake::Report(conn, r),
+                    // The driver holds a sender: the channel cannot close.
+                    Err(_) => future::pending().await,
+                }
+            };
+            let resolved = async {
+                match self.resolved.recv().await {
+                    Ok((query, outcome)) => Wake::Resolved(query, outcome),
+                    Err(_) => future::pending().await,
+                }
+            };
+            or(report, resolved).await
         };
         let commands = async {
             if !self.commands_open {
@@ -257,14 +285,20 @@ impl Driver {
                 r.output(&out);
             }
             match out {
-                Output::Connect { conn, target } => {
-                    tracing::info!(%conn, host = %target.host, port = target.port, "connecting");
+                Output::Connect { conn, addr, server_name } => {
+                    tracing::info!(%conn, %addr, %server_name, "connecting");
                     let outbox = Arc::new(Outbox::default());
                     let (more, more_rx) = async_channel::bounded(1);
                     let writes = Writes { outbox: outbox.clone(), more: more_rx, progress: self.progress_tx.clone() };
-                    let host = target.host.clone();
-                    let task =
-                        ex.spawn(conn::run(conn, target, self.connector.clone(), writes, self.reports_tx.clone()));
+                    let host = server_name.clone();
+                    let task = ex.spawn(conn::run(
+                        conn,
+                        addr,
+                        server_name,
+                        self.connector.clone(),
+                        writes,
+                        self.reports_tx.clone(),
+                    ));
                     let slot = Slot { outbox, more, task, up: false, host, chain: Vec::new(), refused: 0, reported: 0 };
                     self.slots.insert(conn, slot);
                 }
@@ -286,6 +320,20 @@ impl Driver {
                     }
                     None => tracing::debug!(%conn, "transmit on a connection that is gone: dropped"),
                 },
+                Output::Resolve { query } => {
+                    tracing::debug!(%query, "looking up");
+                    let lookups = self.lookups.clone();
+                    let resolved = self.resolved_tx.clone();
+                    ex.spawn(async move {
+                        let outcome = lookups.perform(&query).await;
+                        if let Err(failed) = &outcome {
+                            tracing::warn!(%query, %failed, "DNS lookup failed");
+                        }
+                        // A send error only means the driver is going away.
+                        let _ = resolved.send((query, outcome)).await;
+                    })
+                    .detach();
+                }
                 Output::Close { conn } => {
                     if let Some(slot) = self.slots.remove(&conn) {
                         tracing::debug!(%conn, "closing");
@@ -475,4 +523,20 @@ impl Driver {
             r.command(now, command, CommandResult::of(result, call));
         }
     }
+}
+
+/// How the phone performs the core's lookups: `/etc/hosts` first (and `localhost`), then
+/// the DNS servers of `sip persistent tls dns servers`, or the system's
+/// (`/etc/resolv.conf`, or a server on this machine as the C library falls back to).
+fn lookups_for(config: &Config) -> Lookups {
+    let resolver = if config.dns_servers.is_empty() {
+        let (system, problem) = ResolverConfig::system_or_local();
+        if let Some(problem) = problem {
+            tracing::warn!(%problem, "asking the DNS server on this machine (127.0.0.1:53)");
+        }
+        system
+    } else {
+        ResolverConfig::with_servers(config.dns_servers.clone())
+    };
+    Lookups::new(HostsTable::system(), Some(Resolver::new(resolver)))
 }

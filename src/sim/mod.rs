@@ -12,11 +12,13 @@ mod register_tx;
 mod schedule_oracle;
 mod server;
 mod trace_monitor;
+mod zone;
 
 pub use monitor::Monitor;
 pub use register_tx::{RegisterTransactions, branch};
 pub use server::{Behaviour, Counters, ServerMode, SimServer};
 pub use trace_monitor::TraceMonitor;
+pub use zone::{Zone, drain_answering};
 
 use crate::config::Config;
 use crate::engine::{Core, Event, Input, Output, TransportError};
@@ -71,6 +73,15 @@ pub struct Sim {
     pub monitor: Monitor,
     /// Everything the core transmitted: time, connection, bytes.
     pub sent: Vec<(Instant, ConnId, Vec<u8>)>,
+    /// The DNS: every lookup the core asks is answered from it at once.
+    pub zone: Zone,
+    /// Addresses that behave otherwise than their server's mode when connected to (a
+    /// target that refuses, or swallows the handshake).
+    pub address_modes: BTreeMap<IpAddr, ServerMode>,
+    /// Every `Connect`: when, the connection, the address and the certificate name.
+    pub dials: Vec<(Instant, ConnId, SocketAddr, String)>,
+    /// Every lookup asked, and when.
+    pub lookups: Vec<(Instant, crate::dns::Query)>,
     net: BTreeMap<ConnId, NetConn>,
     agenda: BTreeMap<(Instant, u64), Delivery>,
     seq: u64,
@@ -91,6 +102,10 @@ impl Sim {
             events: Vec::new(),
             monitor,
             sent: Vec::new(),
+            zone: Zone::default(),
+            address_modes: BTreeMap::new(),
+            dials: Vec::new(),
+            lookups: Vec::new(),
             net: BTreeMap::new(),
             agenda: BTreeMap::new(),
             seq: 0,
@@ -275,7 +290,10 @@ impl Sim {
         while let Some(out) = self.core.poll_output() {
             self.monitor.on_output(&self.core, &out, &self.net_view(), self.now);
             match out {
-                Output::Connect { conn, .. } => self.connect(conn),
+                Output::Connect { conn, addr, server_name } => {
+                    self.dials.push((self.now, conn, addr, server_name));
+                    self.connect(conn, addr);
+                }
                 Output::Transmit { conn, data } => {
                     self.transmit(conn, &data);
                     self.sent.push((self.now, conn, data));
@@ -287,6 +305,11 @@ impl Sim {
                     self.servers[conn.server.index()].connection_closed(conn);
                 }
                 Output::Event(e) => self.events.push((self.now, e)),
+                Output::Resolve { query } => {
+                    self.lookups.push((self.now, query.clone()));
+                    let outcome = self.zone.answer(&query);
+                    self.core.handle_input(self.now, Input::Resolved { query, outcome });
+                }
             }
         }
         self.monitor.after_step(&self.core, &self.net_view());
@@ -297,10 +320,10 @@ impl Sim {
         self.net.iter().map(|(id, c)| (*id, c.state)).collect()
     }
 
-    fn connect(&mut self, conn: ConnId) {
+    fn connect(&mut self, conn: ConnId, addr: SocketAddr) {
         self.net.insert(conn, NetConn { state: NetState::Connecting, framer: Framer::new(Limits::default()) });
         let server = &mut self.servers[conn.server.index()];
-        match server.mode {
+        match self.address_modes.get(&addr.ip()).copied().unwrap_or(server.mode) {
             ServerMode::Up | ServerMode::Silent => {
                 server.counters.accepted += 1;
                 // TCP handshake plus a TLS 1.3 handshake: two round trips.

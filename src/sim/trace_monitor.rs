@@ -59,7 +59,7 @@ impl TraceMonitor {
             }
             Input::ConnectFailed { conn, .. } | Input::Closed { conn, .. } => self.closed(*conn),
             Input::Received { conn, data } => self.received(core, *conn, data),
-            Input::WriteBacklog { .. } => {}
+            Input::WriteBacklog { .. } | Input::Resolved { .. } => {}
         }
     }
 
@@ -118,7 +118,7 @@ impl TraceMonitor {
                 }
             }
             Output::Event(Event::ShutdownComplete) => self.shut_down = true,
-            Output::Transmit { .. } | Output::Event(_) => {}
+            Output::Transmit { .. } | Output::Event(_) | Output::Resolve { .. } => {}
         }
     }
 
@@ -152,7 +152,7 @@ mod tests {
     /// A core that has sent its REGISTER on an up connection, the monitor having seen it.
     fn registering() -> (Core, TraceMonitor, ConnId, Message) {
         let config = Config {
-            proxy: Some(ServerAddr::new("p.test", 5061)),
+            proxy: Some(ServerAddr::new("192.0.2.1", 5061)),
             accounts: vec![AccountConfig::new("1001", "pw")],
             ..Config::default()
         };

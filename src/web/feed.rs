@@ -60,6 +60,9 @@ fn describe(event: &Event, line: &impl Fn(crate::ids::AccountId) -> u8) -> Strin
         Event::FailingBack => "primary stable again: moving back".to_owned(),
         Event::FailedBack => "back on the primary".to_owned(),
         Event::ConnectFailed { server, reason } => format!("connection to the {server} failed: {reason}"),
+        Event::AttemptFailed { server, addr, reason } => {
+            format!("address {addr} of the {server} failed ({reason}); trying the next one")
+        }
         Event::Backoff { wait, failures } => {
             format!("every server failed ({failures} rounds): next try in {} ms", wait.as_millis())
         }

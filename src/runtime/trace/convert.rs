@@ -117,6 +117,9 @@ impl From<&Input<'_>> for InputRecord {
                 InputRecord::WriteBacklog { conn: (*conn).into(), bytes: *bytes as u64 }
             }
             Input::Closed { conn, reason } => InputRecord::Closed { conn: (*conn).into(), reason: reason.into() },
+            Input::Resolved { query, outcome } => {
+                InputRecord::Resolved { query: query.into(), outcome: outcome.into() }
+            }
         }
     }
 }
@@ -147,6 +150,11 @@ impl InputRecord {
                 bytes: usize::try_from(*bytes).map_err(|_| format!("`bytes` {bytes} is too large"))?,
             },
             InputRecord::Closed { conn, reason } => Input::Closed { conn: conn.id(), reason: reason.error() },
+            InputRecord::Resolved { query, outcome } => {
+                let query = query.query()?;
+                let outcome = outcome.outcome(&query)?;
+                Input::Resolved { query, outcome }
+            }
         })
     }
 }
@@ -154,9 +162,10 @@ impl InputRecord {
 impl From<&Output> for OutputRecord {
     fn from(o: &Output) -> OutputRecord {
         match o {
-            Output::Connect { conn, target } => {
-                OutputRecord::Connect { conn: (*conn).into(), host: target.host.clone(), port: target.port }
+            Output::Connect { conn, addr, server_name } => {
+                OutputRecord::Connect { conn: (*conn).into(), addr: addr.to_string(), server_name: server_name.clone() }
             }
+            Output::Resolve { query } => OutputRecord::Resolve { query: query.into() },
             Output::Transmit { conn, data } => OutputRecord::Transmit { conn: (*conn).into(), data: Payload::of(data) },
             Output::Close { conn } => OutputRecord::Close { conn: (*conn).into() },
             Output::Event(e) => OutputRecord::Event { event: e.into() },
@@ -177,6 +186,9 @@ impl From<&Event> for EventRecord {
             Event::FailedBack => EventRecord::FailedBack,
             Event::ConnectFailed { server, reason } => {
                 EventRecord::ConnectFailed { server: (*server).into(), reason: debug(reason) }
+            }
+            Event::AttemptFailed { server, addr, reason } => {
+                EventRecord::AttemptFailed { server: (*server).into(), addr: addr.to_string(), reason: debug(reason) }
             }
             Event::Backoff { wait, failures } => {
                 EventRecord::Backoff { wait_ms: wait.as_millis(), failures: *failures }

@@ -2,10 +2,12 @@
 //! is the reference). The core's types stay free of serde: `convert` maps them to and
 //! from these records.
 
+use super::dns_records::{OutcomeRecord, QueryRecord};
 use serde::{Deserialize, Serialize};
 
-/// The version of the format, written in the header; a reader refuses any other.
-pub(crate) const FORMAT: u32 = 1;
+/// The version of the format, written in the header; a reader refuses any other. 2: the
+/// core's DNS lookups and their answers, and connections to an address.
+pub(crate) const FORMAT: u32 = 2;
 
 /// One line of a trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +109,7 @@ pub(crate) enum InputRecord {
     Received { conn: ConnRecord, data: Payload },
     WriteBacklog { conn: ConnRecord, bytes: u64 },
     Closed { conn: ConnRecord, reason: TransportRecord },
+    Resolved { query: QueryRecord, outcome: OutcomeRecord },
 }
 
 /// An application command (`Core::place_call` and the others).
@@ -156,8 +159,11 @@ pub(crate) enum CommandResult {
 pub(crate) enum OutputRecord {
     Connect {
         conn: ConnRecord,
-        host: String,
-        port: u16,
+        addr: String,
+        server_name: String,
+    },
+    Resolve {
+        query: QueryRecord,
     },
     Transmit {
         conn: ConnRecord,
@@ -184,6 +190,7 @@ pub(crate) enum EventRecord {
     FailingBack,
     FailedBack,
     ConnectFailed { server: ServerRecord, reason: String },
+    AttemptFailed { server: ServerRecord, addr: String, reason: String },
     Backoff { wait_ms: u64, failures: u32 },
     Registered { account: u8, server: ServerRecord, expires: u32 },
     RegistrationFailed { account: u8, reason: String, retry_in_ms: Option<u64> },

@@ -7,6 +7,7 @@
 //! digest responses are, so the file is created for its owner only.
 
 mod convert;
+mod dns_records;
 mod format;
 mod reader;
 mod recorder;

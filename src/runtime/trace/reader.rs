@@ -142,7 +142,7 @@ mod tests {
     }
 
     const HEADER: &str = concat!(
-        r#"{"type":"header","format":1,"crate_version":"0.1.0","seed":"00","instance_id":null,"#,
+        r#"{"type":"header","format":2,"crate_version":"0.1.0","seed":"00","instance_id":null,"#,
         r#""t":0,"unix_ms":null,"config_digest":"x"}"#,
         "\n"
     );
@@ -171,7 +171,7 @@ mod tests {
         assert!(read.is_err_and(|e| e.line == Some(1) && e.problem.contains("empty")));
         let (_, read) = trace("binary", &format!("{HEADER}\u{0}\u{1}garbage\n"));
         assert!(read.is_err_and(|e| e.line == Some(2) && e.problem.contains("not JSON")));
-        let (_, read) = trace("version", &HEADER.replace("\"format\":1", "\"format\":9"));
+        let (_, read) = trace("version", &HEADER.replace("\"format\":2", "\"format\":9"));
         assert!(read.is_err_and(|e| e.line == Some(1) && e.problem.contains("format 9")));
     }
 }

@@ -1,0 +1,174 @@
+//! Where a connection goes: the engine's use of the DNS locator (`crate::dns`). Each
+//! server has at most one location under way or done; a connection asked for before its
+//! server is located waits for it, bounded by its connect timer, and is dialed to the
+//! first address of the first target once the location is in. The lookups are outputs
+//! ([`Output::Resolve`]) that the shell performs; their answers come back as
+//! [`Input::Resolved`](super::Input::Resolved).
+
+use super::{Conn, Core, Event, FlowError, Output, Timer, TransportError};
+use crate::dns::{AnyAnswer, CachePolicy, DnsCache, LookupFailed, Query, ServerLocator, Target};
+use crate::ids::{ConnId, Server};
+use crate::sip::{Framer, Limits};
+use crate::time::Instant;
+use core::net::SocketAddr;
+
+/// One server's location: the locator and when it began.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Located {
+    locator: ServerLocator,
+    started: Instant,
+}
+
+/// The locations of the primary and the backup, and the DNS cache they share.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Locations {
+    cache: DnsCache,
+    servers: [Option<Located>; 2],
+}
+
+impl Default for Locations {
+    fn default() -> Locations {
+        Locations { cache: DnsCache::new(CachePolicy::default()), servers: [None, None] }
+    }
+}
+
+impl Locations {
+    /// The targets of `server`, when its location is in and succeeded.
+    fn targets(&self, server: Server) -> Option<&[Target]> {
+        match self.servers[server.index()].as_ref()?.locator.result()? {
+            Ok(targets) => Some(targets),
+            Err(_) => None,
+        }
+    }
+}
+
+/// The address of attempt `attempt` to `targets` (each target's addresses in their
+/// Happy Eyeballs order, target after target), and the name its certificate must carry.
+fn attempt_address(targets: &[Target], attempt: u16) -> Option<(SocketAddr, String)> {
+    let mut each = targets.iter().flat_map(|t| t.addrs.iter().map(move |ip| (SocketAddr::new(*ip, t.port), t)));
+    let (addr, target) = each.nth(usize::from(attempt))?;
+    Some((addr, target.tls_name.clone()))
+}
+
+impl Core {
+    /// Makes sure `server` is located or being located, asking the shell for the lookups
+    /// a new location needs. A location is used again while every answer it used is
+    /// fresh; one that failed, expired, or was under way for longer than the connect
+    /// timeout (its lookups are lost: nobody waits for them any more) starts again.
+    pub(super) fn locate(&mut self, server: Server) {
+        let Some(addr) = self.server_addr(server) else { return };
+        let now = self.now;
+        let connect_timeout = self.config.connect_timeout;
+        let keep = self.locations.servers[server.index()].as_ref().is_some_and(|l| match l.locator.result() {
+            None => now < l.started + connect_timeout,
+            Some(Ok(_)) => l.locator.expires().is_none_or(|until| now < until),
+            Some(Err(_)) => false,
+        });
+        if !keep {
+            let mut locator = ServerLocator::new(addr.spec(self.config.dns_query_type));
+            locator.start(now, &mut self.locations.cache, &mut self.rng);
+            self.locations.servers[server.index()] = Some(Located { locator, started: now });
+        }
+        self.ask_lookups(server);
+    }
+
+    /// Hands the shell every lookup `server`'s location has queued.
+    fn ask_lookups(&mut self, server: Server) {
+        while let Some(query) = self.locations.servers[server.index()].as_mut().and_then(|l| l.locator.poll_query()) {
+            self.out.push_back(Output::Resolve { query });
+        }
+    }
+
+    /// An answer (or failure) for a lookup: each location waiting for it takes it; the
+    /// connections waiting for a location that is now in are dialed.
+    pub(super) fn on_resolved(&mut self, query: &Query, outcome: Result<AnyAnswer, LookupFailed>) {
+        for server in [Server::Primary, Server::Backup] {
+            let now = self.now;
+            let Some(located) = self.locations.servers[server.index()].as_mut() else { continue };
+            if located.locator.result().is_some() {
+                continue;
+            }
+            located.locator.handle_answer(now, query, outcome.clone(), &mut self.locations.cache, &mut self.rng);
+            self.ask_lookups(server);
+            self.dial_waiting(server);
+        }
+    }
+
+    /// Dials every connection to `server` that waits for its location, if the location
+    /// succeeded. A failed location is left to [`Core::fail_unlocated`], after the
+    /// handler that asked for the connection is done.
+    pub(super) fn dial_waiting(&mut self, server: Server) {
+        let Some((addr, server_name)) = self.locations.targets(server).and_then(|t| attempt_address(t, 0)) else {
+            return;
+        };
+        for c in self.conns.iter_mut().filter(|c| c.id.server == server && c.addr.is_none()) {
+            c.addr = Some(addr);
+            self.out.push_back(Output::Connect { conn: c.id, addr, server_name: server_name.clone() });
+        }
+    }
+
+    /// `failed` (removed from the table, closed if it was still opening) did not
+    /// connect: when its server has another address, a new connection with the same
+    /// purpose is dialed to it, takes `failed`'s place wherever it was recorded, and the
+    /// failure is only reported as [`Event::AttemptFailed`]. A target is thereby left
+    /// for the next one, and the server fails only once every address of every target
+    /// has. Each attempt has its own connect timer. False when no address is left (or
+    /// `failed` had connected): the caller reports the failure as before.
+    pub(super) fn next_attempt(&mut self, failed: &Conn, reason: &FlowError) -> bool {
+        let Some(tried) = failed.addr else { return false };
+        if failed.local.is_some() || self.phase == super::Phase::Closed {
+            return false;
+        }
+        let server = failed.id.server;
+        let attempt = failed.attempt.saturating_add(1);
+        let Some((addr, server_name)) = self.locations.targets(server).and_then(|t| attempt_address(t, attempt)) else {
+            return false;
+        };
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let id = ConnId { server, generation: self.next_generation };
+        let framer = Framer::new(Limits::default());
+        let purpose = failed.purpose;
+        self.conns.push(Conn { id, purpose, local: None, backlog: 0, addr: Some(addr), attempt, framer });
+        self.timers.set(Timer::Connect(id), self.now + self.config.connect_timeout);
+        self.emit(Event::AttemptFailed { server, addr: tried, reason: reason.clone() });
+        self.out.push_back(Output::Connect { conn: id, addr, server_name });
+        if self.flow.conn == Some(failed.id) {
+            self.flow.conn = Some(id);
+        }
+        if let Some(p) = self.failback.probe.as_mut().filter(|p| p.conn == failed.id) {
+            p.conn = id;
+        }
+        for call in &mut self.calls {
+            call.reconnecting(failed.id, id);
+        }
+        true
+    }
+
+    /// Fails every connection whose server could not be located, as a connection that
+    /// could not be made (`name resolution failed: …`), which the flow, the probe and
+    /// per-call TLS handle as any other failed attempt. Run after each input, so that a
+    /// failure found at once (an answer kept in the cache) does not re-enter the handler
+    /// that asked for the connection; bounded, since each failure either asks the other
+    /// server once or arms a timer.
+    pub(super) fn fail_unlocated(&mut self) {
+        for _ in 0..64 {
+            let failed: Option<(ConnId, String)> = self.conns.iter().filter(|c| c.addr.is_none()).find_map(|c| {
+                let located = self.locations.servers[c.id.server.index()].as_ref()?;
+                match located.locator.result()? {
+                    Err(e) => Some((c.id, e.to_string())),
+                    Ok(_) => None,
+                }
+            });
+            let Some((id, why)) = failed else { return };
+            if let Some(c) = self.remove_conn(id) {
+                self.on_conn_failed(c, FlowError::Transport(TransportError::Resolve(why)));
+            }
+        }
+    }
+
+    /// True when `c` was handed to the shell: a connection still waiting for its
+    /// location has nothing to close.
+    pub(super) fn was_dialed(c: &Conn) -> bool {
+        c.addr.is_some()
+    }
+}
