@@ -148,3 +148,56 @@ fn the_certificate_must_name_the_configured_domain_not_the_srv_target() {
     let mut phone = lab.phone(by_name(&lab, &domain_only, &dns, false));
     phone.all_registered(Server::Primary, Duration::from_secs(15));
 }
+
+/// A TCP listener on `addr` that accepts every connection and never answers: a server
+/// whose address swallows the TLS handshake. Counts what it accepted.
+struct Swallower {
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Swallower {
+    fn start(addr: SocketAddr) -> Swallower {
+        let listener = TcpListener::bind(addr).expect("bind the swallowing listener");
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        Swallower { accepted }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn an_ipv6_address_that_swallows_the_handshake_is_raced_by_ipv4_after_its_head_start() {
+    let _w = watchdog("happy eyeballs", Duration::from_secs(60));
+    let lab = Lab::new();
+    let v4 = registrar_on(&lab, "127.0.0.2", &[PRIMARY]);
+    let port = v4.addr().port();
+    let v6 = Swallower::start(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)));
+    let dns = Dnsmasq::start(&Zone::new(
+        300,
+        vec![
+            srv(PRIMARY, 10, port, "sip1.example.test"),
+            Record::address("sip1.example.test", "::1"),
+            Record::address("sip1.example.test", "127.0.0.2"),
+        ],
+    ));
+    let start = Instant::now();
+    let mut phone = lab.phone(by_name(&lab, &v4, &dns, false));
+    let (up, _) = phone.wait("the flow up", Duration::from_secs(15), |e| matches!(e, Event::FlowUp { .. }));
+    phone.all_registered(Server::Primary, Duration::from_secs(15));
+    // IPv6 was tried first and never answered; IPv4 won the race before the IPv6
+    // attempt's own timeout (2 s here), so nothing failed.
+    assert_eq!(v6.accepted(), 1, "{}", phone.history());
+    assert_eq!(phone.count(start, |e| matches!(e, Event::AttemptFailed { .. })), 0, "{}", phone.history());
+    assert_eq!(v4.stats().handshakes_ok, 1);
+    eprintln!("IPv6 swallowed, flow up over IPv4 after {} ms", up.duration_since(start).as_millis());
+}

@@ -5,8 +5,8 @@
 //! ([`Output::Resolve`]) that the shell performs; their answers come back as
 //! [`Input::Resolved`](super::Input::Resolved).
 
-use super::{Conn, Core, Event, FlowError, Output, Timer, TransportError};
-use crate::dns::{AnyAnswer, CachePolicy, DnsCache, LookupFailed, Query, ServerLocator, Target};
+use super::{Conn, ConnPurpose, Core, Event, FlowError, Output, Timer, TransportError};
+use crate::dns::{AnyAnswer, CachePolicy, DnsCache, HappyEyeballs, LookupFailed, Query, ServerLocator, Target};
 use crate::ids::{ConnId, Server};
 use crate::sip::{Framer, Limits};
 use crate::time::Instant;
@@ -42,12 +42,31 @@ impl Locations {
     }
 }
 
+/// How long an attempt goes on alone before the next address is tried beside it: RFC
+/// 8305's recommended Connection Attempt Delay, 250 ms.
+fn head_start() -> crate::time::Duration {
+    HappyEyeballs::default().delay()
+}
+
 /// The address of attempt `attempt` to `targets` (each target's addresses in their
 /// Happy Eyeballs order, target after target), and the name its certificate must carry.
 fn attempt_address(targets: &[Target], attempt: u16) -> Option<(SocketAddr, String)> {
     let mut each = targets.iter().flat_map(|t| t.addrs.iter().map(move |ip| (SocketAddr::new(*ip, t.port), t)));
     let (addr, target) = each.nth(usize::from(attempt))?;
     Some((addr, target.tls_name.clone()))
+}
+
+/// Whether attempts `a` and `b` both exist and go to one target: only such attempts race
+/// each other (RFC 8305 races one host's addresses); the next target waits for the end
+/// of this one's race.
+fn same_target(targets: &[Target], a: u16, b: u16) -> bool {
+    matches!((attempt_target(targets, a), attempt_target(targets, b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Which target attempt `attempt` goes to (its index in `targets`).
+fn attempt_target(targets: &[Target], attempt: u16) -> Option<usize> {
+    let mut each = targets.iter().enumerate().flat_map(|(i, t)| t.addrs.iter().map(move |_| i));
+    each.nth(usize::from(attempt))
 }
 
 impl Core {
@@ -101,47 +120,135 @@ impl Core {
         let Some((addr, server_name)) = self.locations.targets(server).and_then(|t| attempt_address(t, 0)) else {
             return;
         };
+        let more = self.locations.targets(server).is_some_and(|t| same_target(t, 0, 1));
+        let head_start_ends = self.now + head_start();
         for c in self.conns.iter_mut().filter(|c| c.id.server == server && c.addr.is_none()) {
             c.addr = Some(addr);
+            if more {
+                self.timers.set(Timer::HeadStart(c.id), head_start_ends);
+            }
             self.out.push_back(Output::Connect { conn: c.id, addr, server_name: server_name.clone() });
         }
     }
 
+    /// The connection attempts racing `c` for the same purpose (Happy Eyeballs): to the
+    /// same server, handed to the shell and not up; `c` itself left out.
+    fn rivals(&self, c: &Conn) -> Vec<ConnId> {
+        self.conns
+            .iter()
+            .filter(|o| {
+                o.id != c.id
+                    && o.id.server == c.id.server
+                    && o.purpose == c.purpose
+                    && o.addr.is_some()
+                    && o.local.is_none()
+            })
+            .map(|o| o.id)
+            .collect()
+    }
+
+    /// Dials the attempt after `after` among `server`'s addresses for `purpose`, if there
+    /// is one, with its own connect timer, and a head start over the next address when
+    /// one is left.
+    fn start_attempt(&mut self, server: Server, purpose: ConnPurpose, after: u16) -> Option<ConnId> {
+        let attempt = after.checked_add(1)?;
+        let targets = self.locations.targets(server)?;
+        let (addr, server_name) = attempt_address(targets, attempt)?;
+        let more = same_target(targets, attempt, attempt.saturating_add(1));
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let id = ConnId { server, generation: self.next_generation };
+        let framer = Framer::new(Limits::default());
+        self.conns.push(Conn { id, purpose, local: None, backlog: 0, addr: Some(addr), attempt, framer });
+        self.timers.set(Timer::Connect(id), self.now + self.config.connect_timeout);
+        if more {
+            self.timers.set(Timer::HeadStart(id), self.now + head_start());
+        }
+        self.out.push_back(Output::Connect { conn: id, addr, server_name });
+        Some(id)
+    }
+
+    /// An attempt's head start is over and it is still connecting: the next address is
+    /// tried beside it (RFC 8305 §5). The first to connect wins ([`Core::race_won`]).
+    pub(super) fn on_head_start(&mut self, conn: ConnId) {
+        let Some(c) = self.conn(conn).filter(|c| c.local.is_none() && c.addr.is_some()).cloned() else { return };
+        let last = self.rivals(&c).iter().filter_map(|id| self.conn(*id)).map(|o| o.attempt).max();
+        let last = last.map_or(c.attempt, |l| l.max(c.attempt));
+        let ours =
+            self.locations.targets(conn.server).is_some_and(|t| same_target(t, c.attempt, last.saturating_add(1)));
+        if ours {
+            self.start_attempt(conn.server, c.purpose, last);
+        }
+    }
+
+    /// `winner` connected first: every rival is closed before anything is sent on the
+    /// winner, and whatever was recorded for a rival (the flow's, the probe's or a call's
+    /// connection) now names the winner. At most one connection of the race is left.
+    pub(super) fn race_won(&mut self, winner: ConnId) {
+        self.timers.stop(Timer::HeadStart(winner));
+        let Some(c) = self.conn(winner).cloned() else { return };
+        for loser in self.rivals(&c) {
+            if let Some(l) = self.remove_conn(loser) {
+                self.queue_close(&l);
+            }
+            self.hand_over(loser, winner);
+        }
+    }
+
+    /// `c` was closed while still connecting: its rivals go with it, since nothing
+    /// wants their connection any more.
+    pub(super) fn close_race(&mut self, c: &Conn) {
+        if c.local.is_some() {
+            return;
+        }
+        for rival in self.rivals(c) {
+            if let Some(r) = self.remove_conn(rival) {
+                self.queue_close(&r);
+            }
+        }
+    }
+
     /// `failed` (removed from the table, closed if it was still opening) did not
-    /// connect: when its server has another address, a new connection with the same
-    /// purpose is dialed to it, takes `failed`'s place wherever it was recorded, and the
-    /// failure is only reported as [`Event::AttemptFailed`]. A target is thereby left
+    /// connect. While rivals are still connecting, or the server has another address
+    /// (started at once, RFC 8305 §5: a failure ends the head start), the race goes on:
+    /// whatever was recorded for `failed` now names a connection still in the race, and
+    /// the failure is only reported as [`Event::AttemptFailed`]. A target is thereby left
     /// for the next one, and the server fails only once every address of every target
-    /// has. Each attempt has its own connect timer. False when no address is left (or
-    /// `failed` had connected): the caller reports the failure as before.
+    /// has. False when nothing is left (or `failed` had connected): the caller reports
+    /// the failure as before.
     pub(super) fn next_attempt(&mut self, failed: &Conn, reason: &FlowError) -> bool {
         let Some(tried) = failed.addr else { return false };
         if failed.local.is_some() || self.phase == super::Phase::Closed {
             return false;
         }
         let server = failed.id.server;
-        let attempt = failed.attempt.saturating_add(1);
-        let Some((addr, server_name)) = self.locations.targets(server).and_then(|t| attempt_address(t, attempt)) else {
-            return false;
-        };
-        self.next_generation = self.next_generation.wrapping_add(1);
-        let id = ConnId { server, generation: self.next_generation };
-        let framer = Framer::new(Limits::default());
-        let purpose = failed.purpose;
-        self.conns.push(Conn { id, purpose, local: None, backlog: 0, addr: Some(addr), attempt, framer });
-        self.timers.set(Timer::Connect(id), self.now + self.config.connect_timeout);
-        self.emit(Event::AttemptFailed { server, addr: tried, reason: reason.clone() });
-        self.out.push_back(Output::Connect { conn: id, addr, server_name });
-        if self.flow.conn == Some(failed.id) {
-            self.flow.conn = Some(id);
+        let rivals = self.rivals(failed);
+        let last = rivals.iter().filter_map(|id| self.conn(*id)).map(|o| o.attempt).fold(failed.attempt, u16::max);
+        for rival in &rivals {
+            self.timers.stop(Timer::HeadStart(*rival));
         }
-        if let Some(p) = self.failback.probe.as_mut().filter(|p| p.conn == failed.id) {
-            p.conn = id;
+        // Within the target at once; the next target only once no attempt is left in
+        // this one's race, so that racing attempts always share a target.
+        let next_is_ours = self.locations.targets(server).is_some_and(|t| same_target(t, last, last.saturating_add(1)));
+        let next =
+            if rivals.is_empty() || next_is_ours { self.start_attempt(server, failed.purpose, last) } else { None };
+        let Some(heir) = rivals.first().copied().or(next) else { return false };
+        self.emit(Event::AttemptFailed { server, addr: tried, reason: reason.clone() });
+        self.hand_over(failed.id, heir);
+        true
+    }
+
+    /// Whatever was recorded for connection `old` (the flow's, the probe's, a call's) now
+    /// names `new`, another attempt of the same race.
+    fn hand_over(&mut self, old: ConnId, new: ConnId) {
+        if self.flow.conn == Some(old) {
+            self.flow.conn = Some(new);
+        }
+        if let Some(p) = self.failback.probe.as_mut().filter(|p| p.conn == old) {
+            p.conn = new;
         }
         for call in &mut self.calls {
-            call.reconnecting(failed.id, id);
+            call.reconnecting(old, new);
         }
-        true
     }
 
     /// Fails every connection whose server could not be located, as a connection that

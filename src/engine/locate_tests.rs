@@ -130,19 +130,52 @@ fn a_failed_address_is_left_for_the_next_one_then_the_next_target_then_the_backu
 }
 
 #[test]
-fn an_address_that_swallows_the_handshake_gets_its_own_connect_timeout() {
+fn an_address_that_swallows_the_handshake_is_raced_by_the_next_after_its_head_start() {
     let mut sim = srv_sim();
     sim.address_modes.insert(ip("2001:db8::11"), ServerMode::Frozen);
     sim.start();
     sim.run_for(secs(10));
     assert!(all_registered_on(&sim, Server::Primary));
-    let second = sim.dials.get(1).map(|(at, _, addr, _)| (*at, *addr));
-    let timeout = sim.core.config().connect_timeout;
-    assert_eq!(second, Some((Instant::ZERO + timeout, sock("192.0.2.11:5070"))));
-    assert!(sim.events.iter().any(|(_, e)| matches!(
-        e,
-        Event::AttemptFailed { reason: FlowError::ConnectTimeout, addr, .. } if *addr == sock("[2001:db8::11]:5070")
-    )));
+    // RFC 8305: IPv6 first; IPv4 250 ms later beside it; IPv4 wins and the IPv6 attempt,
+    // still connecting, is closed before anything is sent. Nothing failed.
+    let at: Vec<(u64, SocketAddr)> = sim.dials.iter().map(|(t, _, a, _)| (t.as_millis(), *a)).collect();
+    assert_eq!(at, [(0, sock("[2001:db8::11]:5070")), (250, sock("192.0.2.11:5070"))]);
+    let (v6, v4) = (sim.dials[0].1, sim.dials[1].1);
+    assert!(sim.core.connections().all(|(id, _, _)| id != v6), "the losing attempt is closed");
+    assert_eq!(sim.core.flow_state(), FlowState::Up { server: Server::Primary });
+    assert!(sim.core.connections().any(|(id, _, up)| id == v4 && up));
+    assert_eq!(sim.count_events(|e| matches!(e, Event::AttemptFailed { .. } | Event::ConnectFailed { .. })), 0);
+    assert_clean(&sim);
+}
+
+#[test]
+fn an_address_that_answers_within_its_head_start_has_no_rival() {
+    let mut sim = srv_sim();
+    sim.start();
+    sim.run_for(secs(10));
+    assert!(all_registered_on(&sim, Server::Primary));
+    assert_eq!(sim.dials.len(), 1, "{:?}", sim.dials);
+    assert_clean(&sim);
+}
+
+#[test]
+fn a_refused_address_starts_the_next_at_once_and_the_next_target_waits_for_the_race() {
+    let mut sim = srv_sim();
+    sim.address_modes.insert(ip("2001:db8::11"), ServerMode::Refusing);
+    sim.address_modes.insert(ip("192.0.2.11"), ServerMode::Frozen);
+    sim.start();
+    sim.run_for(secs(30));
+    assert!(all_registered_on(&sim, Server::Primary));
+    let at: Vec<(u64, SocketAddr)> = sim.dials.iter().map(|(t, _, a, _)| (t.as_millis(), *a)).collect();
+    // The refusal comes after one round trip (20 ms): the IPv4 address at once, not after
+    // the head start. It swallows the handshake: the second target, only after that
+    // attempt's own connect timeout, since racing attempts share a target.
+    let timeout = sim.core.config().connect_timeout.as_millis();
+    assert_eq!(
+        at,
+        [(0, sock("[2001:db8::11]:5070")), (20, sock("192.0.2.11:5070")), (20 + timeout, sock("192.0.2.12:5071"))]
+    );
+    assert_eq!(sim.count_events(|e| matches!(e, Event::AttemptFailed { .. })), 2);
     assert_clean(&sim);
 }
 

@@ -267,6 +267,7 @@ impl Core {
                 c.local = Some(local);
                 let purpose = c.purpose;
                 self.timers.stop(Timer::Connect(conn));
+                self.race_won(conn);
                 self.on_connected(conn, purpose);
             }
             Input::ConnectFailed { conn, reason } | Input::Closed { conn, reason } => {
@@ -313,6 +314,7 @@ impl Core {
         match timer {
             Timer::Connect(conn) => self.on_connect_timeout(conn),
             Timer::WriteStall(conn) => self.on_write_stall(conn),
+            Timer::HeadStart(conn) => self.on_head_start(conn),
             Timer::Flow(_) if !self.running() => {}
             Timer::Flow(FlowTimer::Retry) => self.on_retry_timer(),
             Timer::Flow(FlowTimer::OptionsTx) => self.on_keepalive_options_timeout(),
@@ -460,13 +462,16 @@ impl Core {
         let pos = self.conns.iter().position(|c| c.id == id)?;
         self.timers.stop(Timer::Connect(id));
         self.timers.stop(Timer::WriteStall(id));
+        self.timers.stop(Timer::HeadStart(id));
         Some(self.conns.remove(pos))
     }
 
-    /// Closes a connection the core no longer wants; a call still bound to it ends.
+    /// Closes a connection the core no longer wants, with the attempts racing it; a call
+    /// still bound to it ends.
     fn close_conn(&mut self, id: ConnId) {
         if let Some(c) = self.remove_conn(id) {
             self.queue_close(&c);
+            self.close_race(&c);
             self.calls_connection_lost(id);
         }
     }

@@ -24,6 +24,9 @@ pub enum Timer {
     Connect(ConnId),
     /// The peer must take some of the bytes waiting for it by then.
     WriteStall(ConnId),
+    /// Happy Eyeballs: this attempt's head start ends, and the next address is tried
+    /// beside it if it is still connecting.
+    HeadStart(ConnId),
     /// One of the persistent connection's timers.
     Flow(FlowTimer),
     /// One of an account's registration timers.
@@ -91,6 +94,7 @@ impl fmt::Display for Timer {
         match self {
             Timer::Connect(c) => write!(f, "connect timeout of {c}"),
             Timer::WriteStall(c) => write!(f, "write stall of {c}"),
+            Timer::HeadStart(c) => write!(f, "head start of {c} over the next address"),
             Timer::Flow(t) => f.write_str(match t {
                 FlowTimer::Retry => "next reconnect round",
                 FlowTimer::OptionsTx => "OPTIONS on the flow unanswered",

@@ -22,6 +22,8 @@ pub enum TimerKey {
     Connect(u8),
     /// Write-stall deadline of the connection in this slot.
     WriteStall(u8),
+    /// End of the head start of the connection attempt in this slot.
+    HeadStart(u8),
     /// Next reconnect round (back-off).
     FlowRetry,
     /// Next keep-alive ping.
@@ -220,6 +222,7 @@ impl Core {
         Some(match timer {
             Timer::Connect(id) => TimerKey::Connect(conn_slot(id)?),
             Timer::WriteStall(id) => TimerKey::WriteStall(conn_slot(id)?),
+            Timer::HeadStart(id) => TimerKey::HeadStart(conn_slot(id)?),
             Timer::Flow(FlowTimer::Retry) => TimerKey::FlowRetry,
             Timer::Flow(FlowTimer::OptionsTx) => TimerKey::OptionsTx,
             Timer::Flow(FlowTimer::PongDeadline) => TimerKey::PongDeadline,
