@@ -12,6 +12,7 @@ cargo test --workspace
 
 # Proof that the property tests bite: the same properties with each planted bug.
 cargo test --features planted-bugs --test core_properties
+cargo test --features planted-bugs --test locate_properties
 
 # The model checker at release speed: the default-bounds exhaustive check, the pinned state
 # counts, and the planted-bug suite (each bug must be caught, by the expected property).

@@ -470,12 +470,21 @@ mod planted {
         PlantedBug::NoReevaluationAfterTimer,
     ];
 
+    /// Bugs of server location these sequences cannot reach (their servers have one
+    /// address each): caught by `tests/locate_properties.rs`.
+    const LOCATE_ONLY: [PlantedBug; 3] =
+        [PlantedBug::BackoffAfterFirstTarget, PlantedBug::NoHeadStartRace, PlantedBug::RaceLoserLeftOpen];
+
     #[test]
     fn every_planted_bug_is_caught() {
         let mut missed = Vec::new();
         for (i, bug) in PlantedBug::ALL.iter().enumerate() {
             if MODEL_ONLY.contains(bug) {
                 eprintln!("planted {bug:?}: left to the model checker");
+                continue;
+            }
+            if LOCATE_ONLY.contains(bug) {
+                eprintln!("planted {bug:?}: left to tests/locate_properties.rs");
                 continue;
             }
             PLANTED.store(i, Ordering::Relaxed);

@@ -97,12 +97,19 @@ pub enum Bug {
     /// A new keep-alive interval taken while running leaves the ping already drawn from
     /// the old one: with a shorter interval the next ping comes too late.
     StalePingAfterReconfigure,
+    /// The server fails once its first target has: the other targets are never tried.
+    BackoffAfterFirstTarget,
+    /// No head start ends: the next address is tried only after an attempt failed, so an
+    /// address that swallows the handshake costs its whole connect timeout.
+    NoHeadStartRace,
+    /// The race's losers are left open beside the winner.
+    RaceLoserLeftOpen,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 39] = [
+    pub const ALL: [Bug; 42] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -142,6 +149,9 @@ impl Bug {
         Bug::TimersInKeyOrder,
         Bug::NoReevaluationAfterTimer,
         Bug::StalePingAfterReconfigure,
+        Bug::BackoffAfterFirstTarget,
+        Bug::NoHeadStartRace,
+        Bug::RaceLoserLeftOpen,
     ];
 }
 

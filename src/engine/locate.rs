@@ -5,6 +5,7 @@
 //! ([`Output::Resolve`]) that the shell performs; their answers come back as
 //! [`Input::Resolved`](super::Input::Resolved).
 
+use super::bugs::Bug;
 use super::{Conn, ConnPurpose, Core, Event, FlowError, Output, Timer, TransportError};
 use crate::dns::{AnyAnswer, CachePolicy, DnsCache, HappyEyeballs, LookupFailed, Query, ServerLocator, Target};
 use crate::ids::{ConnId, Server};
@@ -171,6 +172,9 @@ impl Core {
     /// tried beside it (RFC 8305 §5). The first to connect wins ([`Core::race_won`]).
     pub(super) fn on_head_start(&mut self, conn: ConnId) {
         let Some(c) = self.conn(conn).filter(|c| c.local.is_none() && c.addr.is_some()).cloned() else { return };
+        if self.planted(Bug::NoHeadStartRace) {
+            return;
+        }
         let last = self.rivals(&c).iter().filter_map(|id| self.conn(*id)).map(|o| o.attempt).max();
         let last = last.map_or(c.attempt, |l| l.max(c.attempt));
         let ours =
@@ -187,7 +191,9 @@ impl Core {
         self.timers.stop(Timer::HeadStart(winner));
         let Some(c) = self.conn(winner).cloned() else { return };
         for loser in self.rivals(&c) {
-            if let Some(l) = self.remove_conn(loser) {
+            if !self.planted(Bug::RaceLoserLeftOpen)
+                && let Some(l) = self.remove_conn(loser)
+            {
                 self.queue_close(&l);
             }
             self.hand_over(loser, winner);
@@ -229,8 +235,12 @@ impl Core {
         // Within the target at once; the next target only once no attempt is left in
         // this one's race, so that racing attempts always share a target.
         let next_is_ours = self.locations.targets(server).is_some_and(|t| same_target(t, last, last.saturating_add(1)));
-        let next =
-            if rivals.is_empty() || next_is_ours { self.start_attempt(server, failed.purpose, last) } else { None };
+        let first_target_only = self.planted(Bug::BackoffAfterFirstTarget) && !next_is_ours;
+        let next = if (rivals.is_empty() || next_is_ours) && !first_target_only {
+            self.start_attempt(server, failed.purpose, last)
+        } else {
+            None
+        };
         let Some(heir) = rivals.first().copied().or(next) else { return false };
         self.emit(Event::AttemptFailed { server, addr: tried, reason: reason.clone() });
         self.hand_over(failed.id, heir);
