@@ -5,7 +5,10 @@
 //! registrar at the address the records lead to. Checked: SRV priority, a target that
 //! refuses left for the next one, the backup's name taking over when every primary
 //! target fails, and RFC 5922: the certificate must name the configured domain, and one
-//! that names only the SRV target is refused.
+//! that names only the SRV target is refused. Also: an answer whose TTL ran out is asked
+//! again when the phone next connects, and the new record is followed; a NAPTR record for
+//! another transport is ignored while a `SIPS+D2T` one is followed; and a first target
+//! whose certificate a revocation list names is left for the next target.
 #![cfg(all(feature = "runtime", feature = "registrar"))]
 
 #[path = "common/dnsmasq.rs"]
@@ -15,6 +18,7 @@ mod runtime_support;
 use dnsmasq::{Dnsmasq, Record, Zone};
 use runtime_support::{Lab, watchdog};
 use sip_ptls::config::{Config, ServerAddr};
+use sip_ptls::dns::DnsQueryType;
 use sip_ptls::engine::{Event, FlowError, TransportError};
 use sip_ptls::ids::Server;
 use sip_ptls::registrar::Registrar;
@@ -33,7 +37,11 @@ fn closed_port(ip: &str) -> u16 {
 
 /// A registrar on `ip` whose certificate names only `names`.
 fn registrar_on(lab: &Lab, ip: &str, names: &[&str]) -> Registrar {
-    let cert = lab.pki.server_cert(names).expect("a server certificate");
+    registrar_with_cert(lab, ip, lab.pki.server_cert(names).expect("a server certificate"))
+}
+
+/// A registrar on `ip` presenting `cert`.
+fn registrar_with_cert(lab: &Lab, ip: &str, cert: sip_ptls::registrar::CertKey) -> Registrar {
     lab.registrar_with(|c| {
         c.bind = SocketAddr::new(ip.parse::<IpAddr>().expect("an address"), 0);
         c.cert = cert;
@@ -200,4 +208,157 @@ fn an_ipv6_address_that_swallows_the_handshake_is_raced_by_ipv4_after_its_head_s
     assert_eq!(phone.count(start, |e| matches!(e, Event::AttemptFailed { .. })), 0, "{}", phone.history());
     assert_eq!(v4.stats().handshakes_ok, 1);
     eprintln!("IPv6 swallowed, flow up over IPv4 after {} ms", up.duration_since(start).as_millis());
+}
+
+#[test]
+fn once_the_ttl_has_run_out_the_next_connection_follows_the_changed_record() {
+    let _w = watchdog("ttl", Duration::from_secs(90));
+    // The core keeps an answer at least 5 s; dnsmasq gives SRV records the zone's TTL
+    // alone, so the zone's TTL is that floor.
+    const TTL: u64 = 5;
+    let lab = Lab::new();
+    let old = registrar_on(&lab, "127.0.0.2", &[PRIMARY]);
+    let new = registrar_on(&lab, "127.0.0.3", &[PRIMARY]);
+    let zone = |port: u16, target: &str| {
+        Zone::new(
+            TTL as u32,
+            vec![
+                srv(PRIMARY, 10, port, target),
+                Record::address("sip2.example.test", "127.0.0.2"),
+                Record::address("sip3.example.test", "127.0.0.3"),
+            ],
+        )
+    };
+    let mut dns = Dnsmasq::start(&zone(old.addr().port(), "sip2.example.test"));
+    // Before the phone's first lookup, so that the TTL is counted from no later than it.
+    let start = Instant::now();
+    let mut phone = lab.phone(by_name(&lab, &old, &dns, false));
+    phone.all_registered(Server::Primary, Duration::from_secs(15));
+    dns.set_zone(&zone(new.addr().port(), "sip3.example.test"));
+    // Past the TTL, with a margin: the answer has expired, but nothing needed it.
+    phone.idle((start + Duration::from_secs(TTL + 2)).saturating_duration_since(Instant::now()));
+    assert_eq!(dns.queries(), Vec::<String>::new(), "DNS asked while the flow was up");
+    assert_eq!(new.stats().accepted, 0);
+
+    // The old registrar closes the flow and listens again: a phone still using the old
+    // answer would register there once more.
+    let cut = Instant::now();
+    old.kill();
+    old.restore().expect("the old registrar listens again");
+    let registered = phone.all_registered(Server::Primary, Duration::from_secs(15));
+    assert!(new.stats().handshakes_ok >= 1, "{:?}\n{}", new.stats(), phone.history());
+    assert_eq!(new.bindings().len(), runtime_support::USERS.len(), "one binding a line: {:?}", new.bindings());
+    assert_eq!(old.stats().handshakes_ok, 1, "the old target was not connected again: {}", phone.history());
+    let asked = dns.queries();
+    assert!(asked.iter().any(|q| q == "_sips._tcp.example.test SRV"), "{asked:?}");
+    let backoff: Vec<String> = phone
+        .seen
+        .iter()
+        .filter(|(at, _)| *at >= cut)
+        .filter_map(|(_, e)| match &e.event {
+            Event::Backoff { wait, .. } => Some(format!("{wait:?}")),
+            _ => None,
+        })
+        .collect();
+    eprintln!(
+        "registered on the changed record's target {} ms after the old flow was closed (back-off waits: {})",
+        registered.duration_since(cut).as_millis(),
+        backoff.join(", ")
+    );
+}
+
+#[test]
+fn a_naptr_for_another_transport_is_ignored_and_one_for_sips_over_tcp_is_followed() {
+    let _w = watchdog("naptr", Duration::from_secs(60));
+    let lab = Lab::new();
+    let right = registrar_on(&lab, "127.0.0.2", &[PRIMARY]);
+    // Would accept the phone, were it reached: its counters tell.
+    let wrong = registrar_on(&lab, "127.0.0.3", &[PRIMARY]);
+    let zone = |records: Vec<Record>| {
+        let mut all = vec![
+            Record::address("right.example.test", "127.0.0.2"),
+            Record::address("wrong.example.test", "127.0.0.3"),
+            // Plain TCP, first in order: followed, it would lead to the wrong registrar.
+            Record::naptr(PRIMARY, 10, 10, "SIP+D2T", "_sip._tcp.example.test"),
+            Record::srv("_sip._tcp.example.test", 10, 10, wrong.addr().port(), "wrong.example.test"),
+        ];
+        all.extend(records);
+        Zone::new(300, all)
+    };
+    let config = |dns: &Dnsmasq| {
+        let mut config = by_name(&lab, &right, dns, false);
+        config.dns_query_type = DnsQueryType::NaptrSrvAndA;
+        config
+    };
+
+    // No NAPTR for SIPS over TCP: the default SRV name.
+    let mut dns = Dnsmasq::start(&zone(vec![srv(PRIMARY, 10, right.addr().port(), "right.example.test")]));
+    let mut phone = lab.phone(config(&dns));
+    phone.all_registered(Server::Primary, Duration::from_secs(15));
+    assert_eq!(wrong.stats().accepted, 0, "{}", phone.history());
+    assert_eq!(right.stats().handshakes_ok, 1);
+    let asked = dns.queries();
+    assert!(asked.iter().any(|q| q == "example.test NAPTR"), "{asked:?}");
+    assert!(asked.iter().any(|q| q == "_sips._tcp.example.test SRV"), "{asked:?}");
+    assert!(!asked.iter().any(|q| q.starts_with("_sip._tcp.")), "{asked:?}");
+    drop(phone);
+
+    // A `SIPS+D2T` NAPTR of a later order: its SRV name is used, and the default one,
+    // which now leads to the wrong registrar, is not asked.
+    dns.set_zone(&zone(vec![
+        Record::naptr(PRIMARY, 20, 10, "SIPS+D2T", "_sips._tcp.naptr.example.test"),
+        srv("naptr.example.test", 10, right.addr().port(), "right.example.test"),
+        srv(PRIMARY, 10, wrong.addr().port(), "wrong.example.test"),
+    ]));
+    let mut phone = lab.phone(config(&dns));
+    phone.all_registered(Server::Primary, Duration::from_secs(15));
+    assert_eq!(wrong.stats().accepted, 0, "{}", phone.history());
+    assert_eq!(right.stats().handshakes_ok, 2);
+    let asked = dns.queries();
+    assert!(asked.iter().any(|q| q == "_sips._tcp.naptr.example.test SRV"), "{asked:?}");
+    assert!(!asked.iter().any(|q| q == "_sips._tcp.example.test SRV" || q.starts_with("_sip._tcp.")), "{asked:?}");
+}
+
+#[test]
+fn a_first_target_with_a_revoked_certificate_is_left_for_the_next_target() {
+    let _w = watchdog("revoked target", Duration::from_secs(60));
+    let lab = Lab::new();
+    let cert = |serial| lab.pki.server_cert_with_serial(&[PRIMARY], serial).expect("a server certificate");
+    let revoked = registrar_with_cert(&lab, "127.0.0.1", cert(0x5e1));
+    let good = registrar_with_cert(&lab, "127.0.0.2", cert(0x5e2));
+    let list = lab.pki.revocation_list(&[0x5e1], false).expect("a revocation list");
+    lab.dir.write("crl.pem", list).expect("write the revocation list");
+    let dns = Dnsmasq::start(&Zone::new(
+        300,
+        vec![
+            srv(PRIMARY, 10, revoked.addr().port(), "sip1.example.test"),
+            srv(PRIMARY, 20, good.addr().port(), "sip2.example.test"),
+            Record::address("sip1.example.test", "127.0.0.1"),
+            Record::address("sip2.example.test", "127.0.0.2"),
+        ],
+    ));
+    let mut config = by_name(&lab, &good, &dns, false);
+    // Relative, like the CA file: resolved against the lab's directory.
+    config.certificates.revocation_list = Some("crl.pem".into());
+    let start = Instant::now();
+    let mut phone = lab.phone(config);
+    let registered = phone.all_registered(Server::Primary, Duration::from_secs(15));
+    let refused = revoked.addr();
+    let revoked_attempt = |e: &Event| {
+        matches!(e, Event::AttemptFailed {
+            server: Server::Primary,
+            addr,
+            reason: FlowError::Transport(TransportError::Certificate(why)),
+        } if *addr == refused && why.contains("revoked"))
+    };
+    assert_eq!(phone.count(start, revoked_attempt), 1, "{}", phone.history());
+    assert_eq!(phone.count(start, |e| matches!(e, Event::AttemptFailed { .. })), 1, "{}", phone.history());
+    assert_eq!(phone.count(start, |e| matches!(e, Event::ConnectFailed { .. })), 0, "{}", phone.history());
+    assert!(revoked.stats().accepted >= 1, "the revoked target was tried: {:?}", revoked.stats());
+    assert_eq!(revoked.stats().registers, 0, "no REGISTER reaches a server whose certificate is revoked");
+    assert_eq!(good.stats().handshakes_ok, 1);
+    eprintln!(
+        "revoked first target left, registered on the second {} ms after the phone started",
+        registered.duration_since(start).as_millis()
+    );
 }
