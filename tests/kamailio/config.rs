@@ -36,7 +36,9 @@ pub fn password(user: &str) -> &'static str {
 pub struct KamailioConfig {
     /// "primary" or "backup": used in file names, log lines and the Server header.
     pub name: String,
-    /// TLS port on 127.0.0.1.
+    /// The loopback address it listens on: 127.0.0.1 unless a scenario needs another.
+    pub ip: String,
+    /// TLS port on `ip`.
     pub port: u16,
     /// The certificate it presents.
     pub cert: ServerCert,
@@ -58,6 +60,7 @@ impl KamailioConfig {
     pub fn new(name: &str, port: u16, cert: ServerCert) -> KamailioConfig {
         KamailioConfig {
             name: name.to_owned(),
+            ip: "127.0.0.1".to_owned(),
             port,
             cert,
             require_client_cert: false,
@@ -149,8 +152,8 @@ tcp_children=2
 enable_tls=yes
 disable_tcp=no
 auto_aliases=no
-listen=tls:127.0.0.1:@PORT@
-alias="127.0.0.1:@PORT@"
+listen=tls:@IP@:@PORT@
+alias="@IP@:@PORT@"
 tcp_crlf_ping=yes
 tcp_connection_lifetime=@LIFETIME@
 tcp_accept_no_cl=no
@@ -331,6 +334,7 @@ event_route[tcp:timeout] {
 "#;
     template
         .replace("@NAME@", &cfg.name)
+        .replace("@IP@", &cfg.ip)
         .replace("@PORT@", &cfg.port.to_string())
         .replace("@LIFETIME@", &cfg.tcp_lifetime.to_string())
         .replace("@MODULES@", &modules.display().to_string())

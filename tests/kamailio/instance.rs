@@ -134,7 +134,7 @@ impl Kamailio {
             {
                 panic!("{} exited at start ({status}); log:\n{}", self.cfg.name, self.log());
             }
-            if listening(self.cfg.port) && self.try_kamcmd(&["core.uptime"]).is_ok() {
+            if listening(&self.cfg.ip, self.cfg.port) && self.try_kamcmd(&["core.uptime"]).is_ok() {
                 return;
             }
             assert!(
@@ -171,7 +171,7 @@ impl Kamailio {
         }
         // Workers are reaped by init; wait until the port is really free.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while listening(self.cfg.port) && Instant::now() < deadline {
+        while listening(&self.cfg.ip, self.cfg.port) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.state = State::Dead;
@@ -274,10 +274,12 @@ impl Drop for Kamailio {
     }
 }
 
-/// Whether something listens on 127.0.0.1:`port` (from /proc/net/tcp, without connecting:
-/// a probe connection would show up in Kamailio's own lists).
-pub fn listening(port: u16) -> bool {
-    let want = format!("0100007F:{port:04X}");
+/// Whether something listens on `ip`:`port`, an IPv4 address (from /proc/net/tcp, without
+/// connecting: a probe connection would show up in Kamailio's own lists).
+pub fn listening(ip: &str, port: u16) -> bool {
+    let [a, b, c, d] = ip.parse::<std::net::Ipv4Addr>().expect("an IPv4 listen address").octets();
+    // The kernel prints the address as a host-order (little-endian) word.
+    let want = format!("{d:02X}{c:02X}{b:02X}{a:02X}:{port:04X}");
     std::fs::read_to_string("/proc/net/tcp")
         .map(|t| {
             t.lines().skip(1).any(|l| {

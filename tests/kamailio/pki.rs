@@ -12,6 +12,10 @@ pub const PRIMARY_NAME: &str = "primary.sip-ptls.test";
 /// Name of the backup in its certificate (besides the IP SAN 127.0.0.1).
 pub const BACKUP_NAME: &str = "backup.sip-ptls.test";
 
+/// The SIP domain of a phone that locates its proxies by DNS: the name every proxy's
+/// certificate carries (RFC 5922), whatever its SRV target is called.
+pub const DNS_DOMAIN: &str = "example.test";
+
 /// Which server certificate an instance presents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerCert {
@@ -19,6 +23,8 @@ pub enum ServerCert {
     Primary,
     /// Valid, for `backup.sip-ptls.test` and 127.0.0.1.
     Backup,
+    /// Valid, for the SIP domain `example.test` only (no address, no host name).
+    Domain,
     /// Signed by our CA but for `wrong.sip-ptls.test` only: no SAN matches 127.0.0.1.
     WrongName,
     /// Right names, signed by our CA, but it expired in 2001.
@@ -38,6 +44,8 @@ pub struct Pki {
     pub primary: CertFiles,
     /// See [`ServerCert::Backup`].
     pub backup: CertFiles,
+    /// See [`ServerCert::Domain`].
+    pub domain: CertFiles,
     /// See [`ServerCert::WrongName`].
     pub wrong_name: CertFiles,
     /// See [`ServerCert::Expired`].
@@ -56,6 +64,7 @@ impl Pki {
         match which {
             ServerCert::Primary => &self.primary,
             ServerCert::Backup => &self.backup,
+            ServerCert::Domain => &self.domain,
             ServerCert::WrongName => &self.wrong_name,
             ServerCert::Expired => &self.expired,
             ServerCert::OtherCa => &self.other_ca_server,
@@ -76,6 +85,7 @@ pub fn generate(dir: &TestDir) -> Pki {
         other_ca: dir.write("other-ca.pem", &other.ca_pem).expect("write other CA"),
         primary: write("primary", ca.server_cert(&[PRIMARY_NAME, "127.0.0.1"])),
         backup: write("backup", ca.server_cert(&[BACKUP_NAME, "127.0.0.1"])),
+        domain: write("domain", ca.server_cert(&[DNS_DOMAIN])),
         wrong_name: write("wrong-name", ca.server_cert(&["wrong.sip-ptls.test"])),
         expired: write("expired", ca.expired_server_cert(&[PRIMARY_NAME, "127.0.0.1"])),
         other_ca_server: write("other-ca-server", other.server_cert(&[PRIMARY_NAME, "127.0.0.1"])),
