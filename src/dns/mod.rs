@@ -10,8 +10,10 @@
 //! order), [`eyeballs`] (address order and the attempt schedule), [`cache`] (TTLs,
 //! negative and stale answers), [`error`] and [`locator`] (one server's state machine).
 //!
-//! Not wired into the engine yet: the engine still connects to one host and port per
-//! server (`docs/dns.md`, "The core's half: locating a server").
+//! The engine uses it in `engine/locate.rs`: one locator per server, the lookups as
+//! outputs, every address of every target tried, Happy Eyeballs' head start
+//! (`docs/dns.md`, "The core's half: locating a server"). `eyeballs::decide` is not used
+//! there: the engine keeps one head-start timer per attempt instead.
 
 pub mod cache;
 pub mod error;
