@@ -13,7 +13,9 @@
 //! method for new or existing dialogs, pongs and pings; the runtime also reports write
 //! backlogs (bytes the peer has not taken). Time advances to the next
 //! deadline, by small or large steps firing every deadline on the way, or jumps late;
-//! the application places, answers, rejects and hangs up calls and shuts down.
+//! the application places, answers, rejects and hangs up calls and shuts down. The
+//! harness's DNS answers every lookup at once with two IPv4 addresses and one IPv6
+//! address per name, so failed connections walk to the next address and races happen.
 //!
 //! After every step the monitor must have recorded nothing; `handle_timeout` must leave
 //! no deadline in the past; nothing may come out after `ShutdownComplete`. At the end the
