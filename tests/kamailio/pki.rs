@@ -16,6 +16,9 @@ pub const BACKUP_NAME: &str = "backup.sip-ptls.test";
 /// certificate carries (RFC 5922), whatever its SRV target is called.
 pub const DNS_DOMAIN: &str = "example.test";
 
+/// The backup's SIP domain when located by DNS: its certificate names it (RFC 5922).
+pub const DNS_BACKUP_DOMAIN: &str = "backup.test";
+
 /// Which server certificate an instance presents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerCert {
@@ -25,6 +28,8 @@ pub enum ServerCert {
     Backup,
     /// Valid, for the SIP domain `example.test` only (no address, no host name).
     Domain,
+    /// Valid, for the backup's SIP domain `backup.test` only.
+    BackupDomain,
     /// Signed by our CA but for `wrong.sip-ptls.test` only: no SAN matches 127.0.0.1.
     WrongName,
     /// Right names, signed by our CA, but it expired in 2001.
@@ -46,6 +51,8 @@ pub struct Pki {
     pub backup: CertFiles,
     /// See [`ServerCert::Domain`].
     pub domain: CertFiles,
+    /// See [`ServerCert::BackupDomain`].
+    pub backup_domain: CertFiles,
     /// See [`ServerCert::WrongName`].
     pub wrong_name: CertFiles,
     /// See [`ServerCert::Expired`].
@@ -65,6 +72,7 @@ impl Pki {
             ServerCert::Primary => &self.primary,
             ServerCert::Backup => &self.backup,
             ServerCert::Domain => &self.domain,
+            ServerCert::BackupDomain => &self.backup_domain,
             ServerCert::WrongName => &self.wrong_name,
             ServerCert::Expired => &self.expired,
             ServerCert::OtherCa => &self.other_ca_server,
@@ -86,6 +94,7 @@ pub fn generate(dir: &TestDir) -> Pki {
         primary: write("primary", ca.server_cert(&[PRIMARY_NAME, "127.0.0.1"])),
         backup: write("backup", ca.server_cert(&[BACKUP_NAME, "127.0.0.1"])),
         domain: write("domain", ca.server_cert(&[DNS_DOMAIN])),
+        backup_domain: write("backup-domain", ca.server_cert(&[DNS_BACKUP_DOMAIN])),
         wrong_name: write("wrong-name", ca.server_cert(&["wrong.sip-ptls.test"])),
         expired: write("expired", ca.expired_server_cert(&[PRIMARY_NAME, "127.0.0.1"])),
         other_ca_server: write("other-ca-server", other.server_cert(&[PRIMARY_NAME, "127.0.0.1"])),
