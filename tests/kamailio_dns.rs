@@ -117,15 +117,7 @@ fn srv_priority_is_followed_and_the_next_target_takes_over_when_the_first_kamail
     assert!(phone.all_registered_on(Server::Primary));
     let sip1_refused =
         phone.count(cut, |e| matches!(e, Event::AttemptFailed { server: Server::Primary, addr, .. } if *addr == sip1));
-    let backoff: Vec<String> = phone
-        .seen
-        .iter()
-        .filter(|(at, _)| *at >= cut)
-        .filter_map(|(_, e)| match &e.event {
-            Event::Backoff { wait, .. } => Some(format!("{wait:?}")),
-            _ => None,
-        })
-        .collect();
+    let backoff = phone.backoff_waits(cut);
     eprintln!(
         "kamailio dns: sip1 killed, every line registered again on sip2 ({sip2}) after {} ms \
          (back-off waits: {}; sip1 tried and refused {sip1_refused} time(s) meanwhile)",

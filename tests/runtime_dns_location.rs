@@ -251,15 +251,7 @@ fn once_the_ttl_has_run_out_the_next_connection_follows_the_changed_record() {
     assert_eq!(old.stats().handshakes_ok, 1, "the old target was not connected again: {}", phone.history());
     let asked = dns.queries();
     assert!(asked.iter().any(|q| q == "_sips._tcp.example.test SRV"), "{asked:?}");
-    let backoff: Vec<String> = phone
-        .seen
-        .iter()
-        .filter(|(at, _)| *at >= cut)
-        .filter_map(|(_, e)| match &e.event {
-            Event::Backoff { wait, .. } => Some(format!("{wait:?}")),
-            _ => None,
-        })
-        .collect();
+    let backoff = phone.backoff_waits(cut);
     eprintln!(
         "registered on the changed record's target {} ms after the old flow was closed (back-off waits: {})",
         registered.duration_since(cut).as_millis(),

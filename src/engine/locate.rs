@@ -282,10 +282,4 @@ impl Core {
             }
         }
     }
-
-    /// True when `c` was handed to the shell: a connection still waiting for its
-    /// location has nothing to close.
-    pub(super) fn was_dialed(c: &Conn) -> bool {
-        c.addr.is_some()
-    }
 }

@@ -483,7 +483,8 @@ impl Core {
     /// not open a TLS connection only to close it. Nothing was sent on it: it never
     /// connected.
     fn queue_close(&mut self, c: &Conn) {
-        if !Self::was_dialed(c) {
+        // Still waiting for its server's location: the shell never heard of it.
+        if c.addr.is_none() {
             return;
         }
         let id = c.id;

@@ -101,6 +101,19 @@ impl TestPhone {
     }
 
     /// The events so far, one a line.
+    /// The back-off waits the phone announced since `since`, as `Debug` writes them (for
+    /// the measured times the tests print).
+    pub fn backoff_waits(&self, since: Instant) -> Vec<String> {
+        self.seen
+            .iter()
+            .filter(|(at, _)| *at >= since)
+            .filter_map(|(_, e)| match &e.event {
+                Event::Backoff { wait, .. } => Some(format!("{wait:?}")),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn history(&self) -> String {
         self.seen.iter().map(|(_, e)| format!("  {} {:?}\n", e.at, e.event)).collect()
     }
