@@ -462,12 +462,15 @@ mod planted {
     /// `FAILBACK_EARNED`, and the failback that a timer ending the pinning call allows,
     /// caught by `FAILBACK_DUE`), and the simulated far end never hangs up an incoming call
     /// (caught by `INCOMING_ONCE`).
-    const MODEL_ONLY: [PlantedBug; 5] = [
+    const MODEL_ONLY: [PlantedBug; 6] = [
         PlantedBug::FailbackOnFirstProbe,
         PlantedBug::FailbackDuringCall,
         PlantedBug::KeepCallAfterRemoteBye,
         PlantedBug::ProbeFailureKeepsRun,
         PlantedBug::NoReevaluationAfterTimer,
+        // Needs a server with several addresses, one of which takes connections and
+        // answers nothing: the model's targets (models/src/sites.rs).
+        PlantedBug::UnprovenAddressFailsServer,
     ];
 
     /// Bugs of server location these sequences cannot reach (their servers have one

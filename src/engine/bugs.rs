@@ -104,12 +104,16 @@ pub enum Bug {
     NoHeadStartRace,
     /// The race's losers are left open beside the winner.
     RaceLoserLeftOpen,
+    /// A connection that came up and died before proving itself fails its whole server,
+    /// as before the server had several addresses: an address that takes the connection
+    /// and never answers keeps the phone from the others.
+    UnprovenAddressFailsServer,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 42] = [
+    pub const ALL: [Bug; 43] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -152,6 +156,7 @@ impl Bug {
         Bug::BackoffAfterFirstTarget,
         Bug::NoHeadStartRace,
         Bug::RaceLoserLeftOpen,
+        Bug::UnprovenAddressFailsServer,
     ];
 }
 

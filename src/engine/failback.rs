@@ -6,11 +6,11 @@
 //! [`Failback::decide`] is where failback is decided; the `Core` methods below run the
 //! probes and the switch.
 
-use super::Core;
 use super::bugs::Bug;
 use super::io::{ConnPurpose, Event, FlowError};
 use super::timer::{FlowTimer, Timer};
 use super::transaction::ClientTx;
+use super::{Conn, Core};
 use crate::ids::{ConnId, Server};
 
 /// A check of the primary while the phone runs on the backup.
@@ -150,11 +150,27 @@ impl Core {
         true
     }
 
-    pub(super) fn probe_failed(&mut self, conn: ConnId, reason: FlowError) {
+    pub(super) fn probe_failed(&mut self, failed: &Conn, reason: FlowError) {
+        let conn = failed.id;
         if self.failback.probe.as_ref().map(|p| p.conn) != Some(conn) {
             return;
         }
         self.timers.stop(Timer::Flow(FlowTimer::ProbeTx));
+        // The probe came up and its OPTIONS went unanswered (or the connection died):
+        // that address is left for the primary's next one, as the flow would leave it.
+        if failed.local.is_some()
+            && !self.planted(Bug::UnprovenAddressFailsServer)
+            && let Some(next) = self.start_attempt(Server::Primary, ConnPurpose::Probe, failed.attempt)
+        {
+            if let Some(p) = self.failback.probe.as_mut() {
+                p.conn = next;
+                p.tx = None;
+            }
+            if let Some(addr) = failed.addr {
+                self.emit(Event::AttemptFailed { server: Server::Primary, addr, reason });
+            }
+            return;
+        }
         if self.planted(Bug::ProbeFailureKeepsRun) {
             self.failback.probe = None;
         } else {

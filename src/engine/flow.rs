@@ -115,10 +115,12 @@ impl Core {
     }
 
     /// The persistent connection is gone: clean up, tell, and pick the next attempt.
-    pub(super) fn flow_failed(&mut self, conn: ConnId, was_up: bool, reason: FlowError) {
+    pub(super) fn flow_failed(&mut self, failed: &Conn, reason: FlowError) {
+        let (conn, was_up) = (failed.id, failed.local.is_some());
         if self.flow.conn != Some(conn) {
             return;
         }
+        let unproven = was_up && !self.flow.proven;
         let server = conn.server;
         self.flow.conn = None;
         if !self.planted(Bug::PingWithoutConnection) {
@@ -141,6 +143,18 @@ impl Core {
         if server == Server::Backup {
             self.close_probe();
             self.timers.stop(Timer::Flow(FlowTimer::ProbeAt));
+        }
+        // Came up and died before it answered a keep-alive: its address is left like one
+        // that refused, and the server's next address is tried before the server fails,
+        // so that an address that takes connections and answers nothing cannot keep the
+        // phone from the others (docs/dns.md).
+        if unproven
+            && !failing_back
+            && !self.planted(Bug::UnprovenAddressFailsServer)
+            && let Some(next) = self.start_attempt(server, ConnPurpose::Flow, failed.attempt)
+        {
+            self.flow.conn = Some(next);
+            return;
         }
         let next = if failing_back {
             // Leaving a healthy backup is not a failure of the backup.

@@ -151,7 +151,7 @@ impl Core {
     /// Dials the attempt after `after` among `server`'s addresses for `purpose`, if there
     /// is one, with its own connect timer, and a head start over the next address when
     /// one is left.
-    fn start_attempt(&mut self, server: Server, purpose: ConnPurpose, after: u16) -> Option<ConnId> {
+    pub(super) fn start_attempt(&mut self, server: Server, purpose: ConnPurpose, after: u16) -> Option<ConnId> {
         let attempt = after.checked_add(1)?;
         let targets = self.locations.targets(server)?;
         let (addr, server_name) = attempt_address(targets, attempt)?;

@@ -280,3 +280,35 @@ fn a_lookup_still_unanswered_at_the_connect_timeout_is_asked_again_next_time() {
     core.handle_timeout(retry);
     assert_eq!(asked(&mut core), 2);
 }
+
+#[test]
+fn an_address_that_takes_the_connection_and_answers_nothing_is_left_for_the_next() {
+    let mut sim = srv_sim();
+    // The first target's IPv6 address completes TLS and never answers the REGISTER.
+    sim.address_modes.insert(ip("2001:db8::11"), ServerMode::Silent);
+    sim.start();
+    let timeout = sim.core.config().transaction_timeout;
+    sim.run_for(timeout + secs(1));
+    // The next address of the same server, not the backup: the server did not fail.
+    assert!(all_registered_on(&sim, Server::Primary), "{:?}", sim.core.flow_state());
+    let addrs: Vec<SocketAddr> = dialed(&sim).into_iter().map(|(a, _)| a).collect();
+    assert_eq!(addrs, [sock("[2001:db8::11]:5070"), sock("192.0.2.11:5070")]);
+    assert_eq!(sim.count_events(|e| matches!(e, Event::ConnectFailed { .. })), 0);
+    assert_eq!(sim.count_events(|e| matches!(e, Event::FlowLost { server: Server::Primary, .. })), 1);
+    assert_clean(&sim);
+
+    // Every address silent: each is tried once, then the server fails over.
+    let mut sim = srv_sim();
+    for a in ["2001:db8::11", "192.0.2.11", "192.0.2.12"] {
+        sim.address_modes.insert(ip(a), ServerMode::Silent);
+    }
+    sim.start();
+    sim.run_for(timeout.saturating_mul(3) + secs(1));
+    assert_eq!(sim.core.flow_state(), FlowState::Up { server: Server::Backup });
+    let addrs: Vec<SocketAddr> = dialed(&sim).into_iter().map(|(a, _)| a).collect();
+    assert_eq!(
+        &addrs[..4],
+        [sock("[2001:db8::11]:5070"), sock("192.0.2.11:5070"), sock("192.0.2.12:5071"), sock("192.0.2.200:5061")]
+    );
+    assert_clean(&sim);
+}

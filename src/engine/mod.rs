@@ -521,10 +521,9 @@ impl Core {
 
     /// A connection is gone (already removed from the table).
     fn on_conn_failed(&mut self, c: Conn, reason: FlowError) {
-        let was_up = c.local.is_some();
         match c.purpose {
-            ConnPurpose::Flow => self.flow_failed(c.id, was_up, reason),
-            ConnPurpose::Probe => self.probe_failed(c.id, reason),
+            ConnPurpose::Flow => self.flow_failed(&c, reason),
+            ConnPurpose::Probe => self.probe_failed(&c, reason),
             ConnPurpose::Register(account) => self.dedicated_register_failed(account, c.id, reason),
             ConnPurpose::Call(call) => self.dedicated_call_failed(call, c.id, reason),
         }

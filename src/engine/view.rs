@@ -70,6 +70,9 @@ pub struct ConnView {
     pub purpose: ConnPurpose,
     /// Connected (TLS up).
     pub up: bool,
+    /// Which of its server's addresses it dials (every address of every target, in
+    /// order): where the next attempt goes after this one depends on it.
+    pub attempt: u16,
 }
 
 /// The persistent connection's decision state.
@@ -259,7 +262,7 @@ impl Core {
                     ConnPurpose::Call(_) => ConnPurpose::Call(CallId(0)),
                     p => p,
                 };
-                ConnView { server: c.id.server, purpose, up: c.local.is_some() }
+                ConnView { server: c.id.server, purpose, up: c.local.is_some(), attempt: c.attempt }
             })
             .collect();
         let probe = self.failback.probe.as_ref();

@@ -44,6 +44,9 @@ struct NetConn {
     state: NetState,
     /// The server's side of the byte stream.
     framer: Framer,
+    /// The mode of the address it went to, when that address has one of its own
+    /// (`Sim::address_modes`); else the server's mode applies.
+    address_mode: Option<ServerMode>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -321,9 +324,13 @@ impl Sim {
     }
 
     fn connect(&mut self, conn: ConnId, addr: SocketAddr) {
-        self.net.insert(conn, NetConn { state: NetState::Connecting, framer: Framer::new(Limits::default()) });
+        let address_mode = self.address_modes.get(&addr.ip()).copied();
+        self.net.insert(
+            conn,
+            NetConn { state: NetState::Connecting, framer: Framer::new(Limits::default()), address_mode },
+        );
         let server = &mut self.servers[conn.server.index()];
-        match self.address_modes.get(&addr.ip()).copied().unwrap_or(server.mode) {
+        match address_mode.unwrap_or(server.mode) {
             ServerMode::Up | ServerMode::Silent => {
                 server.counters.accepted += 1;
                 // TCP handshake plus a TLS 1.3 handshake: two round trips.
@@ -343,9 +350,10 @@ impl Sim {
         }
         // Pings are recognised before framing because RFC 5626 defines them on the raw
         // stream between messages.
+        let address_mode = c.address_mode;
         if data == b"\r\n\r\n" {
             let server = &mut self.servers[conn.server.index()];
-            if server.mode == ServerMode::Up {
+            if address_mode.unwrap_or(server.mode) == ServerMode::Up {
                 if let Some(r) = server.ping() {
                     self.schedule(self.latency.saturating_mul(2), Delivery::Received(conn, r.bytes, None));
                 }
@@ -360,7 +368,7 @@ impl Sim {
             frames.push(f);
         }
         let server = &mut self.servers[conn.server.index()];
-        if server.mode != ServerMode::Up {
+        if address_mode.unwrap_or(server.mode) != ServerMode::Up {
             return;
         }
         let mut replies = Vec::new();
