@@ -5,5 +5,7 @@
 
 pub mod model;
 pub mod run;
+pub mod sites;
+mod target_checks;
 
 pub use model::{Action, Bounds, PtlsModel, State};

@@ -53,6 +53,10 @@ struct BoundArgs {
     /// The far end may CANCEL a ringing incoming call and re-INVITE an answered one.
     #[arg(long)]
     far_end_requests: bool,
+    /// The primary is a name with two SRV targets, the first with an IPv6 and an IPv4
+    /// address (models/src/sites.rs).
+    #[arg(long)]
+    targets: bool,
     /// Checker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -80,6 +84,7 @@ impl BoundArgs {
             per_call: self.per_call,
             hang_up: self.hang_up,
             far_end_requests: self.far_end_requests,
+            targets: self.targets,
         }
     }
 }

@@ -8,10 +8,13 @@
 //! `always` properties read. The state's `Hash`/`PartialEq` use an abstraction of the
 //! core ([`Core::decision_view`]), not its raw fields: see `docs/model-checking.md`.
 
-use sip_ptls::config::{AccountConfig, Backoff, CertificateFiles, Config, Failback, ServerAddr, TransportMode};
+use crate::sites::{self, SITES};
+use sip_ptls::config::{
+    AccountConfig, Backoff, CertificateFiles, Config, DnsQueryType, Failback, ServerAddr, TransportMode,
+};
 use sip_ptls::engine::{DecisionView, TimerKey};
 use sip_ptls::ids::{AccountId, CallId, ConnId, Server};
-use sip_ptls::sim::SimServer;
+use sip_ptls::sim::{SimServer, Zone};
 use sip_ptls::sip::{Frame, Message};
 use sip_ptls::time::{Duration, Instant};
 use sip_ptls::{CallOutcome, ConnPurpose, Core, Event, FlowError, FlowState, Input, Output, RegState, TransportError};
@@ -68,6 +71,9 @@ pub struct Bounds {
     /// The far end may CANCEL each incoming call once while it rings, and send one
     /// re-INVITE in it once answered.
     pub far_end_requests: bool,
+    /// The primary is a name with two SRV targets, the first with an IPv6 and an IPv4
+    /// address, each address failing on its own (`sites.rs`), instead of one literal.
+    pub targets: bool,
 }
 
 impl Default for Bounds {
@@ -84,6 +90,7 @@ impl Default for Bounds {
             per_call: false,
             hang_up: false,
             far_end_requests: false,
+            targets: false,
         }
     }
 }
@@ -97,8 +104,9 @@ impl Bounds {
 
     /// The bounds a planted bug is hunted within: these, except for a bug of incoming
     /// calls, which needs one (and, to stay small, one account, one fault and no
-    /// outgoing call), a bug of TLS mode, which needs that mode, and a bug of hanging up,
-    /// which needs the user's hang-up.
+    /// outgoing call), a bug of TLS mode, which needs that mode, a bug of hanging up,
+    /// which needs the user's hang-up, and a bug of the primary's targets, which needs
+    /// them.
     #[cfg(feature = "planted-bugs")]
     pub fn for_planted_bug(self, bug: PlantedBug) -> Bounds {
         match bug {
@@ -106,6 +114,13 @@ impl Bounds {
             PlantedBug::KeepExchangeConnection => Bounds { accounts: 1, faults: 1, per_call: true, ..self },
             PlantedBug::CancelBeforeProvisional => Bounds { hang_up: true, ..self },
             PlantedBug::IncomingToFirstAccount => Bounds { accounts: 2, faults: 1, calls: 0, incoming: 1, ..self },
+            // Bugs of the primary's targets: two sites changing mode (two addresses
+            // refusing, or one silent beside a silent backup), or a handshake lost.
+            PlantedBug::BackoffAfterFirstTarget
+            | PlantedBug::RaceLoserLeftOpen
+            | PlantedBug::UnprovenAddressFailsServer => {
+                Bounds { accounts: 1, faults: 2, calls: 0, targets: true, ..self }
+            }
             _ => self,
         }
     }
@@ -113,6 +128,9 @@ impl Bounds {
     /// Steps allowed between the last fault and a settled state (bounded response).
     pub fn response_bound(&self) -> u8 {
         let k = 24 + 4 * u32::from(self.accounts) + 6 * u32::from(self.calls) + 4 * u32::from(self.idle);
+        // Each attempt on the primary may first fail on the addresses before the one
+        // that answers (a step each), in every probe and reconnection of the recovery.
+        let k = if self.targets { k + 12 } else { k };
         k.min(200) as u8
     }
 }
@@ -273,6 +291,8 @@ fn method_of(m: &str) -> Method {
 pub struct NetConn {
     /// The core's handle.
     pub id: ConnId,
+    /// The address it goes to ([`sites`]).
+    pub site: usize,
     /// The purpose the core gave it when asking for it.
     pub purpose: Option<ConnPurpose>,
     /// `Connected` was delivered and `Closed` was not.
@@ -327,6 +347,12 @@ pub mod viol {
     pub const FAR_UNANSWERED: u16 = 1 << 12;
     /// A CANCEL for an INVITE to which no provisional response was delivered.
     pub const CANCEL_EARLY: u16 = 1 << 13;
+    /// The primary failed before every one of its addresses was dialed in the round, or
+    /// a round did not start at its best target's first address.
+    pub const TARGET_SKIPPED: u16 = 1 << 14;
+    /// While the flow was up on one of the primary's addresses, another was dialed, or
+    /// the core closed that healthy flow: the flow did not stay where it came up.
+    pub const NOT_STICKY: u16 = 1 << 15;
 }
 
 /// Reachability flags.
@@ -345,6 +371,8 @@ pub mod reach {
     pub const SHUT_DOWN: u8 = 1 << 5;
     /// An incoming call was answered and then ended by the far end's BYE.
     pub const INCOMING_ANSWERED_AND_ENDED: u8 = 1 << 6;
+    /// The flow came up on the primary's second target after an attempt on the first.
+    pub const SECOND_TARGET: u8 = 1 << 7;
 }
 
 /// Ghost state: what the properties read.
@@ -378,6 +406,9 @@ pub struct Ghost {
     /// up, counted from what the network delivered (saturates at 3): the failback
     /// properties' own count, never the core's.
     pub good_probes: u8,
+    /// The primary's sites dialed since its current round of attempts began at its
+    /// first address (a bit per site); 0 once the primary failed.
+    pub round: u8,
     /// What the last panic said.
     pub panic: Option<String>,
 }
@@ -407,7 +438,7 @@ pub struct State {
     /// The real simulated servers that build answers to the core's requests.
     pub servers: [SimServer; 2],
     /// How each server behaves.
-    pub modes: [Mode; 2],
+    pub modes: [Mode; SITES],
     /// Connections the network knows, in creation order.
     pub net: Vec<NetConn>,
     /// Budgets left.
@@ -440,8 +471,8 @@ pub enum Action {
     RefuseCredentials(u8),
     /// Fault: the server closes connection `i`.
     PeerClose(u8),
-    /// Fault: a server changes mode.
-    SetMode(Server, Mode),
+    /// Fault: the server at a site ([`sites`]) changes mode.
+    SetMode(u8, Mode),
     /// The user places a call from an account.
     PlaceCall(u8),
     /// The user shuts the phone down.
@@ -470,7 +501,7 @@ pub enum Action {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key {
     core: DecisionView,
-    modes: [Mode; 2],
+    modes: [Mode; SITES],
     net: Vec<NetKey>,
     budget: Budget,
     ghost: GhostKey,
@@ -478,7 +509,7 @@ struct Key {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct NetKey {
-    server: Server,
+    site: usize,
     slot: Option<u8>,
     purpose: Option<ConnPurpose>,
     up: bool,
@@ -516,6 +547,7 @@ struct GhostKey {
     silent_loss: bool,
     since_change: u8,
     good_probes: u8,
+    round: u8,
     shut_down: bool,
     incoming: Vec<IncomingKey>,
     answered: Vec<CallId>,
@@ -533,7 +565,7 @@ impl State {
             .net
             .iter()
             .map(|c| NetKey {
-                server: c.id.server,
+                site: c.site,
                 slot: slots.iter().position(|s| *s == c.id).map(|p| p as u8),
                 purpose: c.purpose.map(|p| match p {
                     ConnPurpose::Call(_) => ConnPurpose::Call(CallId(0)),
@@ -574,6 +606,7 @@ impl State {
                 silent_loss: g.silent_loss,
                 since_change: g.since_change,
                 good_probes: g.good_probes,
+                round: g.round,
                 shut_down: g.shut_down,
                 incoming: g
                     .incoming
@@ -649,8 +682,8 @@ pub fn model_config(accounts: u8, seed: u64) -> Config {
         mode: TransportMode::PersistentTls,
         // Addresses, not names: the core connects without a lookup, so DNS adds nothing
         // to the state space of these properties.
-        proxy: Some(ServerAddr::new("192.0.2.1", 5061)),
-        backup_proxy: Some(ServerAddr::new("192.0.2.2", 5061)),
+        proxy: Some(ServerAddr::new(sites::literal(Server::Primary), sites::PORT)),
+        backup_proxy: Some(ServerAddr::new(sites::literal(Server::Backup), sites::PORT)),
         accounts: (0..accounts).map(|i| AccountConfig::new(&format!("10{i}"), "pw")).collect(),
         certificates: CertificateFiles { trusted_certificates: Some("ca.pem".into()), ..CertificateFiles::default() },
         keepalive_interval: Duration::from_secs(12),
@@ -668,6 +701,15 @@ pub fn model_config(accounts: u8, seed: u64) -> Config {
         seed: seed.into(),
         ..Config::default()
     }
+}
+
+/// `config` with the primary named `primary.test` and located by SRV when the bounds
+/// ask for targets, unchanged otherwise.
+fn located(config: Config, targets: bool) -> Config {
+    if !targets {
+        return config;
+    }
+    Config { proxy: Some(ServerAddr::new(sites::PRIMARY_NAME, 0)), dns_query_type: DnsQueryType::SrvAndA, ..config }
 }
 
 /// The far end's request `kind` in incoming call `n` to `user`, with the phone's To tag
@@ -711,6 +753,8 @@ pub struct PtlsModel {
     pub config: Config,
     /// Steps allowed between the last change and a settled state.
     pub k: u8,
+    /// What the core's lookups are answered with, at once ([`sites::zone`]).
+    pub zone: Zone,
     /// The planted bug switched on, if any.
     #[cfg(feature = "planted-bugs")]
     pub bug: Option<PlantedBug>,
@@ -729,8 +773,9 @@ impl PtlsModel {
         PtlsModel {
             config: Config {
                 mode: if bounds.per_call { TransportMode::PerCallTls } else { TransportMode::PersistentTls },
-                ..model_config(bounds.accounts, bounds.seed)
+                ..located(model_config(bounds.accounts, bounds.seed), bounds.targets)
             },
+            zone: sites::zone(),
             k: bounds.response_bound(),
             bounds,
             #[cfg(feature = "planted-bugs")]
@@ -750,7 +795,7 @@ impl PtlsModel {
     fn far_end_conn(&self, s: &State) -> Option<usize> {
         s.net.iter().position(|c| {
             c.up && c.purpose == Some(ConnPurpose::Flow)
-                && s.modes[c.id.server.index()] == Mode::Up
+                && s.modes[c.site] == Mode::Up
                 && !c.queue.iter().any(|d| matches!(d, Delivery::Closed))
         })
     }
@@ -767,7 +812,7 @@ impl PtlsModel {
             core,
             now: Instant::ZERO,
             servers: [SimServer::new(Server::Primary, &users), backup_server(&users)],
-            modes: [Mode::Up, Mode::Up],
+            modes: [Mode::Up; SITES],
             net: Vec::new(),
             budget: Budget {
                 faults: self.bounds.faults,
@@ -787,6 +832,7 @@ impl PtlsModel {
                 silent_loss: false,
                 since_change: 0,
                 good_probes: 0,
+                round: 0,
                 shut_down: false,
                 incoming: Vec::new(),
                 answered: Vec::new(),
@@ -841,7 +887,7 @@ impl PtlsModel {
             // Settled only once it completed.
             return false;
         }
-        if !s.modes.contains(&Mode::Up) {
+        if !sites::active_sites(self.bounds.targets).iter().any(|&site| s.modes[site] == Mode::Up) {
             return true;
         }
         if self.bounds.per_call {
@@ -850,11 +896,11 @@ impl PtlsModel {
             });
             return accounts_done && s.ghost.calls.iter().all(|(_, n)| *n > 0);
         }
-        let FlowState::Up { server } = s.core.flow_state() else { return false };
+        let FlowState::Up { .. } = s.core.flow_state() else { return false };
         let flow_conn = s.core.connections().find(|(_, p, up)| *p == ConnPurpose::Flow && *up).map(|(id, _, _)| id);
         let doomed = flow_conn
             .and_then(|id| s.net.iter().find(|c| c.id == id))
-            .is_some_and(|c| c.unanswered && s.modes[server.index()] != Mode::Up);
+            .is_some_and(|c| c.unanswered && s.modes[c.site] != Mode::Up);
         let accounts_done = (0..self.bounds.accounts).all(|a| {
             matches!(s.core.registration(AccountId(a)), Some(RegState::Registered { .. } | RegState::Rejected))
         });
@@ -890,7 +936,9 @@ impl PtlsModel {
             }
             self.on_output(s, out, placing);
         }
-        if std::mem::take(&mut s.probe_abandoned) {
+        // A probe connection failed or was given up, and no other attempt of the probe
+        // goes on (to the next address of the primary): the probe failed.
+        if std::mem::take(&mut s.probe_abandoned) && !s.net.iter().any(|c| c.purpose == Some(ConnPurpose::Probe)) {
             s.ghost.good_probes = 0;
         }
         // A lost ping must be noticed within the pong timeout plus one OPTIONS transaction,
@@ -906,10 +954,7 @@ impl PtlsModel {
                 s.ghost.viol |= viol::SILENCE_UNNOTICED;
             }
         }
-        let flows = s.core.connections().filter(|(_, p, _)| *p == ConnPurpose::Flow).count();
-        if flows > 1 {
-            s.ghost.viol |= viol::TWO_FLOWS;
-        }
+        self.check_flows(s);
         // Never on the backup while the primary proved stable and no call pins it (unless
         // the phone is shutting down: it leaves every server then).
         if !self.shutting_down(s)
@@ -926,18 +971,18 @@ impl PtlsModel {
             s.ghost.viol |= viol::SHUTDOWN;
         }
         match out {
-            Output::Connect { conn, .. } => {
+            Output::Connect { conn, addr, .. } => {
                 let purpose = s.core.connections().find(|(id, _, _)| *id == conn).map(|(_, p, _)| p);
-                if purpose == Some(ConnPurpose::Flow) && s.net.iter().any(|c| c.purpose == Some(ConnPurpose::Flow)) {
-                    s.ghost.viol |= viol::TWO_FLOWS;
-                }
-                let first = match s.modes[conn.server.index()] {
+                let site = self.dial_site(s, addr);
+                self.check_dial(s, conn, site, purpose);
+                let first = match s.modes[site] {
                     Mode::Up | Mode::Silent => Delivery::Connected,
                     Mode::Refusing => Delivery::ConnectFailed,
                 };
                 let n = usize::from(self.bounds.accounts);
                 s.net.push(NetConn {
                     id: conn,
+                    site,
                     purpose,
                     up: false,
                     queue: VecDeque::from([first]),
@@ -956,24 +1001,36 @@ impl PtlsModel {
                     // it decides to fail back, just before `FailingBack`.
                     s.probe_abandoned = true;
                 }
+                self.check_close(s, conn);
                 s.net.retain(|c| c.id != conn);
                 s.servers[conn.server.index()].connection_closed(conn);
             }
             Output::Transmit { conn, data } => self.on_transmit(s, conn, &data, placing),
             Output::Event(e) => self.on_event(s, e),
-            // The servers are configured as addresses (`model_config`): a lookup would be
-            // a core that resolves what needs no resolving, and its connection would wait
-            // for an answer this model never gives; the liveness properties catch that.
-            Output::Resolve { .. } => {}
+            // Answered at once from the model's zone (`sites.rs`); without targets the
+            // servers are addresses and nothing is looked up.
+            Output::Resolve { query } => {
+                let outcome = self.zone.answer(&query);
+                let now = s.now;
+                self.guarded(s, |c| c.handle_input(now, Input::Resolved { query, outcome }));
+            }
         }
     }
 
     fn on_transmit(&self, s: &mut State, conn: ConnId, data: &[u8], placing: bool) {
-        let mode = s.modes[conn.server.index()];
         let Some(ci) = s.net.iter().position(|c| c.id == conn) else {
             s.ghost.viol |= viol::SEND_NOT_UP;
             return;
         };
+        let mode = s.modes[s.net[ci].site];
+        // Nothing is sent on a connection while an attempt racing it (same purpose,
+        // same server) is still open: the race's losers are closed first.
+        let (purpose, server) = (s.net[ci].purpose, conn.server);
+        if matches!(purpose, Some(ConnPurpose::Flow | ConnPurpose::Probe))
+            && s.net.iter().any(|o| o.id != conn && o.id.server == server && o.purpose == purpose)
+        {
+            s.ghost.viol |= viol::TWO_FLOWS;
+        }
         if !s.net[ci].up {
             s.ghost.viol |= viol::SEND_NOT_UP;
             return;
@@ -1109,7 +1166,7 @@ impl PtlsModel {
             inc.phase = IncomingPhase::Answered;
         }
         inc.to_tag = to_tag;
-        if s.modes[s.net[ci].id.server.index()] == Mode::Up {
+        if s.modes[s.net[ci].site] == Mode::Up {
             let ack = if kind == FarKind::Invite { FarKind::Ack } else { FarKind::AckReinvite };
             let bytes = Arc::new(far_request(ack, k, &inc.user, inc.to_tag.as_deref()));
             s.net[ci].queue.push_back(Delivery::Request(FarRequest { bytes, kind: ack, call: k as u8 }));
@@ -1221,7 +1278,10 @@ impl PtlsModel {
                     s.ghost.reached |= reach::SHUT_DOWN;
                 }
             }
-            Event::FlowUp { .. } => s.ghost.good_probes = 0,
+            Event::FlowUp { server } => {
+                s.ghost.good_probes = 0;
+                self.flow_up(s, server == Server::Primary);
+            }
             Event::FailingBack => {
                 let enough = s.ghost.good_probes >= self.config.failback.stable_probes;
                 // The documented call policy: never while a call other than a queued one
@@ -1238,7 +1298,12 @@ impl PtlsModel {
                     s.ghost.silent_loss = true;
                 }
             }
-            Event::ConnectFailed { .. } => s.ghost.flow_lost = true,
+            Event::ConnectFailed { server, .. } => {
+                if server == Server::Primary {
+                    self.primary_failed(s);
+                }
+                s.ghost.flow_lost = true;
+            }
             Event::Registered { .. } if s.ghost.silent_loss => s.ghost.reached |= reach::REREG_AFTER_SILENT,
             _ => {}
         }
@@ -1284,7 +1349,9 @@ impl PtlsModel {
                     }
                     Delivery::ConnectFailed => {
                         if s.net[i].purpose == Some(ConnPurpose::Probe) {
-                            s.ghost.good_probes = 0;
+                            // A failed probe, unless the run goes on to another address
+                            // of the primary (decided after the drain).
+                            s.probe_abandoned = true;
                         }
                         s.net.remove(i);
                         let reason = TransportError::Refused;
@@ -1292,7 +1359,7 @@ impl PtlsModel {
                     }
                     Delivery::Closed => {
                         if s.net[i].purpose == Some(ConnPurpose::Probe) && !s.net[i].probe_answered {
-                            s.ghost.good_probes = 0;
+                            s.probe_abandoned = true;
                         }
                         s.net.remove(i);
                         s.servers[conn.server.index()].connection_closed(conn);
@@ -1413,11 +1480,12 @@ impl PtlsModel {
                 c.queue.clear();
                 c.queue.push_back(Delivery::Closed);
             }
-            Action::SetMode(server, mode) => {
+            Action::SetMode(site, mode) => {
                 fault = true;
-                s.modes[server.index()] = mode;
+                let site = usize::from(site);
+                s.modes[site] = mode;
                 let mut pongs_lost = Vec::new();
-                for (ci, c) in s.net.iter_mut().enumerate().filter(|(_, c)| c.id.server == server) {
+                for (ci, c) in s.net.iter_mut().enumerate().filter(|(_, c)| c.site == site) {
                     let lost_answer = c.queue.iter().any(|d| {
                         matches!(d, Delivery::Pong)
                             || matches!(d, Delivery::Reply(r) if matches!(r.method, Method::Register | Method::Options | Method::Invite))
@@ -1628,10 +1696,10 @@ impl Model for PtlsModel {
                     actions.push(Action::PeerClose(i));
                 }
             }
-            for server in [Server::Primary, Server::Backup] {
+            for &site in sites::active_sites(self.bounds.targets) {
                 for m in MODES {
-                    if s.modes[server.index()] != m {
-                        actions.push(Action::SetMode(server, m));
+                    if s.modes[site] != m {
+                        actions.push(Action::SetMode(site as u8, m));
                     }
                 }
             }
@@ -1711,7 +1779,7 @@ pub mod names {
     /// No panic.
     pub const NO_PANIC: &str = "the core never panics";
     /// One flow.
-    pub const ONE_FLOW: &str = "at most one persistent connection open or opening";
+    pub const ONE_FLOW: &str = "at most one persistent connection open or opening, but attempts racing for one target, none up, none carrying SIP";
     /// Sends only when up.
     pub const SEND_UP: &str = "REGISTER, INVITE and pings only on an up connection";
     /// INVITE after registration round.
@@ -1737,6 +1805,11 @@ pub mod names {
     pub const ONE_OUTCOME: &str = "at most one outcome per placed call";
     /// Back-off.
     pub const BACKOFF: &str = "back-off within its window";
+    /// Holds vacuously without targets.
+    pub const TARGETS_TRIED: &str = "a round of attempts starts at the primary's best target, and the primary fails only once every address was dialed";
+    pub const STICKY: &str = "the flow stays on the primary's address where it came up while that address is healthy";
+    /// Holds vacuously without targets.
+    pub const R_SECOND_TARGET: &str = "reaches the flow up on the primary's second target";
     /// Keep-alive notices silence.
     pub const SILENCE: &str = "a lost ping is noticed within pong timeout + transaction timeout";
     /// Terminal.
@@ -1778,6 +1851,8 @@ fn properties() -> Vec<Property<PtlsModel>> {
         Property::always(CANCEL_AFTER_1XX, |_, s: &State| s.ghost.viol & viol::CANCEL_EARLY == 0),
         Property::always(ONE_OUTCOME, |_, s: &State| s.ghost.viol & viol::OUTCOME == 0),
         Property::always(BACKOFF, |_, s: &State| s.ghost.viol & viol::BACKOFF == 0),
+        Property::always(TARGETS_TRIED, |_, s: &State| s.ghost.viol & viol::TARGET_SKIPPED == 0),
+        Property::always(STICKY, |_, s: &State| s.ghost.viol & viol::NOT_STICKY == 0),
         Property::always(SILENCE, |_, s: &State| s.ghost.viol & viol::SILENCE_UNNOTICED == 0),
         Property::always(TERMINAL, |m: &PtlsModel, s: &State| {
             m.violated(s)
@@ -1805,6 +1880,9 @@ fn properties() -> Vec<Property<PtlsModel>> {
         }),
         Property::sometimes(R_INCOMING, |m: &PtlsModel, s: &State| {
             m.bounds.incoming == 0 || s.ghost.reached & reach::INCOMING_ANSWERED_AND_ENDED != 0
+        }),
+        Property::sometimes(R_SECOND_TARGET, |m: &PtlsModel, s: &State| {
+            !m.bounds.targets || s.ghost.reached & reach::SECOND_TARGET != 0
         }),
         Property::sometimes(R_SHUTDOWN, |m: &PtlsModel, s: &State| {
             !m.bounds.shutdown || s.ghost.reached & reach::SHUT_DOWN != 0

@@ -104,3 +104,23 @@ fn per_call_tls_with_two_accounts_holds() {
     // Measured 179,916.
     assert!(unique >= 150_000, "only {unique} unique states: the model collapsed");
 }
+
+/// The primary located by SRV (models/src/sites.rs): two targets, the first with an IPv6
+/// and an IPv4 address that race, each address failing on its own, beside a literal
+/// backup. With its own properties: every address dialed before the primary fails, a
+/// round starting at the best target, the flow staying where it came up, and racing
+/// attempts for one target only, none carrying SIP while another is open.
+#[test]
+fn a_primary_with_two_targets_holds() {
+    let unique = exhaustive(Bounds { accounts: 2, faults: 2, calls: 1, targets: true, ..Bounds::default() });
+    // Measured 598,647.
+    assert!(unique >= 450_000, "only {unique} unique states: the model collapsed");
+}
+
+/// The same with three faults (two addresses down and a lost answer, say) on one line.
+#[test]
+fn a_primary_with_two_targets_and_three_faults_holds() {
+    let unique = exhaustive(Bounds { accounts: 1, faults: 3, calls: 1, targets: true, ..Bounds::default() });
+    // Measured 2,201,257.
+    assert!(unique >= 1_500_000, "only {unique} unique states: the model collapsed");
+}

@@ -33,6 +33,9 @@ fn expected(bug: PlantedBug) -> &'static str {
         PlantedBug::IncomingToFirstAccount => names::INCOMING_ONCE,
         PlantedBug::TimersInKeyOrder => names::BOUNDED,
         PlantedBug::NoReevaluationAfterTimer => names::FAILBACK_DUE,
+        PlantedBug::BackoffAfterFirstTarget => names::TARGETS_TRIED,
+        PlantedBug::RaceLoserLeftOpen => names::ONE_FLOW,
+        PlantedBug::UnprovenAddressFailsServer => names::BOUNDED,
         _ => unreachable!("{bug:?} is left to the property tests (run::PROPERTY_TESTS_ONLY)"),
     }
 }
