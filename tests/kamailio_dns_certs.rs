@@ -201,7 +201,11 @@ fn trusted_certificates_replaced_while_running_let_the_next_connection_register_
         other => unreachable!("{other:?}"),
     };
     assert!(refused.contains("not in the trusted certificates"), "{refused}");
-    phone.wait("a back-off", REGISTERED_WITHIN, |e| matches!(e, Event::Backoff { .. }));
+    let (backoff_at, pending) =
+        match phone.wait("a back-off", REGISTERED_WITHIN, |e| matches!(e, Event::Backoff { .. })) {
+            (at, Event::Backoff { wait, .. }) => (at, wait),
+            (_, other) => unreachable!("{other:?}"),
+        };
     no_sip_reached(&lab.backup, &phone);
 
     // The file gains sip2's CA and is read again; the next connection (the next round
@@ -217,8 +221,9 @@ fn trusted_certificates_replaced_while_running_let_the_next_connection_register_
         .unwrap_or_else(|e| panic!("sip2 holds every line on one connection: {e}\n{}", phone.history()));
     eprintln!(
         "kamailio dns reload: sip2 refused ({refused}); trusted certificates replaced, every line registered \
-         on sip2 {} ms after the reload (back-off waits: {})",
+         on sip2 {} ms after the reload (a back-off of {pending:?} had begun {} ms before it; waits since: {})",
         registered.duration_since(reload).as_millis(),
+        reload.duration_since(backoff_at).as_millis(),
         phone.backoff_waits(reload).join(", ")
     );
     drop(phone);
