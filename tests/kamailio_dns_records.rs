@@ -131,6 +131,10 @@ fn once_the_ttl_has_run_out_the_next_connection_follows_the_changed_record_to_an
     lab.until("sip2 holds every line", Duration::from_secs(20), |l| bound_aors(&l.backup) == every_account());
     lab.kamailio_sees_all_on_one_connection(Server::Backup)
         .unwrap_or_else(|e| panic!("sip2 holds every line on one connection: {e}\n{}", phone.history()));
+    // The expired answer was not used: sip1 was not even tried.
+    let sip1 = SocketAddr::from(([127, 0, 0, 1], port1));
+    let tried = phone.count(cut, |e| matches!(e, Event::AttemptFailed { addr, .. } if *addr == sip1));
+    assert_eq!(tried, 0, "{}", phone.history());
     // Still nothing on the restarted sip1, a while after every line registered on sip2.
     phone.idle(Duration::from_secs(2));
     assert!(lab.primary.bindings().is_empty(), "sip1 bindings {:?}\n{}", lab.primary.bindings(), phone.history());
