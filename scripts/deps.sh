@@ -30,6 +30,9 @@ APT_PACKAGES=(
     # `dnsmasq` package's system service, so installing it starts nothing on port 53 and
     # the tests depend on no daemon but their own.
     "dnsmasq-base              cmd:/usr/sbin/dnsmasq"
+    # The Kamailio test of an IPv6 address that drops packets (tests/kamailio_dns_records.rs)
+    # drops its own port's SYNs with a table of its own, removed when the test ends.
+    "nftables                  cmd:/usr/sbin/nft"
     # kill(1) signals whole process groups (Kamailio's workers, the CLI under test).
     "procps                    cmd:kill"
     # ring compiles C code, and cargo links through cc.

@@ -38,6 +38,8 @@ pub struct KamailioConfig {
     pub name: String,
     /// The loopback address it listens on: 127.0.0.1 unless a scenario needs another.
     pub ip: String,
+    /// Also listen on `[::1]` at the same port (a DNS target with an AAAA and an A record).
+    pub listen_ipv6: bool,
     /// TLS port on `ip`.
     pub port: u16,
     /// The certificate it presents.
@@ -61,6 +63,7 @@ impl KamailioConfig {
         KamailioConfig {
             name: name.to_owned(),
             ip: "127.0.0.1".to_owned(),
+            listen_ipv6: false,
             port,
             cert,
             require_client_cert: false,
@@ -153,7 +156,7 @@ enable_tls=yes
 disable_tcp=no
 auto_aliases=no
 listen=tls:@IP@:@PORT@
-alias="@IP@:@PORT@"
+@LISTEN6@alias="@IP@:@PORT@"
 tcp_crlf_ping=yes
 tcp_connection_lifetime=@LIFETIME@
 tcp_accept_no_cl=no
@@ -335,6 +338,7 @@ event_route[tcp:timeout] {
     template
         .replace("@NAME@", &cfg.name)
         .replace("@IP@", &cfg.ip)
+        .replace("@LISTEN6@", &if cfg.listen_ipv6 { format!("listen=tls:[::1]:{}\n", cfg.port) } else { String::new() })
         .replace("@PORT@", &cfg.port.to_string())
         .replace("@LIFETIME@", &cfg.tcp_lifetime.to_string())
         .replace("@MODULES@", &modules.display().to_string())

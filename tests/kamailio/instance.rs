@@ -134,7 +134,10 @@ impl Kamailio {
             {
                 panic!("{} exited at start ({status}); log:\n{}", self.cfg.name, self.log());
             }
-            if listening(&self.cfg.ip, self.cfg.port) && self.try_kamcmd(&["core.uptime"]).is_ok() {
+            if listening(&self.cfg.ip, self.cfg.port)
+                && (!self.cfg.listen_ipv6 || listening("::1", self.cfg.port))
+                && self.try_kamcmd(&["core.uptime"]).is_ok()
+            {
                 return;
             }
             assert!(
@@ -274,13 +277,17 @@ impl Drop for Kamailio {
     }
 }
 
-/// Whether something listens on `ip`:`port`, an IPv4 address (from /proc/net/tcp, without
+/// Whether something listens on `ip`:`port` (from /proc/net/tcp or /proc/net/tcp6, without
 /// connecting: a probe connection would show up in Kamailio's own lists).
 pub fn listening(ip: &str, port: u16) -> bool {
-    let [a, b, c, d] = ip.parse::<std::net::Ipv4Addr>().expect("an IPv4 listen address").octets();
-    // The kernel prints the address as a host-order (little-endian) word.
-    let want = format!("{d:02X}{c:02X}{b:02X}{a:02X}:{port:04X}");
-    std::fs::read_to_string("/proc/net/tcp")
+    let (table, octets) = match ip.parse::<std::net::IpAddr>().expect("an IP listen address") {
+        std::net::IpAddr::V4(v4) => ("/proc/net/tcp", v4.octets().to_vec()),
+        std::net::IpAddr::V6(v6) => ("/proc/net/tcp6", v6.octets().to_vec()),
+    };
+    // The kernel prints the address as host-order (little-endian) 32-bit words.
+    let words: String = octets.chunks(4).flat_map(|w| w.iter().rev()).map(|b| format!("{b:02X}")).collect();
+    let want = format!("{words}:{port:04X}");
+    std::fs::read_to_string(table)
         .map(|t| {
             t.lines().skip(1).any(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();

@@ -85,6 +85,16 @@ impl Lab {
         Lab { primary, backup, pki, dir, _watchdog: watchdog, _serial: serial }
     }
 
+    /// A further instance beside the primary and the backup (a third DNS target), from
+    /// the default configuration (certificate [`ServerCert::Domain`]) adjusted by
+    /// `adjust`. Killed when dropped (before the lab, so declare it after) and by the
+    /// watchdogs, like the others.
+    pub fn start_another(&self, name: &str, adjust: impl FnOnce(&mut KamailioConfig)) -> Kamailio {
+        let mut cfg = KamailioConfig::new(name, free_port(), ServerCert::Domain);
+        adjust(&mut cfg);
+        Kamailio::start(self.dir.path(), &self.pki, cfg)
+    }
+
     /// The phone configuration: both servers on 127.0.0.1, our CA trusted, the scenario
     /// accounts, short timers.
     pub fn config(&self) -> Config {

@@ -1,7 +1,9 @@
 //! Test certificates, generated at test time (the library's `TestPki`) so that no
 //! private key is ever committed: a CA, server certificates for the primary and the backup (a name plus the
 //! IP SAN 127.0.0.1, the address the phone dials), a client certificate for mutual TLS,
-//! and the negative ones (a wrong name, an expired one, one from another CA).
+//! and the negative ones (a wrong name, an expired one, one from another CA); for DNS
+//! location, certificates naming the SIP domain (one of them revoked by a revocation
+//! list our CA signs, one from the other CA) and one naming only an SRV target.
 
 pub use sip_ptls::registrar::PemFiles as CertFiles;
 use sip_ptls::registrar::{CertKey, RegistrarError, TestDir, TestPki};
@@ -18,6 +20,12 @@ pub const DNS_DOMAIN: &str = "example.test";
 
 /// The backup's SIP domain when located by DNS: its certificate names it (RFC 5922).
 pub const DNS_BACKUP_DOMAIN: &str = "backup.test";
+
+/// An SRV target of [`DNS_DOMAIN`]: the only name of [`ServerCert::SrvTargetOnly`].
+pub const DNS_TARGET: &str = "sip1.example.test";
+
+/// The serial number of [`ServerCert::DomainRevoked`], which [`Pki::crl`] revokes.
+pub const REVOKED_SERIAL: u64 = 0x5e1;
 
 /// Which server certificate an instance presents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +44,14 @@ pub enum ServerCert {
     Expired,
     /// Right names, but issued by a CA the phone does not trust.
     OtherCa,
+    /// For the SIP domain `example.test` only, signed by our CA, serial
+    /// [`REVOKED_SERIAL`]: refused by a phone given [`Pki::crl`].
+    DomainRevoked,
+    /// For the SIP domain `example.test` only, issued by the other CA.
+    DomainOtherCa,
+    /// Signed by our CA for the SRV target [`DNS_TARGET`] only, not the SIP domain:
+    /// refused under RFC 5922.
+    SrvTargetOnly,
 }
 
 /// Every file the tests need, written into one directory.
@@ -63,6 +79,15 @@ pub struct Pki {
     pub client: CertFiles,
     /// A client certificate from the other CA (Kamailio must refuse it).
     pub client_other_ca: CertFiles,
+    /// See [`ServerCert::DomainRevoked`].
+    pub domain_revoked: CertFiles,
+    /// See [`ServerCert::DomainOtherCa`].
+    pub domain_other_ca: CertFiles,
+    /// See [`ServerCert::SrvTargetOnly`].
+    pub srv_target_only: CertFiles,
+    /// A revocation list (PEM) our CA signs, naming [`REVOKED_SERIAL`] only, current
+    /// until 2099.
+    pub crl: PathBuf,
 }
 
 impl Pki {
@@ -76,6 +101,9 @@ impl Pki {
             ServerCert::WrongName => &self.wrong_name,
             ServerCert::Expired => &self.expired,
             ServerCert::OtherCa => &self.other_ca_server,
+            ServerCert::DomainRevoked => &self.domain_revoked,
+            ServerCert::DomainOtherCa => &self.domain_other_ca,
+            ServerCert::SrvTargetOnly => &self.srv_target_only,
         }
     }
 }
@@ -100,5 +128,11 @@ pub fn generate(dir: &TestDir) -> Pki {
         other_ca_server: write("other-ca-server", other.server_cert(&[PRIMARY_NAME, "127.0.0.1"])),
         client: write("client", ca.client_cert("phone.sip-ptls.test")),
         client_other_ca: write("client-other-ca", other.client_cert("phone.sip-ptls.test")),
+        domain_revoked: write("domain-revoked", ca.server_cert_with_serial(&[DNS_DOMAIN], REVOKED_SERIAL)),
+        domain_other_ca: write("domain-other-ca", other.server_cert(&[DNS_DOMAIN])),
+        srv_target_only: write("srv-target-only", ca.server_cert(&[DNS_TARGET])),
+        crl: dir
+            .write("revoked.crl", ca.revocation_list(&[REVOKED_SERIAL], false).expect("revocation list"))
+            .expect("write the revocation list"),
     }
 }
