@@ -1,12 +1,13 @@
 //! Test support for running the phone against Kamailio over TLS on loopback: generated
 //! certificates ([`pki`]), the Kamailio configuration ([`config`]), running instances with
-//! fault injection ([`instance`]), `kamcmd` output parsing ([`kamcmd`]) and a raw SIP
-//! client ([`client`]).
+//! fault injection ([`instance`]), `kamcmd` output parsing ([`kamcmd`]), a raw SIP
+//! client ([`client`]) and baresip as a far end ([`baresip`]).
 //!
 //! Every test binary that includes this module uses a different part of it, hence the
 //! `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod baresip;
 pub mod client;
 pub mod config;
 pub mod instance;
