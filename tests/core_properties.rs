@@ -462,7 +462,7 @@ mod planted {
     /// `FAILBACK_EARNED`, and the failback that a timer ending the pinning call allows,
     /// caught by `FAILBACK_DUE`), and the simulated far end never hangs up an incoming call
     /// (caught by `INCOMING_ONCE`).
-    const MODEL_ONLY: [PlantedBug; 6] = [
+    const MODEL_ONLY: [PlantedBug; 7] = [
         PlantedBug::FailbackOnFirstProbe,
         PlantedBug::FailbackDuringCall,
         PlantedBug::KeepCallAfterRemoteBye,
@@ -471,6 +471,10 @@ mod planted {
         // Needs a server with several addresses, one of which takes connections and
         // answers nothing: the model's targets (models/src/sites.rs).
         PlantedBug::UnprovenAddressFailsServer,
+        // The monitor's oracle lets an orphaned call run to its deadline, which is what
+        // a call that is never moved does; the model's MOVED property sees the move
+        // missing. src/engine/dialog_move_tests.rs checks the move itself.
+        PlantedBug::NoDialogMove,
     ];
 
     /// Bugs of server location these sequences cannot reach (their servers have one

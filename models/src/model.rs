@@ -114,6 +114,12 @@ impl Bounds {
             PlantedBug::KeepExchangeConnection => Bounds { accounts: 1, faults: 1, per_call: true, ..self },
             PlantedBug::CancelBeforeProvisional => Bounds { hang_up: true, ..self },
             PlantedBug::IncomingToFirstAccount => Bounds { accounts: 2, faults: 1, calls: 0, incoming: 1, ..self },
+            // Found within two faults while an orphaned call ended by its timer; moved
+            // calls no longer do, and a third fault gives the paths (a probe lost, a
+            // move's answer lost so that the call ends by its timer).
+            PlantedBug::ProbeFailureKeepsRun | PlantedBug::NoReevaluationAfterTimer => {
+                Bounds { accounts: 1, faults: 3, calls: 1, ..self }
+            }
             // Bugs of the primary's targets: two sites changing mode (two addresses
             // refusing, or one silent beside a silent backup), or a handshake lost.
             PlantedBug::BackoffAfterFirstTarget
@@ -316,72 +322,77 @@ pub struct NetConn {
 /// Ghost violation bits.
 pub mod viol {
     /// The core panicked.
-    pub const PANIC: u16 = 1;
+    pub const PANIC: u32 = 1;
     /// Two persistent connections open or opening.
-    pub const TWO_FLOWS: u16 = 1 << 1;
+    pub const TWO_FLOWS: u32 = 1 << 1;
     /// Bytes sent on a connection that is not up.
-    pub const SEND_NOT_UP: u16 = 1 << 2;
+    pub const SEND_NOT_UP: u32 = 1 << 2;
     /// INVITE before every account had its final REGISTER answer on the connection.
-    pub const INVITE_EARLY: u16 = 1 << 3;
+    pub const INVITE_EARLY: u32 = 1 << 3;
     /// A call got a second outcome, or an outcome it was never placed for.
-    pub const OUTCOME: u16 = 1 << 4;
+    pub const OUTCOME: u32 = 1 << 4;
     /// Back-off outside its window.
-    pub const BACKOFF: u16 = 1 << 5;
+    pub const BACKOFF: u32 = 1 << 5;
     /// Still on the backup after the primary proved stable, with no call pinning it.
-    pub const NO_FAILBACK: u16 = 1 << 6;
+    pub const NO_FAILBACK: u32 = 1 << 6;
     /// A second ping went unanswered on the same connection: silence was not noticed.
-    pub const SILENCE_UNNOTICED: u16 = 1 << 7;
+    pub const SILENCE_UNNOTICED: u32 = 1 << 7;
     /// Failback started before `stable_probes` consecutive good probes, or while a call
     /// other than a queued one was live.
-    pub const EARLY_FAILBACK: u16 = 1 << 8;
+    pub const EARLY_FAILBACK: u32 = 1 << 8;
     /// Output after `ShutdownComplete`, a second `ShutdownComplete`, or a connection
     /// still open when it came.
-    pub const SHUTDOWN: u16 = 1 << 9;
+    pub const SHUTDOWN: u32 = 1 << 9;
     /// An incoming call ended twice, rang another line than the one called, or an event
     /// for an incoming call the far end never placed.
-    pub const INCOMING: u16 = 1 << 10;
+    pub const INCOMING: u32 = 1 << 10;
     /// TLS mode: a connection carried a request of another exchange than its own.
-    pub const PER_CALL_SCOPE: u16 = 1 << 11;
+    pub const PER_CALL_SCOPE: u32 = 1 << 11;
     /// A BYE, CANCEL or re-INVITE of the far end got no final answer at once on the
     /// connection it came on, or a far end's request got two final answers.
-    pub const FAR_UNANSWERED: u16 = 1 << 12;
+    pub const FAR_UNANSWERED: u32 = 1 << 12;
     /// A CANCEL for an INVITE to which no provisional response was delivered.
-    pub const CANCEL_EARLY: u16 = 1 << 13;
+    pub const CANCEL_EARLY: u32 = 1 << 13;
     /// The primary failed before every one of its addresses was dialed in the round, or
     /// a round did not start at its best target's first address.
-    pub const TARGET_SKIPPED: u16 = 1 << 14;
+    pub const TARGET_SKIPPED: u32 = 1 << 14;
     /// While the flow was up on one of the primary's addresses, another was dialed, or
     /// the core closed that healthy flow: the flow did not stay where it came up.
-    pub const NOT_STICKY: u16 = 1 << 15;
+    pub const NOT_STICKY: u32 = 1 << 15;
+    /// A settled phone left a confirmed call of a registered line without a connection:
+    /// it was neither moved onto the new persistent connection nor ended.
+    pub const NOT_MOVED: u32 = 1 << 16;
 }
 
 /// Reachability flags.
 pub mod reach {
     /// The flow failed over to the backup.
-    pub const FAILOVER: u8 = 1;
+    pub const FAILOVER: u16 = 1;
     /// The flow failed back to the primary.
-    pub const FAILBACK: u8 = 1 << 1;
+    pub const FAILBACK: u16 = 1 << 1;
     /// Registered again after a silent failure (pong or transaction timeout).
-    pub const REREG_AFTER_SILENT: u8 = 1 << 2;
+    pub const REREG_AFTER_SILENT: u16 = 1 << 2;
     /// A call was answered over the persistent connection.
-    pub const CALL_ANSWERED: u8 = 1 << 3;
+    pub const CALL_ANSWERED: u16 = 1 << 3;
     /// A queued call went out after a recovery.
-    pub const QUEUED_DELIVERED: u8 = 1 << 4;
+    pub const QUEUED_DELIVERED: u16 = 1 << 4;
     /// The phone shut down (`ShutdownComplete`) after a call was placed or came in.
-    pub const SHUT_DOWN: u8 = 1 << 5;
+    pub const SHUT_DOWN: u16 = 1 << 5;
     /// An incoming call was answered and then ended by the far end's BYE.
-    pub const INCOMING_ANSWERED_AND_ENDED: u8 = 1 << 6;
+    pub const INCOMING_ANSWERED_AND_ENDED: u16 = 1 << 6;
     /// The flow came up on the primary's second target after an attempt on the first.
-    pub const SECOND_TARGET: u8 = 1 << 7;
+    pub const SECOND_TARGET: u16 = 1 << 7;
+    /// An answered call was moved onto a new persistent connection (`CallMoved`).
+    pub const CALL_MOVED: u16 = 1 << 8;
 }
 
 /// Ghost state: what the properties read.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Ghost {
     /// Violation bits ([`viol`]).
-    pub viol: u16,
+    pub viol: u32,
     /// Reachability bits ([`reach`]).
-    pub reached: u8,
+    pub reached: u16,
     /// Placed calls and how many outcomes each got.
     pub calls: Vec<(CallId, u8)>,
     /// Per placed call (same order): the user hung it up.
@@ -539,8 +550,8 @@ struct IncomingKey {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct GhostKey {
-    viol: u16,
-    reached: u8,
+    viol: u32,
+    reached: u16,
     outcomes: Vec<u8>,
     rejected: [Vec<bool>; 2],
     flow_lost: bool,
@@ -955,6 +966,25 @@ impl PtlsModel {
             }
         }
         self.check_flows(s);
+        // Once the phone is up on a persistent connection with every line done, no
+        // confirmed call of a registered line waits without one: it was moved there (its re-INVITE out or
+        // answered) or ended. The move starts in the step that completes the
+        // registrations, so there is no step in between.
+        let every_line_done = (0..self.bounds.accounts).all(|a| {
+            matches!(s.core.registration(AccountId(a)), Some(RegState::Registered { .. } | RegState::Rejected))
+        });
+        let on_flow = matches!(s.core.flow_state(), FlowState::Up { .. });
+        if !self.bounds.per_call && !self.shutting_down(s) && on_flow && every_line_done {
+            let view = s.core.decision_view();
+            let orphaned = view.calls.iter().any(|c| {
+                c.phase == sip_ptls::engine::CallPhase::Established
+                    && c.conn.is_none()
+                    && matches!(s.core.registration(c.account), Some(RegState::Registered { .. }))
+            });
+            if orphaned {
+                s.ghost.viol |= viol::NOT_MOVED;
+            }
+        }
         // Never on the backup while the primary proved stable and no call pins it (unless
         // the phone is shutting down: it leaves every server then).
         if !self.shutting_down(s)
@@ -1247,6 +1277,7 @@ impl PtlsModel {
                 }
             }
             Event::FailedOver => s.ghost.reached |= reach::FAILOVER,
+            Event::CallMoved { .. } => s.ghost.reached |= reach::CALL_MOVED,
             Event::IncomingCall { call, account, .. } => {
                 // The line rung is the one whose user the far end called.
                 let called = |inc: &Incoming| {
@@ -1808,6 +1839,7 @@ pub mod names {
     /// Holds vacuously without targets.
     pub const TARGETS_TRIED: &str = "a round of attempts starts at the primary's best target, and the primary fails only once every address was dialed";
     pub const STICKY: &str = "the flow stays on the primary's address where it came up while that address is healthy";
+    pub const MOVED: &str = "once up on a persistent connection with every line done, no confirmed call of a registered line is left without one";
     /// Holds vacuously without targets.
     pub const R_SECOND_TARGET: &str = "reaches the flow up on the primary's second target";
     /// Keep-alive notices silence.
@@ -1826,6 +1858,7 @@ pub mod names {
     pub const R_CALL: &str = "reaches a call answered over the persistent connection";
     /// Reachability.
     pub const R_QUEUED: &str = "reaches a queued call delivered after recovery";
+    pub const R_MOVED: &str = "reaches an answered call moved onto a new persistent connection";
     /// Reachability.
     pub const R_INCOMING: &str = "reaches an incoming call answered, then ended by the far end";
     /// Reachability.
@@ -1853,6 +1886,7 @@ fn properties() -> Vec<Property<PtlsModel>> {
         Property::always(BACKOFF, |_, s: &State| s.ghost.viol & viol::BACKOFF == 0),
         Property::always(TARGETS_TRIED, |_, s: &State| s.ghost.viol & viol::TARGET_SKIPPED == 0),
         Property::always(STICKY, |_, s: &State| s.ghost.viol & viol::NOT_STICKY == 0),
+        Property::always(MOVED, |_, s: &State| s.ghost.viol & viol::NOT_MOVED == 0),
         Property::always(SILENCE, |_, s: &State| s.ghost.viol & viol::SILENCE_UNNOTICED == 0),
         Property::always(TERMINAL, |m: &PtlsModel, s: &State| {
             m.violated(s)
@@ -1877,6 +1911,9 @@ fn properties() -> Vec<Property<PtlsModel>> {
         }),
         Property::sometimes(R_QUEUED, |m: &PtlsModel, s: &State| {
             m.bounds.calls == 0 || m.bounds.per_call || s.ghost.reached & reach::QUEUED_DELIVERED != 0
+        }),
+        Property::sometimes(R_MOVED, |m: &PtlsModel, s: &State| {
+            m.bounds.calls == 0 || m.bounds.per_call || s.ghost.reached & reach::CALL_MOVED != 0
         }),
         Property::sometimes(R_INCOMING, |m: &PtlsModel, s: &State| {
             m.bounds.incoming == 0 || s.ghost.reached & reach::INCOMING_ANSWERED_AND_ENDED != 0

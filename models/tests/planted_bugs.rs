@@ -36,6 +36,7 @@ fn expected(bug: PlantedBug) -> &'static str {
         PlantedBug::BackoffAfterFirstTarget => names::TARGETS_TRIED,
         PlantedBug::RaceLoserLeftOpen => names::ONE_FLOW,
         PlantedBug::UnprovenAddressFailsServer => names::BOUNDED,
+        PlantedBug::NoDialogMove => names::MOVED,
         _ => unreachable!("{bug:?} is left to the property tests (run::PROPERTY_TESTS_ONLY)"),
     }
 }

@@ -70,6 +70,9 @@ pub fn event(e: &PhoneEvent, line_numbers: &[u8]) {
         Event::CallOutcome { call, outcome } => {
             tracing::info!(event = "call_outcome", %call, outcome = ?outcome, at_ms, "call outcome")
         }
+        Event::CallMoved { call, server } => {
+            tracing::info!(event = "call_moved", %call, %server, at_ms, "call moved to the new connection")
+        }
         Event::CallEnded { call, reason } => {
             tracing::info!(event = "call_ended", %call, reason = ?reason, at_ms, "call ended")
         }

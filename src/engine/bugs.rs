@@ -108,12 +108,15 @@ pub enum Bug {
     /// as before the server had several addresses: an address that takes the connection
     /// and never answers keeps the phone from the others.
     UnprovenAddressFailsServer,
+    /// An established call that lost its connection is never moved onto the new one: it
+    /// waits for the orphaned-call timeout, unreachable.
+    NoDialogMove,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 43] = [
+    pub const ALL: [Bug; 44] = [
         Bug::SkipBackupReregistration,
         Bug::DoubleConnect,
         Bug::PingWithoutConnection,
@@ -157,6 +160,7 @@ impl Bug {
         Bug::NoHeadStartRace,
         Bug::RaceLoserLeftOpen,
         Bug::UnprovenAddressFailsServer,
+        Bug::NoDialogMove,
     ];
 }
 

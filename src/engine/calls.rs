@@ -15,6 +15,9 @@ use crate::sip::Message;
 use crate::sip::digest;
 use crate::sip::headers::{NameAddr, uri_user};
 use crate::time::{Duration, Instant};
+use core::net::SocketAddr;
+
+mod dialog_move;
 
 /// How long a call may ring without a final answer (RFC 3261 Timer C).
 const NO_ANSWER: Duration = Duration::from_secs(180);
@@ -46,6 +49,10 @@ enum State {
     Ringing { invite: Message },
     /// We answered; waiting for the ACK.
     AwaitAck,
+    /// Established, and being moved onto the new persistent connection by a re-INVITE
+    /// (`dialog_move.rs`): the timer is the re-INVITE's transaction timeout, or, with no
+    /// re-INVITE out (`tx: None`), the random wait after a glare (491).
+    Moving { tx: Option<ClientTx> },
 }
 
 /// One call.
@@ -69,6 +76,10 @@ pub(super) struct Call {
     remote_target: Option<String>,
     route_set: Vec<String>,
     body: Vec<u8>,
+    /// The address of the connection the call lost, while it waits to move.
+    lost_addr: Option<SocketAddr>,
+    /// The Request-URI of the move's re-INVITE (its non-2xx ACK repeats it).
+    move_uri: String,
     challenged: bool,
     /// The challenge to answer in the next INVITE (kept only for that retry).
     challenge: Option<(digest::Challenge, bool)>,
@@ -106,7 +117,7 @@ impl Call {
             State::Calling { ringing: false, .. } => CallStage::Calling,
             State::Calling { ringing: true, .. } | State::Ringing { .. } => CallStage::Ringing,
             State::AwaitAck => CallStage::Answering,
-            State::Established => CallStage::Established,
+            State::Established | State::Moving { .. } => CallStage::Established,
             State::Cancelling { .. } | State::Ending { .. } => CallStage::Ending,
         };
         // An incoming call's party is its From header: the URI alone, without the tag.
@@ -170,6 +181,8 @@ impl Core {
             remote_target: None,
             route_set: Vec::new(),
             body: sdp,
+            lost_addr: None,
+            move_uri: String::new(),
             challenged: false,
             challenge: None,
             outcome_given: false,
@@ -246,7 +259,7 @@ impl Core {
                     *cancel_wanted = true;
                 }
             }
-            State::Established | State::AwaitAck => {
+            State::Established | State::AwaitAck | State::Moving { .. } => {
                 self.emit(Event::CallEnded { call, reason: EndReason::LocalHangup });
                 self.start_bye(i);
             }
@@ -315,6 +328,9 @@ impl Core {
                 State::Ending { bye: None, .. } => {
                     self.calls[i].conn = Some(conn);
                     self.send_bye(i, conn);
+                }
+                State::Established if c.conn.is_none() && self.account_registered_on(c.account, conn) => {
+                    self.move_dialog(i, conn);
                 }
                 _ => {}
             }
@@ -503,6 +519,7 @@ impl Core {
         let Some(i) = self.calls.iter().position(|c| match &c.state {
             State::Calling { tx, .. } | State::Cancelling { tx, .. } => tx.branch == branch && tx.conn == conn,
             State::Ending { bye: Some(tx), .. } => tx.branch == branch && tx.conn == conn,
+            State::Moving { tx: Some(tx) } => tx.branch == branch && tx.conn == conn,
             _ => false,
         }) else {
             return;
@@ -515,6 +532,7 @@ impl Core {
             State::Ending { .. } if status >= 200 => {
                 self.remove_call(i);
             }
+            State::Moving { .. } => self.move_response(i, conn, msg, status),
             State::Calling { tx, ringing, cancel_wanted } => {
                 if status < 200 {
                     if !ringing {
@@ -612,7 +630,9 @@ impl Core {
                 self.send(conn, &resp);
             }
             "BYE" => match existing {
-                Some(i) if matches!(self.calls[i].state, State::Established | State::AwaitAck) => {
+                Some(i)
+                    if matches!(self.calls[i].state, State::Established | State::AwaitAck | State::Moving { .. }) =>
+                {
                     self.respond(conn, &msg, 200, "OK");
                     let call = self.calls[i].id;
                     self.emit(Event::CallEnded { call, reason: EndReason::RemoteHangup });
@@ -724,6 +744,8 @@ impl Core {
             remote_target,
             route_set,
             body: Vec::new(),
+            lost_addr: None,
+            move_uri: String::new(),
             challenged: false,
             challenge: None,
             outcome_given: true,
@@ -763,6 +785,7 @@ impl Core {
                 self.start_bye(i);
             }
             State::Established => {}
+            State::Moving { tx } => self.move_timer(i, tx.is_none()),
         }
     }
 
@@ -792,8 +815,9 @@ impl Core {
                 // The media may well go on and the phone's in-dialog requests use the next
                 // connection, but the far end can no longer reach the call: it ends after
                 // the orphaned-call timeout unless it ends before.
-                State::Established => {
-                    self.calls[i].conn = None;
+                State::Established | State::Moving { .. } => {
+                    let lost = self.calls[i].lost_addr;
+                    self.calls[i].orphaned(lost);
                     if !self.planted(Bug::NoOrphanDeadline) {
                         self.timers.set(Timer::Call(call), self.now + self.config.orphaned_call_timeout);
                     }
@@ -804,6 +828,14 @@ impl Core {
                     i += 1;
                 }
             }
+        }
+    }
+
+    /// The persistent connection `conn`, to `addr`, is being lost: the calls it carries
+    /// remember where it went, so that a move can tell a route set that only leads there.
+    pub(super) fn note_lost_address(&mut self, conn: ConnId, addr: Option<SocketAddr>) {
+        for c in self.calls.iter_mut().filter(|c| c.conn == Some(conn)) {
+            c.lost_addr = addr;
         }
     }
 
@@ -827,7 +859,7 @@ impl Core {
                         continue;
                     }
                 }
-                State::Established | State::AwaitAck => {
+                State::Established | State::AwaitAck | State::Moving { .. } => {
                     self.emit(Event::CallEnded { call, reason: EndReason::Shutdown });
                     self.start_bye(i);
                     if matches!(self.calls[i].state, State::Ending { bye: None, .. }) {
@@ -902,6 +934,7 @@ impl Call {
             State::Ending { bye, .. } => (CallPhase::Ending, bye.as_ref().map(|t| t.conn), false, false),
             State::Ringing { .. } => (CallPhase::Ringing, None, false, false),
             State::AwaitAck => (CallPhase::AwaitAck, None, false, false),
+            State::Moving { tx } => (CallPhase::Moving, tx.as_ref().map(|t| t.conn), tx.is_none(), false),
         };
         super::view::CallParts {
             phase,

@@ -133,6 +133,7 @@ impl Core {
         if was_up {
             self.emit(Event::FlowLost { server, reason: reason.clone() });
             self.registrations_lost();
+            self.note_lost_address(conn, failed.addr);
             self.calls_connection_lost(conn);
         } else {
             self.emit(Event::ConnectFailed { server, reason });
@@ -144,10 +145,11 @@ impl Core {
             self.close_probe();
             self.timers.stop(Timer::Flow(FlowTimer::ProbeAt));
         }
-        // Came up and died before it answered a keep-alive: its address is left like one
-        // that refused, and the server's next address is tried before the server fails,
-        // so that an address that takes connections and answers nothing cannot keep the
-        // phone from the others (docs/dns.md).
+        // Came up and died before it proved itself (no REGISTER accepted, no keep-alive
+        // answered): its address is left like one that refused, and the server's next
+        // address is tried before the server fails, so that an address that takes
+        // connections and answers nothing cannot keep the phone from the others
+        // (docs/dns.md).
         if unproven
             && !failing_back
             && !self.planted(Bug::UnprovenAddressFailsServer)

@@ -229,6 +229,14 @@ pub enum Event {
         /// What happened.
         outcome: CallOutcome,
     },
+    /// An established call was moved onto the new persistent connection after a
+    /// failover, failback or recovery: the far end answered its re-INVITE with a 2xx.
+    CallMoved {
+        /// The call.
+        call: CallId,
+        /// The server of the connection it moved to.
+        server: Server,
+    },
     /// An established (or incoming) call ended.
     CallEnded {
         /// The call.
@@ -362,6 +370,17 @@ pub enum EndReason {
     Unanswered,
     /// Shutdown.
     Shutdown,
+    /// After a failover the dialog's route set led only to the lost connection's address,
+    /// so no request of the dialog could reach the far end: ended rather than left
+    /// half-open (the deployment needs a shared record-route name, docs/architecture.md).
+    RouteLost,
+    /// The re-INVITE that moves the call onto the new connection was refused.
+    MoveRefused {
+        /// The final status.
+        status: u16,
+    },
+    /// The re-INVITE that moves the call onto the new connection got no final answer.
+    MoveTimedOut,
 }
 
 /// A command the core refused.

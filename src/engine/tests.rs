@@ -13,6 +13,8 @@ use super::tests_support::*;
 // examines, would make the committed mutation shards stale (docs/mutation-testing.md).
 #[path = "command_tests.rs"]
 mod command_tests;
+#[path = "dialog_move_tests.rs"]
+mod dialog_move_tests;
 #[path = "dialog_tests.rs"]
 mod dialog_tests;
 #[path = "failback_tests.rs"]

@@ -146,6 +146,8 @@ pub enum CallPhase {
     Ringing,
     /// Answered, waiting for ACK.
     AwaitAck,
+    /// Established, being moved onto a new connection by a re-INVITE.
+    Moving,
 }
 
 /// One call, as the view sees it.

@@ -31,6 +31,7 @@ pub fn is_outcome(event: &Event) -> bool {
         event,
         Event::CallOutcome { .. }
             | Event::CallEnded { .. }
+            | Event::CallMoved { .. }
             | Event::IncomingCall { .. }
             | Event::Registered { .. }
             | Event::RegistrationFailed { .. }

@@ -378,7 +378,8 @@ impl ScheduleOracle {
         self.stall_due.insert(conn, (bytes, due));
     }
 
-    /// Which calls are in a dialog, and which of them lost the persistent connection.
+    /// Which calls are in a dialog, and which of them lost the persistent connection and
+    /// have not been moved onto a new one since.
     fn follow_dialogs(&mut self, out: &Output, now: Instant) {
         match out {
             Output::Event(Event::CallOutcome { call, outcome: CallOutcome::Answered })
@@ -387,6 +388,10 @@ impl ScheduleOracle {
             }
             Output::Event(Event::CallEnded { call, .. }) => {
                 self.in_dialog.remove(call);
+                self.orphan_due.remove(call);
+            }
+            // Moved onto the new connection (a 2xx to its re-INVITE): reachable again.
+            Output::Event(Event::CallMoved { call, .. }) => {
                 self.orphan_due.remove(call);
             }
             Output::Event(Event::FlowLost { .. }) => {

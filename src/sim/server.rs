@@ -43,6 +43,13 @@ pub struct Behaviour {
     pub invite_status: Option<u16>,
     /// Swallow every INVITE: no answer at all, while pings and REGISTERs are answered.
     pub swallow_invites: bool,
+    /// The far end's final status for a re-INVITE (an INVITE inside a dialog, which a
+    /// proxy relays without a challenge): 200 with a Contact, or this refusal. `None`:
+    /// no answer at all.
+    pub reinvite_status: Option<u16>,
+    /// A Record-Route the proxy puts in the 2xx of an initial INVITE (`None`: the proxy
+    /// does not record-route).
+    pub record_route: Option<String>,
     /// Status of the answer to OPTIONS (proxies often answer 404 or 405 for themselves).
     pub options_status: u16,
     /// Close every connection right after its handshake (a TLS 1.3 server refusing the
@@ -62,6 +69,8 @@ impl Default for Behaviour {
             always_challenge: false,
             invite_status: Some(200),
             swallow_invites: false,
+            reinvite_status: Some(200),
+            record_route: None,
             close_after_handshake: false,
             options_status: 200,
         }
@@ -237,6 +246,16 @@ impl SimServer {
         if self.behaviour.swallow_invites {
             return Vec::new();
         }
+        let in_dialog = req.header("To").is_some_and(|t| t.contains(";tag="));
+        if in_dialog {
+            let Some(status) = self.behaviour.reinvite_status else { return Vec::new() };
+            let mut resp = response(req, status, if status < 300 { "OK" } else { "Refused" });
+            if status < 300 {
+                resp.push_header("Contact", "<sips:uas@sim.invalid>");
+                resp.set_body("application/sdp", b"v=0\r\n".to_vec());
+            }
+            return vec![Self::reply(resp)];
+        }
         if self.behaviour.require_auth && !self.authorized(req, "INVITE") {
             let mut resp = self.challenge(req);
             resp.start =
@@ -258,6 +277,9 @@ impl SimServer {
                 let mut resp = with_tag(response(req, status, if status < 300 { "OK" } else { "Rejected" }));
                 if status < 300 {
                     resp.push_header("Contact", "<sips:uas@sim.invalid>");
+                    if let Some(rr) = &self.behaviour.record_route {
+                        resp.push_header("Record-Route", rr.clone());
+                    }
                     resp.set_body("application/sdp", b"v=0\r\n".to_vec());
                 }
                 out.push(Self::reply(resp));

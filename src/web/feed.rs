@@ -78,6 +78,7 @@ fn describe(event: &Event, line: &impl Fn(crate::ids::AccountId) -> u8) -> Strin
         Event::IncomingCall { call, account, from } => format!("{call} from {from} rings on line {}", line(*account)),
         Event::CallProgress { call, status } => format!("{call}: {status}"),
         Event::CallOutcome { call, outcome } => format!("{call}: {outcome:?}"),
+        Event::CallMoved { call, server } => format!("{call} moved to the {server}"),
         Event::CallEnded { call, reason } => format!("{call} ended: {reason:?}"),
         Event::ShutdownComplete => "shut down".to_owned(),
     }

@@ -209,6 +209,7 @@ impl From<&Event> for EventRecord {
             }
             Event::CallProgress { call, status } => EventRecord::CallProgress { call: call.0, status: *status },
             Event::CallOutcome { call, outcome } => EventRecord::CallOutcome { call: call.0, outcome: debug(outcome) },
+            Event::CallMoved { call, server } => EventRecord::CallMoved { call: call.0, server: (*server).into() },
             Event::CallEnded { call, reason } => EventRecord::CallEnded { call: call.0, reason: debug(reason) },
             Event::ShutdownComplete => EventRecord::ShutdownComplete,
         }

@@ -200,6 +200,7 @@ pub(crate) enum EventRecord {
     IncomingCall { call: u32, account: u8, from: String },
     CallProgress { call: u32, status: u16 },
     CallOutcome { call: u32, outcome: String },
+    CallMoved { call: u32, server: ServerRecord },
     CallEnded { call: u32, reason: String },
     ShutdownComplete,
 }
