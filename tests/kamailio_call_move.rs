@@ -218,7 +218,6 @@ fn a_call_to_baresip_through_the_shared_name_is_confirmed_and_ended_by_baresip()
 }
 
 #[test]
-#[ignore = "issue 15: dialog move not built yet"]
 fn a_call_moved_to_the_backup_after_the_primary_dies_is_ended_by_baresip() {
     let _w = kamailio::watchdog::watchdog_with("kamailio call move (failover)", LIMIT, kill_everything);
     let mut world = World::start("call-move");

@@ -113,14 +113,15 @@ fn per_call_tls_with_two_accounts_holds() {
 #[test]
 fn a_primary_with_two_targets_holds() {
     let unique = exhaustive(Bounds { accounts: 2, faults: 2, calls: 1, targets: true, ..Bounds::default() });
-    // Measured 598,647.
-    assert!(unique >= 450_000, "only {unique} unique states: the model collapsed");
+    // Measured 411,008 (598,647 before calls moved across failover: an orphaned call's
+    // wait for its deadline made more states).
+    assert!(unique >= 300_000, "only {unique} unique states: the model collapsed");
 }
 
 /// The same with three faults (two addresses down and a lost answer, say) on one line.
 #[test]
 fn a_primary_with_two_targets_and_three_faults_holds() {
     let unique = exhaustive(Bounds { accounts: 1, faults: 3, calls: 1, targets: true, ..Bounds::default() });
-    // Measured 2,201,257.
-    assert!(unique >= 1_500_000, "only {unique} unique states: the model collapsed");
+    // Measured 1,415,304 (2,201,257 before calls moved).
+    assert!(unique >= 1_000_000, "only {unique} unique states: the model collapsed");
 }
