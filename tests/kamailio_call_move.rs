@@ -8,12 +8,11 @@
 //! registered on both proxies at once (two outbound flows), auto-answering.
 //!
 //! The phone, configured with the shared name as its proxy and located by SRV, calls
-//! baresip with an offer baresip accepts. Checked today: the call is confirmed, the route
-//! set the phone sends its ACK with is the shared name alone, and baresip's BYE reaches the
-//! phone, which reports the end of the call. Not built yet (ignored): the same call after
-//! the primary is killed, moved by a target refresh through the backup, then ended by
-//! baresip. Today baresip's BYE reaches the backup, which cannot relay it: the phone's
-//! Contact still names its connection to the dead primary (docs/interop.md).
+//! baresip with an offer baresip accepts. Checked: the call is confirmed, the route set
+//! the phone sends its ACK with is the shared name alone, and baresip's BYE reaches the
+//! phone, which reports the end of the call; and the same call after the primary is
+//! killed: moved by a re-INVITE through the backup (answered 2xx by baresip), then ended
+//! by baresip's BYE, which the backup relays to the phone's new connection.
 #![cfg(all(feature = "runtime", feature = "registrar", feature = "sim"))]
 
 #[path = "common/dnsmasq.rs"]
