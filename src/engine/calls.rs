@@ -472,10 +472,12 @@ impl Core {
         }
     }
 
-    fn send_bye(&mut self, i: usize, conn: ConnId) {
+    /// A request inside call `i`'s dialog on `conn`: its remote target, route set, tags,
+    /// Call-ID and the next CSeq. Returns the request, its branch and its Request-URI.
+    fn in_dialog_request(&mut self, i: usize, method: &str, conn: ConnId) -> (Message, String, String) {
         let c = &self.calls[i];
         let uri = c.remote_target.clone().unwrap_or_else(|| c.request_uri.clone());
-        let (mut m, branch) = self.base_request("BYE", &uri, conn);
+        let (mut m, branch) = self.base_request(method, &uri, conn);
         let c = &mut self.calls[i];
         c.cseq = c.cseq.wrapping_add(1);
         for r in &c.route_set {
@@ -484,9 +486,14 @@ impl Core {
         m.push_header("From", c.local_uri.clone());
         m.push_header("To", c.remote_uri.clone());
         m.push_header("Call-ID", c.call_id.clone());
-        m.push_header("CSeq", format!("{} BYE", c.cseq));
+        m.push_header("CSeq", format!("{} {method}", c.cseq));
+        (m, branch, uri)
+    }
+
+    fn send_bye(&mut self, i: usize, conn: ConnId) {
+        let (mut m, branch, _) = self.in_dialog_request(i, "BYE", conn);
         m.push_header("User-Agent", USER_AGENT);
-        let cseq = c.cseq;
+        let cseq = self.calls[i].cseq;
         self.send(conn, &m);
         let c = &mut self.calls[i];
         c.state = State::Ending { bye: Some(ClientTx { branch, conn, cseq }) };

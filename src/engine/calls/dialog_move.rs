@@ -78,18 +78,8 @@ impl Core {
             contact.push_str(";ob");
         }
         contact.push('>');
-        let c = &self.calls[i];
-        let uri = c.remote_target.clone().unwrap_or_else(|| c.request_uri.clone());
-        let (mut m, branch) = self.base_request("INVITE", &uri, conn);
+        let (mut m, branch, uri) = self.in_dialog_request(i, "INVITE", conn);
         let c = &mut self.calls[i];
-        c.cseq = c.cseq.wrapping_add(1);
-        for r in &c.route_set {
-            m.push_header("Route", r.clone());
-        }
-        m.push_header("From", c.local_uri.clone());
-        m.push_header("To", c.remote_uri.clone());
-        m.push_header("Call-ID", c.call_id.clone());
-        m.push_header("CSeq", format!("{} INVITE", c.cseq));
         m.push_header("Contact", contact);
         m.push_header("Allow", ALLOW);
         m.push_header("User-Agent", USER_AGENT);
