@@ -14,8 +14,10 @@ fn one_fault_holds_for_one_and_two_accounts() {
         let failed: Vec<&str> = r.failed.iter().map(|(name, _)| *name).collect();
         assert!(failed.is_empty(), "{bounds:?}: properties with a counterexample: {failed:?}");
         eprintln!("{bounds:?}: {} unique states in {:.1} s", r.unique, r.secs);
-        // Measured 4,299 and 11,914 states: a model that collapsed judges nothing.
-        let floor = if accounts == 1 { 4_000 } else { 11_000 };
+        // Measured 3,584 and 10,032 states (4,299 and 11,914 before calls moved across
+        // failover instead of waiting for their deadline): a model that collapsed judges
+        // nothing.
+        let floor = if accounts == 1 { 3_300 } else { 9_000 };
         assert!(r.unique >= floor, "{bounds:?}: only {} unique states", r.unique);
     }
 }
