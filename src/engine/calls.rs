@@ -823,8 +823,7 @@ impl Core {
                 // connection, but the far end can no longer reach the call: it ends after
                 // the orphaned-call timeout unless it ends before.
                 State::Established | State::Moving { .. } => {
-                    let lost = self.calls[i].lost_addr;
-                    self.calls[i].orphaned(lost);
+                    self.calls[i].orphaned();
                     if !self.planted(Bug::NoOrphanDeadline) {
                         self.timers.set(Timer::Call(call), self.now + self.config.orphaned_call_timeout);
                     }
@@ -941,7 +940,8 @@ impl Call {
             State::Ending { bye, .. } => (CallPhase::Ending, bye.as_ref().map(|t| t.conn), false, false),
             State::Ringing { .. } => (CallPhase::Ringing, None, false, false),
             State::AwaitAck => (CallPhase::AwaitAck, None, false, false),
-            State::Moving { tx } => (CallPhase::Moving, tx.as_ref().map(|t| t.conn), tx.is_none(), false),
+            // No transaction connection: waiting after a glare.
+            State::Moving { tx } => (CallPhase::Moving, tx.as_ref().map(|t| t.conn), false, false),
         };
         super::view::CallParts {
             phase,

@@ -39,10 +39,10 @@ pub(super) fn route_leads_only_to(route_set: &[String], lost: Option<SocketAddr>
 }
 
 impl Call {
-    /// The call lost its connection while established: where it was, for the route check.
-    pub(super) fn orphaned(&mut self, lost: Option<SocketAddr>) {
+    /// The call lost its connection while established (or moving): it waits for the
+    /// next one. Where the lost one went stays in `lost_addr` for the route check.
+    pub(super) fn orphaned(&mut self) {
         self.conn = None;
-        self.lost_addr = lost;
         self.state = State::Established;
     }
 }
@@ -57,8 +57,7 @@ impl Core {
             self.emit(Event::CallEnded { call, reason: EndReason::RouteLost });
             // Nothing of the dialog reaches the far end through this route any more; the
             // BYE is sent anyway, in case the new proxy knows better.
-            self.calls[i].conn = Some(conn);
-            self.send_bye(i, conn);
+            self.start_bye(i);
             return;
         }
         if self.planted(Bug::NoDialogMove) {
@@ -173,8 +172,7 @@ impl Core {
         {
             Some(conn) => self.send_reinvite(i, conn),
             None => {
-                let lost = self.calls[i].lost_addr;
-                self.calls[i].orphaned(lost);
+                self.calls[i].orphaned();
                 self.timers.set(Timer::Call(call), self.now + self.config.orphaned_call_timeout);
             }
         }
