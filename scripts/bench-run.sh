@@ -13,7 +13,7 @@
 # benches/ differ from that commit. Each scenario's output is kept in
 # target/bench-run-<id>/<scenario>.out and marked done when it ends, so a run cut short
 # (a closed terminal, a time limit) starts again at the first scenario not done.
-# About 47 minutes in all here, the idle windows (3 x 10 min) the longest part.
+# About 48 minutes in all here, the idle windows (3 x 10 min) the longest part.
 # The call-setup chart is written into docs/ only when SIP_PTLS_BENCH_CHART=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +34,7 @@ scenarios=(
     "idle_run_web|env SIP_PTLS_BENCH_IDLE_SECS=$idle_secs SIP_PTLS_BENCH_IDLE_PARTS=run_web cargo bench --bench e2e -- idle"
     "scale|cargo bench --bench e2e -- scale"
     "peer|bash scripts/peer-bench.sh"
+    "call_move|cargo bench --bench call_move"
     "call_setup_timing|bash scripts/bench-call-setup-timing.sh"
 )
 

@@ -46,6 +46,8 @@ pub struct BaresipConfig {
     pub dns: SocketAddr,
     /// The CA it trusts.
     pub ca: PathBuf,
+    /// How many calls it holds at once (`call_max_calls`; baresip's own default is 4).
+    pub max_calls: u32,
 }
 
 /// A running baresip.
@@ -76,7 +78,7 @@ impl Baresip {
              sip_listen\t127.0.0.1:{sip_port}\n\
              sip_cafile\t{ca}\n\
              call_local_timeout\t120\n\
-             call_max_calls\t4\n\
+             call_max_calls\t{max_calls}\n\
              audio_player\taubridge,far\n\
              audio_source\taubridge,far\n\
              audio_alert\taubridge,far\n\
@@ -92,6 +94,7 @@ impl Baresip {
              ctrl_tcp_listen\t127.0.0.1:{ctrl_port}\n",
             ca = cfg.ca.display(),
             dns = cfg.dns,
+            max_calls = cfg.max_calls,
         );
         let mut account = format!(
             "<sip:{}@{};transport=tls>;auth_pass={};answermode=auto;sipnat=outbound;regint=600",

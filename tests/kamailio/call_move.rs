@@ -54,6 +54,12 @@ impl World {
     /// [`World::start`]; without `shared`, each proxy record-routes its own address (the
     /// default `KamailioConfig`: `record_route()`), everything else alike.
     pub fn start_with(name: &'static str, shared: bool) -> World {
+        World::start_holding(name, shared, 4)
+    }
+
+    /// [`World::start_with`], baresip holding up to `max_calls` calls at once (the
+    /// benchmark's ten calls need more than baresip's default of 4).
+    pub fn start_holding(name: &'static str, shared: bool, max_calls: u32) -> World {
         let lab = Lab::start(name, LIMIT + Duration::from_secs(10), |c| {
             c.cert = ServerCert::Domain;
             c.shared_name = shared.then(|| SHARED.to_owned());
@@ -83,6 +89,7 @@ impl World {
                 ],
                 dns: dns.addr(),
                 ca: lab.pki.ca.clone(),
+                max_calls,
             },
         );
         lab.until("baresip registered on both proxies (two flows)", WITHIN, |l| {

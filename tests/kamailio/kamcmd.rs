@@ -113,21 +113,21 @@ pub fn parse_tcp_list(text: &str) -> Vec<TcpConn> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
+    // Named through `super::`: a glob import is unused where this file is compiled
+    // without the test harness (the call-move benchmark includes it).
     #[test]
     fn parses_a_binding_and_a_connection() {
         let ul = "{\n\tDomains: {\n\t\tDomain: {\n\t\t\tAoRs: {\n\t\t\t\tInfo: {\n\t\t\t\t\tAoR: alice\n\
                   \t\t\t\t\tContacts: {\n\t\t\t\t\t\tContact: {\n\t\t\t\t\t\t\tAddress: sips:alice@127.0.0.1:55100\n\
                   \t\t\t\t\t\t\tReceived: sip:127.0.0.1:55100;transport=tls\n\t\t\t\t\t\t\tReg-Id: 1\n\
                   \t\t\t\t\t\t\tTcpconn-Id: 7\n\t\t\t\t\t\t}\n\t\t\t\t\t}\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}\n";
-        let b = parse_ul_dump(ul);
+        let b = super::parse_ul_dump(ul);
         assert_eq!(b.len(), 1);
         assert_eq!(b[0].aor, "alice");
         assert_eq!(b[0].received_port(), Some(55100));
         assert_eq!((b[0].reg_id, b[0].tcpconn_id), (1, 7));
         let tcp = "{\n\tid: 1\n\ttype: TLS\n\tsrc_ip: 127.0.0.1\n\tsrc_port: 55100\n\tdst_port: 34687\n}\n";
-        let c = parse_tcp_list(tcp);
+        let c = super::parse_tcp_list(tcp);
         assert_eq!((c[0].id, c[0].src_port, c[0].dst_port), (1, 55100, 34687));
         assert_eq!(c[0].fields.get("type").map(String::as_str), Some("TLS"));
     }
