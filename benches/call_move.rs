@@ -4,7 +4,10 @@
 //! baresip as the far end, registered on both and auto-answering. The phone calls baresip
 //! `n` times (1 and 10), the primary is killed (SIGKILL) during the calls, and the time is
 //! taken from the kill until each call's re-INVITE is answered 2xx through the backup
-//! (`Event::CallMoved`).
+//! (`Event::CallMoved`). Two phone set-ups: `srv`, the shared name as the proxy and no
+//! backup proxy (the backup is the name's second SRV target, reached in the round after
+//! the back-off), and `backup_proxy`, the same with the backup also configured as the
+//! backup proxy (reached at once).
 //!
 //! ```text
 //! cargo bench --bench call_move
@@ -13,12 +16,12 @@
 //!
 //! Every figure is printed as `scenario/figure: median (min..max) unit`, over the
 //! repetitions (`SIP_PTLS_BENCH_MOVES`, 5 by default; each a fresh topology):
-//! - `call_move/<n>_calls/first`, `…/last`: the kill until the first and the last of the
-//!   `n` calls moved;
+//! - `call_move/<setup>_<n>_calls/first`, `…/last`: the kill until the first and the last
+//!   of the `n` calls moved;
 //! - `…/registered`: the kill until the phone's line is registered again (on the backup),
 //!   which the moves wait for; `…/backoff`: the back-off wait the phone announced after
-//!   the lost flow, part of that; `…/reconnect`: the rest of it (the loss noticed, the
-//!   dead target refused, the backup's connection, TLS handshake and REGISTER);
+//!   the lost flow, part of that (none in `backup_proxy`); `…/reconnect`: the rest of it
+//!   (the loss noticed, the backup's connection, TLS handshake and REGISTER);
 //! - `…/moves`: from that registration until the last call moved, the moves' own time.
 //!
 //! The phone runs with the call-move tests' timers (`tests/kamailio/phone.rs`: back-off
@@ -57,17 +60,39 @@ fn main() {
         return;
     }
     let repetitions: usize = std::env::var("SIP_PTLS_BENCH_MOVES").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
-    for n in CALLS {
-        let runs: Vec<Repetition> = (0..repetitions).map(|i| repetition(n, i)).collect();
-        let ms =
-            |f: &dyn Fn(&Repetition) -> Duration| runs.iter().map(|r| f(r).as_secs_f64() * 1e3).collect::<Vec<_>>();
-        let name = format!("call_move/{n}_calls");
-        print(&format!("{name}/first"), ms(&|r| r.first));
-        print(&format!("{name}/last"), ms(&|r| r.last));
-        print(&format!("{name}/registered"), ms(&|r| r.registered));
-        print(&format!("{name}/backoff"), ms(&|r| r.backoff));
-        print(&format!("{name}/reconnect"), ms(&|r| r.registered.saturating_sub(r.backoff)));
-        print(&format!("{name}/moves"), ms(&|r| r.last.saturating_sub(r.registered)));
+    for setup in [Setup::Srv, Setup::BackupProxy] {
+        for n in CALLS {
+            let runs: Vec<Repetition> = (0..repetitions).map(|i| repetition(setup, n, i)).collect();
+            let ms =
+                |f: &dyn Fn(&Repetition) -> Duration| runs.iter().map(|r| f(r).as_secs_f64() * 1e3).collect::<Vec<_>>();
+            let name = format!("call_move/{}_{n}_calls", setup.name());
+            print(&format!("{name}/first"), ms(&|r| r.first));
+            print(&format!("{name}/last"), ms(&|r| r.last));
+            print(&format!("{name}/registered"), ms(&|r| r.registered));
+            print(&format!("{name}/backoff"), ms(&|r| r.backoff));
+            print(&format!("{name}/reconnect"), ms(&|r| r.registered.saturating_sub(r.backoff)));
+            print(&format!("{name}/moves"), ms(&|r| r.last.saturating_sub(r.registered)));
+        }
+    }
+}
+
+/// Where the phone goes when the primary dies.
+#[derive(Clone, Copy)]
+enum Setup {
+    /// The shared name's second SRV target; no backup proxy configured
+    /// ([`World::phone`]): the next round, after the back-off.
+    Srv,
+    /// The backup configured as the backup proxy too
+    /// ([`World::phone_with_backup_proxy`]): at once.
+    BackupProxy,
+}
+
+impl Setup {
+    fn name(self) -> &'static str {
+        match self {
+            Setup::Srv => "srv",
+            Setup::BackupProxy => "backup_proxy",
+        }
     }
 }
 
@@ -78,10 +103,13 @@ fn print(name: &str, values: Vec<f64>) {
 }
 
 /// One fresh topology: `n` calls confirmed, the primary killed, every call moved.
-fn repetition(n: u32, index: usize) -> Repetition {
+fn repetition(setup: Setup, n: u32, index: usize) -> Repetition {
     let _watchdog = kamailio::watchdog::watchdog_with("call-move benchmark", LIMIT, kill_everything);
     let mut world = World::start_holding("bench-call-move", true, n.max(4));
-    let mut phone = world.phone();
+    let mut phone = match setup {
+        Setup::Srv => world.phone(),
+        Setup::BackupProxy => world.phone_with_backup_proxy(),
+    };
     phone.all_registered(Server::Primary, WITHIN);
     let calls: Vec<CallId> = (0..n).map(|_| world.confirmed(&mut phone)).collect();
 
@@ -122,7 +150,8 @@ fn repetition(n: u32, index: usize) -> Repetition {
     let first = moved.values().min().map_or(Duration::ZERO, |t| t.duration_since(cut));
     let last = moved.values().max().map_or(Duration::ZERO, |t| t.duration_since(cut));
     eprintln!(
-        "call_move: {n} calls, repetition {index}: registered {} ms (back-off {} ms), first moved {} ms, last {} ms",
+        "call_move: {}, {n} calls, repetition {index}: registered {} ms (back-off {} ms), first moved {} ms, last {} ms",
+        setup.name(),
         registered.as_millis(),
         backoff.as_millis(),
         first.as_millis(),

@@ -75,6 +75,9 @@ impl World {
                 Record::srv(&format!("_sips._tcp.{SHARED}"), 20, 10, b, &format!("sip2.{SHARED}")),
                 Record::address(&format!("sip1.{SHARED}"), "127.0.0.1"),
                 Record::address(&format!("sip2.{SHARED}"), BACKUP_IP),
+                // The shared name's own address, for a phone that names the backup as its
+                // backup proxy (the shared name with the backup's port: [`World::phone_with_backup_proxy`]).
+                Record::address(SHARED, BACKUP_IP),
             ],
         ));
         let far = Baresip::start(
@@ -101,12 +104,26 @@ impl World {
 
     /// The phone: one line, the shared name as its proxy, located by SRV through dnsmasq.
     pub fn phone(&self) -> TestPhone {
+        self.lab.phone(self.phone_config())
+    }
+
+    fn phone_config(&self) -> sip_ptls::config::Config {
         let mut config = self.lab.config();
         config.accounts = vec![AccountConfig::new(PHONE_USER, password(PHONE_USER))];
         config.proxy = Some(ServerAddr::new(SHARED, 0));
         config.backup_proxy = None;
         config.dns_query_type = DnsQueryType::SrvAndA;
         config.dns_servers = vec![self.dns.addr()];
+        config
+    }
+
+    /// [`World::phone`], with the backup also configured as the backup proxy: the shared
+    /// name (its own A record, the backup's address) with the backup's port, so that its
+    /// certificate, which names the shared name, is verified as the primary's is. The
+    /// phone then fails over to it at once, without the back-off between rounds.
+    pub fn phone_with_backup_proxy(&self) -> TestPhone {
+        let mut config = self.phone_config();
+        config.backup_proxy = Some(ServerAddr::new(SHARED, self.lab.backup.cfg.port));
         self.lab.phone(config)
     }
 
