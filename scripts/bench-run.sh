@@ -40,6 +40,23 @@ scenarios=(
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
+# TCP sockets in TIME_WAIT, IPv4 and IPv6.
+time_waits() { awk '$4 == "06"' /proc/net/tcp /proc/net/tcp6 | wc -l; }
+
+# Waits (3 minutes at most) until the sockets a scenario left in TIME_WAIT are gone: the
+# scale scenario leaves tens of thousands, and a port taken from them by the next scenario's
+# helpers (baresip binds without SO_REUSEADDR) fails with "Address already in use".
+settle() {
+    local waited=0
+    while [ "$(time_waits)" -gt 100 ] && [ "$waited" -lt 180 ]; do
+        sleep 5
+        waited=$((waited + 5))
+    done
+    if [ "$waited" -gt 0 ]; then
+        echo "== settled for $waited s ($(time_waits) sockets in TIME_WAIT), load average $(loadavg)"
+    fi
+}
+
 # Writes the run file from the scenarios done so far.
 assemble() {
     mkdir -p docs/bench-runs
@@ -96,6 +113,7 @@ for entry in "${scenarios[@]}"; do
     if [ -f "$dir/$name.done" ]; then
         continue
     fi
+    settle
     echo "== scenario $name: $command"
     started=$(date +%s)
     {
