@@ -84,8 +84,11 @@ pub struct Driver {
     events: Arc<EventQueue>,
     reports_tx: Sender<(ConnId, Report)>,
     reports: Receiver<(ConnId, Report)>,
-    /// Performs the lookups the core asks for (`/etc/hosts`, then DNS).
-    lookups: Lookups,
+    /// Performs the lookups the core asks for (`/etc/hosts`, then DNS); made at the first
+    /// one, so that a phone whose servers are addresses reads neither `/etc/hosts` nor
+    /// `/etc/resolv.conf` and holds nothing of them (a fleet of 10,000 phones in one
+    /// process paid both at start).
+    lookups: Option<Lookups>,
     resolved_tx: Sender<(Query, Result<AnyAnswer, LookupFailed>)>,
     resolved: Receiver<(Query, Result<AnyAnswer, LookupFailed>)>,
     progress_tx: Sender<()>,
@@ -111,9 +114,8 @@ impl Driver {
         events: Arc<EventQueue>,
         recorder: Option<Recorder>,
     ) -> Driver {
-        let lookups = lookups_for(core.config());
         let (reports_tx, reports) = async_channel::bounded(REPORT_CAPACITY);
-        let (resolved_tx, resolved) = async_channel::bounded(REPORT_CAPACITY);
+        let (resolved_tx, resolved) = async_channel::bounded(RESOLVED_CAPACITY);
         let (progress_tx, progress) = async_channel::bounded(1);
         Driver {
             core,
@@ -125,7 +127,7 @@ impl Driver {
             events,
             reports_tx,
             reports,
-            lookups,
+            lookups: None,
             resolved_tx,
             resolved,
             progress_tx,
@@ -322,7 +324,7 @@ impl Driver {
                 },
                 Output::Resolve { query } => {
                     tracing::debug!(%query, "looking up");
-                    let lookups = self.lookups.clone();
+                    let lookups = self.lookups.get_or_insert_with(|| lookups_for(self.core.config())).clone();
                     let resolved = self.resolved_tx.clone();
                     ex.spawn(async move {
                         let outcome = lookups.perform(&query).await;
@@ -524,6 +526,11 @@ impl Driver {
         }
     }
 }
+
+/// Answers of lookups waiting for the driver. A bounded channel allocates all its slots
+/// when it is made, for the phone's life; the core has a few lookups out at most, and a
+/// lookup's task waits when the channel is full, so a small bound loses nothing.
+const RESOLVED_CAPACITY: usize = 4;
 
 /// How the phone performs the core's lookups: `/etc/hosts` first (and `localhost`), then
 /// the DNS servers of `sip persistent tls dns servers`, or the system's
