@@ -80,6 +80,9 @@ pub(super) struct Call {
     lost_addr: Option<SocketAddr>,
     /// The Request-URI of the move's re-INVITE (its non-2xx ACK repeats it).
     move_uri: String,
+    /// The move under way was challenged once (401/407) and sent again with credentials:
+    /// a second challenge ends it.
+    move_challenged: bool,
     challenged: bool,
     /// The challenge to answer in the next INVITE (kept only for that retry).
     challenge: Option<(digest::Challenge, bool)>,
@@ -183,6 +186,7 @@ impl Core {
             body: sdp,
             lost_addr: None,
             move_uri: String::new(),
+            move_challenged: false,
             challenged: false,
             challenge: None,
             outcome_given: false,
@@ -753,6 +757,7 @@ impl Core {
             body: Vec::new(),
             lost_addr: None,
             move_uri: String::new(),
+            move_challenged: false,
             challenged: false,
             challenge: None,
             outcome_given: true,
@@ -951,7 +956,7 @@ impl Call {
             tx_conn,
             ringing,
             cancel_wanted,
-            challenged: self.challenged,
+            challenged: self.challenged || self.move_challenged,
             outcome_given: self.outcome_given,
         }
     }

@@ -1,11 +1,11 @@
 //! Scenario tests of calls moved across a failover (`calls/dialog_move.rs`): the
 //! re-INVITE on the new connection once the account is registered there, what each answer
-//! does (2xx, 491, 481, no answer), the far end's BYE reaching the moved call, a route set
+//! does (2xx, 491, 481, a challenge, no answer), the far end's BYE reaching the moved call, a route set
 //! that leads only to the lost connection, and a move that never happens without it.
 
 use crate::engine::{CallOutcome, EndReason, Event};
 use crate::ids::{AccountId, CallId, Server};
-use crate::sim::Sim;
+use crate::sim::{ReinviteChallenge, Sim};
 use crate::sip::Message;
 
 use super::super::tests_support::{all_registered_on, assert_clean, cfg, secs, started};
@@ -131,6 +131,35 @@ fn a_call_whose_route_leads_only_to_the_lost_connection_ends_at_once() {
     sim.run_for(secs(5));
     assert!(sim.events.iter().any(|(_, e)| *e == Event::CallEnded { call, reason: EndReason::RouteLost }));
     assert!(reinvites(&sim).is_empty(), "no re-INVITE that cannot arrive");
+    sim.run_for(secs(60));
+    assert_eq!(sim.core.live_calls(), 0);
+    assert_clean(&sim);
+}
+
+#[test]
+fn a_challenged_move_is_sent_again_once_with_credentials() {
+    // The backup authenticates requests inside dialogs: the move's re-INVITE, carrying the
+    // credentials of the primary's nonce, draws a 407, and the phone answers it.
+    let (mut sim, call) = call_then_failover(Some(200));
+    sim.server(Server::Backup).behaviour.challenge_reinvites = ReinviteChallenge::Unauthorized;
+    sim.run_for(secs(5));
+    let moves = reinvites(&sim);
+    assert_eq!(moves.len(), 2, "challenged, then sent again");
+    let cseq = |m: &Message| m.header("CSeq").and_then(|v| v.split(' ').next()?.parse::<u32>().ok());
+    assert_eq!(cseq(&moves[1].2), cseq(&moves[0].2).map(|c| c + 1), "the next CSeq");
+    assert_ne!(moves[1].2.top_via(), moves[0].2.top_via(), "a new transaction");
+    assert!(moves[1].2.header("Proxy-Authorization").is_some_and(|v| v.contains("nonce=\"n")));
+    assert!(sim.events.iter().any(|(_, e)| *e == Event::CallMoved { call, server: Server::Backup }));
+    assert_eq!(sim.core.live_calls(), 1);
+
+    // A proxy that challenges again: the move ends with the status, and a BYE.
+    let (mut sim, call) = call_then_failover(Some(200));
+    sim.server(Server::Backup).behaviour.challenge_reinvites = ReinviteChallenge::Always;
+    sim.run_for(secs(5));
+    assert_eq!(reinvites(&sim).len(), 2, "one retry, no more");
+    assert!(
+        sim.events.iter().any(|(_, e)| *e == Event::CallEnded { call, reason: EndReason::MoveRefused { status: 407 } })
+    );
     sim.run_for(secs(60));
     assert_eq!(sim.core.live_calls(), 0);
     assert_clean(&sim);

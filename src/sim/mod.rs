@@ -16,7 +16,7 @@ mod zone;
 
 pub use monitor::Monitor;
 pub use register_tx::{RegisterTransactions, branch};
-pub use server::{Behaviour, Counters, ServerMode, SimServer};
+pub use server::{Behaviour, Counters, ReinviteChallenge, ServerMode, SimServer};
 pub use trace_monitor::TraceMonitor;
 pub use zone::{Zone, drain_answering};
 

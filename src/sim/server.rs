@@ -47,6 +47,9 @@ pub struct Behaviour {
     /// proxy relays without a challenge): 200 with a Contact, or this refusal. `None`:
     /// no answer at all.
     pub reinvite_status: Option<u16>,
+    /// Whether a re-INVITE is challenged (407), as a proxy that authenticates requests
+    /// inside dialogs does.
+    pub challenge_reinvites: ReinviteChallenge,
     /// A Record-Route the proxy puts in the 2xx of an initial INVITE (`None`: the proxy
     /// does not record-route).
     pub record_route: Option<String>,
@@ -55,6 +58,17 @@ pub struct Behaviour {
     /// Close every connection right after its handshake (a TLS 1.3 server refusing the
     /// client certificate looks like this to the client).
     pub close_after_handshake: bool,
+}
+
+/// When the server challenges an INVITE inside a dialog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReinviteChallenge {
+    /// Never: relayed as most proxies do.
+    Never,
+    /// Unless it carries credentials for a nonce this server issued.
+    Unauthorized,
+    /// Every time, credentials or not.
+    Always,
 }
 
 impl Default for Behaviour {
@@ -70,6 +84,7 @@ impl Default for Behaviour {
             invite_status: Some(200),
             swallow_invites: false,
             reinvite_status: Some(200),
+            challenge_reinvites: ReinviteChallenge::Never,
             record_route: None,
             close_after_handshake: false,
             options_status: 200,
@@ -207,6 +222,16 @@ impl SimServer {
         resp
     }
 
+    /// A 407 with a fresh nonce (a proxy's challenge of an INVITE).
+    fn proxy_challenge(&mut self, req: &Message) -> Message {
+        let mut resp = self.challenge(req);
+        resp.start = crate::sip::StartLine::Response { status: 407, reason: "Proxy Authentication Required".into() };
+        let value = resp.header("WWW-Authenticate").unwrap_or("").to_owned();
+        resp.headers.retain(|h| !h.name.eq_ignore_ascii_case("WWW-Authenticate"));
+        resp.push_header("Proxy-Authenticate", value);
+        resp
+    }
+
     fn register(&mut self, conn: ConnId, req: &Message) -> Reply {
         self.counters.registers += 1;
         let user = header_user(req, "To").unwrap_or_default();
@@ -248,6 +273,14 @@ impl SimServer {
         }
         let in_dialog = req.header("To").is_some_and(|t| t.contains(";tag="));
         if in_dialog {
+            let challenge = match self.behaviour.challenge_reinvites {
+                ReinviteChallenge::Never => false,
+                ReinviteChallenge::Unauthorized => !self.authorized(req, "INVITE"),
+                ReinviteChallenge::Always => true,
+            };
+            if challenge {
+                return vec![Self::reply(self.proxy_challenge(req))];
+            }
             let Some(status) = self.behaviour.reinvite_status else { return Vec::new() };
             let mut resp = response(req, status, if status < 300 { "OK" } else { "Refused" });
             if status < 300 {
@@ -257,13 +290,7 @@ impl SimServer {
             return vec![Self::reply(resp)];
         }
         if self.behaviour.require_auth && !self.authorized(req, "INVITE") {
-            let mut resp = self.challenge(req);
-            resp.start =
-                crate::sip::StartLine::Response { status: 407, reason: "Proxy Authentication Required".into() };
-            let value = resp.header("WWW-Authenticate").unwrap_or("").to_owned();
-            resp.headers.retain(|h| !h.name.eq_ignore_ascii_case("WWW-Authenticate"));
-            resp.push_header("Proxy-Authenticate", value);
-            return vec![Self::reply(resp)];
+            return vec![Self::reply(self.proxy_challenge(req))];
         }
         let mut out = vec![Self::reply(response(req, 100, "Trying"))];
         match self.behaviour.invite_status {

@@ -17,8 +17,8 @@ use crate::engine::timer::Timer;
 use crate::engine::transaction::ClientTx;
 use crate::engine::{Core, bugs::Bug};
 use crate::ids::ConnId;
-use crate::sip::Message;
 use crate::sip::headers::{NameAddr, uri_host_port};
+use crate::sip::{Message, digest};
 use crate::time::Duration;
 use core::net::SocketAddr;
 
@@ -64,6 +64,7 @@ impl Core {
             return;
         }
         self.calls[i].conn = Some(conn);
+        self.calls[i].move_challenged = false;
         self.send_reinvite(i, conn);
     }
 
@@ -121,6 +122,17 @@ impl Core {
             return;
         }
         self.send_move_ack(i, conn, msg);
+        if (status == 401 || status == 407) && !self.calls[i].move_challenged {
+            // The new proxy (or the far end) asks for credentials of its own: answered once,
+            // as the call's first INVITE was, in a new transaction with the next CSeq.
+            let header = if status == 407 { "Proxy-Authenticate" } else { "WWW-Authenticate" };
+            if let Some(challenge) = digest::best_challenge(msg.header_all(header)) {
+                self.calls[i].move_challenged = true;
+                self.calls[i].challenge = Some((challenge, status == 407));
+                self.send_reinvite(i, conn);
+                return;
+            }
+        }
         if status == 491 {
             // Glare (RFC 3261 §14.1): try again after a random wait, 2.1 to 4 s when the
             // phone placed the call (it owns the Call-ID), else up to 2 s.
