@@ -416,6 +416,19 @@ impl Core {
         ))
     }
 
+    /// Keeps the challenge of a 401 or 407 answer for the call's next INVITE; false when
+    /// the answer carries none.
+    fn keep_challenge(&mut self, i: usize, msg: &Message, status: u16) -> bool {
+        let header = if status == 407 { "Proxy-Authenticate" } else { "WWW-Authenticate" };
+        match digest::best_challenge(msg.header_all(header)) {
+            Some(challenge) => {
+                self.calls[i].challenge = Some((challenge, status == 407));
+                true
+            }
+            None => false,
+        }
+    }
+
     fn send_ack(&mut self, i: usize, conn: ConnId, resp: &Message, success: bool) {
         let c = &self.calls[i];
         let to = resp.header("To").unwrap_or(&c.remote_uri).to_owned();
@@ -579,10 +592,8 @@ impl Core {
                 }
                 self.send_ack(i, conn, msg, false);
                 if (status == 401 || status == 407) && !self.calls[i].challenged && !cancel_wanted {
-                    let header = if status == 407 { "Proxy-Authenticate" } else { "WWW-Authenticate" };
-                    if let Some(ch) = digest::best_challenge(msg.header_all(header)) {
+                    if self.keep_challenge(i, msg, status) {
                         self.calls[i].challenged = true;
-                        self.calls[i].challenge = Some((ch, status == 407));
                         self.send_invite(i, conn);
                         return;
                     }

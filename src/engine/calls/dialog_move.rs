@@ -17,8 +17,8 @@ use crate::engine::timer::Timer;
 use crate::engine::transaction::ClientTx;
 use crate::engine::{Core, bugs::Bug};
 use crate::ids::ConnId;
+use crate::sip::Message;
 use crate::sip::headers::{NameAddr, uri_host_port};
-use crate::sip::{Message, digest};
 use crate::time::Duration;
 use core::net::SocketAddr;
 
@@ -125,10 +125,8 @@ impl Core {
         if (status == 401 || status == 407) && !self.calls[i].move_challenged {
             // The new proxy (or the far end) asks for credentials of its own: answered once,
             // as the call's first INVITE was, in a new transaction with the next CSeq.
-            let header = if status == 407 { "Proxy-Authenticate" } else { "WWW-Authenticate" };
-            if let Some(challenge) = digest::best_challenge(msg.header_all(header)) {
+            if self.keep_challenge(i, msg, status) {
                 self.calls[i].move_challenged = true;
-                self.calls[i].challenge = Some((challenge, status == 407));
                 self.send_reinvite(i, conn);
                 return;
             }
